@@ -1,0 +1,59 @@
+//! The stable contract of Marketplace: types, validation, errors, backend traits, the canonical
+//! signing payload and dependency resolution.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod crypto;
+mod error;
+mod hash;
+mod keys;
+mod metadata;
+mod metrics;
+mod name;
+mod payload;
+mod registry;
+mod resolve;
+mod search;
+mod store;
+
+pub use crypto::CryptoVerifier;
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use hash::{ContentHash, ContentHasher, HashAlgorithm};
+pub use keys::{
+    Key, KeyId, KeyPair, PrivateKey, PublicKey, Signature, SignatureAlgorithm, TrustLevel,
+    TrustResult, TrustedKey, VerificationResult,
+};
+pub use metadata::{
+    License, MAX_AUTHOR_LEN, MAX_AUTHORS, MAX_CATEGORIES, MAX_CATEGORY_LEN, MAX_DEPENDENCIES,
+    MAX_DESCRIPTION_LEN, MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata,
+    PackageRecord, YankInfo, now_seconds, parse_url, validate_categories, validate_description,
+    validate_keywords,
+};
+pub use metrics::{
+    Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
+    is_valid_metric_name,
+};
+pub use name::{
+    MAX_NAME_LEN, Name, PackageId, PackageRef, RESERVED_NAMES, parse_requirement,
+    parse_requirement_for, parse_version, version_key,
+};
+pub use payload::{SIGNING_PAYLOAD_DOMAIN, signing_payload};
+pub use registry::{
+    DailyDownloads, DependencyGraph, EventKind, PackageStats, Registry, RegistryEvent, VersionState,
+    check_registration, last_30_days,
+};
+pub use resolve::{is_exact_pin, resolve_graph};
+pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
+pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};
+
+/// Re-exported so that backends and callers use the same `semver` as the traits.
+pub use semver;
+/// Re-exported so that backends and callers use the same `time` as the traits.
+pub use time;
+/// Re-exported so that backends and callers use the same `url` as the traits.
+pub use url;
+/// Re-exported so that backends and callers use the same `bytes` as the traits.
+pub use bytes;
+/// Re-exported so that backends implement the traits with the same macro.
+pub use async_trait::async_trait;

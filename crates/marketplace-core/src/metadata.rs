@@ -1,0 +1,383 @@
+//! Package metadata, its validation rules, and the mutable state a registry keeps beside it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use semver::VersionReq;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::hash::ContentHash;
+use crate::keys::Signature;
+use crate::name::{PackageId, PackageRef, serde_via_display};
+
+/// Most keywords a package may have.
+pub const MAX_KEYWORDS: usize = 10;
+/// Longest keyword, in characters.
+pub const MAX_KEYWORD_LEN: usize = 32;
+/// Most categories a package may have.
+pub const MAX_CATEGORIES: usize = 5;
+/// Longest category, in characters.
+pub const MAX_CATEGORY_LEN: usize = 64;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 2000;
+/// Most authors a package may list.
+pub const MAX_AUTHORS: usize = 32;
+/// Longest author entry, in characters.
+pub const MAX_AUTHOR_LEN: usize = 256;
+/// Most direct dependencies a package may declare.
+pub const MAX_DEPENDENCIES: usize = 256;
+
+/// A license as an SPDX expression (`MIT OR Apache-2.0`, `LicenseRef-Proprietary`), checked for
+/// syntax and known identifiers.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct License(String);
+
+impl License {
+    /// Validates an SPDX license expression.
+    pub fn new(expression: &str) -> Result<Self> {
+        spdx::Expression::parse(expression).map_err(|e| {
+            Error::invalid(
+                "license",
+                expression,
+                format!("must be a valid SPDX license expression such as MIT OR Apache-2.0 ({})", e.reason),
+            )
+        })?;
+        Ok(License(expression.to_owned()))
+    }
+
+    /// The expression as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for License {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for License {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "License({})", self.0)
+    }
+}
+
+impl FromStr for License {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        License::new(s)
+    }
+}
+
+serde_via_display!(License);
+
+/// Parses a homepage or repository URL: absolute, `http` or `https`.
+pub fn parse_url(field: &str, value: &str) -> Result<Url> {
+    let url = Url::parse(value)
+        .map_err(|e| Error::invalid(field, value, format!("must be an absolute URL ({e})")))?;
+    check_url(field, &url)?;
+    Ok(url)
+}
+
+fn check_url(field: &str, url: &Url) -> Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid(field, url.as_str(), "must use http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid(field, url.as_str(), "must name a host"));
+    }
+    Ok(())
+}
+
+/// Everything known about one published version of a package.
+///
+/// Fields are public for construction; [`PackageMetadata::validate`] checks every rule and
+/// registries call it before storing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageMetadata {
+    /// Which package and version this is.
+    pub id: PackageId,
+    /// One paragraph saying what the package is for.
+    pub description: String,
+    /// Authors, e.g. `Jane Doe <jane@example.com>`.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// SPDX license expression.
+    #[serde(default)]
+    pub license: Option<License>,
+    /// Source repository.
+    #[serde(default)]
+    pub repository: Option<Url>,
+    /// Home page.
+    #[serde(default)]
+    pub homepage: Option<Url>,
+    /// Search keywords (at most 10, each at most 32 characters).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Categories (at most 5).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Direct dependencies: package → requirement (cargo semantics: `1.2` means `^1.2`).
+    #[serde(default)]
+    pub dependencies: BTreeMap<PackageRef, VersionReq>,
+    /// Content hash of the archive.
+    pub checksum: ContentHash,
+    /// Archive size in bytes.
+    pub size: u64,
+    /// Detached signature over the signing payload, if signed.
+    #[serde(default)]
+    pub signature: Option<Signature>,
+    /// When the version was published (UTC; whole seconds survive every backend).
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+}
+
+impl PackageMetadata {
+    /// Minimal metadata for `id` with `checksum`; other fields empty, `published_at` now (whole
+    /// seconds).
+    pub fn new(id: PackageId, description: impl Into<String>, checksum: ContentHash, size: u64) -> Self {
+        PackageMetadata {
+            id,
+            description: description.into(),
+            authors: Vec::new(),
+            license: None,
+            repository: None,
+            homepage: None,
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            dependencies: BTreeMap::new(),
+            checksum,
+            size,
+            signature: None,
+            published_at: now_seconds(),
+        }
+    }
+
+    /// Checks every rule of the data model; the error names the field and the rule.
+    pub fn validate(&self) -> Result<()> {
+        validate_description(&self.description)?;
+        if self.authors.len() > MAX_AUTHORS {
+            return Err(Error::invalid(
+                "authors",
+                self.authors.join(", "),
+                format!("at most {MAX_AUTHORS} authors"),
+            ));
+        }
+        for author in &self.authors {
+            validate_text("authors", author, 1, MAX_AUTHOR_LEN)?;
+        }
+        for (field, url) in [("repository", &self.repository), ("homepage", &self.homepage)] {
+            if let Some(url) = url {
+                check_url(field, url)?;
+            }
+        }
+        validate_keywords(&self.keywords)?;
+        validate_categories(&self.categories)?;
+        if self.dependencies.len() > MAX_DEPENDENCIES {
+            return Err(Error::invalid(
+                "dependencies",
+                format!("{} entries", self.dependencies.len()),
+                format!("at most {MAX_DEPENDENCIES} direct dependencies"),
+            ));
+        }
+        let own = self.id.package().canonical();
+        for dep in self.dependencies.keys() {
+            if dep.canonical() == own {
+                return Err(Error::invalid(
+                    "dependencies",
+                    dep.to_string(),
+                    "a package cannot depend on itself",
+                ));
+            }
+        }
+        if let Some(signature) = &self.signature {
+            let expected = signature.algorithm().signature_len();
+            if signature.bytes.len() != expected {
+                return Err(Error::invalid(
+                    "signature",
+                    hex::encode(&signature.bytes),
+                    format!("an {} signature is {expected} bytes", signature.algorithm()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The current time in UTC, truncated to whole seconds.
+pub fn now_seconds() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
+    let len = value.chars().count();
+    if len < min {
+        return Err(Error::invalid(field, value, "must not be empty"));
+    }
+    if len > max {
+        return Err(Error::invalid(
+            field,
+            value,
+            format!("must be at most {max} characters, got {len}"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid(field, value, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a description: at most 2000 characters, no control characters but newline and tab.
+pub fn validate_description(description: &str) -> Result<()> {
+    validate_text("description", description, 0, MAX_DESCRIPTION_LEN)
+}
+
+fn validate_slug(field: &str, value: &str, max: usize) -> Result<()> {
+    validate_text(field, value, 1, max)?;
+    let first_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'));
+    if !(first_ok && rest_ok) {
+        return Err(Error::invalid(
+            field,
+            value,
+            "must start with an ASCII letter or digit and contain only letters, digits, '-', '_' and '+'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks keywords: at most 10, each 1–32 characters of letters, digits, `-`, `_`, `+`.
+pub fn validate_keywords(keywords: &[String]) -> Result<()> {
+    if keywords.len() > MAX_KEYWORDS {
+        return Err(Error::invalid(
+            "keywords",
+            keywords.join(", "),
+            format!("at most {MAX_KEYWORDS} keywords, got {}", keywords.len()),
+        ));
+    }
+    keywords
+        .iter()
+        .try_for_each(|k| validate_slug("keywords", k, MAX_KEYWORD_LEN))
+}
+
+/// Checks categories: at most 5, each 1–64 characters of letters, digits, `-`, `_`, `+`.
+pub fn validate_categories(categories: &[String]) -> Result<()> {
+    if categories.len() > MAX_CATEGORIES {
+        return Err(Error::invalid(
+            "categories",
+            categories.join(", "),
+            format!("at most {MAX_CATEGORIES} categories, got {}", categories.len()),
+        ));
+    }
+    categories
+        .iter()
+        .try_for_each(|c| validate_slug("categories", c, MAX_CATEGORY_LEN))
+}
+
+/// The fields of a published version that may change afterwards (see
+/// [`crate::Registry::update_metadata`]). `None` leaves a field as it is; for `homepage` and
+/// `repository`, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataUpdate {
+    /// New description.
+    pub description: Option<String>,
+    /// New keywords.
+    pub keywords: Option<Vec<String>>,
+    /// New categories.
+    pub categories: Option<Vec<String>>,
+    /// New home page (`Some(None)` clears it).
+    pub homepage: Option<Option<Url>>,
+    /// New repository (`Some(None)` clears it).
+    pub repository: Option<Option<Url>>,
+}
+
+impl MetadataUpdate {
+    /// Checks the new values with the same rules as [`PackageMetadata::validate`].
+    pub fn validate(&self) -> Result<()> {
+        if let Some(d) = &self.description {
+            validate_description(d)?;
+        }
+        if let Some(k) = &self.keywords {
+            validate_keywords(k)?;
+        }
+        if let Some(c) = &self.categories {
+            validate_categories(c)?;
+        }
+        for (field, url) in [("homepage", &self.homepage), ("repository", &self.repository)] {
+            if let Some(Some(url)) = url {
+                check_url(field, url)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the update to `metadata` (after [`MetadataUpdate::validate`]).
+    pub fn apply_to(&self, metadata: &mut PackageMetadata) {
+        if let Some(d) = &self.description {
+            metadata.description.clone_from(d);
+        }
+        if let Some(k) = &self.keywords {
+            metadata.keywords.clone_from(k);
+        }
+        if let Some(c) = &self.categories {
+            metadata.categories.clone_from(c);
+        }
+        if let Some(h) = &self.homepage {
+            metadata.homepage.clone_from(h);
+        }
+        if let Some(r) = &self.repository {
+            metadata.repository.clone_from(r);
+        }
+    }
+
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &MetadataUpdate::default()
+    }
+}
+
+/// Why and when a version was yanked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YankInfo {
+    /// The reason given.
+    pub reason: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A version's metadata together with the state that changes after publishing: what registries
+/// list and what search engines index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRecord {
+    /// The metadata (after any metadata updates).
+    pub metadata: PackageMetadata,
+    /// Set when the version is yanked.
+    pub yanked: Option<YankInfo>,
+    /// Downloads of the whole package (all versions), used for ranking.
+    pub downloads: u64,
+}
+
+impl PackageRecord {
+    /// A record for a version that is not yanked and has no downloads.
+    pub fn new(metadata: PackageMetadata) -> Self {
+        PackageRecord {
+            metadata,
+            yanked: None,
+            downloads: 0,
+        }
+    }
+
+    /// Whether the version is yanked.
+    pub fn is_yanked(&self) -> bool {
+        self.yanked.is_some()
+    }
+}

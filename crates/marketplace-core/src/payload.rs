@@ -1,0 +1,69 @@
+//! The canonical signing payload: the bytes a publisher signs and a verifier checks.
+//!
+//! Layout, version 1 (all integers big-endian; a *string* is a `u32` byte length followed by
+//! that many UTF-8 bytes; a *list* is a `u32` count followed by that many strings):
+//!
+//! | # | field | encoding |
+//! |---|-------|----------|
+//! | 0 | domain separator | the 31 ASCII bytes `marketplace/signing-payload/v1\n` |
+//! | 1 | namespace | string (`""` when there is none) |
+//! | 2 | name | string, as spelled |
+//! | 3 | version | string, semver text including pre-release and build metadata |
+//! | 4 | authors | list, in the order given |
+//! | 5 | license | string (`""` when there is none) |
+//! | 6 | dependencies | `u32` count, then per dependency in ascending order of its text form: string `[namespace/]name`, string requirement (semver `VersionReq` display form, e.g. `^1.2`) |
+//! | 7 | checksum | string, text form `sha256:<hex>` |
+//! | 8 | size | `u64` |
+//! | 9 | published_at | `i64` Unix seconds, then `u32` nanoseconds |
+//!
+//! The payload covers what can never change after publishing. The fields that
+//! [`crate::Registry::update_metadata`] may change (description, keywords, categories, homepage,
+//! repository) are deliberately left out, so that editing them does not invalidate signatures;
+//! the archive itself, including its manifest, is covered through the checksum.
+
+use crate::metadata::PackageMetadata;
+
+/// The domain separator that starts every version-1 payload.
+pub const SIGNING_PAYLOAD_DOMAIN: &[u8] = b"marketplace/signing-payload/v1\n";
+
+/// The canonical bytes to sign for `metadata` (layout in the module docs).
+pub fn signing_payload(metadata: &PackageMetadata) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(SIGNING_PAYLOAD_DOMAIN);
+    let id = &metadata.id;
+    put_str(&mut out, id.namespace.as_ref().map_or("", |n| n.as_str()));
+    put_str(&mut out, id.name.as_str());
+    put_str(&mut out, &id.version.to_string());
+    put_len(&mut out, metadata.authors.len());
+    for author in &metadata.authors {
+        put_str(&mut out, author);
+    }
+    put_str(&mut out, metadata.license.as_ref().map_or("", |l| l.as_str()));
+    let mut deps: Vec<(String, String)> = metadata
+        .dependencies
+        .iter()
+        .map(|(name, req)| (name.to_string(), req.to_string()))
+        .collect();
+    deps.sort();
+    put_len(&mut out, deps.len());
+    for (name, req) in &deps {
+        put_str(&mut out, name);
+        put_str(&mut out, req);
+    }
+    put_str(&mut out, &metadata.checksum.to_string());
+    out.extend_from_slice(&metadata.size.to_be_bytes());
+    out.extend_from_slice(&metadata.published_at.unix_timestamp().to_be_bytes());
+    out.extend_from_slice(&metadata.published_at.nanosecond().to_be_bytes());
+    out
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    // Lengths are bounded far below u32::MAX by validation; saturate rather than wrap regardless.
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}

@@ -1,0 +1,335 @@
+//! The `Registry` trait: package metadata, the source of truth of what exists.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use async_trait::async_trait;
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::error::{Error, Result};
+use crate::hash::ContentHash;
+use crate::metadata::{MetadataUpdate, PackageMetadata, PackageRecord};
+use crate::name::{PackageId, PackageRef};
+
+/// One version of a package and whether it is yanked, as used by dependency resolution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionState {
+    /// The version.
+    pub version: Version,
+    /// Whether it is yanked.
+    pub yanked: bool,
+}
+
+/// A resolved dependency graph: one version per package, every requirement satisfied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyGraph {
+    /// The package whose dependencies were resolved.
+    pub root: PackageId,
+    /// Every package of the graph (the root included) with its resolved direct dependencies.
+    pub nodes: BTreeMap<PackageId, Vec<PackageId>>,
+}
+
+impl DependencyGraph {
+    /// Every package of the graph, root included, in id order.
+    pub fn packages(&self) -> impl Iterator<Item = &PackageId> {
+        self.nodes.keys()
+    }
+
+    /// How many packages the graph holds, root included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph is empty (never true for a resolved graph: it holds its root).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The resolved direct dependencies of `id` (empty when `id` is not in the graph).
+    pub fn dependencies_of(&self, id: &PackageId) -> &[PackageId] {
+        self.nodes.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The version chosen for `package`, if it is in the graph.
+    pub fn version_of(&self, package: &PackageRef) -> Option<&PackageId> {
+        let key = package.canonical();
+        self.nodes.keys().find(|id| id.package().canonical() == key)
+    }
+
+    /// Every package with its dependencies before it: the order to install in. Resolution
+    /// rejects cycles, so the order always exists.
+    pub fn install_order(&self) -> Vec<PackageId> {
+        let mut done: HashSet<&PackageId> = HashSet::new();
+        let mut order = Vec::with_capacity(self.nodes.len());
+        // Iterative post-order depth-first walk from every node (graph is acyclic).
+        for start in self.nodes.keys() {
+            let mut stack: Vec<(&PackageId, usize)> = vec![(start, 0)];
+            while let Some((node, next)) = stack.pop() {
+                if done.contains(node) {
+                    continue;
+                }
+                let deps = self.dependencies_of(node);
+                if let Some(dep) = deps.get(next) {
+                    stack.push((node, next + 1));
+                    if !done.contains(dep) && self.nodes.contains_key(dep) {
+                        stack.push((dep, 0));
+                    }
+                } else {
+                    done.insert(node);
+                    order.push(node.clone());
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Downloads of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyDownloads {
+    /// The day (UTC).
+    pub date: Date,
+    /// Downloads of the package (all versions) that day.
+    pub downloads: u64,
+}
+
+/// Download statistics of a package version and its package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageStats {
+    /// The version asked about.
+    pub id: PackageId,
+    /// Downloads of this version.
+    pub version_downloads: u64,
+    /// Downloads of all versions of the package.
+    pub total_downloads: u64,
+    /// Downloads per version, for every version of the package (zero included).
+    pub per_version: BTreeMap<Version, u64>,
+    /// The last 30 days (UTC), oldest first, today last, days without downloads included as 0.
+    pub last_30_days: Vec<DailyDownloads>,
+}
+
+/// What a registry event records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A version was registered.
+    Registered {
+        /// The version.
+        id: PackageId,
+        /// Its archive's content hash.
+        checksum: ContentHash,
+    },
+    /// A version was yanked.
+    Yanked {
+        /// The version.
+        id: PackageId,
+        /// The reason given.
+        reason: String,
+    },
+    /// A yanked version was restored.
+    Unyanked {
+        /// The version.
+        id: PackageId,
+    },
+    /// Mutable metadata of a version changed.
+    MetadataUpdated {
+        /// The version.
+        id: PackageId,
+        /// The change.
+        update: MetadataUpdate,
+    },
+}
+
+impl EventKind {
+    /// The version the event is about.
+    pub fn id(&self) -> &PackageId {
+        match self {
+            EventKind::Registered { id, .. }
+            | EventKind::Yanked { id, .. }
+            | EventKind::Unyanked { id }
+            | EventKind::MetadataUpdated { id, .. } => id,
+        }
+    }
+}
+
+/// One entry of the registry's append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEvent {
+    /// Position in the log: 1 for the first event, then +1 per event, never reused or skipped.
+    pub seq: u64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Package metadata: the source of truth of what exists.
+///
+/// Lookups are by canonical form: `Acme/Web_Framework@1.0.0` finds `acme/web-framework@1.0.0`,
+/// and versions are compared ignoring `+build` metadata. Every method that changes state appends
+/// exactly one [`RegistryEvent`] in the same atomic step as the change (and none when it changes
+/// nothing), so the log is a complete audit trail and change feed.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Registers a new version. `content_hash` must equal `metadata.checksum`.
+    ///
+    /// Errors: `Invalid` if the metadata breaks a rule of the data model (see
+    /// [`PackageMetadata::validate`]) or the hashes differ; `AlreadyExists` if the version (ignoring
+    /// build metadata, in canonical name form) exists, even when yanked. Of several concurrent
+    /// registrations of one version exactly one succeeds. Returns the id as stored.
+    async fn register(&self, metadata: PackageMetadata, content_hash: ContentHash) -> Result<PackageId>;
+
+    /// Registers many versions. Errors as [`Registry::register`].
+    ///
+    /// The provided implementation validates every item and checks every name first (so bad
+    /// input or a duplicate inside the batch changes nothing), then registers one by one; a
+    /// concurrent registration can still make a later item fail after earlier ones landed.
+    /// Backends with transactions override it to make the whole batch atomic, and say so with
+    /// `Capabilities::atomic_batch` in the conformance kit.
+    async fn register_batch(&self, items: Vec<(PackageMetadata, ContentHash)>) -> Result<Vec<PackageId>> {
+        let mut seen = HashSet::new();
+        for (metadata, hash) in &items {
+            check_registration(metadata, hash)?;
+            if !seen.insert(metadata.id.canonical()) {
+                return Err(Error::already_exists(format!(
+                    "package {} (twice in one batch)",
+                    metadata.id
+                )));
+            }
+            match self.get(&metadata.id).await {
+                Ok(existing) => {
+                    return Err(Error::already_exists(format!("package {}", existing.id)));
+                }
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        for (metadata, hash) in items {
+            ids.push(self.register(metadata, hash).await?);
+        }
+        Ok(ids)
+    }
+
+    /// The metadata of one version (with any metadata updates applied). `NotFound` if absent.
+    async fn get(&self, id: &PackageId) -> Result<PackageMetadata>;
+
+    /// Every version of `package`, ascending, yanked ones included. `NotFound` if the package
+    /// has no versions at all.
+    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>>;
+
+    /// Every version of `package`, ascending, with its yank state. `NotFound` as
+    /// [`Registry::list_versions`]. The provided implementation asks
+    /// [`Registry::is_yanked`] per version; backends override it with one query.
+    async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        let versions = self.list_versions(package).await?;
+        let mut states = Vec::with_capacity(versions.len());
+        for version in versions {
+            let yanked = self.is_yanked(&package.at(version.clone())).await?;
+            states.push(VersionState { version, yanked });
+        }
+        Ok(states)
+    }
+
+    /// The highest version matching `requirement` that is not yanked, or `None`.
+    ///
+    /// Pre-releases match only when the requirement names a pre-release of the same
+    /// `major.minor.patch` (semver/cargo rules). A yanked version matches only an exact pin
+    /// (`=1.2.3`), as in cargo and PEP 592. An unknown package gives `Ok(None)`.
+    async fn resolve_version(&self, package: &PackageRef, requirement: &VersionReq) -> Result<Option<PackageId>> {
+        let states = match self.list_version_states(package).await {
+            Ok(states) => states,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let pin = crate::resolve::is_exact_pin(requirement);
+        Ok(states
+            .into_iter()
+            .rev()
+            .find(|s| requirement.matches(&s.version) && (!s.yanked || pin))
+            .map(|s| package.at(s.version)))
+    }
+
+    /// Resolves the dependencies of `id`: one version per package, the highest that satisfies
+    /// every requirement on it, with backtracking (PubGrub). Yanked versions are used only
+    /// when pinned exactly. With `transitive = false` the graph holds the root and its direct
+    /// dependencies, at the versions the full resolution chose.
+    ///
+    /// Errors: `NotFound` if `id` does not exist; `Conflict` with an explanation naming the
+    /// packages and requirements that clash when no solution exists, when a dependency does
+    /// not exist or has only yanked matches, or when the chosen versions form a cycle.
+    async fn resolve_dependencies(&self, id: &PackageId, transitive: bool) -> Result<DependencyGraph> {
+        crate::resolve::resolve_graph(self, id, transitive).await
+    }
+
+    /// Changes the mutable fields of a version (description, keywords, categories, homepage,
+    /// repository) and returns the new metadata. Version, checksum, dependencies and the
+    /// signed fields never change. `Invalid` for bad values, `NotFound` if absent.
+    async fn update_metadata(&self, id: &PackageId, update: MetadataUpdate) -> Result<PackageMetadata>;
+
+    /// Yanks a version: it stays downloadable by exact pin but is no longer chosen by ranges.
+    /// Yanking a yanked version changes nothing and records no event. `NotFound` if absent.
+    async fn yank(&self, id: &PackageId, reason: &str) -> Result<()>;
+
+    /// Restores a yanked version. Unyanking a version that is not yanked changes nothing and
+    /// records no event. `NotFound` if absent.
+    async fn unyank(&self, id: &PackageId) -> Result<()>;
+
+    /// Whether a version is yanked. `NotFound` if absent.
+    async fn is_yanked(&self, id: &PackageId) -> Result<bool>;
+
+    /// Versions listing `author` exactly among their authors, in registration order,
+    /// paginated.
+    async fn list_by_author(&self, author: &str, limit: usize, offset: usize) -> Result<Vec<PackageRecord>>;
+
+    /// Every version, in registration order (a stable order that new registrations only
+    /// extend), paginated.
+    async fn list(&self, limit: usize, offset: usize) -> Result<Vec<PackageRecord>>;
+
+    /// Download statistics of a version and its package. `NotFound` if absent.
+    async fn get_stats(&self, id: &PackageId) -> Result<PackageStats>;
+
+    /// Counts one download of a version, today (UTC). `NotFound` if absent. Downloads are
+    /// statistics, not mutations: they record no event.
+    async fn record_download(&self, id: &PackageId) -> Result<()>;
+
+    /// Events with `seq > after`, ascending, at most `limit`. `events_since(0, n)` starts at
+    /// the beginning.
+    async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>>;
+}
+
+/// Checks that a registration is well-formed: valid metadata and matching hashes. Backends call
+/// this at the start of [`Registry::register`].
+pub fn check_registration(metadata: &PackageMetadata, content_hash: &ContentHash) -> Result<()> {
+    metadata.validate()?;
+    if &metadata.checksum != content_hash {
+        return Err(Error::invalid(
+            "checksum",
+            metadata.checksum.to_string(),
+            format!("must equal the content hash being registered ({content_hash})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The last 30 days ending today (UTC), oldest first, filled from `by_day` (missing days are 0).
+pub fn last_30_days(by_day: &BTreeMap<Date, u64>, today: Date) -> Vec<DailyDownloads> {
+    let mut days: BTreeSet<Date> = BTreeSet::new();
+    let mut day = today;
+    for _ in 0..30 {
+        days.insert(day);
+        day = match day.previous_day() {
+            Some(d) => d,
+            None => break,
+        };
+    }
+    days.into_iter()
+        .map(|date| DailyDownloads {
+            date,
+            downloads: by_day.get(&date).copied().unwrap_or(0),
+        })
+        .collect()
+}

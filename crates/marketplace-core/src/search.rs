@@ -1,0 +1,170 @@
+//! The `SearchEngine` trait: package discovery.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::metadata::PackageRecord;
+use crate::name::{PackageId, PackageRef};
+
+/// The order of search results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// Best match first (exact name, then name, keyword and description matches; downloads
+    /// break ties). With no text, most downloaded first.
+    #[default]
+    Relevance,
+    /// Most downloaded first.
+    Downloads,
+    /// Most recently published first.
+    Recent,
+    /// By canonical name, then namespace, ascending.
+    Name,
+}
+
+/// A search. Free text is data: no input is a syntax error or reaches a query language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchQuery {
+    /// Free text (may be empty: then filters alone select).
+    pub text: String,
+    /// Packages must have every one of these categories.
+    pub categories: Vec<String>,
+    /// Packages must have every one of these keywords.
+    pub keywords: Vec<String>,
+    /// Packages must be in this namespace.
+    pub namespace: Option<String>,
+    /// Packages must have at least this many downloads.
+    pub min_downloads: Option<u64>,
+    /// Consider yanked versions too (default false).
+    pub include_yanked: bool,
+    /// Result order.
+    pub sort: SortOrder,
+    /// Most results to return (default 20).
+    pub limit: usize,
+    /// Results to skip.
+    pub offset: usize,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        SearchQuery {
+            text: String::new(),
+            categories: Vec::new(),
+            keywords: Vec::new(),
+            namespace: None,
+            min_downloads: None,
+            include_yanked: false,
+            sort: SortOrder::Relevance,
+            limit: 20,
+            offset: 0,
+        }
+    }
+}
+
+impl SearchQuery {
+    /// A query for `text` with default filters.
+    pub fn text(text: impl Into<String>) -> Self {
+        SearchQuery {
+            text: text.into(),
+            ..SearchQuery::default()
+        }
+    }
+}
+
+/// One hit: a package at its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// The version shown: by default the package's latest version that is not yanked.
+    pub id: PackageId,
+    /// Its description.
+    pub description: String,
+    /// Its keywords.
+    pub keywords: Vec<String>,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// Downloads of the package.
+    pub downloads: u64,
+    /// Whether the version shown is yanked (only with `include_yanked`).
+    pub yanked: bool,
+    /// Relevance score (higher is better; comparable within one result list only).
+    pub score: f32,
+    /// Snippets of the description with matched terms between `<b>` and `</b>`.
+    pub highlights: Vec<String>,
+}
+
+/// Counts of packages per value, for narrowing a search.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facets {
+    /// Category → number of matching packages, most frequent first.
+    pub categories: Vec<(String, u64)>,
+    /// Keyword → number of matching packages, most frequent first.
+    pub keywords: Vec<(String, u64)>,
+    /// Namespace → number of matching packages, most frequent first.
+    pub namespaces: Vec<(String, u64)>,
+}
+
+/// Size of an index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStats {
+    /// Indexed versions.
+    pub documents: u64,
+    /// Distinct packages.
+    pub packages: u64,
+}
+
+/// Package discovery.
+///
+/// The engine indexes [`PackageRecord`]s (metadata plus yank state and downloads), one document
+/// per version; searches return one hit per package: its *current* version, the highest
+/// version that is not yanked (with `include_yanked`, the highest version), preferring stable
+/// versions over pre-releases. A package is considered only through its current version.
+/// Everything indexed is searchable when the call returns.
+#[async_trait]
+pub trait SearchEngine: Send + Sync {
+    /// Adds or replaces the document of one version.
+    async fn index(&self, record: &PackageRecord) -> Result<()>;
+
+    /// Adds or replaces many documents. The provided implementation indexes one by one;
+    /// backends override it to commit once.
+    async fn index_batch(&self, records: &[PackageRecord]) -> Result<()> {
+        for record in records {
+            self.index(record).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the document of one version (yank state, downloads or metadata changed).
+    /// Same as [`SearchEngine::index`]; named for readability at call sites.
+    async fn update(&self, record: &PackageRecord) -> Result<()> {
+        self.index(record).await
+    }
+
+    /// Removes the document of one version; removing an absent one is fine.
+    async fn remove(&self, id: &PackageId) -> Result<()>;
+
+    /// Runs a query. An empty result is not an error.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>>;
+
+    /// Package names starting with `prefix` (case-insensitive, `_` read as `-`), most
+    /// downloaded first. Yanked-only packages are not suggested.
+    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>>;
+
+    /// Category, keyword and namespace counts over every package matching `query` (its
+    /// limit and offset are ignored).
+    async fn facets(&self, query: &SearchQuery) -> Result<Facets>;
+
+    /// Packages like the package of `id` (sharing keywords, categories, description words),
+    /// best first, never that package itself. `NotFound` if `id` is not indexed.
+    async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>>;
+
+    /// Replaces the whole index with `records`; returns how many were indexed.
+    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64>;
+
+    /// Compacts the index (merges segments). Results do not change.
+    async fn optimize(&self) -> Result<()>;
+
+    /// Number of documents and packages.
+    async fn stats(&self) -> Result<IndexStats>;
+}

@@ -1,0 +1,116 @@
+//! The `PackageStore` trait: content-addressed archive bytes.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_core::Stream;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::io::AsyncRead;
+
+use crate::error::Result;
+use crate::hash::ContentHash;
+
+/// A stream of archive bytes. A verifying stream fails with `Integrity` as its last item when
+/// the bytes do not match their address.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageMetadata {
+    /// The object's address.
+    pub hash: ContentHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was first stored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+/// Totals of a store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageStats {
+    /// Number of objects.
+    pub objects: u64,
+    /// Sum of their sizes in bytes.
+    pub bytes: u64,
+}
+
+/// Content-addressed storage of archives, addressed by SHA-256.
+///
+/// Storing the same bytes twice is idempotent and keeps one object. An object becomes visible
+/// under its address only once it is complete. Every read verifies the digest: corrupted bytes
+/// are reported as `Integrity`, never returned as good data.
+#[async_trait]
+pub trait PackageStore: Send + Sync {
+    /// Stores `bytes` and returns their SHA-256 address.
+    async fn store(&self, bytes: Bytes) -> Result<ContentHash>;
+
+    /// The bytes at `hash`, verified. `NotFound` if absent, `Integrity` if corrupted.
+    async fn get(&self, hash: &ContentHash) -> Result<Bytes>;
+
+    /// The bytes at `hash` as a stream of chunks. `NotFound` (from the call) if absent. The
+    /// stream is verified: if the bytes do not match, its last item is an `Integrity` error, so a
+    /// caller that reads it to the end never accepts bad data.
+    async fn stream(&self, hash: &ContentHash) -> Result<ByteStream>;
+
+    /// Stores everything `reader` yields, hashing while it streams and without holding the whole
+    /// body in memory; the object appears under its address only when complete. `size_hint`
+    /// (if known) lets backends choose multipart uploads. A failing reader stores nothing.
+    async fn upload_stream(
+        &self,
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        size_hint: Option<u64>,
+    ) -> Result<ContentHash>;
+
+    /// Whether an object exists at `hash`.
+    async fn exists(&self, hash: &ContentHash) -> Result<bool>;
+
+    /// Deletes the object at `hash`; returns whether it existed. Deleting twice is fine.
+    async fn delete(&self, hash: &ContentHash) -> Result<bool>;
+
+    /// Size and creation time of the object at `hash`. `NotFound` if absent.
+    async fn metadata(&self, hash: &ContentHash) -> Result<StorageMetadata>;
+
+    /// Copies the object at `hash` into `target`, streaming. The provided implementation pipes
+    /// [`PackageStore::stream`] into the target's [`PackageStore::upload_stream`], so a
+    /// corrupted source fails the copy with `Integrity` and leaves nothing in the target.
+    async fn copy_to(&self, hash: &ContentHash, target: &dyn PackageStore) -> Result<()> {
+        let size = self.metadata(hash).await?.size;
+        let stream = self.stream(hash).await?;
+        let reader = tokio_util::io::StreamReader::new(StreamAsIo(stream));
+        let copied = target.upload_stream(Box::new(reader), Some(size)).await?;
+        if &copied != hash {
+            return Err(crate::error::Error::Integrity {
+                what: format!("copy of {hash}"),
+                expected: hash.to_string(),
+                actual: copied.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Addresses whose text form (`sha256:…`) starts with `prefix`, ascending, at most `limit`.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>>;
+
+    /// Number of objects and total bytes.
+    async fn stats(&self) -> Result<StorageStats>;
+}
+
+/// Adapts a [`ByteStream`] to the `std::io::Error` items `StreamReader` wants, carrying our error
+/// inside so that `Integrity` survives the trip.
+struct StreamAsIo(ByteStream);
+
+impl Stream for StreamAsIo {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map_err(std::io::Error::other)))
+    }
+}
