@@ -1,0 +1,54 @@
+//! The signing payload is byte-for-byte stable: a golden vector is committed as a fixture.
+
+use marketplace_core::{PackageMetadata, signing_payload};
+
+const METADATA: &str = include_str!("fixtures/signing_payload_v1.json");
+const GOLDEN_HEX: &str = include_str!("fixtures/signing_payload_v1.hex");
+
+fn fixture() -> PackageMetadata {
+    serde_json::from_str(METADATA).expect("fixture metadata parses")
+}
+
+#[test]
+fn payload_matches_the_golden_vector() {
+    let payload = signing_payload(&fixture());
+    assert_eq!(hex::encode(&payload), GOLDEN_HEX.trim());
+}
+
+#[test]
+fn payload_ignores_mutable_fields_and_covers_immutable_ones() {
+    let base = signing_payload(&fixture());
+
+    let mut m = fixture();
+    m.description = "changed".into();
+    m.keywords.clear();
+    m.categories.push("other".into());
+    m.homepage = None;
+    m.repository = None;
+    m.signature = None;
+    assert_eq!(signing_payload(&m), base, "mutable fields must not be signed");
+
+    let changes: [fn(&mut PackageMetadata); 7] = [
+        |m| m.id.version = "1.2.4".parse().unwrap(),
+        |m| m.id.namespace = None,
+        |m| m.authors.push("Mallory".into()),
+        |m| m.license = Some("MIT".parse().unwrap()),
+        |m| {
+            m.dependencies.clear();
+        },
+        |m| m.size += 1,
+        |m| m.published_at += marketplace_core::time::Duration::SECOND,
+    ];
+    for change in changes {
+        let mut m = fixture();
+        change(&mut m);
+        assert_ne!(signing_payload(&m), base, "an immutable field change must change the payload");
+    }
+}
+
+#[test]
+fn payload_starts_with_the_domain_separator() {
+    let payload = signing_payload(&fixture());
+    assert!(payload.starts_with(marketplace_core::SIGNING_PAYLOAD_DOMAIN));
+    assert_eq!(marketplace_core::SIGNING_PAYLOAD_DOMAIN.len(), 31);
+}

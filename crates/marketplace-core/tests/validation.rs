@@ -1,0 +1,170 @@
+//! Table-driven checks that bad input gives `Invalid` naming the field and the rule.
+
+use marketplace_core::{
+    ContentHash, Error, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef,
+    parse_requirement, parse_url, parse_version,
+};
+
+/// Asserts `result` is `Invalid` for `field`, with `rule_part` in the rule and the message.
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str, rule_part: &str) {
+    match result {
+        Err(Error::Invalid {
+            field: f,
+            rule,
+            value,
+        }) => {
+            assert_eq!(f, field, "wrong field for value {value:?} (rule: {rule})");
+            assert!(
+                rule.contains(rule_part),
+                "rule {rule:?} for {value:?} does not mention {rule_part:?}"
+            );
+        }
+        other => panic!("expected Invalid {field} ({rule_part}), got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_names() {
+    let cases = [
+        ("", "must not be empty"),
+        ("1abc", "must start with an ASCII letter"),
+        ("-abc", "must start with an ASCII letter"),
+        ("a b", "may contain only"),
+        ("naïve", "may contain only"),
+        ("a.b", "may contain only"),
+        (&"a".repeat(65), "at most 64"),
+        ("nul", "reserved"),
+        ("CON", "reserved"),
+        ("Lpt1", "reserved"),
+    ];
+    for (value, rule) in cases {
+        assert_invalid(Name::new(value), "name", rule);
+    }
+    assert!(Name::new(&"a".repeat(64)).is_ok());
+    assert!(Name::new("Web_Framework-2").is_ok());
+}
+
+#[test]
+fn invalid_namespaces_name_the_namespace() {
+    assert_invalid("1acme/web".parse::<PackageRef>(), "name namespace", "must start");
+    assert_invalid("acme/".parse::<PackageRef>(), "name", "must not be empty");
+    assert_invalid(Name::for_field("namespace", "nul"), "namespace", "reserved");
+}
+
+#[test]
+fn invalid_versions() {
+    for value in ["", "1", "1.2", "v1.2.3", "1.2.3.4", "01.2.3", "1.2.x", "latest"] {
+        assert_invalid(parse_version(value), "version", "semantic version");
+    }
+    assert_invalid("web@1.x".parse::<PackageId>(), "version", "semantic version");
+    assert_invalid("web".parse::<PackageId>(), "package id", "name@version");
+}
+
+#[test]
+fn invalid_requirements() {
+    for value in ["", "abc", ">>1", "^1.2.3.4", "1.2.3 2.0", "=>1", "*.1"] {
+        assert_invalid(parse_requirement(value), "requirement", "version requirement");
+    }
+    assert_eq!(parse_requirement("1.2").unwrap().to_string(), "^1.2");
+}
+
+#[test]
+fn invalid_hashes() {
+    let good = ContentHash::sha256(b"x").to_string();
+    let cases = [
+        ("", "form <algorithm>:<lowercase hex>"),
+        ("deadbeef", "form <algorithm>:<lowercase hex>"),
+        ("md5:d41d8cd98f00b204e9800998ecf8427e", "one of sha256"),
+        ("sha256:abc", "64 hex digits"),
+        ("sha256:", "64 hex digits"),
+        (&good.to_uppercase().replace("SHA256", "sha256"), "lowercase hex"),
+        (&good.replace(&good[7..9], "zz"), "lowercase hex"),
+        (&format!("{good}00"), "64 hex digits"),
+    ];
+    for (value, rule) in cases {
+        let field = if rule == "one of sha256" { "hash algorithm" } else { "content hash" };
+        assert_invalid(value.parse::<ContentHash>(), field, rule);
+    }
+}
+
+#[test]
+fn invalid_urls() {
+    for (value, rule) in [
+        ("", "absolute URL"),
+        ("example.com", "absolute URL"),
+        ("ftp://example.com/x", "http or https"),
+        ("javascript:alert(1)", "http or https"),
+        ("file:///etc/passwd", "http or https"),
+    ] {
+        assert_invalid(parse_url("homepage", value), "homepage", rule);
+    }
+    assert!(parse_url("repository", "https://example.com/acme/web").is_ok());
+}
+
+#[test]
+fn invalid_licenses() {
+    for value in ["", "MIT OR", "NotALicense-1.0", "MIT AND (Apache-2.0", "GPL-2.0+ WITH"] {
+        assert_invalid(License::new(value), "license", "SPDX");
+    }
+    for value in ["MIT", "MIT OR Apache-2.0", "Apache-2.0 WITH LLVM-exception", "LicenseRef-Acme"] {
+        assert!(License::new(value).is_ok(), "{value} should be a valid license");
+    }
+}
+
+fn metadata() -> PackageMetadata {
+    PackageMetadata::new(
+        "acme/web@1.0.0".parse().unwrap(),
+        "A web template",
+        ContentHash::sha256(b"web"),
+        3,
+    )
+}
+
+#[test]
+fn invalid_metadata_fields() {
+    type Case = (&'static str, &'static str, fn(&mut PackageMetadata));
+    let cases: [Case; 9] = [
+        ("keywords", "at most 10", |m| m.keywords = (0..11).map(|i| format!("k{i}")).collect()),
+        ("keywords", "at most 32", |m| m.keywords = vec!["k".repeat(33)]),
+        ("keywords", "must start with", |m| m.keywords = vec!["-web".into()]),
+        ("keywords", "must not be empty", |m| m.keywords = vec![String::new()]),
+        ("categories", "at most 5", |m| m.categories = (0..6).map(|i| format!("c{i}")).collect()),
+        ("categories", "only letters", |m| m.categories = vec!["web dev".into()]),
+        ("description", "at most 2000", |m| m.description = "x".repeat(2001)),
+        ("description", "control characters", |m| m.description = "bell\u{7}".into()),
+        ("dependencies", "depend on itself", |m| {
+            m.dependencies.insert("Acme/Web".parse().unwrap(), parse_requirement("1").unwrap());
+        }),
+    ];
+    for (field, rule, change) in cases {
+        let mut m = metadata();
+        change(&mut m);
+        assert_invalid(m.validate(), field, rule);
+    }
+    assert!(metadata().validate().is_ok());
+}
+
+#[test]
+fn metadata_updates_are_validated_with_the_same_rules() {
+    let update = MetadataUpdate {
+        keywords: Some(vec!["bad keyword".into()]),
+        ..MetadataUpdate::default()
+    };
+    assert_invalid(update.validate(), "keywords", "only letters");
+    let mut m = metadata();
+    let good = MetadataUpdate {
+        description: Some("New words".into()),
+        homepage: Some(Some(parse_url("homepage", "https://example.com").unwrap())),
+        ..MetadataUpdate::default()
+    };
+    good.validate().unwrap();
+    good.apply_to(&mut m);
+    assert_eq!(m.description, "New words");
+    assert_eq!(m.homepage.unwrap().as_str(), "https://example.com/");
+}
+
+#[test]
+fn error_messages_name_field_value_and_rule() {
+    let err = Name::new("1abc").unwrap_err();
+    assert_eq!(err.to_string(), r#"invalid name "1abc": must start with an ASCII letter"#);
+}
