@@ -132,7 +132,8 @@ pub struct PackageMetadata {
     /// Detached signature over the signing payload, if signed.
     #[serde(default)]
     pub signature: Option<Signature>,
-    /// When the version was published (UTC; whole seconds survive every backend).
+    /// When the version was published (UTC). Signed, so backends store it exactly, nanoseconds
+    /// included.
     #[serde(with = "time::serde::rfc3339")]
     pub published_at: OffsetDateTime,
 }

@@ -1,0 +1,62 @@
+//! Builders for the metadata and records the suites use.
+
+use marketplace_core::time::OffsetDateTime;
+use marketplace_core::{
+    ContentHash, PackageId, PackageMetadata, PackageRecord, YankInfo, parse_requirement,
+};
+
+/// Metadata for `id` (`[ns/]name@version`) with the given dependencies (`("name", "^1")`).
+///
+/// The checksum is derived from the id, so distinct ids get distinct checksums.
+///
+/// # Panics
+/// If `id` or a dependency does not parse: fixtures are written by the kit's authors.
+pub fn package(id: &str, deps: &[(&str, &str)]) -> PackageMetadata {
+    let id: PackageId = id.parse().expect("fixture id parses");
+    let mut m = PackageMetadata::new(
+        id.clone(),
+        format!("The {} package, version {}.", id.name, id.version),
+        ContentHash::sha256(id.to_string().as_bytes()),
+        1024,
+    );
+    m.authors = vec!["Conformance Kit <kit@example.com>".into()];
+    m.license = Some("MIT".parse().expect("MIT is a license"));
+    // A timestamp with sub-second precision: backends must store it exactly (it is signed).
+    m.published_at = OffsetDateTime::from_unix_timestamp_nanos(1_790_000_000_123_456_789)
+        .expect("fixture timestamp is in range");
+    for (name, req) in deps {
+        m.dependencies.insert(
+            name.parse().expect("fixture dependency parses"),
+            parse_requirement(req).expect("fixture requirement parses"),
+        );
+    }
+    m
+}
+
+/// A search record: `id` with a description, keywords, categories and downloads.
+pub fn record(
+    id: &str,
+    description: &str,
+    keywords: &[&str],
+    categories: &[&str],
+    downloads: u64,
+) -> PackageRecord {
+    let mut m = package(id, &[]);
+    m.description = description.to_owned();
+    m.keywords = keywords.iter().map(|s| (*s).to_owned()).collect();
+    m.categories = categories.iter().map(|s| (*s).to_owned()).collect();
+    PackageRecord {
+        metadata: m,
+        yanked: None,
+        downloads,
+    }
+}
+
+/// `record` marked as yanked.
+pub fn yanked(mut record: PackageRecord) -> PackageRecord {
+    record.yanked = Some(YankInfo {
+        reason: "conformance kit".into(),
+        at: OffsetDateTime::from_unix_timestamp(1_790_000_100).expect("in range"),
+    });
+    record
+}

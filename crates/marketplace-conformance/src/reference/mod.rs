@@ -1,0 +1,23 @@
+//! Simple, obviously correct in-memory implementations of the traits.
+//!
+//! They are the kit's own proof that its suites can pass, the models the property checks are
+//! compared with in spirit, and handy fakes in tests. They favour clarity over speed (linear
+//! scans, one mutex) and keep nothing on disk: do not use them in production.
+
+mod metrics;
+mod registry;
+mod search;
+mod store;
+
+pub use metrics::MemoryMetrics;
+pub use registry::MemoryRegistry;
+pub use search::MemorySearchEngine;
+pub use store::MemoryPackageStore;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, recovering the data if a panicking holder poisoned it (the reference
+/// implementations never leave state half-changed across a panic point).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
