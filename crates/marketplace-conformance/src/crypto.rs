@@ -47,11 +47,20 @@ pub async fn crypto_suite(crypto: &dyn CryptoVerifier, caps: &Capabilities) -> S
     report.run("sign_then_verify", sign_then_verify(c)).await;
     report.run("tampered_metadata_fails", tampered(c)).await;
     report.run("wrong_key_fails", wrong_key(c)).await;
-    report.run("malformed_signature_is_reported", malformed(c)).await;
-    report.run("mutable_fields_are_not_signed", mutable_fields(c)).await;
+    report
+        .run("malformed_signature_is_reported", malformed(c))
+        .await;
+    report
+        .run("mutable_fields_are_not_signed", mutable_fields(c))
+        .await;
     report.run("keypairs_are_distinct", distinct_keys(c)).await;
     report.run("checksums_known_answers", checksums(c)).await;
-    report.run("verify_checksum_mismatch_is_integrity", checksum_mismatch(c)).await;
+    report
+        .run(
+            "verify_checksum_mismatch_is_integrity",
+            checksum_mismatch(c),
+        )
+        .await;
     report.run("trust_store_levels", trust_levels(c)).await;
     report.run("revocation_wins", revocation(c)).await;
     report.run("pem_round_trip", pem_round_trip(c)).await;
@@ -64,32 +73,53 @@ async fn keypair(c: &dyn CryptoVerifier) -> Result<KeyPair, String> {
     c.generate_keypair().await.ctx("generate_keypair")
 }
 
-async fn signed(c: &dyn CryptoVerifier) -> Result<(marketplace_core::PackageMetadata, Signature, KeyPair), String> {
+async fn signed(
+    c: &dyn CryptoVerifier,
+) -> Result<(marketplace_core::PackageMetadata, Signature, KeyPair), String> {
     let keys = keypair(c).await?;
     let m = package("sig/web@1.0.0", &[("sig/http", "^1")]);
     let sig = c.sign(&m, &keys.private_key).await.ctx("sign")?;
     Ok((m, sig, keys))
 }
 
-async fn verify(c: &dyn CryptoVerifier, m: &marketplace_core::PackageMetadata, sig: &Signature) -> Result<VerificationResult, String> {
+async fn verify(
+    c: &dyn CryptoVerifier,
+    m: &marketplace_core::PackageMetadata,
+    sig: &Signature,
+) -> Result<VerificationResult, String> {
     c.verify_signature(m, sig).await.ctx("verify_signature")
 }
 
 async fn sign_then_verify(c: &dyn CryptoVerifier) -> CheckResult {
     let (m, sig, keys) = signed(c).await?;
-    ensure_eq!(sig.public_key, keys.public_key, "the signature carries the signer's public key");
+    ensure_eq!(
+        sig.public_key,
+        keys.public_key,
+        "the signature carries the signer's public key"
+    );
     ensure_eq!(sig.bytes.len(), 64, "an Ed25519 signature is 64 bytes");
-    ensure_eq!(verify(c, &m, &sig).await?, VerificationResult::Valid { key_id: keys.public_key.key_id() }, "a fresh signature verifies");
+    ensure_eq!(
+        verify(c, &m, &sig).await?,
+        VerificationResult::Valid {
+            key_id: keys.public_key.key_id()
+        },
+        "a fresh signature verifies"
+    );
     let again = c.sign(&m, &keys.private_key).await.ctx("sign again")?;
     ensure_eq!(again, sig, "Ed25519 signatures are deterministic");
     Ok(())
 }
 
+/// A change to signed metadata.
+type Tamper = fn(&mut marketplace_core::PackageMetadata);
+
 async fn tampered(c: &dyn CryptoVerifier) -> CheckResult {
     let (m, sig, keys) = signed(c).await?;
     let key_id = keys.public_key.key_id();
-    let changes: [(&str, fn(&mut marketplace_core::PackageMetadata)); 4] = [
-        ("version", |m| m.id.version = "1.0.1".parse().expect("version")),
+    let changes: [(&str, Tamper); 4] = [
+        ("version", |m| {
+            m.id.version = "1.0.1".parse().expect("version")
+        }),
         ("checksum", |m| m.checksum = ContentHash::sha256(b"evil")),
         ("dependencies", |m| {
             m.dependencies.clear();
@@ -99,7 +129,11 @@ async fn tampered(c: &dyn CryptoVerifier) -> CheckResult {
     for (field, change) in changes {
         let mut evil = m.clone();
         change(&mut evil);
-        ensure_eq!(verify(c, &evil, &sig).await?, VerificationResult::Mismatch { key_id }, "a signature over changed {field}");
+        ensure_eq!(
+            verify(c, &evil, &sig).await?,
+            VerificationResult::Mismatch { key_id },
+            "a signature over changed {field}"
+        );
     }
     Ok(())
 }
@@ -108,7 +142,13 @@ async fn wrong_key(c: &dyn CryptoVerifier) -> CheckResult {
     let (m, mut sig, _) = signed(c).await?;
     let other = keypair(c).await?;
     sig.public_key = other.public_key.clone();
-    ensure_eq!(verify(c, &m, &sig).await?, VerificationResult::Mismatch { key_id: other.public_key.key_id() }, "a signature presented with another key");
+    ensure_eq!(
+        verify(c, &m, &sig).await?,
+        VerificationResult::Mismatch {
+            key_id: other.public_key.key_id()
+        },
+        "a signature presented with another key"
+    );
     Ok(())
 }
 
@@ -117,11 +157,20 @@ async fn malformed(c: &dyn CryptoVerifier) -> CheckResult {
     let mut short = sig.clone();
     short.bytes.truncate(10);
     let result = verify(c, &m, &short).await?;
-    ensure!(matches!(result, VerificationResult::Malformed { .. }), "a 10-byte signature should be Malformed, got {result:?}");
+    ensure!(
+        matches!(result, VerificationResult::Malformed { .. }),
+        "a 10-byte signature should be Malformed, got {result:?}"
+    );
     let mut bad_key = sig.clone();
-    bad_key.public_key = PublicKey { algorithm: sig.public_key.algorithm, bytes: vec![1, 2, 3] };
+    bad_key.public_key = PublicKey {
+        algorithm: sig.public_key.algorithm,
+        bytes: vec![1, 2, 3],
+    };
     let result = verify(c, &m, &bad_key).await?;
-    ensure!(matches!(result, VerificationResult::Malformed { .. }), "a 3-byte public key should be Malformed, got {result:?}");
+    ensure!(
+        matches!(result, VerificationResult::Malformed { .. }),
+        "a 3-byte public key should be Malformed, got {result:?}"
+    );
     Ok(())
 }
 
@@ -129,39 +178,79 @@ async fn mutable_fields(c: &dyn CryptoVerifier) -> CheckResult {
     let (mut m, sig, _) = signed(c).await?;
     m.description = "edited later".into();
     m.keywords = vec!["edited".into()];
-    ensure!(verify(c, &m, &sig).await?.is_valid(), "editing mutable fields must not invalidate the signature");
+    ensure!(
+        verify(c, &m, &sig).await?.is_valid(),
+        "editing mutable fields must not invalidate the signature"
+    );
     Ok(())
 }
 
 async fn distinct_keys(c: &dyn CryptoVerifier) -> CheckResult {
     let a = keypair(c).await?;
     let b = keypair(c).await?;
-    ensure!(a.public_key != b.public_key, "two generated key pairs are equal");
-    ensure_eq!(a.public_key.bytes.len(), 32, "an Ed25519 public key is 32 bytes");
-    ensure!(!format!("{:?}", a.private_key).contains(&format!("{:?}", a.private_key.pkcs8_der())), "Debug prints private key material");
+    ensure!(
+        a.public_key != b.public_key,
+        "two generated key pairs are equal"
+    );
+    ensure_eq!(
+        a.public_key.bytes.len(),
+        32,
+        "an Ed25519 public key is 32 bytes"
+    );
+    ensure!(
+        !format!("{:?}", a.private_key).contains(&format!("{:?}", a.private_key.pkcs8_der())),
+        "Debug prints private key material"
+    );
     Ok(())
 }
 
 async fn checksums(c: &dyn CryptoVerifier) -> CheckResult {
-    let sha256 = c.checksum(b"abc", HashAlgorithm::Sha256).await.ctx("checksum sha256")?;
-    ensure_eq!(sha256.to_string(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned(), "SHA-256 of abc");
-    let sha512 = c.checksum(b"abc", HashAlgorithm::Sha512).await.ctx("checksum sha512")?;
+    let sha256 = c
+        .checksum(b"abc", HashAlgorithm::Sha256)
+        .await
+        .ctx("checksum sha256")?;
+    ensure_eq!(
+        sha256.to_string(),
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned(),
+        "SHA-256 of abc"
+    );
+    let sha512 = c
+        .checksum(b"abc", HashAlgorithm::Sha512)
+        .await
+        .ctx("checksum sha512")?;
     ensure_eq!(sha512.hex(), "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f".to_owned(), "SHA-512 of abc");
-    c.verify_checksum(b"abc", &sha256).await.ctx("verify_checksum of matching bytes")?;
+    c.verify_checksum(b"abc", &sha256)
+        .await
+        .ctx("verify_checksum of matching bytes")?;
     Ok(())
 }
 
 async fn checksum_mismatch(c: &dyn CryptoVerifier) -> CheckResult {
-    let sha = c.checksum(b"abc", HashAlgorithm::Sha256).await.ctx("checksum")?;
-    expect_kind(c.verify_checksum(b"abd", &sha).await, ErrorKind::Integrity, "verify_checksum of other bytes")
+    let sha = c
+        .checksum(b"abc", HashAlgorithm::Sha256)
+        .await
+        .ctx("checksum")?;
+    expect_kind(
+        c.verify_checksum(b"abd", &sha).await,
+        ErrorKind::Integrity,
+        "verify_checksum of other bytes",
+    )
 }
 
 async fn trust_levels(c: &dyn CryptoVerifier) -> CheckResult {
     let keys = keypair(c).await?;
     let id = keys.public_key.key_id();
-    ensure_eq!(c.verify_trust(&id).await.ctx("verify_trust")?, TrustResult::Unknown { key_id: id }, "an unknown key");
-    c.add_trusted_key(&keys.public_key, TrustLevel::Marginal).await.ctx("add_trusted_key")?;
-    c.add_trusted_key(&keys.public_key, TrustLevel::Full).await.ctx("add_trusted_key again")?;
+    ensure_eq!(
+        c.verify_trust(&id).await.ctx("verify_trust")?,
+        TrustResult::Unknown { key_id: id },
+        "an unknown key"
+    );
+    c.add_trusted_key(&keys.public_key, TrustLevel::Marginal)
+        .await
+        .ctx("add_trusted_key")?;
+    c.add_trusted_key(&keys.public_key, TrustLevel::Full)
+        .await
+        .ctx("add_trusted_key again")?;
     match c.verify_trust(&id).await.ctx("verify_trust")? {
         TrustResult::Trusted { key_id, level, .. } => {
             ensure_eq!(key_id, id, "trusted key id");
@@ -170,65 +259,135 @@ async fn trust_levels(c: &dyn CryptoVerifier) -> CheckResult {
         other => return Err(format!("a trusted key reported {other:?}")),
     }
     let listed = c.trusted_keys().await.ctx("trusted_keys")?;
-    ensure!(listed.iter().any(|k| k.public_key == keys.public_key && k.trust.is_trusted()), "trusted_keys does not list the key");
-    ensure!(!c.is_revoked(&id).await.ctx("is_revoked")?, "a trusted key is revoked");
+    ensure!(
+        listed
+            .iter()
+            .any(|k| k.public_key == keys.public_key && k.trust.is_trusted()),
+        "trusted_keys does not list the key"
+    );
+    ensure!(
+        !c.is_revoked(&id).await.ctx("is_revoked")?,
+        "a trusted key is revoked"
+    );
     Ok(())
 }
 
 async fn revocation(c: &dyn CryptoVerifier) -> CheckResult {
     let keys = keypair(c).await?;
     let id = keys.public_key.key_id();
-    c.add_trusted_key(&keys.public_key, TrustLevel::Ultimate).await.ctx("add_trusted_key")?;
+    c.add_trusted_key(&keys.public_key, TrustLevel::Ultimate)
+        .await
+        .ctx("add_trusted_key")?;
     c.revoke_key(&id, "laptop stolen").await.ctx("revoke_key")?;
-    ensure!(c.is_revoked(&id).await.ctx("is_revoked")?, "a revoked key is not revoked");
+    ensure!(
+        c.is_revoked(&id).await.ctx("is_revoked")?,
+        "a revoked key is not revoked"
+    );
     match c.verify_trust(&id).await.ctx("verify_trust")? {
-        TrustResult::Revoked { reason, .. } => ensure_eq!(reason, "laptop stolen".to_owned(), "the revocation reason"),
+        TrustResult::Revoked { reason, .. } => {
+            ensure_eq!(reason, "laptop stolen".to_owned(), "the revocation reason")
+        }
         other => return Err(format!("a revoked key reported {other:?}")),
     }
-    expect_kind(c.add_trusted_key(&keys.public_key, TrustLevel::Full).await, ErrorKind::Signature, "trusting a revoked key")?;
-    c.revoke_key(&id, "second reason").await.ctx("revoke twice")?;
+    expect_kind(
+        c.add_trusted_key(&keys.public_key, TrustLevel::Full).await,
+        ErrorKind::Signature,
+        "trusting a revoked key",
+    )?;
+    c.revoke_key(&id, "second reason")
+        .await
+        .ctx("revoke twice")?;
     match c.verify_trust(&id).await.ctx("verify_trust")? {
-        TrustResult::Revoked { reason, .. } => ensure_eq!(reason, "laptop stolen".to_owned(), "revoking twice keeps the first revocation"),
+        TrustResult::Revoked { reason, .. } => ensure_eq!(
+            reason,
+            "laptop stolen".to_owned(),
+            "revoking twice keeps the first revocation"
+        ),
         other => return Err(format!("a revoked key reported {other:?}")),
     }
     let unknown = KeyId([7; 16]);
-    c.revoke_key(&unknown, "pre-emptive").await.ctx("revoke an unknown key")?;
-    ensure!(c.is_revoked(&unknown).await.ctx("is_revoked")?, "a key revoked before being seen is not revoked");
+    c.revoke_key(&unknown, "pre-emptive")
+        .await
+        .ctx("revoke an unknown key")?;
+    ensure!(
+        c.is_revoked(&unknown).await.ctx("is_revoked")?,
+        "a key revoked before being seen is not revoked"
+    );
     Ok(())
 }
 
 async fn pem_round_trip(c: &dyn CryptoVerifier) -> CheckResult {
     let keys = keypair(c).await?;
-    let public_pem = c.export_key_pem(&Key::Public(keys.public_key.clone())).ctx("export public key")?;
-    ensure!(public_pem.starts_with("-----BEGIN PUBLIC KEY-----"), "public keys export as SubjectPublicKeyInfo PEM: {public_pem}");
+    let public_pem = c
+        .export_key_pem(&Key::Public(keys.public_key.clone()))
+        .ctx("export public key")?;
+    ensure!(
+        public_pem.starts_with("-----BEGIN PUBLIC KEY-----"),
+        "public keys export as SubjectPublicKeyInfo PEM: {public_pem}"
+    );
     match c.import_key_pem(&public_pem).ctx("import public key")? {
         Key::Public(k) => ensure_eq!(k, keys.public_key, "public key round trip"),
         Key::Private(_) => return Err("a public PEM imported as a private key".into()),
     }
-    let private_pem = c.export_key_pem(&Key::Private(keys.clone())).ctx("export private key")?;
-    ensure!(private_pem.starts_with("-----BEGIN PRIVATE KEY-----"), "private keys export as PKCS#8 PEM");
+    let private_pem = c
+        .export_key_pem(&Key::Private(keys.clone()))
+        .ctx("export private key")?;
+    ensure!(
+        private_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "private keys export as PKCS#8 PEM"
+    );
     let Key::Private(back) = c.import_key_pem(&private_pem).ctx("import private key")? else {
         return Err("a private PEM imported as a public key".into());
     };
-    ensure_eq!(back.public_key, keys.public_key, "the imported private key has the same public key");
+    ensure_eq!(
+        back.public_key,
+        keys.public_key,
+        "the imported private key has the same public key"
+    );
     let m = package("pem/web@1.0.0", &[]);
-    let sig = c.sign(&m, &back.private_key).await.ctx("sign with the imported key")?;
-    ensure!(verify(c, &m, &sig).await?.is_valid(), "a signature by the re-imported key does not verify");
+    let sig = c
+        .sign(&m, &back.private_key)
+        .await
+        .ctx("sign with the imported key")?;
+    ensure!(
+        verify(c, &m, &sig).await?.is_valid(),
+        "a signature by the re-imported key does not verify"
+    );
     Ok(())
 }
 
 async fn openssl_keys(c: &dyn CryptoVerifier) -> CheckResult {
-    let Key::Public(public) = c.import_key_pem(OPENSSL_PUBLIC_PEM).ctx("import an OpenSSL public key")? else {
+    let Key::Public(public) = c
+        .import_key_pem(OPENSSL_PUBLIC_PEM)
+        .ctx("import an OpenSSL public key")?
+    else {
         return Err("OpenSSL's public key imported as private".into());
     };
-    ensure_eq!(hex_of(&public.bytes), OPENSSL_PUBLIC_HEX.to_owned(), "OpenSSL public key bytes");
-    let Key::Private(pair) = c.import_key_pem(OPENSSL_PRIVATE_PEM).ctx("import an OpenSSL PKCS#8 v1 private key")? else {
+    ensure_eq!(
+        hex_of(&public.bytes),
+        OPENSSL_PUBLIC_HEX.to_owned(),
+        "OpenSSL public key bytes"
+    );
+    let Key::Private(pair) = c
+        .import_key_pem(OPENSSL_PRIVATE_PEM)
+        .ctx("import an OpenSSL PKCS#8 v1 private key")?
+    else {
         return Err("OpenSSL's private key imported as public".into());
     };
-    ensure_eq!(pair.public_key, public, "the public key derived from OpenSSL's private key");
+    ensure_eq!(
+        pair.public_key,
+        public,
+        "the public key derived from OpenSSL's private key"
+    );
     let m = package("ossl/web@1.0.0", &[]);
-    let sig = c.sign(&m, &pair.private_key).await.ctx("sign with the OpenSSL key")?;
-    ensure!(verify(c, &m, &sig).await?.is_valid(), "a signature by the OpenSSL key does not verify");
+    let sig = c
+        .sign(&m, &pair.private_key)
+        .await
+        .ctx("sign with the OpenSSL key")?;
+    ensure!(
+        verify(c, &m, &sig).await?.is_valid(),
+        "a signature by the OpenSSL key does not verify"
+    );
     Ok(())
 }
 
@@ -238,23 +397,37 @@ fn hex_of(bytes: &[u8]) -> String {
 
 async fn garbage_pem(c: &dyn CryptoVerifier) -> CheckResult {
     let truncated = &OPENSSL_PRIVATE_PEM[..40];
-    let body_cut = OPENSSL_PUBLIC_PEM.replace("MCowBQYDK2VwAyEAXU7pdMd44Ze1xGAijUW3", "MCowBQYDK2VwAyEA");
+    let body_cut =
+        OPENSSL_PUBLIC_PEM.replace("MCowBQYDK2VwAyEAXU7pdMd44Ze1xGAijUW3", "MCowBQYDK2VwAyEA");
     let cases: [(&str, &str); 8] = [
         ("empty", ""),
         ("whitespace", "  \n"),
         ("truncated", truncated),
         ("truncated body", &body_cut),
         ("binary", "\u{0}\u{1}\u{2}\u{fffd}\u{7f}"),
-        ("wrong type", "-----BEGIN CERTIFICATE-----\nMCowBQYDK2VwAyEAXU7pdMd44Ze1xGAijUW3Tm12b5UaqX83rRmNKlDC/u8=\n-----END CERTIFICATE-----\n"),
+        (
+            "wrong type",
+            "-----BEGIN CERTIFICATE-----\nMCowBQYDK2VwAyEAXU7pdMd44Ze1xGAijUW3Tm12b5UaqX83rRmNKlDC/u8=\n-----END CERTIFICATE-----\n",
+        ),
         ("RSA key", RSA_PUBLIC_PEM),
-        ("not base64", "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n"),
+        (
+            "not base64",
+            "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n",
+        ),
     ];
     for (what, pem) in cases {
         match c.import_key_pem(pem) {
             Err(e) if e.kind() == ErrorKind::Invalid => {
-                ensure!(e.to_string().len() > 20, "the error for {what} PEM says too little: {e}");
+                ensure!(
+                    e.to_string().len() > 20,
+                    "the error for {what} PEM says too little: {e}"
+                );
             }
-            other => return Err(format!("importing {what} PEM: expected an Invalid error, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "importing {what} PEM: expected an Invalid error, got {other:?}"
+                ));
+            }
         }
     }
     Ok(())

@@ -7,6 +7,9 @@ use marketplace_core::{ErrorKind, MetricValue, MetricsCollector, MetricsSnapshot
 use crate::Capabilities;
 use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq};
 
+/// One synchronous metrics check.
+type Check = fn(&dyn MetricsCollector) -> CheckResult;
+
 /// Runs every `MetricsCollector` check against `metrics`. The suite calls `reset` between
 /// checks, so the collector must not be shared with live traffic.
 ///
@@ -18,7 +21,7 @@ pub async fn metrics_suite(metrics: &dyn MetricsCollector, caps: &Capabilities) 
     let _ = caps;
     let m = metrics;
     let mut report = SuiteReport::new("metrics");
-    let checks: [(&str, fn(&dyn MetricsCollector) -> CheckResult); 10] = [
+    let checks: [(&str, Check); 10] = [
         ("counters_accumulate", counters),
         ("labels_make_series", labels),
         ("gauge_keeps_last_value", gauges),
@@ -38,31 +41,73 @@ pub async fn metrics_suite(metrics: &dyn MetricsCollector, caps: &Capabilities) 
     report
 }
 
-fn value<'a>(snapshot: &'a MetricsSnapshot, name: &str, labels: &[(&str, &str)]) -> Result<&'a MetricValue, String> {
-    snapshot.get(name, labels).ok_or_else(|| format!("series {name}{labels:?} missing from the snapshot: {snapshot:?}"))
+fn value<'a>(
+    snapshot: &'a MetricsSnapshot,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Result<&'a MetricValue, String> {
+    snapshot
+        .get(name, labels)
+        .ok_or_else(|| format!("series {name}{labels:?} missing from the snapshot: {snapshot:?}"))
 }
 
 fn counters(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("kit_publish_total", 2, &[]);
     m.counter("kit_publish_total", 3, &[]);
-    ensure_eq!(value(&m.snapshot(), "kit_publish_total", &[])?, &MetricValue::Counter { value: 5 }, "2 + 3");
+    ensure_eq!(
+        value(&m.snapshot(), "kit_publish_total", &[])?,
+        &MetricValue::Counter { value: 5 },
+        "2 + 3"
+    );
     Ok(())
 }
 
 fn labels(m: &dyn MetricsCollector) -> CheckResult {
-    m.counter("kit_ops_total", 1, &[("operation", "publish"), ("outcome", "ok")]);
-    m.counter("kit_ops_total", 1, &[("outcome", "ok"), ("operation", "publish")]);
-    m.counter("kit_ops_total", 1, &[("operation", "install"), ("outcome", "ok")]);
+    m.counter(
+        "kit_ops_total",
+        1,
+        &[("operation", "publish"), ("outcome", "ok")],
+    );
+    m.counter(
+        "kit_ops_total",
+        1,
+        &[("outcome", "ok"), ("operation", "publish")],
+    );
+    m.counter(
+        "kit_ops_total",
+        1,
+        &[("operation", "install"), ("outcome", "ok")],
+    );
     let s = m.snapshot();
-    ensure_eq!(value(&s, "kit_ops_total", &[("operation", "publish"), ("outcome", "ok")])?, &MetricValue::Counter { value: 2 }, "label order does not matter");
-    ensure_eq!(value(&s, "kit_ops_total", &[("operation", "install"), ("outcome", "ok")])?, &MetricValue::Counter { value: 1 }, "other labels, other series");
+    ensure_eq!(
+        value(
+            &s,
+            "kit_ops_total",
+            &[("operation", "publish"), ("outcome", "ok")]
+        )?,
+        &MetricValue::Counter { value: 2 },
+        "label order does not matter"
+    );
+    ensure_eq!(
+        value(
+            &s,
+            "kit_ops_total",
+            &[("operation", "install"), ("outcome", "ok")]
+        )?,
+        &MetricValue::Counter { value: 1 },
+        "other labels, other series"
+    );
     Ok(())
 }
 
 fn gauges(m: &dyn MetricsCollector) -> CheckResult {
     m.gauge("kit_queue_depth", 7.0, &[]);
     m.gauge("kit_queue_depth", 3.5, &[]);
-    ensure_eq!(value(&m.snapshot(), "kit_queue_depth", &[])?, &MetricValue::Gauge { value: 3.5 }, "the last value wins");
+    ensure_eq!(
+        value(&m.snapshot(), "kit_queue_depth", &[])?,
+        &MetricValue::Gauge { value: 3.5 },
+        "the last value wins"
+    );
     Ok(())
 }
 
@@ -71,8 +116,17 @@ fn histograms(m: &dyn MetricsCollector) -> CheckResult {
         m.histogram("kit_size", v, &[("backend", "x")]);
     }
     match value(&m.snapshot(), "kit_size", &[("backend", "x")])? {
-        MetricValue::Histogram { count, sum, min, max } => {
-            ensure_eq!((*count, *sum, *min, *max), (3, 2.75, 0.25, 2.0), "(count, sum, min, max)");
+        MetricValue::Histogram {
+            count,
+            sum,
+            min,
+            max,
+        } => {
+            ensure_eq!(
+                (*count, *sum, *min, *max),
+                (3, 2.75, 0.25, 2.0),
+                "(count, sum, min, max)"
+            );
         }
         other => return Err(format!("a histogram reported {other:?}")),
     }
@@ -83,7 +137,7 @@ fn timing(m: &dyn MetricsCollector) -> CheckResult {
     m.timing("kit_latency_seconds", Duration::from_millis(1500), &[]);
     match value(&m.snapshot(), "kit_latency_seconds", &[])? {
         MetricValue::Histogram { count: 1, sum, .. } => {
-            ensure!((sum - 1.5).abs() < 1e-9, "1500 ms recorded as {sum} s");
+            ensure!((sum - 1.5).abs() <= 1e-9, "1500 ms recorded as {sum} s");
         }
         other => return Err(format!("a timing reported {other:?}")),
     }
@@ -95,8 +149,24 @@ fn errors(m: &dyn MetricsCollector) -> CheckResult {
     m.error("publish", ErrorKind::Integrity);
     m.error("install", ErrorKind::NotFound);
     let s = m.snapshot();
-    ensure_eq!(value(&s, "marketplace_errors_total", &[("operation", "publish"), ("kind", "integrity")])?, &MetricValue::Counter { value: 2 }, "publish integrity errors");
-    ensure_eq!(value(&s, "marketplace_errors_total", &[("operation", "install"), ("kind", "not_found")])?, &MetricValue::Counter { value: 1 }, "install not-found errors");
+    ensure_eq!(
+        value(
+            &s,
+            "marketplace_errors_total",
+            &[("operation", "publish"), ("kind", "integrity")]
+        )?,
+        &MetricValue::Counter { value: 2 },
+        "publish integrity errors"
+    );
+    ensure_eq!(
+        value(
+            &s,
+            "marketplace_errors_total",
+            &[("operation", "install"), ("kind", "not_found")]
+        )?,
+        &MetricValue::Counter { value: 1 },
+        "install not-found errors"
+    );
     Ok(())
 }
 
@@ -115,7 +185,10 @@ fn prometheus(m: &dyn MetricsCollector) -> CheckResult {
         r#"kit_latency_seconds_count{op="get"} 1"#,
         r#"kit_latency_seconds_sum{op="get"} 0.003"#,
     ] {
-        ensure!(text.lines().any(|l| l == needle), "the Prometheus export lacks the line {needle:?}:\n{text}");
+        ensure!(
+            text.lines().any(|l| l == needle),
+            "the Prometheus export lacks the line {needle:?}:\n{text}"
+        );
     }
     Ok(())
 }
@@ -124,8 +197,13 @@ fn json(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("kit_a_total", 1, &[("x", "y")]);
     m.histogram("kit_b", 1.0, &[]);
     let text = m.export_json().ctx("export_json")?;
-    let parsed: MetricsSnapshot = serde_json::from_str(&text).map_err(|e| format!("export_json is not a snapshot: {e}: {text}"))?;
-    ensure_eq!(parsed, m.snapshot(), "export_json parses back to the snapshot");
+    let parsed: MetricsSnapshot = serde_json::from_str(&text)
+        .map_err(|e| format!("export_json is not a snapshot: {e}: {text}"))?;
+    ensure_eq!(
+        parsed,
+        m.snapshot(),
+        "export_json parses back to the snapshot"
+    );
     Ok(())
 }
 
@@ -133,7 +211,12 @@ fn reset(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("kit_gone_total", 1, &[]);
     m.reset();
     ensure!(m.snapshot().samples.is_empty(), "reset left series behind");
-    ensure!(!m.export_prometheus().ctx("export_prometheus")?.contains("kit_gone_total"), "reset left the series in the export");
+    ensure!(
+        !m.export_prometheus()
+            .ctx("export_prometheus")?
+            .contains("kit_gone_total"),
+        "reset left the series in the export"
+    );
     Ok(())
 }
 
@@ -143,6 +226,9 @@ fn invalid_names(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("9starts_with_digit", 1, &[]);
     m.counter("kit_ok_total", 1, &[("bad label", "v")]);
     let text = m.export_prometheus().ctx("export_prometheus")?;
-    ensure!(!text.contains("has space") && !text.contains("9starts") && !text.contains("bad label"), "invalid names reached the export:\n{text}");
+    ensure!(
+        !text.contains("has space") && !text.contains("9starts") && !text.contains("bad label"),
+        "invalid names reached the export:\n{text}"
+    );
     Ok(())
 }

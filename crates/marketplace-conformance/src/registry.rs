@@ -28,37 +28,93 @@ pub async fn registry_suite(registry: &dyn Registry, caps: &Capabilities) -> Sui
     let mut report = SuiteReport::new("registry");
     report.run("register_then_get", register_then_get(r)).await;
     report.run("get_missing_is_not_found", get_missing(r)).await;
-    report.run("lookups_are_canonical", lookups_are_canonical(r)).await;
-    report.run("duplicate_version_rejected", duplicate_version_rejected(r)).await;
-    report.run("invalid_registration_changes_nothing", invalid_registration(r)).await;
-    report.run("list_versions_sorted", list_versions_sorted(r)).await;
-    report.run("resolve_version_semantics", resolve_version_semantics(r)).await;
-    report.run("resolve_version_skips_yanked", resolve_version_skips_yanked(r)).await;
+    report
+        .run("lookups_are_canonical", lookups_are_canonical(r))
+        .await;
+    report
+        .run("duplicate_version_rejected", duplicate_version_rejected(r))
+        .await;
+    report
+        .run(
+            "invalid_registration_changes_nothing",
+            invalid_registration(r),
+        )
+        .await;
+    report
+        .run("list_versions_sorted", list_versions_sorted(r))
+        .await;
+    report
+        .run("resolve_version_semantics", resolve_version_semantics(r))
+        .await;
+    report
+        .run(
+            "resolve_version_skips_yanked",
+            resolve_version_skips_yanked(r),
+        )
+        .await;
     report.run("yank_and_unyank", yank_and_unyank(r)).await;
     report.run("update_metadata", update_metadata(r)).await;
-    report.run("list_paginates_in_registration_order", list_paginates(r)).await;
+    report
+        .run("list_paginates_in_registration_order", list_paginates(r))
+        .await;
     report.run("list_by_author", list_by_author(r)).await;
     report.run("download_stats", download_stats(r)).await;
     report.run("events_log_every_mutation", events_log(r)).await;
     report.run("register_batch", register_batch(r)).await;
     if caps.atomic_batch {
-        report.run("register_batch_is_atomic", register_batch_atomic(r)).await;
+        report
+            .run("register_batch_is_atomic", register_batch_atomic(r))
+            .await;
     } else {
-        report.skip("register_batch_is_atomic", "backend does not claim atomic_batch");
+        report.skip(
+            "register_batch_is_atomic",
+            "backend does not claim atomic_batch",
+        );
     }
     let n = caps.concurrent_tasks.max(2);
-    report.run("concurrent_duplicate_registration", concurrent_duplicates(r, n)).await;
-    report.run("concurrent_distinct_registration", concurrent_distinct(r, n)).await;
+    report
+        .run(
+            "concurrent_duplicate_registration",
+            concurrent_duplicates(r, n),
+        )
+        .await;
+    report
+        .run(
+            "concurrent_distinct_registration",
+            concurrent_distinct(r, n),
+        )
+        .await;
     report.run("resolve_diamond", resolve_diamond(r)).await;
-    report.run("resolve_needs_backtracking", resolve_backtracking(r)).await;
-    report.run("resolve_conflict_names_requirements", resolve_conflict(r)).await;
-    report.run("resolve_cycle_is_reported", resolve_cycle(r)).await;
-    report.run("resolve_yanked_only_refused_pin_allowed", resolve_yanked(r)).await;
-    report.run("resolve_prerelease_rules", resolve_prerelease(r)).await;
-    report.run("resolve_missing_dependency", resolve_missing(r)).await;
-    report.run("resolve_direct_only", resolve_direct_only(r)).await;
-    report.run("resolve_fifty_package_graph", resolve_fifty(r)).await;
-    report.run("model_random_operations", model_check(r, caps.property_cases)).await;
+    report
+        .run("resolve_needs_backtracking", resolve_backtracking(r))
+        .await;
+    report
+        .run("resolve_conflict_names_requirements", resolve_conflict(r))
+        .await;
+    report
+        .run("resolve_cycle_is_reported", resolve_cycle(r))
+        .await;
+    report
+        .run("resolve_yanked_only_refused_pin_allowed", resolve_yanked(r))
+        .await;
+    report
+        .run("resolve_prerelease_rules", resolve_prerelease(r))
+        .await;
+    report
+        .run("resolve_missing_dependency", resolve_missing(r))
+        .await;
+    report
+        .run("resolve_direct_only", resolve_direct_only(r))
+        .await;
+    report
+        .run("resolve_fifty_package_graph", resolve_fifty(r))
+        .await;
+    report
+        .run(
+            "model_random_operations",
+            model_check(r, caps.property_cases),
+        )
+        .await;
     report
 }
 
@@ -90,7 +146,10 @@ fn req(s: &str) -> VersionReq {
 async fn last_seq(r: &dyn Registry) -> Result<u64, String> {
     let mut after = 0;
     loop {
-        let page = r.events_since(after, 1000).await.ctx("read the event log")?;
+        let page = r
+            .events_since(after, 1000)
+            .await
+            .ctx("read the event log")?;
         match page.last() {
             Some(e) => after = e.seq,
             None => return Ok(after),
@@ -102,32 +161,79 @@ async fn register_then_get(r: &dyn Registry) -> CheckResult {
     let mut m = package("reg/web@1.2.3", &[("reg/http", "^1.2")]);
     m.keywords = vec!["web".into(), "http".into()];
     m.categories = vec!["templates".into()];
-    m.homepage = Some(marketplace_core::parse_url("homepage", "https://example.com/web").map_err(|e| e.to_string())?);
+    m.homepage = Some(
+        marketplace_core::parse_url("homepage", "https://example.com/web")
+            .map_err(|e| e.to_string())?,
+    );
     let id = register(r, &m).await?;
     ensure_eq!(id, m.id, "register returns the id");
     let got = r.get(&m.id).await.ctx("get reg/web@1.2.3")?;
-    ensure_eq!(got, m, "get returns exactly what was registered (timestamps to the nanosecond)");
+    ensure_eq!(
+        got,
+        m,
+        "get returns exactly what was registered (timestamps to the nanosecond)"
+    );
     Ok(())
 }
 
 async fn get_missing(r: &dyn Registry) -> CheckResult {
-    expect_kind(r.get(&pid("nope/missing@1.0.0")).await, ErrorKind::NotFound, "get a missing package")?;
+    expect_kind(
+        r.get(&pid("nope/missing@1.0.0")).await,
+        ErrorKind::NotFound,
+        "get a missing package",
+    )?;
     register(r, &package("nope/present@1.0.0", &[])).await?;
-    expect_kind(r.get(&pid("nope/present@1.0.1")).await, ErrorKind::NotFound, "get a missing version")?;
-    expect_kind(r.is_yanked(&pid("nope/missing@1.0.0")).await, ErrorKind::NotFound, "is_yanked of a missing package")?;
-    expect_kind(r.list_versions(&pkg("nope/missing")).await, ErrorKind::NotFound, "list_versions of a missing package")?;
-    expect_kind(r.get_stats(&pid("nope/missing@1.0.0")).await, ErrorKind::NotFound, "get_stats of a missing package")?;
+    expect_kind(
+        r.get(&pid("nope/present@1.0.1")).await,
+        ErrorKind::NotFound,
+        "get a missing version",
+    )?;
+    expect_kind(
+        r.is_yanked(&pid("nope/missing@1.0.0")).await,
+        ErrorKind::NotFound,
+        "is_yanked of a missing package",
+    )?;
+    expect_kind(
+        r.list_versions(&pkg("nope/missing")).await,
+        ErrorKind::NotFound,
+        "list_versions of a missing package",
+    )?;
+    expect_kind(
+        r.get_stats(&pid("nope/missing@1.0.0")).await,
+        ErrorKind::NotFound,
+        "get_stats of a missing package",
+    )?;
     Ok(())
 }
 
 async fn lookups_are_canonical(r: &dyn Registry) -> CheckResult {
     register(r, &package("canon/web_framework@1.0.0", &[])).await?;
-    let got = r.get(&pid("Canon/Web-Framework@1.0.0")).await.ctx("get with another spelling")?;
-    ensure_eq!(got.id.to_string(), "canon/web_framework@1.0.0", "the stored spelling is kept");
-    let versions = r.list_versions(&pkg("CANON/WEB-FRAMEWORK")).await.ctx("list_versions with another spelling")?;
-    ensure_eq!(versions, vec![Version::new(1, 0, 0)], "versions under another spelling");
-    let resolved = r.resolve_version(&pkg("canon/Web_Framework"), &req("1")).await.ctx("resolve_version")?;
-    ensure!(resolved.is_some(), "resolve_version with another spelling found nothing");
+    let got = r
+        .get(&pid("Canon/Web-Framework@1.0.0"))
+        .await
+        .ctx("get with another spelling")?;
+    ensure_eq!(
+        got.id.to_string(),
+        "canon/web_framework@1.0.0",
+        "the stored spelling is kept"
+    );
+    let versions = r
+        .list_versions(&pkg("CANON/WEB-FRAMEWORK"))
+        .await
+        .ctx("list_versions with another spelling")?;
+    ensure_eq!(
+        versions,
+        vec![Version::new(1, 0, 0)],
+        "versions under another spelling"
+    );
+    let resolved = r
+        .resolve_version(&pkg("canon/Web_Framework"), &req("1"))
+        .await
+        .ctx("resolve_version")?;
+    ensure!(
+        resolved.is_some(),
+        "resolve_version with another spelling found nothing"
+    );
     Ok(())
 }
 
@@ -135,13 +241,30 @@ async fn duplicate_version_rejected(r: &dyn Registry) -> CheckResult {
     let m = package("dup/web@1.0.0", &[]);
     register(r, &m).await?;
     let again = package("dup/web@1.0.0", &[]);
-    expect_kind(r.register(again.clone(), again.checksum.clone()).await, ErrorKind::AlreadyExists, "register the same version twice")?;
+    expect_kind(
+        r.register(again.clone(), again.checksum.clone()).await,
+        ErrorKind::AlreadyExists,
+        "register the same version twice",
+    )?;
     let other_spelling = package("Dup/Web@1.0.0", &[]);
-    expect_kind(r.register(other_spelling.clone(), other_spelling.checksum.clone()).await, ErrorKind::AlreadyExists, "register Dup/Web@1.0.0 after dup/web@1.0.0")?;
+    expect_kind(
+        r.register(other_spelling.clone(), other_spelling.checksum.clone())
+            .await,
+        ErrorKind::AlreadyExists,
+        "register Dup/Web@1.0.0 after dup/web@1.0.0",
+    )?;
     let build = package("dup/web@1.0.0+linux", &[]);
-    expect_kind(r.register(build.clone(), build.checksum.clone()).await, ErrorKind::AlreadyExists, "register 1.0.0+linux after 1.0.0 (build metadata is ignored)")?;
+    expect_kind(
+        r.register(build.clone(), build.checksum.clone()).await,
+        ErrorKind::AlreadyExists,
+        "register 1.0.0+linux after 1.0.0 (build metadata is ignored)",
+    )?;
     r.yank(&m.id, "bad").await.ctx("yank")?;
-    expect_kind(r.register(again.clone(), again.checksum.clone()).await, ErrorKind::AlreadyExists, "register a version that was yanked")?;
+    expect_kind(
+        r.register(again.clone(), again.checksum.clone()).await,
+        ErrorKind::AlreadyExists,
+        "register a version that was yanked",
+    )?;
     let got = r.get(&m.id).await.ctx("get after the refused duplicates")?;
     ensure_eq!(got, m, "the original is unchanged");
     Ok(())
@@ -151,15 +274,36 @@ async fn invalid_registration(r: &dyn Registry) -> CheckResult {
     let before = last_seq(r).await?;
     let mut bad = package("inv/web@1.0.0", &[]);
     bad.keywords = vec!["not a keyword".into()];
-    expect_kind(r.register(bad.clone(), bad.checksum.clone()).await, ErrorKind::Invalid, "register with a bad keyword")?;
+    expect_kind(
+        r.register(bad.clone(), bad.checksum.clone()).await,
+        ErrorKind::Invalid,
+        "register with a bad keyword",
+    )?;
     let good = package("inv/web@1.0.0", &[]);
     let other = marketplace_core::ContentHash::sha256(b"something else");
-    expect_kind(r.register(good.clone(), other).await, ErrorKind::Invalid, "register with a content hash that differs from the checksum")?;
+    expect_kind(
+        r.register(good.clone(), other).await,
+        ErrorKind::Invalid,
+        "register with a content hash that differs from the checksum",
+    )?;
     let mut self_dep = package("inv/web@1.0.0", &[]);
     self_dep.dependencies.insert(pkg("inv/web"), req("1"));
-    expect_kind(r.register(self_dep.clone(), self_dep.checksum.clone()).await, ErrorKind::Invalid, "register a package that depends on itself")?;
-    expect_kind(r.get(&good.id).await, ErrorKind::NotFound, "get after refused registrations")?;
-    ensure_eq!(last_seq(r).await?, before, "refused registrations must not log events");
+    expect_kind(
+        r.register(self_dep.clone(), self_dep.checksum.clone())
+            .await,
+        ErrorKind::Invalid,
+        "register a package that depends on itself",
+    )?;
+    expect_kind(
+        r.get(&good.id).await,
+        ErrorKind::NotFound,
+        "get after refused registrations",
+    )?;
+    ensure_eq!(
+        last_seq(r).await?,
+        before,
+        "refused registrations must not log events"
+    );
     Ok(())
 }
 
@@ -192,11 +336,24 @@ async fn resolve_version_semantics(r: &dyn Registry) -> CheckResult {
         ("~1.1", None),
     ];
     for (text, want) in cases {
-        let got = r.resolve_version(&p, &req(text)).await.ctx(format!("resolve_version rv/web {text}"))?;
-        ensure_eq!(got.map(|id| id.version.to_string()), want.map(str::to_owned), "resolve_version rv/web {text}");
+        let got = r
+            .resolve_version(&p, &req(text))
+            .await
+            .ctx(format!("resolve_version rv/web {text}"))?;
+        ensure_eq!(
+            got.map(|id| id.version.to_string()),
+            want.map(str::to_owned),
+            "resolve_version rv/web {text}"
+        );
     }
-    let unknown = r.resolve_version(&pkg("rv/unknown"), &req("*")).await.ctx("resolve_version of an unknown package")?;
-    ensure!(unknown.is_none(), "an unknown package resolved to {unknown:?}");
+    let unknown = r
+        .resolve_version(&pkg("rv/unknown"), &req("*"))
+        .await
+        .ctx("resolve_version of an unknown package")?;
+    ensure!(
+        unknown.is_none(),
+        "an unknown package resolved to {unknown:?}"
+    );
     Ok(())
 }
 
@@ -205,40 +362,95 @@ async fn resolve_version_skips_yanked(r: &dyn Registry) -> CheckResult {
         register(r, &package(&format!("ry/web@{v}"), &[])).await?;
     }
     let p = pkg("ry/web");
-    r.yank(&pid("ry/web@1.2.0"), "broken").await.ctx("yank 1.2.0")?;
+    r.yank(&pid("ry/web@1.2.0"), "broken")
+        .await
+        .ctx("yank 1.2.0")?;
     let got = r.resolve_version(&p, &req("^1")).await.ctx("resolve ^1")?;
     ensure_eq!(got, Some(pid("ry/web@1.1.0")), "^1 skips the yanked 1.2.0");
-    let pinned = r.resolve_version(&p, &req("=1.2.0")).await.ctx("resolve =1.2.0")?;
-    ensure_eq!(pinned, Some(pid("ry/web@1.2.0")), "an exact pin selects a yanked version");
-    r.yank(&pid("ry/web@1.1.0"), "broken").await.ctx("yank 1.1.0")?;
-    r.yank(&pid("ry/web@1.0.0"), "broken").await.ctx("yank 1.0.0")?;
-    let none = r.resolve_version(&p, &req("^1")).await.ctx("resolve ^1 with all yanked")?;
+    let pinned = r
+        .resolve_version(&p, &req("=1.2.0"))
+        .await
+        .ctx("resolve =1.2.0")?;
+    ensure_eq!(
+        pinned,
+        Some(pid("ry/web@1.2.0")),
+        "an exact pin selects a yanked version"
+    );
+    r.yank(&pid("ry/web@1.1.0"), "broken")
+        .await
+        .ctx("yank 1.1.0")?;
+    r.yank(&pid("ry/web@1.0.0"), "broken")
+        .await
+        .ctx("yank 1.0.0")?;
+    let none = r
+        .resolve_version(&p, &req("^1"))
+        .await
+        .ctx("resolve ^1 with all yanked")?;
     ensure_eq!(none, None, "only yanked versions match ^1");
     r.unyank(&pid("ry/web@1.0.0")).await.ctx("unyank 1.0.0")?;
-    let back = r.resolve_version(&p, &req("^1")).await.ctx("resolve ^1 after unyank")?;
-    ensure_eq!(back, Some(pid("ry/web@1.0.0")), "an unyanked version is selected again");
+    let back = r
+        .resolve_version(&p, &req("^1"))
+        .await
+        .ctx("resolve ^1 after unyank")?;
+    ensure_eq!(
+        back,
+        Some(pid("ry/web@1.0.0")),
+        "an unyanked version is selected again"
+    );
     Ok(())
 }
 
 async fn yank_and_unyank(r: &dyn Registry) -> CheckResult {
     let id = pid("yk/web@1.0.0");
     register(r, &package("yk/web@1.0.0", &[])).await?;
-    ensure!(!r.is_yanked(&id).await.ctx("is_yanked")?, "a new version is not yanked");
+    ensure!(
+        !r.is_yanked(&id).await.ctx("is_yanked")?,
+        "a new version is not yanked"
+    );
     let before = last_seq(r).await?;
     r.yank(&id, "security issue").await.ctx("yank")?;
-    ensure!(r.is_yanked(&id).await.ctx("is_yanked")?, "yank did not yank");
+    ensure!(
+        r.is_yanked(&id).await.ctx("is_yanked")?,
+        "yank did not yank"
+    );
     r.yank(&id, "again").await.ctx("yank twice")?;
-    ensure_eq!(last_seq(r).await? - before, 1, "yanking twice logs one event");
+    ensure_eq!(
+        last_seq(r).await? - before,
+        1,
+        "yanking twice logs one event"
+    );
     r.unyank(&id).await.ctx("unyank")?;
-    ensure!(!r.is_yanked(&id).await.ctx("is_yanked")?, "unyank did not unyank");
+    ensure!(
+        !r.is_yanked(&id).await.ctx("is_yanked")?,
+        "unyank did not unyank"
+    );
     r.unyank(&id).await.ctx("unyank twice")?;
-    ensure_eq!(last_seq(r).await? - before, 2, "unyanking twice logs one more event");
-    expect_kind(r.yank(&pid("yk/missing@1.0.0"), "x").await, ErrorKind::NotFound, "yank a missing version")?;
-    expect_kind(r.unyank(&pid("yk/missing@1.0.0")).await, ErrorKind::NotFound, "unyank a missing version")?;
+    ensure_eq!(
+        last_seq(r).await? - before,
+        2,
+        "unyanking twice logs one more event"
+    );
+    expect_kind(
+        r.yank(&pid("yk/missing@1.0.0"), "x").await,
+        ErrorKind::NotFound,
+        "yank a missing version",
+    )?;
+    expect_kind(
+        r.unyank(&pid("yk/missing@1.0.0")).await,
+        ErrorKind::NotFound,
+        "unyank a missing version",
+    )?;
     r.yank(&id, "kept").await.ctx("yank")?;
     let listed = r.list(usize::MAX, 0).await.ctx("list")?;
-    let record = listed.iter().find(|rec| rec.metadata.id == id).ok_or("the yanked version is missing from list")?;
-    ensure_eq!(record.yanked.as_ref().map(|y| y.reason.as_str()), Some("kept"), "list shows the yank reason");
+    let record = listed
+        .iter()
+        .find(|rec| rec.metadata.id == id)
+        .ok_or("the yanked version is missing from list")?;
+    ensure_eq!(
+        record.yanked.as_ref().map(|y| y.reason.as_str()),
+        Some("kept"),
+        "list shows the yank reason"
+    );
     Ok(())
 }
 
@@ -251,25 +463,56 @@ async fn update_metadata(r: &dyn Registry) -> CheckResult {
         keywords: Some(vec!["web".into()]),
         ..MetadataUpdate::default()
     };
-    let updated = r.update_metadata(&m.id, update.clone()).await.ctx("update_metadata")?;
-    ensure_eq!(updated.description, "A better description".to_owned(), "the new description is returned");
+    let updated = r
+        .update_metadata(&m.id, update.clone())
+        .await
+        .ctx("update_metadata")?;
+    ensure_eq!(
+        updated.description,
+        "A better description".to_owned(),
+        "the new description is returned"
+    );
     let got = r.get(&m.id).await.ctx("get after update")?;
-    ensure_eq!(got.description, "A better description".to_owned(), "the new description is stored");
-    ensure_eq!(got.keywords, vec!["web".to_owned()], "the new keywords are stored");
-    ensure_eq!(got.dependencies, m.dependencies, "dependencies never change");
+    ensure_eq!(
+        got.description,
+        "A better description".to_owned(),
+        "the new description is stored"
+    );
+    ensure_eq!(
+        got.keywords,
+        vec!["web".to_owned()],
+        "the new keywords are stored"
+    );
+    ensure_eq!(
+        got.dependencies,
+        m.dependencies,
+        "dependencies never change"
+    );
     ensure_eq!(got.checksum, m.checksum, "the checksum never changes");
     let events = r.events_since(before, 10).await.ctx("events")?;
     ensure!(
-        matches!(events.as_slice(), [e] if e.kind == EventKind::MetadataUpdated { id: m.id.clone(), update: update.clone() }),
+        matches!(events.as_slice(), [e] if e.kind == EventKind::MetadataUpdated { id: m.id.clone(), update: Box::new(update.clone()) }),
         "expected one MetadataUpdated event, got {events:?}"
     );
     let bad = MetadataUpdate {
         categories: Some((0..6).map(|i| format!("c{i}")).collect()),
         ..MetadataUpdate::default()
     };
-    expect_kind(r.update_metadata(&m.id, bad).await, ErrorKind::Invalid, "update with six categories")?;
-    ensure_eq!(r.get(&m.id).await.ctx("get")?, got, "a refused update changes nothing");
-    expect_kind(r.update_metadata(&pid("upd/missing@1.0.0"), update).await, ErrorKind::NotFound, "update a missing version")?;
+    expect_kind(
+        r.update_metadata(&m.id, bad).await,
+        ErrorKind::Invalid,
+        "update with six categories",
+    )?;
+    ensure_eq!(
+        r.get(&m.id).await.ctx("get")?,
+        got,
+        "a refused update changes nothing"
+    );
+    expect_kind(
+        r.update_metadata(&pid("upd/missing@1.0.0"), update).await,
+        ErrorKind::NotFound,
+        "update a missing version",
+    )?;
     Ok(())
 }
 
@@ -280,8 +523,15 @@ async fn list_paginates(r: &dyn Registry) -> CheckResult {
         register(r, &package(name, &[])).await?;
     }
     let all = r.list(usize::MAX, 0).await.ctx("list")?;
-    ensure_eq!(all.len(), all_before.len() + 7, "list grows by the registered versions");
-    let tail: Vec<String> = all[all_before.len()..].iter().map(|rec| rec.metadata.id.to_string()).collect();
+    ensure_eq!(
+        all.len(),
+        all_before.len() + 7,
+        "list grows by the registered versions"
+    );
+    let tail: Vec<String> = all[all_before.len()..]
+        .iter()
+        .map(|rec| rec.metadata.id.to_string())
+        .collect();
     ensure_eq!(tail, names, "new versions come last, in registration order");
     let mut paged = Vec::new();
     let mut offset = 0;
@@ -304,13 +554,39 @@ async fn list_by_author(r: &dyn Registry) -> CheckResult {
         m.authors = vec![(*author).to_owned(), "Shared Maintainer".into()];
         register(r, &m).await?;
     }
-    let ann = r.list_by_author("Ann", 10, 0).await.ctx("list_by_author Ann")?;
+    let ann = r
+        .list_by_author("Ann", 10, 0)
+        .await
+        .ctx("list_by_author Ann")?;
     let ids: Vec<String> = ann.iter().map(|rec| rec.metadata.id.to_string()).collect();
-    ensure_eq!(ids, vec!["au/p0@1.0.0".to_owned(), "au/p2@1.0.0".into(), "au/p3@1.0.0".into()], "Ann's versions in registration order");
-    let page = r.list_by_author("Ann", 1, 1).await.ctx("list_by_author Ann page 2")?;
-    ensure_eq!(page.iter().map(|rec| rec.metadata.id.to_string()).collect::<Vec<_>>(), vec!["au/p2@1.0.0".to_owned()], "second page of one");
-    let nobody = r.list_by_author("Nobody", 10, 0).await.ctx("list_by_author Nobody")?;
-    ensure!(nobody.is_empty(), "an unknown author has versions: {nobody:?}");
+    ensure_eq!(
+        ids,
+        vec![
+            "au/p0@1.0.0".to_owned(),
+            "au/p2@1.0.0".into(),
+            "au/p3@1.0.0".into()
+        ],
+        "Ann's versions in registration order"
+    );
+    let page = r
+        .list_by_author("Ann", 1, 1)
+        .await
+        .ctx("list_by_author Ann page 2")?;
+    ensure_eq!(
+        page.iter()
+            .map(|rec| rec.metadata.id.to_string())
+            .collect::<Vec<_>>(),
+        vec!["au/p2@1.0.0".to_owned()],
+        "second page of one"
+    );
+    let nobody = r
+        .list_by_author("Nobody", 10, 0)
+        .await
+        .ctx("list_by_author Nobody")?;
+    ensure!(
+        nobody.is_empty(),
+        "an unknown author has versions: {nobody:?}"
+    );
     Ok(())
 }
 
@@ -327,16 +603,39 @@ async fn download_stats(r: &dyn Registry) -> CheckResult {
     let stats = r.get_stats(&v1).await.ctx("get_stats")?;
     ensure_eq!(stats.version_downloads, 3, "downloads of 1.0.0");
     ensure_eq!(stats.total_downloads, 4, "downloads of all versions");
-    ensure_eq!(stats.per_version.get(&Version::new(2, 0, 0)).copied(), Some(1), "per-version downloads of 2.0.0");
+    ensure_eq!(
+        stats.per_version.get(&Version::new(2, 0, 0)).copied(),
+        Some(1),
+        "per-version downloads of 2.0.0"
+    );
     ensure_eq!(stats.last_30_days.len(), 30, "30 days of history");
     let today = marketplace_core::time::OffsetDateTime::now_utc().date();
     let last = stats.last_30_days.last().ok_or("no days")?;
-    ensure!(last.date == today || last.date.next_day() == Some(today), "the last day is {} not today ({today})", last.date);
-    ensure_eq!(stats.last_30_days.iter().map(|d| d.downloads).sum::<u64>(), 4, "downloads in the last 30 days");
-    expect_kind(r.record_download(&pid("dl/missing@1.0.0")).await, ErrorKind::NotFound, "record_download of a missing version")?;
+    ensure!(
+        last.date == today || last.date.next_day() == Some(today),
+        "the last day is {} not today ({today})",
+        last.date
+    );
+    ensure_eq!(
+        stats.last_30_days.iter().map(|d| d.downloads).sum::<u64>(),
+        4,
+        "downloads in the last 30 days"
+    );
+    expect_kind(
+        r.record_download(&pid("dl/missing@1.0.0")).await,
+        ErrorKind::NotFound,
+        "record_download of a missing version",
+    )?;
     let listed = r.list(usize::MAX, 0).await.ctx("list")?;
-    let rec = listed.iter().find(|rec| rec.metadata.id == v2).ok_or("2.0.0 is missing from list")?;
-    ensure_eq!(rec.downloads, 4, "a listed record carries its package's downloads");
+    let rec = listed
+        .iter()
+        .find(|rec| rec.metadata.id == v2)
+        .ok_or("2.0.0 is missing from list")?;
+    ensure_eq!(
+        rec.downloads,
+        4,
+        "a listed record carries its package's downloads"
+    );
     Ok(())
 }
 
@@ -347,24 +646,55 @@ async fn events_log(r: &dyn Registry) -> CheckResult {
     register(r, &m).await?;
     r.yank(&id, "oops").await.ctx("yank")?;
     r.unyank(&id).await.ctx("unyank")?;
-    let update = MetadataUpdate { description: Some("new".into()), ..MetadataUpdate::default() };
-    r.update_metadata(&id, update.clone()).await.ctx("update_metadata")?;
+    let update = MetadataUpdate {
+        description: Some("new".into()),
+        ..MetadataUpdate::default()
+    };
+    r.update_metadata(&id, update.clone())
+        .await
+        .ctx("update_metadata")?;
     let events = r.events_since(before, 100).await.ctx("events_since")?;
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind.clone()).collect();
     let want = vec![
-        EventKind::Registered { id: id.clone(), checksum: m.checksum.clone() },
-        EventKind::Yanked { id: id.clone(), reason: "oops".into() },
+        EventKind::Registered {
+            id: id.clone(),
+            checksum: m.checksum.clone(),
+        },
+        EventKind::Yanked {
+            id: id.clone(),
+            reason: "oops".into(),
+        },
         EventKind::Unyanked { id: id.clone() },
-        EventKind::MetadataUpdated { id: id.clone(), update },
+        EventKind::MetadataUpdated {
+            id: id.clone(),
+            update: Box::new(update),
+        },
     ];
     ensure_eq!(kinds, want, "one event per mutation, in order");
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    ensure_eq!(seqs, (before + 1..=before + 4).collect::<Vec<_>>(), "sequence numbers are gap-free");
-    let page = r.events_since(before + 1, 2).await.ctx("events_since with a limit")?;
-    ensure_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![before + 2, before + 3], "events_since(after, 2)");
+    ensure_eq!(
+        seqs,
+        (before + 1..=before + 4).collect::<Vec<_>>(),
+        "sequence numbers are gap-free"
+    );
+    let page = r
+        .events_since(before + 1, 2)
+        .await
+        .ctx("events_since with a limit")?;
+    ensure_eq!(
+        page.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![before + 2, before + 3],
+        "events_since(after, 2)"
+    );
     let all = r.events_since(0, usize::MAX).await.ctx("events_since(0)")?;
-    ensure!(all.first().is_some_and(|e| e.seq == 1), "the log starts at 1");
-    ensure!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1), "the whole log is gap-free");
+    ensure!(
+        all.first().is_some_and(|e| e.seq == 1),
+        "the log starts at 1"
+    );
+    ensure!(
+        all.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "the whole log is gap-free"
+    );
     Ok(())
 }
 
@@ -376,10 +706,21 @@ async fn register_batch(r: &dyn Registry) -> CheckResult {
             (m, h)
         })
         .collect();
-    let ids = r.register_batch(items.clone()).await.ctx("register_batch")?;
-    ensure_eq!(ids, items.iter().map(|(m, _)| m.id.clone()).collect::<Vec<_>>(), "ids in batch order");
+    let ids = r
+        .register_batch(items.clone())
+        .await
+        .ctx("register_batch")?;
+    ensure_eq!(
+        ids,
+        items.iter().map(|(m, _)| m.id.clone()).collect::<Vec<_>>(),
+        "ids in batch order"
+    );
     for (m, _) in &items {
-        ensure_eq!(r.get(&m.id).await.ctx("get")?, m.clone(), "a batch item is stored");
+        ensure_eq!(
+            r.get(&m.id).await.ctx("get")?,
+            m.clone(),
+            "a batch item is stored"
+        );
     }
     let before = last_seq(r).await?;
     let mut bad: Vec<_> = (0..3)
@@ -390,14 +731,30 @@ async fn register_batch(r: &dyn Registry) -> CheckResult {
         })
         .collect();
     bad[2].0.keywords = vec!["no spaces allowed".into()];
-    expect_kind(r.register_batch(bad.clone()).await, ErrorKind::Invalid, "a batch with an invalid item")?;
+    expect_kind(
+        r.register_batch(bad.clone()).await,
+        ErrorKind::Invalid,
+        "a batch with an invalid item",
+    )?;
     let mut dup = bad.clone();
     dup[2] = dup[0].clone();
-    expect_kind(r.register_batch(dup).await, ErrorKind::AlreadyExists, "a batch holding one version twice")?;
+    expect_kind(
+        r.register_batch(dup).await,
+        ErrorKind::AlreadyExists,
+        "a batch holding one version twice",
+    )?;
     let mut existing = bad.clone();
     existing[2] = items[0].clone();
-    expect_kind(r.register_batch(existing).await, ErrorKind::AlreadyExists, "a batch holding a registered version")?;
-    expect_kind(r.get(&bad[0].0.id).await, ErrorKind::NotFound, "the first item of a refused batch")?;
+    expect_kind(
+        r.register_batch(existing).await,
+        ErrorKind::AlreadyExists,
+        "a batch holding a registered version",
+    )?;
+    expect_kind(
+        r.get(&bad[0].0.id).await,
+        ErrorKind::NotFound,
+        "the first item of a refused batch",
+    )?;
     ensure_eq!(last_seq(r).await?, before, "refused batches log nothing");
     Ok(())
 }
@@ -412,9 +769,20 @@ async fn register_batch_atomic(r: &dyn Registry) -> CheckResult {
     let first = vec![item("ba/a@1.0.0"), item("ba/shared@1.0.0")];
     let second = vec![item("ba/b@1.0.0"), item("ba/shared@1.0.0")];
     let (x, y) = futures::join!(r.register_batch(first), r.register_batch(second));
-    ensure!(x.is_ok() != y.is_ok(), "exactly one of two clashing batches must succeed: {x:?} / {y:?}");
-    let loser_first = if x.is_ok() { "ba/b@1.0.0" } else { "ba/a@1.0.0" };
-    expect_kind(r.get(&pid(loser_first)).await, ErrorKind::NotFound, "the losing batch's other item")?;
+    ensure!(
+        x.is_ok() != y.is_ok(),
+        "exactly one of two clashing batches must succeed: {x:?} / {y:?}"
+    );
+    let loser_first = if x.is_ok() {
+        "ba/b@1.0.0"
+    } else {
+        "ba/a@1.0.0"
+    };
+    expect_kind(
+        r.get(&pid(loser_first)).await,
+        ErrorKind::NotFound,
+        "the losing batch's other item",
+    )?;
     Ok(())
 }
 
@@ -426,7 +794,11 @@ async fn concurrent_duplicates(r: &dyn Registry, n: usize) -> CheckResult {
         .iter()
         .filter(|res| matches!(res, Err(Error::AlreadyExists { .. })))
         .count();
-    ensure_eq!((ok, dup), (1, n - 1), "{n} concurrent registrations of one version: (succeeded, AlreadyExists)");
+    ensure_eq!(
+        (ok, dup),
+        (1, n - 1),
+        "{n} concurrent registrations of one version: (succeeded, AlreadyExists)"
+    );
     Ok(())
 }
 
@@ -434,19 +806,36 @@ async fn concurrent_distinct(r: &dyn Registry, n: usize) -> CheckResult {
     let packages: Vec<PackageMetadata> = (0..n)
         .map(|i| package(&format!("cd/p{i}@1.0.0"), &[("cd/base", "^1")]))
         .collect();
-    let results = join_all(packages.iter().map(|m| r.register(m.clone(), m.checksum.clone()))).await;
+    let results = join_all(
+        packages
+            .iter()
+            .map(|m| r.register(m.clone(), m.checksum.clone())),
+    )
+    .await;
     for (m, res) in packages.iter().zip(&results) {
-        ensure!(res.is_ok(), "concurrent registration of {} failed: {res:?}", m.id);
+        ensure!(
+            res.is_ok(),
+            "concurrent registration of {} failed: {res:?}",
+            m.id
+        );
     }
     for m in &packages {
         let got = r.get(&m.id).await.ctx("get")?;
-        ensure_eq!(got.dependencies, m.dependencies, "a version is never seen without its dependencies");
+        ensure_eq!(
+            got.dependencies,
+            m.dependencies,
+            "a version is never seen without its dependencies"
+        );
     }
     Ok(())
 }
 
 /// Resolves with the backend and with the provided method; both must agree.
-async fn resolve(r: &dyn Registry, root: &str, transitive: bool) -> Result<Result<DependencyGraph, Error>, String> {
+async fn resolve(
+    r: &dyn Registry,
+    root: &str,
+    transitive: bool,
+) -> Result<Result<DependencyGraph, Error>, String> {
     let id = pid(root);
     let backend = r.resolve_dependencies(&id, transitive).await;
     let provided = resolve_graph(r, &id, transitive).await;
@@ -469,18 +858,32 @@ fn versions_of(graph: &DependencyGraph) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn expect_graph(got: Result<DependencyGraph, Error>, want: &[(&str, &str)], what: &str) -> CheckResult {
+fn expect_graph(
+    got: Result<DependencyGraph, Error>,
+    want: &[(&str, &str)],
+    what: &str,
+) -> CheckResult {
     let graph = got.map_err(|e| format!("{what}: resolution failed: {e}"))?;
-    let want: BTreeMap<String, String> = want.iter().map(|(p, v)| ((*p).to_owned(), (*v).to_owned())).collect();
+    let want: BTreeMap<String, String> = want
+        .iter()
+        .map(|(p, v)| ((*p).to_owned(), (*v).to_owned()))
+        .collect();
     ensure_eq!(versions_of(&graph), want, "{what}");
     Ok(())
 }
 
-fn expect_conflict(got: Result<DependencyGraph, Error>, mentions: &[&str], what: &str) -> CheckResult {
+fn expect_conflict(
+    got: Result<DependencyGraph, Error>,
+    mentions: &[&str],
+    what: &str,
+) -> CheckResult {
     match got {
         Err(Error::Conflict { explanation, .. }) => {
             for needle in mentions {
-                ensure!(explanation.contains(needle), "{what}: the explanation does not mention {needle:?}:\n{explanation}");
+                ensure!(
+                    explanation.contains(needle),
+                    "{what}: the explanation does not mention {needle:?}:\n{explanation}"
+                );
             }
             Ok(())
         }
@@ -489,97 +892,196 @@ fn expect_conflict(got: Result<DependencyGraph, Error>, mentions: &[&str], what:
 }
 
 async fn resolve_diamond(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("dia/base@1.0.0", &[]),
-        ("dia/base@1.1.0", &[]),
-        ("dia/base@2.0.0", &[]),
-        ("dia/left@1.0.0", &[("dia/base", "^1.0")]),
-        ("dia/right@1.0.0", &[("dia/base", ">=1.1, <3")]),
-        ("dia/app@1.0.0", &[("dia/left", "^1"), ("dia/right", "^1")]),
-    ]).await?;
-    let graph = resolve(r, "dia/app@1.0.0", true).await?.map_err(|e| format!("diamond: {e}"))?;
-    expect_graph(Ok(graph.clone()), &[("dia/app", "1.0.0"), ("dia/left", "1.0.0"), ("dia/right", "1.0.0"), ("dia/base", "1.1.0")], "diamond")?;
-    let order: Vec<String> = graph.install_order().iter().map(|id| id.name.to_string()).collect();
+    register_all(
+        r,
+        &[
+            ("dia/base@1.0.0", &[]),
+            ("dia/base@1.1.0", &[]),
+            ("dia/base@2.0.0", &[]),
+            ("dia/left@1.0.0", &[("dia/base", "^1.0")]),
+            ("dia/right@1.0.0", &[("dia/base", ">=1.1, <3")]),
+            ("dia/app@1.0.0", &[("dia/left", "^1"), ("dia/right", "^1")]),
+        ],
+    )
+    .await?;
+    let graph = resolve(r, "dia/app@1.0.0", true)
+        .await?
+        .map_err(|e| format!("diamond: {e}"))?;
+    expect_graph(
+        Ok(graph.clone()),
+        &[
+            ("dia/app", "1.0.0"),
+            ("dia/left", "1.0.0"),
+            ("dia/right", "1.0.0"),
+            ("dia/base", "1.1.0"),
+        ],
+        "diamond",
+    )?;
+    let order: Vec<String> = graph
+        .install_order()
+        .iter()
+        .map(|id| id.name.to_string())
+        .collect();
     let pos = |n: &str| order.iter().position(|x| x == n).unwrap_or(usize::MAX);
-    ensure!(pos("base") < pos("left") && pos("left") < pos("app") && pos("right") < pos("app"), "install order puts dependencies first: {order:?}");
+    ensure!(
+        pos("base") < pos("left") && pos("left") < pos("app") && pos("right") < pos("app"),
+        "install order puts dependencies first: {order:?}"
+    );
     Ok(())
 }
 
 async fn resolve_backtracking(r: &dyn Registry) -> CheckResult {
     // Greedy highest-first picks a 1.1.0, which needs c ^2, which b cannot accept.
-    register_all(r, &[
-        ("bk/c@1.0.0", &[]),
-        ("bk/c@2.0.0", &[]),
-        ("bk/a@1.0.0", &[("bk/c", "^1")]),
-        ("bk/a@1.1.0", &[("bk/c", "^2")]),
-        ("bk/b@1.0.0", &[("bk/c", "^1")]),
-        ("bk/app@1.0.0", &[("bk/a", "^1"), ("bk/b", "^1")]),
-    ]).await?;
-    expect_graph(resolve(r, "bk/app@1.0.0", true).await?, &[("bk/app", "1.0.0"), ("bk/a", "1.0.0"), ("bk/b", "1.0.0"), ("bk/c", "1.0.0")], "a graph solvable only by backtracking")
+    register_all(
+        r,
+        &[
+            ("bk/c@1.0.0", &[]),
+            ("bk/c@2.0.0", &[]),
+            ("bk/a@1.0.0", &[("bk/c", "^1")]),
+            ("bk/a@1.1.0", &[("bk/c", "^2")]),
+            ("bk/b@1.0.0", &[("bk/c", "^1")]),
+            ("bk/app@1.0.0", &[("bk/a", "^1"), ("bk/b", "^1")]),
+        ],
+    )
+    .await?;
+    expect_graph(
+        resolve(r, "bk/app@1.0.0", true).await?,
+        &[
+            ("bk/app", "1.0.0"),
+            ("bk/a", "1.0.0"),
+            ("bk/b", "1.0.0"),
+            ("bk/c", "1.0.0"),
+        ],
+        "a graph solvable only by backtracking",
+    )
 }
 
 async fn resolve_conflict(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("cf/c@1.0.0", &[]),
-        ("cf/c@2.0.0", &[]),
-        ("cf/a@1.0.0", &[("cf/c", "^1")]),
-        ("cf/b@1.0.0", &[("cf/c", "^2")]),
-        ("cf/app@1.0.0", &[("cf/a", "^1"), ("cf/b", "^1")]),
-    ]).await?;
-    expect_conflict(resolve(r, "cf/app@1.0.0", true).await?, &["cf/a", "cf/b", "cf/c ^1", "cf/c ^2"], "a genuine conflict")
+    register_all(
+        r,
+        &[
+            ("cf/c@1.0.0", &[]),
+            ("cf/c@2.0.0", &[]),
+            ("cf/a@1.0.0", &[("cf/c", "^1")]),
+            ("cf/b@1.0.0", &[("cf/c", "^2")]),
+            ("cf/app@1.0.0", &[("cf/a", "^1"), ("cf/b", "^1")]),
+        ],
+    )
+    .await?;
+    expect_conflict(
+        resolve(r, "cf/app@1.0.0", true).await?,
+        &["cf/a", "cf/b", "cf/c ^1", "cf/c ^2"],
+        "a genuine conflict",
+    )
 }
 
 async fn resolve_cycle(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("cy/a@1.0.0", &[("cy/b", "^1")]),
-        ("cy/b@1.0.0", &[("cy/c", "^1")]),
-        ("cy/c@1.0.0", &[("cy/a", "^1")]),
-    ]).await?;
-    expect_conflict(resolve(r, "cy/a@1.0.0", true).await?, &["cycle", "cy/a@1.0.0", "cy/b@1.0.0", "cy/c@1.0.0"], "a dependency cycle")
+    register_all(
+        r,
+        &[
+            ("cy/a@1.0.0", &[("cy/b", "^1")]),
+            ("cy/b@1.0.0", &[("cy/c", "^1")]),
+            ("cy/c@1.0.0", &[("cy/a", "^1")]),
+        ],
+    )
+    .await?;
+    expect_conflict(
+        resolve(r, "cy/a@1.0.0", true).await?,
+        &["cycle", "cy/a@1.0.0", "cy/b@1.0.0", "cy/c@1.0.0"],
+        "a dependency cycle",
+    )
 }
 
 async fn resolve_yanked(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("yd/lib@1.0.0", &[]),
-        ("yd/lib@1.1.0", &[]),
-        ("yd/lib@2.0.0", &[]),
-        ("yd/app@1.0.0", &[("yd/lib", "^1")]),
-        ("yd/pinned@1.0.0", &[("yd/lib", "=1.1.0")]),
-    ]).await?;
+    register_all(
+        r,
+        &[
+            ("yd/lib@1.0.0", &[]),
+            ("yd/lib@1.1.0", &[]),
+            ("yd/lib@2.0.0", &[]),
+            ("yd/app@1.0.0", &[("yd/lib", "^1")]),
+            ("yd/pinned@1.0.0", &[("yd/lib", "=1.1.0")]),
+        ],
+    )
+    .await?;
     r.yank(&pid("yd/lib@1.1.0"), "broken").await.ctx("yank")?;
-    expect_graph(resolve(r, "yd/app@1.0.0", true).await?, &[("yd/app", "1.0.0"), ("yd/lib", "1.0.0")], "yanked 1.1.0 is skipped")?;
-    expect_graph(resolve(r, "yd/pinned@1.0.0", true).await?, &[("yd/pinned", "1.0.0"), ("yd/lib", "1.1.0")], "an exact pin selects a yanked version")?;
+    expect_graph(
+        resolve(r, "yd/app@1.0.0", true).await?,
+        &[("yd/app", "1.0.0"), ("yd/lib", "1.0.0")],
+        "yanked 1.1.0 is skipped",
+    )?;
+    expect_graph(
+        resolve(r, "yd/pinned@1.0.0", true).await?,
+        &[("yd/pinned", "1.0.0"), ("yd/lib", "1.1.0")],
+        "an exact pin selects a yanked version",
+    )?;
     r.yank(&pid("yd/lib@1.0.0"), "broken").await.ctx("yank")?;
-    expect_conflict(resolve(r, "yd/app@1.0.0", true).await?, &["yd/lib", "yanked"], "only yanked versions match")
+    expect_conflict(
+        resolve(r, "yd/app@1.0.0", true).await?,
+        &["yd/lib", "yanked"],
+        "only yanked versions match",
+    )
 }
 
 async fn resolve_prerelease(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("pre/lib@1.0.0", &[]),
-        ("pre/lib@1.1.0-beta.1", &[]),
-        ("pre/lib@2.0.0-rc.1", &[]),
-        ("pre/stable@1.0.0", &[("pre/lib", ">=1")]),
-        ("pre/beta@1.0.0", &[("pre/lib", "^1.1.0-beta.1")]),
-        ("pre/next@1.0.0", &[("pre/lib", "^2")]),
-    ]).await?;
-    expect_graph(resolve(r, "pre/stable@1.0.0", true).await?, &[("pre/stable", "1.0.0"), ("pre/lib", "1.0.0")], "pre-releases are not chosen unless named")?;
-    expect_graph(resolve(r, "pre/beta@1.0.0", true).await?, &[("pre/beta", "1.0.0"), ("pre/lib", "1.1.0-beta.1")], "a requirement naming a pre-release may choose it")?;
-    expect_conflict(resolve(r, "pre/next@1.0.0", true).await?, &["pre/lib"], "^2 does not match 2.0.0-rc.1")
+    register_all(
+        r,
+        &[
+            ("pre/lib@1.0.0", &[]),
+            ("pre/lib@1.1.0-beta.1", &[]),
+            ("pre/lib@2.0.0-rc.1", &[]),
+            ("pre/stable@1.0.0", &[("pre/lib", ">=1")]),
+            ("pre/beta@1.0.0", &[("pre/lib", "^1.1.0-beta.1")]),
+            ("pre/next@1.0.0", &[("pre/lib", "^2")]),
+        ],
+    )
+    .await?;
+    expect_graph(
+        resolve(r, "pre/stable@1.0.0", true).await?,
+        &[("pre/stable", "1.0.0"), ("pre/lib", "1.0.0")],
+        "pre-releases are not chosen unless named",
+    )?;
+    expect_graph(
+        resolve(r, "pre/beta@1.0.0", true).await?,
+        &[("pre/beta", "1.0.0"), ("pre/lib", "1.1.0-beta.1")],
+        "a requirement naming a pre-release may choose it",
+    )?;
+    expect_conflict(
+        resolve(r, "pre/next@1.0.0", true).await?,
+        &["pre/lib"],
+        "^2 does not match 2.0.0-rc.1",
+    )
 }
 
 async fn resolve_missing(r: &dyn Registry) -> CheckResult {
     register_all(r, &[("ms/app@1.0.0", &[("ms/ghost", "^1")])]).await?;
-    expect_conflict(resolve(r, "ms/app@1.0.0", true).await?, &["ms/ghost", "no package named"], "a missing dependency")?;
-    expect_kind(r.resolve_dependencies(&pid("ms/nothing@1.0.0"), true).await, ErrorKind::NotFound, "resolve a missing root")
+    expect_conflict(
+        resolve(r, "ms/app@1.0.0", true).await?,
+        &["ms/ghost", "no package named"],
+        "a missing dependency",
+    )?;
+    expect_kind(
+        r.resolve_dependencies(&pid("ms/nothing@1.0.0"), true).await,
+        ErrorKind::NotFound,
+        "resolve a missing root",
+    )
 }
 
 async fn resolve_direct_only(r: &dyn Registry) -> CheckResult {
-    register_all(r, &[
-        ("dr/leaf@1.0.0", &[]),
-        ("dr/mid@1.0.0", &[("dr/leaf", "^1")]),
-        ("dr/app@1.0.0", &[("dr/mid", "^1")]),
-    ]).await?;
-    expect_graph(resolve(r, "dr/app@1.0.0", false).await?, &[("dr/app", "1.0.0"), ("dr/mid", "1.0.0")], "transitive = false")
+    register_all(
+        r,
+        &[
+            ("dr/leaf@1.0.0", &[]),
+            ("dr/mid@1.0.0", &[("dr/leaf", "^1")]),
+            ("dr/app@1.0.0", &[("dr/mid", "^1")]),
+        ],
+    )
+    .await?;
+    expect_graph(
+        resolve(r, "dr/app@1.0.0", false).await?,
+        &[("dr/app", "1.0.0"), ("dr/mid", "1.0.0")],
+        "transitive = false",
+    )
 }
 
 async fn resolve_fifty(r: &dyn Registry) -> CheckResult {
@@ -597,10 +1099,23 @@ async fn resolve_fifty(r: &dyn Registry) -> CheckResult {
         }
     }
     register(r, &package("ff/root@1.0.0", &[("ff/p0", "^1")])).await?;
-    let graph = resolve(r, "ff/root@1.0.0", true).await?.map_err(|e| format!("50-package graph: {e}"))?;
+    let graph = resolve(r, "ff/root@1.0.0", true)
+        .await?
+        .map_err(|e| format!("50-package graph: {e}"))?;
     ensure_eq!(graph.len(), 51, "packages in the graph");
-    ensure!(graph.packages().filter(|id| id.name.as_str() != "root").all(|id| id.version == Version::new(1, 1, 0)), "every package at 1.1.0: {:?}", versions_of(&graph));
-    ensure_eq!(graph.install_order().len(), 51, "install order covers the graph");
+    ensure!(
+        graph
+            .packages()
+            .filter(|id| id.name.as_str() != "root")
+            .all(|id| id.version == Version::new(1, 1, 0)),
+        "every package at 1.1.0: {:?}",
+        versions_of(&graph)
+    );
+    ensure_eq!(
+        graph.install_order().len(),
+        51,
+        "install order covers the graph"
+    );
     Ok(())
 }
 
@@ -679,7 +1194,11 @@ async fn model_check(r: &dyn Registry, cases: u32) -> CheckResult {
                     }
                     Op::Yank(p, v) | Op::Unyank(p, v) => {
                         let yank = matches!(op, Op::Yank(..));
-                        let got = if yank { r.yank(&at(*p, v), "model").await } else { r.unyank(&at(*p, v)).await };
+                        let got = if yank {
+                            r.yank(&at(*p, v), "model").await
+                        } else {
+                            r.unyank(&at(*p, v)).await
+                        };
                         match model.find(*p, v) {
                             Some(entry) => {
                                 got.ctx(&doing)?;
@@ -704,7 +1223,12 @@ async fn model_check(r: &dyn Registry, cases: u32) -> CheckResult {
                     }
                     Op::ListVersions(p) => {
                         let got = r.list_versions(&pkg(&name(*p))).await;
-                        let mut want: Vec<Version> = model.versions.iter().filter(|e| e.0 == *p).map(|e| e.1.clone()).collect();
+                        let mut want: Vec<Version> = model
+                            .versions
+                            .iter()
+                            .filter(|e| e.0 == *p)
+                            .map(|e| e.1.clone())
+                            .collect();
                         want.sort();
                         if want.is_empty() {
                             expect_kind(got, ErrorKind::NotFound, &doing)?;
@@ -721,7 +1245,10 @@ async fn model_check(r: &dyn Registry, cases: u32) -> CheckResult {
                             .filter(|e| e.0 == *p && requirement.matches(&e.1) && (pin || !e.2))
                             .map(|e| e.1.clone())
                             .max();
-                        let got = r.resolve_version(&pkg(&name(*p)), &requirement).await.ctx(&doing)?;
+                        let got = r
+                            .resolve_version(&pkg(&name(*p)), &requirement)
+                            .await
+                            .ctx(&doing)?;
                         ensure_eq!(got.map(|id| id.version), want, "{doing}");
                     }
                 }

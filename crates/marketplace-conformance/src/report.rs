@@ -144,7 +144,8 @@ impl fmt::Display for SuiteReport {
 /// Fails a check with a formatted message unless `cond` holds.
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err(format!($($msg)+));
         }
     };
@@ -184,7 +185,10 @@ pub(crate) fn expect_kind<T: fmt::Debug>(
 ) -> CheckResult {
     match result {
         Err(e) if e.kind() == kind => Ok(()),
-        Err(e) => Err(format!("{doing}: expected a {kind} error, got {} error: {e}", e.kind())),
+        Err(e) => Err(format!(
+            "{doing}: expected a {kind} error, got {} error: {e}",
+            e.kind()
+        )),
         Ok(v) => Err(format!("{doing}: expected a {kind} error, got Ok({v:?})")),
     }
 }

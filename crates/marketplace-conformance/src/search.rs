@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use marketplace_core::semver::Version;
-use marketplace_core::{ErrorKind, PackageId, PackageRecord, SearchEngine, SearchQuery, SearchResult, SortOrder};
+use marketplace_core::{
+    ErrorKind, PackageId, PackageRecord, SearchEngine, SearchQuery, SearchResult, SortOrder,
+};
 use proptest::prelude::*;
 
 use crate::Capabilities;
@@ -21,11 +23,22 @@ use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect
 pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> SuiteReport {
     let e = engine;
     let mut report = SuiteReport::new("search");
-    report.run("finds_by_name_keyword_and_description", finds(e)).await;
+    report
+        .run("finds_by_name_keyword_and_description", finds(e))
+        .await;
     report.run("exact_name_first", exact_name_first(e)).await;
-    report.run("name_over_keyword_over_description", field_weights(e)).await;
-    report.run("one_hit_per_package_at_its_latest_version", one_hit_per_package(e)).await;
-    report.run("yanked_versions_hidden_by_default", yanked_hidden(e)).await;
+    report
+        .run("name_over_keyword_over_description", field_weights(e))
+        .await;
+    report
+        .run(
+            "one_hit_per_package_at_its_latest_version",
+            one_hit_per_package(e),
+        )
+        .await;
+    report
+        .run("yanked_versions_hidden_by_default", yanked_hidden(e))
+        .await;
     report.run("remove_deletes", remove(e)).await;
     report.run("update_replaces", update(e)).await;
     report.run("filters_are_query_clauses", filters(e)).await;
@@ -45,9 +58,16 @@ pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> Sui
     report.run("suggest_by_prefix", suggest(e)).await;
     report.run("facets_count_packages", facets(e)).await;
     report.run("similar_packages", similar(e)).await;
-    report.run("stats_count_documents_and_packages", stats(e)).await;
+    report
+        .run("stats_count_documents_and_packages", stats(e))
+        .await;
     report.run("optimize_keeps_results", optimize(e)).await;
-    report.run("model_random_operations", model_check(e, caps.property_cases)).await;
+    report
+        .run(
+            "model_random_operations",
+            model_check(e, caps.property_cases),
+        )
+        .await;
     report.run("rebuild_replaces_everything", rebuild(e)).await;
     report
 }
@@ -60,7 +80,9 @@ async fn index_all(e: &dyn SearchEngine, records: &[PackageRecord]) -> CheckResu
 }
 
 async fn search(e: &dyn SearchEngine, query: &SearchQuery) -> Result<Vec<SearchResult>, String> {
-    e.search(query).await.ctx(format!("search {:?}", query.text))
+    e.search(query)
+        .await
+        .ctx(format!("search {:?}", query.text))
 }
 
 async fn text(e: &dyn SearchEngine, text: &str) -> Result<Vec<SearchResult>, String> {
@@ -72,110 +94,336 @@ fn ids(hits: &[SearchResult]) -> Vec<String> {
 }
 
 async fn finds(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("fd/quillmarker@1.0.0", "Renders parchment pages from templates.", &["scribble"], &["templates"], 10),
-    ]).await?;
-    for (query, how) in [("quillmarker", "name"), ("scribble", "keyword"), ("parchment", "description")] {
+    index_all(
+        e,
+        &[record(
+            "fd/quillmarker@1.0.0",
+            "Renders parchment pages from templates.",
+            &["scribble"],
+            &["templates"],
+            10,
+        )],
+    )
+    .await?;
+    for (query, how) in [
+        ("quillmarker", "name"),
+        ("scribble", "keyword"),
+        ("parchment", "description"),
+    ] {
         let hits = text(e, query).await?;
-        ensure_eq!(ids(&hits), vec!["fd/quillmarker@1.0.0".to_owned()], "search by {how} ({query})");
+        ensure_eq!(
+            ids(&hits),
+            vec!["fd/quillmarker@1.0.0".to_owned()],
+            "search by {how} ({query})"
+        );
     }
-    ensure!(text(e, "nonexistentwordxyz").await?.is_empty(), "a word in no document found something");
+    ensure!(
+        text(e, "nonexistentwordxyz").await?.is_empty(),
+        "a word in no document found something"
+    );
     Ok(())
 }
 
 async fn exact_name_first(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("ex/zephyr-client@1.0.0", "A zephyr client with many features, zephyr everywhere.", &["zephyr"], &[], 5000),
-        record("ex/fast-zephyr@1.0.0", "Zephyr, but fast. Zephyr zephyr.", &["zephyr"], &[], 9000),
-        record("ex/zephyr@1.0.0", "Small library.", &[], &[], 1),
-    ]).await?;
+    index_all(
+        e,
+        &[
+            record(
+                "ex/zephyr-client@1.0.0",
+                "A zephyr client with many features, zephyr everywhere.",
+                &["zephyr"],
+                &[],
+                5000,
+            ),
+            record(
+                "ex/fast-zephyr@1.0.0",
+                "Zephyr, but fast. Zephyr zephyr.",
+                &["zephyr"],
+                &[],
+                9000,
+            ),
+            record("ex/zephyr@1.0.0", "Small library.", &[], &[], 1),
+        ],
+    )
+    .await?;
     let hits = text(e, "zephyr").await?;
-    ensure!(hits.first().is_some_and(|h| h.id.to_string() == "ex/zephyr@1.0.0"), "the exact name must come first despite fewer downloads: {:?}", ids(&hits));
+    ensure!(
+        hits.first()
+            .is_some_and(|h| h.id.to_string() == "ex/zephyr@1.0.0"),
+        "the exact name must come first despite fewer downloads: {:?}",
+        ids(&hits)
+    );
     ensure_eq!(hits.len(), 3, "all three packages match");
     Ok(())
 }
 
 async fn field_weights(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("fw/plain@1.0.0", "Mentions the word glimmerfox in passing.", &[], &[], 100),
-        record("fw/tagged@1.0.0", "A package about nothing in particular.", &["glimmerfox"], &[], 100),
-        record("fw/glimmerfox-kit@1.0.0", "A package about nothing in particular.", &[], &[], 100),
-    ]).await?;
+    index_all(
+        e,
+        &[
+            record(
+                "fw/plain@1.0.0",
+                "Mentions the word glimmerfox in passing.",
+                &[],
+                &[],
+                100,
+            ),
+            record(
+                "fw/tagged@1.0.0",
+                "A package about nothing in particular.",
+                &["glimmerfox"],
+                &[],
+                100,
+            ),
+            record(
+                "fw/glimmerfox-kit@1.0.0",
+                "A package about nothing in particular.",
+                &[],
+                &[],
+                100,
+            ),
+        ],
+    )
+    .await?;
     let hits = text(e, "glimmerfox").await?;
-    ensure_eq!(ids(&hits), vec!["fw/glimmerfox-kit@1.0.0".to_owned(), "fw/tagged@1.0.0".into(), "fw/plain@1.0.0".into()], "name > keyword > description");
+    ensure_eq!(
+        ids(&hits),
+        vec![
+            "fw/glimmerfox-kit@1.0.0".to_owned(),
+            "fw/tagged@1.0.0".into(),
+            "fw/plain@1.0.0".into()
+        ],
+        "name > keyword > description"
+    );
     Ok(())
 }
 
 async fn one_hit_per_package(e: &dyn SearchEngine) -> CheckResult {
     for v in ["1.0.0", "1.2.0", "1.10.0", "2.0.0-beta.1"] {
-        index_all(e, &[record(&format!("oh/marmoset@{v}"), "Marmoset toolkit.", &[], &[], 10)]).await?;
+        index_all(
+            e,
+            &[record(
+                &format!("oh/marmoset@{v}"),
+                "Marmoset toolkit.",
+                &[],
+                &[],
+                10,
+            )],
+        )
+        .await?;
     }
     let hits = text(e, "marmoset").await?;
-    ensure_eq!(ids(&hits), vec!["oh/marmoset@1.10.0".to_owned()], "one hit, the latest stable version");
+    ensure_eq!(
+        ids(&hits),
+        vec!["oh/marmoset@1.10.0".to_owned()],
+        "one hit, the latest stable version"
+    );
     Ok(())
 }
 
 async fn yanked_hidden(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("yh/ocelot@1.0.0", "Ocelot runner.", &[], &[], 10),
-        yanked(record("yh/ocelot@1.1.0", "Ocelot runner.", &[], &[], 10)),
-        yanked(record("yh/lynxonly@1.0.0", "Lynxonly package, every version yanked.", &[], &[], 10)),
-    ]).await?;
-    ensure_eq!(ids(&text(e, "ocelot").await?), vec!["yh/ocelot@1.0.0".to_owned()], "the yanked 1.1.0 is skipped");
-    ensure!(text(e, "lynxonly").await?.is_empty(), "a package with only yanked versions must not be a hit");
-    let q = SearchQuery { include_yanked: true, ..SearchQuery::text("lynxonly") };
+    index_all(
+        e,
+        &[
+            record("yh/ocelot@1.0.0", "Ocelot runner.", &[], &[], 10),
+            yanked(record("yh/ocelot@1.1.0", "Ocelot runner.", &[], &[], 10)),
+            yanked(record(
+                "yh/lynxonly@1.0.0",
+                "Lynxonly package, every version yanked.",
+                &[],
+                &[],
+                10,
+            )),
+        ],
+    )
+    .await?;
+    ensure_eq!(
+        ids(&text(e, "ocelot").await?),
+        vec!["yh/ocelot@1.0.0".to_owned()],
+        "the yanked 1.1.0 is skipped"
+    );
+    ensure!(
+        text(e, "lynxonly").await?.is_empty(),
+        "a package with only yanked versions must not be a hit"
+    );
+    let q = SearchQuery {
+        include_yanked: true,
+        ..SearchQuery::text("lynxonly")
+    };
     let hits = search(e, &q).await?;
-    ensure_eq!(ids(&hits), vec!["yh/lynxonly@1.0.0".to_owned()], "include_yanked shows it");
+    ensure_eq!(
+        ids(&hits),
+        vec!["yh/lynxonly@1.0.0".to_owned()],
+        "include_yanked shows it"
+    );
     ensure!(hits[0].yanked, "a yanked hit says it is yanked");
     Ok(())
 }
 
 async fn remove(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("rm/pangolin@1.0.0", "Pangolin parser.", &[], &[], 10),
-        record("rm/pangolin@1.1.0", "Pangolin parser.", &[], &[], 10),
-    ]).await?;
-    e.remove(&"rm/pangolin@1.1.0".parse().map_err(|_| "id")?).await.ctx("remove 1.1.0")?;
-    ensure_eq!(ids(&text(e, "pangolin").await?), vec!["rm/pangolin@1.0.0".to_owned()], "after removing 1.1.0, 1.0.0 is current");
-    e.remove(&"rm/pangolin@1.0.0".parse().map_err(|_| "id")?).await.ctx("remove 1.0.0")?;
-    ensure!(text(e, "pangolin").await?.is_empty(), "a removed package is still found");
-    e.remove(&"rm/pangolin@1.0.0".parse().map_err(|_| "id")?).await.ctx("remove twice")?;
+    index_all(
+        e,
+        &[
+            record("rm/pangolin@1.0.0", "Pangolin parser.", &[], &[], 10),
+            record("rm/pangolin@1.1.0", "Pangolin parser.", &[], &[], 10),
+        ],
+    )
+    .await?;
+    e.remove(&"rm/pangolin@1.1.0".parse().map_err(|_| "id")?)
+        .await
+        .ctx("remove 1.1.0")?;
+    ensure_eq!(
+        ids(&text(e, "pangolin").await?),
+        vec!["rm/pangolin@1.0.0".to_owned()],
+        "after removing 1.1.0, 1.0.0 is current"
+    );
+    e.remove(&"rm/pangolin@1.0.0".parse().map_err(|_| "id")?)
+        .await
+        .ctx("remove 1.0.0")?;
+    ensure!(
+        text(e, "pangolin").await?.is_empty(),
+        "a removed package is still found"
+    );
+    e.remove(&"rm/pangolin@1.0.0".parse().map_err(|_| "id")?)
+        .await
+        .ctx("remove twice")?;
     Ok(())
 }
 
 async fn update(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[record("up/narwhal@1.0.0", "Old words: xylograph.", &[], &[], 10)]).await?;
-    e.update(&record("up/narwhal@1.0.0", "New words: quetzal.", &[], &[], 10)).await.ctx("update")?;
-    ensure!(text(e, "xylograph").await?.is_empty(), "the old description is still indexed after update");
-    ensure_eq!(ids(&text(e, "quetzal").await?), vec!["up/narwhal@1.0.0".to_owned()], "the new description is found");
-    ensure_eq!(text(e, "narwhal").await?.len(), 1, "update keeps one document");
+    index_all(
+        e,
+        &[record(
+            "up/narwhal@1.0.0",
+            "Old words: xylograph.",
+            &[],
+            &[],
+            10,
+        )],
+    )
+    .await?;
+    e.update(&record(
+        "up/narwhal@1.0.0",
+        "New words: quetzal.",
+        &[],
+        &[],
+        10,
+    ))
+    .await
+    .ctx("update")?;
+    ensure!(
+        text(e, "xylograph").await?.is_empty(),
+        "the old description is still indexed after update"
+    );
+    ensure_eq!(
+        ids(&text(e, "quetzal").await?),
+        vec!["up/narwhal@1.0.0".to_owned()],
+        "the new description is found"
+    );
+    ensure_eq!(
+        text(e, "narwhal").await?.len(),
+        1,
+        "update keeps one document"
+    );
     Ok(())
 }
 
 async fn filters(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("fl/gizmo-a@1.0.0", "Gadgetry for gizmos.", &["cli", "gadgetry"], &["tools", "web"], 5),
-        record("fl/gizmo-b@1.0.0", "Gadgetry for gizmos.", &["gadgetry"], &["tools"], 500),
-        record("other/gizmo-c@1.0.0", "Gadgetry for gizmos.", &["cli", "gadgetry"], &["web"], 50),
-    ]).await?;
+    index_all(
+        e,
+        &[
+            record(
+                "fl/gizmo-a@1.0.0",
+                "Gadgetry for gizmos.",
+                &["cli", "gadgetry"],
+                &["tools", "web"],
+                5,
+            ),
+            record(
+                "fl/gizmo-b@1.0.0",
+                "Gadgetry for gizmos.",
+                &["gadgetry"],
+                &["tools"],
+                500,
+            ),
+            record(
+                "other/gizmo-c@1.0.0",
+                "Gadgetry for gizmos.",
+                &["cli", "gadgetry"],
+                &["web"],
+                50,
+            ),
+        ],
+    )
+    .await?;
     let base = SearchQuery::text("gadgetry");
     let cases: [(SearchQuery, Vec<&str>); 5] = [
-        (SearchQuery { categories: vec!["web".into()], ..base.clone() }, vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"]),
-        (SearchQuery { categories: vec!["web".into(), "tools".into()], ..base.clone() }, vec!["fl/gizmo-a@1.0.0"]),
-        (SearchQuery { keywords: vec!["cli".into()], ..base.clone() }, vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"]),
-        (SearchQuery { namespace: Some("fl".into()), ..base.clone() }, vec!["fl/gizmo-a@1.0.0", "fl/gizmo-b@1.0.0"]),
-        (SearchQuery { min_downloads: Some(50), ..base.clone() }, vec!["fl/gizmo-b@1.0.0", "other/gizmo-c@1.0.0"]),
+        (
+            SearchQuery {
+                categories: vec!["web".into()],
+                ..base.clone()
+            },
+            vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
+        ),
+        (
+            SearchQuery {
+                categories: vec!["web".into(), "tools".into()],
+                ..base.clone()
+            },
+            vec!["fl/gizmo-a@1.0.0"],
+        ),
+        (
+            SearchQuery {
+                keywords: vec!["cli".into()],
+                ..base.clone()
+            },
+            vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
+        ),
+        (
+            SearchQuery {
+                namespace: Some("fl".into()),
+                ..base.clone()
+            },
+            vec!["fl/gizmo-a@1.0.0", "fl/gizmo-b@1.0.0"],
+        ),
+        (
+            SearchQuery {
+                min_downloads: Some(50),
+                ..base.clone()
+            },
+            vec!["fl/gizmo-b@1.0.0", "other/gizmo-c@1.0.0"],
+        ),
     ];
     for (query, want) in cases {
         let mut got = ids(&search(e, &query).await?);
         got.sort();
-        ensure_eq!(got, want.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(), "filter {query:?}");
+        ensure_eq!(
+            got,
+            want.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            "filter {query:?}"
+        );
     }
-    let only_filter = SearchQuery { text: String::new(), namespace: Some("other".into()), ..SearchQuery::default() };
-    ensure_eq!(ids(&search(e, &only_filter).await?), vec!["other/gizmo-c@1.0.0".to_owned()], "filters without text");
+    let only_filter = SearchQuery {
+        text: String::new(),
+        namespace: Some("other".into()),
+        ..SearchQuery::default()
+    };
+    ensure_eq!(
+        ids(&search(e, &only_filter).await?),
+        vec!["other/gizmo-c@1.0.0".to_owned()],
+        "filters without text"
+    );
     // A filter is a query clause: with limit 1 the one hit must still satisfy it.
-    let narrow = SearchQuery { limit: 1, namespace: Some("other".into()), ..base };
-    ensure_eq!(ids(&search(e, &narrow).await?), vec!["other/gizmo-c@1.0.0".to_owned()], "filters apply before the limit");
+    let narrow = SearchQuery {
+        limit: 1,
+        namespace: Some("other".into()),
+        ..base
+    };
+    ensure_eq!(
+        ids(&search(e, &narrow).await?),
+        vec!["other/gizmo-c@1.0.0".to_owned()],
+        "filters apply before the limit"
+    );
     Ok(())
 }
 
@@ -184,25 +432,74 @@ async fn sorts(e: &dyn SearchEngine) -> CheckResult {
     older.metadata.published_at -= marketplace_core::time::Duration::days(30);
     let mut newest = record("so/charlie-wombat@1.0.0", "Wombat tools.", &[], &[], 20);
     newest.metadata.published_at += marketplace_core::time::Duration::days(1);
-    index_all(e, &[record("so/alpha-wombat@1.0.0", "Wombat tools.", &[], &[], 100), older, newest]).await?;
-    let order = |sort| SearchQuery { sort, ..SearchQuery::text("wombat") };
+    index_all(
+        e,
+        &[
+            record("so/alpha-wombat@1.0.0", "Wombat tools.", &[], &[], 100),
+            older,
+            newest,
+        ],
+    )
+    .await?;
+    let order = |sort| SearchQuery {
+        sort,
+        ..SearchQuery::text("wombat")
+    };
     let cases = [
-        (SortOrder::Downloads, ["so/bravo-wombat@1.0.0", "so/alpha-wombat@1.0.0", "so/charlie-wombat@1.0.0"]),
-        (SortOrder::Name, ["so/alpha-wombat@1.0.0", "so/bravo-wombat@1.0.0", "so/charlie-wombat@1.0.0"]),
-        (SortOrder::Recent, ["so/charlie-wombat@1.0.0", "so/alpha-wombat@1.0.0", "so/bravo-wombat@1.0.0"]),
+        (
+            SortOrder::Downloads,
+            [
+                "so/bravo-wombat@1.0.0",
+                "so/alpha-wombat@1.0.0",
+                "so/charlie-wombat@1.0.0",
+            ],
+        ),
+        (
+            SortOrder::Name,
+            [
+                "so/alpha-wombat@1.0.0",
+                "so/bravo-wombat@1.0.0",
+                "so/charlie-wombat@1.0.0",
+            ],
+        ),
+        (
+            SortOrder::Recent,
+            [
+                "so/charlie-wombat@1.0.0",
+                "so/alpha-wombat@1.0.0",
+                "so/bravo-wombat@1.0.0",
+            ],
+        ),
     ];
     for (sort, want) in cases {
-        ensure_eq!(ids(&search(e, &order(sort)).await?), want.map(str::to_owned).to_vec(), "sort {sort:?}");
+        ensure_eq!(
+            ids(&search(e, &order(sort)).await?),
+            want.map(str::to_owned).to_vec(),
+            "sort {sort:?}"
+        );
     }
     Ok(())
 }
 
 async fn pagination(e: &dyn SearchEngine) -> CheckResult {
     let records: Vec<PackageRecord> = (0..7)
-        .map(|i| record(&format!("pa/kestrel{i}@1.0.0"), "Kestrel pages.", &[], &[], 100 - i))
+        .map(|i| {
+            record(
+                &format!("pa/kestrel{i}@1.0.0"),
+                "Kestrel pages.",
+                &[],
+                &[],
+                100 - i,
+            )
+        })
         .collect();
     index_all(e, &records).await?;
-    let q = |limit, offset| SearchQuery { limit, offset, sort: SortOrder::Downloads, ..SearchQuery::text("kestrel") };
+    let q = |limit, offset| SearchQuery {
+        limit,
+        offset,
+        sort: SortOrder::Downloads,
+        ..SearchQuery::text("kestrel")
+    };
     let all = ids(&search(e, &q(100, 0)).await?);
     ensure_eq!(all.len(), 7, "all seven found");
     let mut paged = Vec::new();
@@ -210,107 +507,305 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
         paged.extend(ids(&search(e, &q(3, offset)).await?));
     }
     ensure_eq!(paged, all, "pages of three concatenate to the full list");
-    ensure!(search(e, &q(3, 50)).await?.is_empty(), "an offset past the end gives nothing");
-    ensure!(search(e, &q(0, 0)).await?.is_empty(), "limit 0 gives nothing");
+    ensure!(
+        search(e, &q(3, 50)).await?.is_empty(),
+        "an offset past the end gives nothing"
+    );
+    ensure!(
+        search(e, &q(0, 0)).await?.is_empty(),
+        "limit 0 gives nothing"
+    );
     Ok(())
 }
 
 async fn typos(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("ty/scaffold@1.0.0", "Project scaffolding.", &[], &[], 10),
-        record("ty/kaleidoscope@1.0.0", "Colourful views.", &[], &[], 10),
-        record("ty/lynx@1.0.0", "Small name.", &[], &[], 10),
-    ]).await?;
-    for (query, want) in [("scafold", "ty/scaffold@1.0.0"), ("kalidoscpe", "ty/kaleidoscope@1.0.0")] {
+    index_all(
+        e,
+        &[
+            record("ty/scaffold@1.0.0", "Project scaffolding.", &[], &[], 10),
+            record("ty/kaleidoscope@1.0.0", "Colourful views.", &[], &[], 10),
+            record("ty/lynx@1.0.0", "Small name.", &[], &[], 10),
+        ],
+    )
+    .await?;
+    for (query, want) in [
+        ("scafold", "ty/scaffold@1.0.0"),
+        ("kalidoscpe", "ty/kaleidoscope@1.0.0"),
+    ] {
         let hits = text(e, query).await?;
-        ensure!(ids(&hits).contains(&want.to_owned()), "{query:?} should find {want} (typo tolerance), got {:?}", ids(&hits));
+        ensure!(
+            ids(&hits).contains(&want.to_owned()),
+            "{query:?} should find {want} (typo tolerance), got {:?}",
+            ids(&hits)
+        );
     }
-    ensure!(!ids(&text(e, "lynk").await?).contains(&"ty/lynx@1.0.0".to_owned()), "a 4-letter term allows no typo");
-    ensure!(!ids(&text(e, "scffoldd").await?).contains(&"ty/scaffold@1.0.0".to_owned()), "an 8-letter term allows one typo, not two");
+    ensure!(
+        !ids(&text(e, "lynk").await?).contains(&"ty/lynx@1.0.0".to_owned()),
+        "a 4-letter term allows no typo"
+    );
+    ensure!(
+        !ids(&text(e, "scffoldd").await?).contains(&"ty/scaffold@1.0.0".to_owned()),
+        "an 8-letter term allows one typo, not two"
+    );
     Ok(())
 }
 
 async fn highlights(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[record("hl/notes@1.0.0", "Write tidy marginalia in your books.", &[], &[], 10)]).await?;
+    index_all(
+        e,
+        &[record(
+            "hl/notes@1.0.0",
+            "Write tidy marginalia in your books.",
+            &[],
+            &[],
+            10,
+        )],
+    )
+    .await?;
     let hits = text(e, "marginalia").await?;
     let hit = hits.first().ok_or("no hit for marginalia")?;
-    ensure!(hit.highlights.iter().any(|h| h.contains("<b>marginalia</b>")), "highlights do not mark the term: {:?}", hit.highlights);
+    ensure!(
+        hit.highlights
+            .iter()
+            .any(|h| h.contains("<b>marginalia</b>")),
+        "highlights do not mark the term: {:?}",
+        hit.highlights
+    );
     Ok(())
 }
 
 async fn hostile_queries(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[record("hq/plain@1.0.0", "Plain package.", &[], &[], 1)]).await?;
+    index_all(
+        e,
+        &[record("hq/plain@1.0.0", "Plain package.", &[], &[], 1)],
+    )
+    .await?;
     let junk = "(]{\"'\\:*?~^!".repeat(800);
     let queries = [
-        "\"", "\"unterminated", "name:", ":", "a:b:c", "[1 TO", "{", ")", "AND", "OR NOT", "NOT",
-        "+-&&||!(){}[]^\"~*?:\\/", "*", "?", "~2", "^10", "plain^", "title:plain AND", "😀🚀",
-        "ｆｕｌｌｗｉｄｔｈ", "\u{0}", "\n\t", "a\u{202e}b", "Ω≈ç√∫", "   ", &junk,
+        "\"",
+        "\"unterminated",
+        "name:",
+        ":",
+        "a:b:c",
+        "[1 TO",
+        "{",
+        ")",
+        "AND",
+        "OR NOT",
+        "NOT",
+        "+-&&||!(){}[]^\"~*?:\\/",
+        "*",
+        "?",
+        "~2",
+        "^10",
+        "plain^",
+        "title:plain AND",
+        "😀🚀",
+        "ｆｕｌｌｗｉｄｔｈ",
+        "\u{0}",
+        "\n\t",
+        "a\u{202e}b",
+        "Ω≈ç√∫",
+        "   ",
+        &junk,
     ];
     for q in queries {
         let shown: String = q.chars().take(30).collect();
-        e.search(&SearchQuery::text(q)).await.ctx(format!("search {shown:?}"))?;
+        e.search(&SearchQuery::text(q))
+            .await
+            .ctx(format!("search {shown:?}"))?;
         e.suggest(q, 5).await.ctx(format!("suggest {shown:?}"))?;
-        e.facets(&SearchQuery::text(q)).await.ctx(format!("facets {shown:?}"))?;
+        e.facets(&SearchQuery::text(q))
+            .await
+            .ctx(format!("facets {shown:?}"))?;
     }
-    let q = SearchQuery { categories: vec!["\"]".into()], keywords: vec!["a:b".into()], namespace: Some("x\"y".into()), ..SearchQuery::text("plain") };
+    let q = SearchQuery {
+        categories: vec!["\"]".into()],
+        keywords: vec!["a:b".into()],
+        namespace: Some("x\"y".into()),
+        ..SearchQuery::text("plain")
+    };
     e.search(&q).await.ctx("search with hostile filters")?;
     Ok(())
 }
 
 async fn suggest(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("sg/tapirshell@1.0.0", "x", &[], &[], 10),
-        record("sg/tapir_engine@1.0.0", "x", &[], &[], 1000),
-        record("sg/tapirium@1.0.0", "x", &[], &[], 100),
-        yanked(record("sg/tapirgone@1.0.0", "x", &[], &[], 99999)),
-    ]).await?;
-    let got: Vec<String> = e.suggest("tapir", 10).await.ctx("suggest tapir")?.iter().map(ToString::to_string).collect();
-    ensure_eq!(got, vec!["sg/tapir_engine".to_owned(), "sg/tapirium".into(), "sg/tapirshell".into()], "suggestions by downloads, yanked-only left out");
+    index_all(
+        e,
+        &[
+            record("sg/tapirshell@1.0.0", "x", &[], &[], 10),
+            record("sg/tapir_engine@1.0.0", "x", &[], &[], 1000),
+            record("sg/tapirium@1.0.0", "x", &[], &[], 100),
+            yanked(record("sg/tapirgone@1.0.0", "x", &[], &[], 99999)),
+        ],
+    )
+    .await?;
+    let got: Vec<String> = e
+        .suggest("tapir", 10)
+        .await
+        .ctx("suggest tapir")?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    ensure_eq!(
+        got,
+        vec![
+            "sg/tapir_engine".to_owned(),
+            "sg/tapirium".into(),
+            "sg/tapirshell".into()
+        ],
+        "suggestions by downloads, yanked-only left out"
+    );
     let one = e.suggest("Tapir-E", 10).await.ctx("suggest Tapir-E")?;
-    ensure_eq!(one.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["sg/tapir_engine".to_owned()], "suggest ignores case and reads - as _");
-    ensure_eq!(e.suggest("tapir", 1).await.ctx("suggest with limit 1")?.len(), 1, "suggest respects its limit");
+    ensure_eq!(
+        one.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["sg/tapir_engine".to_owned()],
+        "suggest ignores case and reads - as _"
+    );
+    ensure_eq!(
+        e.suggest("tapir", 1)
+            .await
+            .ctx("suggest with limit 1")?
+            .len(),
+        1,
+        "suggest respects its limit"
+    );
     Ok(())
 }
 
 async fn facets(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("fa/p1@1.0.0", "Quokka helpers.", &["quokka", "cli"], &["tools", "web"], 1),
-        record("fa/p2@1.0.0", "Quokka helpers.", &["quokka"], &["tools"], 1),
-        record("fb/p3@1.0.0", "Quokka helpers.", &["quokka", "cli"], &["tools"], 1),
-        yanked(record("fa/p4@1.0.0", "Quokka helpers.", &["quokka"], &["hidden"], 1)),
-    ]).await?;
-    let f = e.facets(&SearchQuery { limit: 1, ..SearchQuery::text("quokka") }).await.ctx("facets")?;
+    index_all(
+        e,
+        &[
+            record(
+                "fa/p1@1.0.0",
+                "Quokka helpers.",
+                &["quokka", "cli"],
+                &["tools", "web"],
+                1,
+            ),
+            record("fa/p2@1.0.0", "Quokka helpers.", &["quokka"], &["tools"], 1),
+            record(
+                "fb/p3@1.0.0",
+                "Quokka helpers.",
+                &["quokka", "cli"],
+                &["tools"],
+                1,
+            ),
+            yanked(record(
+                "fa/p4@1.0.0",
+                "Quokka helpers.",
+                &["quokka"],
+                &["hidden"],
+                1,
+            )),
+        ],
+    )
+    .await?;
+    let f = e
+        .facets(&SearchQuery {
+            limit: 1,
+            ..SearchQuery::text("quokka")
+        })
+        .await
+        .ctx("facets")?;
     let as_map = |v: &[(String, u64)]| v.iter().cloned().collect::<BTreeMap<String, u64>>();
-    ensure_eq!(as_map(&f.categories), BTreeMap::from([("tools".into(), 3), ("web".into(), 1)]), "category counts (over all matches, not one page; yanked left out)");
-    ensure_eq!(as_map(&f.keywords), BTreeMap::from([("quokka".into(), 3), ("cli".into(), 2)]), "keyword counts");
-    ensure_eq!(as_map(&f.namespaces), BTreeMap::from([("fa".into(), 2), ("fb".into(), 1)]), "namespace counts");
-    ensure_eq!(f.categories.first().map(|c| c.0.as_str()), Some("tools"), "most frequent first");
+    ensure_eq!(
+        as_map(&f.categories),
+        BTreeMap::from([("tools".into(), 3), ("web".into(), 1)]),
+        "category counts (over all matches, not one page; yanked left out)"
+    );
+    ensure_eq!(
+        as_map(&f.keywords),
+        BTreeMap::from([("quokka".into(), 3), ("cli".into(), 2)]),
+        "keyword counts"
+    );
+    ensure_eq!(
+        as_map(&f.namespaces),
+        BTreeMap::from([("fa".into(), 2), ("fb".into(), 1)]),
+        "namespace counts"
+    );
+    ensure_eq!(
+        f.categories.first().map(|c| c.0.as_str()),
+        Some("tools"),
+        "most frequent first"
+    );
     Ok(())
 }
 
 async fn similar(e: &dyn SearchEngine) -> CheckResult {
-    index_all(e, &[
-        record("si/axolotl-web@1.0.0", "Axolotl routing and templating for servers.", &["axolotl", "routing"], &["web"], 10),
-        record("si/axolotl-api@1.0.0", "Axolotl routing for servers and APIs.", &["axolotl", "routing"], &["web"], 10),
-        record("si/unrelated@1.0.0", "Counts beans.", &["beans"], &["accounting"], 10),
-    ]).await?;
+    index_all(
+        e,
+        &[
+            record(
+                "si/axolotl-web@1.0.0",
+                "Axolotl routing and templating for servers.",
+                &["axolotl", "routing"],
+                &["web"],
+                10,
+            ),
+            record(
+                "si/axolotl-api@1.0.0",
+                "Axolotl routing for servers and APIs.",
+                &["axolotl", "routing"],
+                &["web"],
+                10,
+            ),
+            record(
+                "si/unrelated@1.0.0",
+                "Counts beans.",
+                &["beans"],
+                &["accounting"],
+                10,
+            ),
+        ],
+    )
+    .await?;
     let id: PackageId = "si/axolotl-web@1.0.0".parse().map_err(|_| "id")?;
     let hits = e.similar(&id, 5).await.ctx("similar")?;
-    ensure!(hits.first().is_some_and(|h| h.id.to_string() == "si/axolotl-api@1.0.0"), "the closest package comes first: {:?}", ids(&hits));
-    ensure!(hits.iter().all(|h| h.id.package() != id.package()), "similar must not return the package itself");
-    ensure!(!ids(&hits).contains(&"si/unrelated@1.0.0".to_owned()), "an unrelated package is similar: {:?}", ids(&hits));
-    expect_kind(e.similar(&"si/ghost@1.0.0".parse().map_err(|_| "id")?, 5).await, ErrorKind::NotFound, "similar of an unindexed package")
+    ensure!(
+        hits.first()
+            .is_some_and(|h| h.id.to_string() == "si/axolotl-api@1.0.0"),
+        "the closest package comes first: {:?}",
+        ids(&hits)
+    );
+    ensure!(
+        hits.iter().all(|h| h.id.package() != id.package()),
+        "similar must not return the package itself"
+    );
+    ensure!(
+        !ids(&hits).contains(&"si/unrelated@1.0.0".to_owned()),
+        "an unrelated package is similar: {:?}",
+        ids(&hits)
+    );
+    expect_kind(
+        e.similar(&"si/ghost@1.0.0".parse().map_err(|_| "id")?, 5)
+            .await,
+        ErrorKind::NotFound,
+        "similar of an unindexed package",
+    )
 }
 
 async fn stats(e: &dyn SearchEngine) -> CheckResult {
     let before = e.stats().await.ctx("stats")?;
-    index_all(e, &[
-        record("st/p@1.0.0", "x", &[], &[], 1),
-        record("st/p@2.0.0", "x", &[], &[], 1),
-        record("st/q@1.0.0", "x", &[], &[], 1),
-    ]).await?;
+    index_all(
+        e,
+        &[
+            record("st/p@1.0.0", "x", &[], &[], 1),
+            record("st/p@2.0.0", "x", &[], &[], 1),
+            record("st/q@1.0.0", "x", &[], &[], 1),
+        ],
+    )
+    .await?;
     let after = e.stats().await.ctx("stats")?;
-    ensure_eq!((after.documents - before.documents, after.packages - before.packages), (3, 2), "stats grow by (documents, packages)");
+    ensure_eq!(
+        (
+            after.documents - before.documents,
+            after.packages - before.packages
+        ),
+        (3, 2),
+        "stats grow by (documents, packages)"
+    );
     Ok(())
 }
 
@@ -318,7 +813,11 @@ async fn optimize(e: &dyn SearchEngine) -> CheckResult {
     index_all(e, &[record("op/flamingo@1.0.0", "Flamingo.", &[], &[], 1)]).await?;
     let before = ids(&text(e, "flamingo").await?);
     e.optimize().await.ctx("optimize")?;
-    ensure_eq!(ids(&text(e, "flamingo").await?), before, "results after optimize");
+    ensure_eq!(
+        ids(&text(e, "flamingo").await?),
+        before,
+        "results after optimize"
+    );
     Ok(())
 }
 
@@ -328,19 +827,40 @@ async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
         record("rb/heron@1.1.0", "Heron.", &[], &[], 1),
         record("rb/egret@1.0.0", "Egret.", &[], &[], 1),
     ];
-    let n = e.rebuild(Box::new(fresh.into_iter())).await.ctx("rebuild")?;
+    let n = e
+        .rebuild(Box::new(fresh.into_iter()))
+        .await
+        .ctx("rebuild")?;
     ensure_eq!(n, 3, "rebuild counts what it indexed");
-    ensure!(text(e, "flamingo").await?.is_empty(), "rebuild must drop what was indexed before");
-    ensure_eq!(ids(&text(e, "heron").await?), vec!["rb/heron@1.1.0".to_owned()], "rebuilt documents are searchable");
+    ensure!(
+        text(e, "flamingo").await?.is_empty(),
+        "rebuild must drop what was indexed before"
+    );
+    ensure_eq!(
+        ids(&text(e, "heron").await?),
+        vec!["rb/heron@1.1.0".to_owned()],
+        "rebuilt documents are searchable"
+    );
     let stats = e.stats().await.ctx("stats")?;
-    ensure_eq!((stats.documents, stats.packages), (3, 2), "stats after rebuild");
+    ensure_eq!(
+        (stats.documents, stats.packages),
+        (3, 2),
+        "stats after rebuild"
+    );
     Ok(())
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Index { package: usize, version: u64, yanked: bool },
-    Remove { package: usize, version: u64 },
+    Index {
+        package: usize,
+        version: u64,
+        yanked: bool,
+    },
+    Remove {
+        package: usize,
+        version: u64,
+    },
 }
 
 const WORDS: [&str; 3] = ["capybara", "dugong", "echidna"];
@@ -356,28 +876,45 @@ async fn model_check(e: &dyn SearchEngine, cases: u32) -> CheckResult {
             let mut model: BTreeMap<(usize, u64), bool> = BTreeMap::new();
             for op in &ops {
                 match op {
-                    Op::Index { package, version, yanked: y } => {
-                        let r = record(&format!("{}@1.{version}.0", name(*package)), &format!("The {} package.", WORDS[*package]), &[], &[], 1);
-                        e.index(&if *y { yanked(r) } else { r }).await.ctx(format!("{op:?}"))?;
+                    Op::Index {
+                        package,
+                        version,
+                        yanked: y,
+                    } => {
+                        let r = record(
+                            &format!("{}@1.{version}.0", name(*package)),
+                            &format!("The {} package.", WORDS[*package]),
+                            &[],
+                            &[],
+                            1,
+                        );
+                        e.index(&if *y { yanked(r) } else { r })
+                            .await
+                            .ctx(format!("{op:?}"))?;
                         model.insert((*package, *version), *y);
                     }
                     Op::Remove { package, version } => {
-                        let id: PackageId = format!("{}@1.{version}.0", name(*package)).parse().map_err(|_| "id")?;
+                        let id: PackageId = format!("{}@1.{version}.0", name(*package))
+                            .parse()
+                            .map_err(|_| "id")?;
                         e.remove(&id).await.ctx(format!("{op:?}"))?;
                         model.remove(&(*package, *version));
                     }
                 }
             }
-            for p in 0..3 {
+            for (p, word) in WORDS.iter().enumerate() {
                 let want = model
                     .iter()
                     .filter(|((q, _), y)| *q == p && !**y)
                     .map(|((_, v), _)| Version::new(1, *v, 0))
                     .max()
                     .map(|v| format!("{}@{v}", name(p)));
-                let query = format!("{}{case}", WORDS[p]);
+                let query = format!("{word}{case}");
                 let hits = text(e, &query).await?;
-                let got = hits.iter().map(|h| h.id.to_string()).find(|id| id.starts_with(&format!("{}@", name(p))));
+                let got = hits
+                    .iter()
+                    .map(|h| h.id.to_string())
+                    .find(|id| id.starts_with(&format!("{}@", name(p))));
                 ensure_eq!(got, want, "current version of {} after {ops:?}", name(p));
             }
             Ok(())

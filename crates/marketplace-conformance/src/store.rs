@@ -30,19 +30,28 @@ pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> Suite
     report.run("missing_is_not_found", missing(s)).await;
     report.run("stream_yields_the_bytes", stream(s)).await;
     report.run("upload_stream", upload_stream(s)).await;
-    report.run("failed_upload_stores_nothing", failed_upload(s)).await;
+    report
+        .run("failed_upload_stores_nothing", failed_upload(s))
+        .await;
     report.run("exists_and_delete", exists_and_delete(s)).await;
     report.run("metadata", metadata(s)).await;
     report.run("list_by_prefix", list(s)).await;
     report.run("stats_count_objects_and_bytes", stats(s)).await;
     report.run("copy_to", copy_to(s)).await;
-    report.run("model_random_operations", model_check(s, caps.property_cases)).await;
+    report
+        .run(
+            "model_random_operations",
+            model_check(s, caps.property_cases),
+        )
+        .await;
     report
 }
 
 /// Deterministic pseudo-random bytes, so that large bodies do not compress to nothing.
 fn body(seed: u64, len: usize) -> Bytes {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut x = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -57,10 +66,21 @@ fn body(seed: u64, len: usize) -> Bytes {
 async fn store_then_get(s: &dyn PackageStore) -> CheckResult {
     for (seed, len) in [(1, 0), (2, 1), (3, 1000), (4, 300_000)] {
         let bytes = body(seed, len);
-        let hash = s.store(bytes.clone()).await.ctx(format!("store {len} bytes"))?;
-        ensure_eq!(hash, ContentHash::sha256(&bytes), "the address of {len} bytes is their SHA-256");
+        let hash = s
+            .store(bytes.clone())
+            .await
+            .ctx(format!("store {len} bytes"))?;
+        ensure_eq!(
+            hash,
+            ContentHash::sha256(&bytes),
+            "the address of {len} bytes is their SHA-256"
+        );
         let got = s.get(&hash).await.ctx(format!("get {hash}"))?;
-        ensure!(got == bytes, "get {hash} returned {} bytes that differ from the {len} stored", got.len());
+        ensure!(
+            got == bytes,
+            "get {hash} returned {} bytes that differ from the {len} stored",
+            got.len()
+        );
     }
     Ok(())
 }
@@ -78,10 +98,25 @@ async fn idempotent(s: &dyn PackageStore) -> CheckResult {
 
 async fn missing(s: &dyn PackageStore) -> CheckResult {
     let hash = ContentHash::sha256(b"never stored by the conformance kit");
-    expect_kind(s.get(&hash).await, ErrorKind::NotFound, "get a missing object")?;
-    expect_kind(s.stream(&hash).await.map(|_| ()), ErrorKind::NotFound, "stream a missing object")?;
-    expect_kind(s.metadata(&hash).await, ErrorKind::NotFound, "metadata of a missing object")?;
-    ensure!(!s.exists(&hash).await.ctx("exists")?, "exists says a missing object exists");
+    expect_kind(
+        s.get(&hash).await,
+        ErrorKind::NotFound,
+        "get a missing object",
+    )?;
+    expect_kind(
+        s.stream(&hash).await.map(|_| ()),
+        ErrorKind::NotFound,
+        "stream a missing object",
+    )?;
+    expect_kind(
+        s.metadata(&hash).await,
+        ErrorKind::NotFound,
+        "metadata of a missing object",
+    )?;
+    ensure!(
+        !s.exists(&hash).await.ctx("exists")?,
+        "exists says a missing object exists"
+    );
     Ok(())
 }
 
@@ -99,7 +134,11 @@ async fn stream(s: &dyn PackageStore) -> CheckResult {
         let bytes = body(seed, len);
         let hash = s.store(bytes.clone()).await.ctx("store")?;
         let streamed = collect(s, &hash).await?;
-        ensure!(streamed == bytes, "the stream of {len} bytes differs from what was stored ({} bytes)", streamed.len());
+        ensure!(
+            streamed == bytes,
+            "the stream of {len} bytes differs from what was stored ({} bytes)",
+            streamed.len()
+        );
     }
     Ok(())
 }
@@ -112,11 +151,20 @@ struct Trickle {
 }
 
 impl AsyncRead for Trickle {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.fail_after.is_some_and(|n| self.pos >= n) {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "conformance kit: upload interrupted")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "conformance kit: upload interrupted",
+            )));
         }
-        let end = (self.pos + 7919).min(self.body.len()).min(self.pos + buf.remaining());
+        let end = (self.pos + 7919)
+            .min(self.body.len())
+            .min(self.pos + buf.remaining());
         buf.put_slice(&self.body[self.pos..end]);
         self.pos = end;
         Poll::Ready(Ok(()))
@@ -125,47 +173,103 @@ impl AsyncRead for Trickle {
 
 async fn upload_stream(s: &dyn PackageStore) -> CheckResult {
     let bytes = body(30, 3 * 1024 * 1024 + 17);
-    let reader = Trickle { body: bytes.clone(), pos: 0, fail_after: None };
-    let hash = s.upload_stream(Box::new(reader), Some(bytes.len() as u64)).await.ctx("upload_stream 3 MiB")?;
-    ensure_eq!(hash, ContentHash::sha256(&bytes), "the address of an uploaded body");
+    let reader = Trickle {
+        body: bytes.clone(),
+        pos: 0,
+        fail_after: None,
+    };
+    let hash = s
+        .upload_stream(Box::new(reader), Some(bytes.len() as u64))
+        .await
+        .ctx("upload_stream 3 MiB")?;
+    ensure_eq!(
+        hash,
+        ContentHash::sha256(&bytes),
+        "the address of an uploaded body"
+    );
     let got = s.get(&hash).await.ctx("get the uploaded body")?;
     ensure!(got == bytes, "the uploaded body reads back differently");
-    let empty = Trickle { body: Bytes::new(), pos: 0, fail_after: None };
-    let hash = s.upload_stream(Box::new(empty), None).await.ctx("upload_stream of nothing")?;
-    ensure_eq!(hash, ContentHash::sha256(b""), "the address of an empty upload");
+    let empty = Trickle {
+        body: Bytes::new(),
+        pos: 0,
+        fail_after: None,
+    };
+    let hash = s
+        .upload_stream(Box::new(empty), None)
+        .await
+        .ctx("upload_stream of nothing")?;
+    ensure_eq!(
+        hash,
+        ContentHash::sha256(b""),
+        "the address of an empty upload"
+    );
     Ok(())
 }
 
 async fn failed_upload(s: &dyn PackageStore) -> CheckResult {
     let bytes = body(40, 200_000);
     let before = s.stats().await.ctx("stats")?;
-    let reader = Trickle { body: bytes.clone(), pos: 0, fail_after: Some(100_000) };
-    let result = s.upload_stream(Box::new(reader), Some(bytes.len() as u64)).await;
-    ensure!(result.is_err(), "an upload whose reader fails must fail, got {result:?}");
-    ensure_eq!(s.stats().await.ctx("stats")?, before, "a failed upload stores nothing");
-    ensure!(!s.exists(&ContentHash::sha256(&bytes)).await.ctx("exists")?, "a failed upload is visible");
+    let reader = Trickle {
+        body: bytes.clone(),
+        pos: 0,
+        fail_after: Some(100_000),
+    };
+    let result = s
+        .upload_stream(Box::new(reader), Some(bytes.len() as u64))
+        .await;
+    ensure!(
+        result.is_err(),
+        "an upload whose reader fails must fail, got {result:?}"
+    );
+    ensure_eq!(
+        s.stats().await.ctx("stats")?,
+        before,
+        "a failed upload stores nothing"
+    );
+    ensure!(
+        !s.exists(&ContentHash::sha256(&bytes)).await.ctx("exists")?,
+        "a failed upload is visible"
+    );
     Ok(())
 }
 
 async fn exists_and_delete(s: &dyn PackageStore) -> CheckResult {
     let hash = s.store(body(50, 100)).await.ctx("store")?;
-    ensure!(s.exists(&hash).await.ctx("exists")?, "a stored object does not exist");
-    ensure!(s.delete(&hash).await.ctx("delete")?, "delete of a stored object says it was absent");
-    ensure!(!s.exists(&hash).await.ctx("exists after delete")?, "a deleted object exists");
+    ensure!(
+        s.exists(&hash).await.ctx("exists")?,
+        "a stored object does not exist"
+    );
+    ensure!(
+        s.delete(&hash).await.ctx("delete")?,
+        "delete of a stored object says it was absent"
+    );
+    ensure!(
+        !s.exists(&hash).await.ctx("exists after delete")?,
+        "a deleted object exists"
+    );
     expect_kind(s.get(&hash).await, ErrorKind::NotFound, "get after delete")?;
-    ensure!(!s.delete(&hash).await.ctx("delete twice")?, "deleting twice says the object existed");
+    ensure!(
+        !s.delete(&hash).await.ctx("delete twice")?,
+        "deleting twice says the object existed"
+    );
     Ok(())
 }
 
 async fn metadata(s: &dyn PackageStore) -> CheckResult {
-    let started = marketplace_core::time::OffsetDateTime::now_utc() - marketplace_core::time::Duration::seconds(2);
+    let started = marketplace_core::time::OffsetDateTime::now_utc()
+        - marketplace_core::time::Duration::seconds(2);
     let bytes = body(60, 12_345);
     let hash = s.store(bytes).await.ctx("store")?;
     let meta = s.metadata(&hash).await.ctx("metadata")?;
     ensure_eq!(meta.hash, hash, "metadata names its object");
     ensure_eq!(meta.size, 12_345, "metadata size");
-    let now = marketplace_core::time::OffsetDateTime::now_utc() + marketplace_core::time::Duration::seconds(2);
-    ensure!(meta.created >= started && meta.created <= now, "created {} is not around now", meta.created);
+    let now = marketplace_core::time::OffsetDateTime::now_utc()
+        + marketplace_core::time::Duration::seconds(2);
+    ensure!(
+        meta.created >= started && meta.created <= now,
+        "created {} is not around now",
+        meta.created
+    );
     Ok(())
 }
 
@@ -182,14 +286,31 @@ async fn list(s: &dyn PackageStore) -> CheckResult {
     let mut sorted = texts.clone();
     sorted.sort();
     ensure_eq!(texts, sorted, "list is ascending");
-    let everything = s.list("", usize::MAX).await.ctx("list with an empty prefix")?;
+    let everything = s
+        .list("", usize::MAX)
+        .await
+        .ctx("list with an empty prefix")?;
     ensure_eq!(everything, all, "an empty prefix lists everything");
     let prefix = format!("sha256:{}", &hashes[0].hex()[..2]);
-    let some = s.list(&prefix, usize::MAX).await.ctx(format!("list {prefix}"))?;
-    ensure!(some.contains(&hashes[0]), "list {prefix} misses {}", hashes[0]);
-    ensure!(some.iter().all(|h| h.to_string().starts_with(&prefix)), "list {prefix} returned others: {some:?}");
+    let some = s
+        .list(&prefix, usize::MAX)
+        .await
+        .ctx(format!("list {prefix}"))?;
+    ensure!(
+        some.contains(&hashes[0]),
+        "list {prefix} misses {}",
+        hashes[0]
+    );
+    ensure!(
+        some.iter().all(|h| h.to_string().starts_with(&prefix)),
+        "list {prefix} returned others: {some:?}"
+    );
     let three = s.list("sha256:", 3).await.ctx("list with limit 3")?;
-    ensure_eq!(three, all[..3].to_vec(), "list with a limit returns the first entries");
+    ensure_eq!(
+        three,
+        all[..3].to_vec(),
+        "list with a limit returns the first entries"
+    );
     Ok(())
 }
 
@@ -198,7 +319,11 @@ async fn stats(s: &dyn PackageStore) -> CheckResult {
     s.store(body(90, 1000)).await.ctx("store")?;
     s.store(body(91, 2500)).await.ctx("store")?;
     let after = s.stats().await.ctx("stats")?;
-    ensure_eq!((after.objects - before.objects, after.bytes - before.bytes), (2, 3500), "stats grow by (objects, bytes)");
+    ensure_eq!(
+        (after.objects - before.objects, after.bytes - before.bytes),
+        (2, 3500),
+        "stats grow by (objects, bytes)"
+    );
     Ok(())
 }
 
@@ -209,7 +334,11 @@ async fn copy_to(s: &dyn PackageStore) -> CheckResult {
     s.copy_to(&hash, &target).await.ctx("copy_to")?;
     let copied = target.get(&hash).await.ctx("get the copy")?;
     ensure!(copied == bytes, "the copy differs from the original");
-    expect_kind(s.copy_to(&ContentHash::sha256(b"missing"), &target).await, ErrorKind::NotFound, "copy a missing object")
+    expect_kind(
+        s.copy_to(&ContentHash::sha256(b"missing"), &target).await,
+        ErrorKind::NotFound,
+        "copy a missing object",
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -230,7 +359,9 @@ async fn model_check(s: &dyn PackageStore, cases: u32) -> CheckResult {
     ];
     property(cases, proptest::collection::vec(op, 1..30), |ops, case| {
         Box::pin(async move {
-            let blobs: Vec<Bytes> = (0..4).map(|i| body(10_000 + u64::from(case) * 8 + i, 100 + i as usize * 37)).collect();
+            let blobs: Vec<Bytes> = (0..4)
+                .map(|i| body(10_000 + u64::from(case) * 8 + i, 100 + i as usize * 37))
+                .collect();
             let mut stored: HashSet<usize> = HashSet::new();
             for (step, op) in ops.iter().enumerate() {
                 let doing = format!("step {step} {op:?}");
@@ -249,17 +380,25 @@ async fn model_check(s: &dyn PackageStore, cases: u32) -> CheckResult {
                         }
                     }
                     Op::Delete(i) => {
-                        let existed = s.delete(&ContentHash::sha256(&blobs[*i])).await.ctx(&doing)?;
+                        let existed = s
+                            .delete(&ContentHash::sha256(&blobs[*i]))
+                            .await
+                            .ctx(&doing)?;
                         ensure_eq!(existed, stored.remove(i), "{doing}");
                     }
                     Op::Exists(i) => {
-                        let exists = s.exists(&ContentHash::sha256(&blobs[*i])).await.ctx(&doing)?;
+                        let exists = s
+                            .exists(&ContentHash::sha256(&blobs[*i]))
+                            .await
+                            .ctx(&doing)?;
                         ensure_eq!(exists, stored.contains(i), "{doing}");
                     }
                 }
             }
             for i in stored {
-                s.delete(&ContentHash::sha256(&blobs[i])).await.ctx("clean up")?;
+                s.delete(&ContentHash::sha256(&blobs[i]))
+                    .await
+                    .ctx("clean up")?;
             }
             Ok(())
         })

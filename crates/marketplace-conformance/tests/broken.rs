@@ -5,8 +5,13 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use marketplace_conformance::reference::{MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine};
-use marketplace_conformance::{Capabilities, SuiteReport, crypto_suite, metrics_suite, registry_suite, search_suite, store_suite};
+use marketplace_conformance::reference::{
+    MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine,
+};
+use marketplace_conformance::{
+    Capabilities, SuiteReport, crypto_suite, metrics_suite, registry_suite, search_suite,
+    store_suite,
+};
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     ByteStream, ContentHash, CryptoVerifier, Error, Facets, HashAlgorithm, IndexStats, Key, KeyId,
@@ -19,7 +24,10 @@ use tokio::io::AsyncRead;
 
 /// Asserts the report failed and that `check` is among the failures.
 fn assert_caught(report: &SuiteReport, check: &str) {
-    assert!(!report.passed(), "the suite passed a broken backend:\n{report}");
+    assert!(
+        !report.passed(),
+        "the suite passed a broken backend:\n{report}"
+    );
     assert!(
         report.failed_names().contains(&check),
         "expected {check} to fail; failures were {:?}\n{report}",
@@ -45,12 +53,18 @@ impl Registry for BrokenRegistry {
     async fn register(&self, m: PackageMetadata, h: ContentHash) -> Result<PackageId> {
         let id = m.id.clone();
         match self.inner.register(m, h).await {
-            Err(Error::AlreadyExists { .. }) if self.fault == RegistryFault::AcceptsDuplicates => Ok(id),
+            Err(Error::AlreadyExists { .. }) if self.fault == RegistryFault::AcceptsDuplicates => {
+                Ok(id)
+            }
             other => other,
         }
     }
-    async fn get(&self, id: &PackageId) -> Result<PackageMetadata> { self.inner.get(id).await }
-    async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> { self.inner.list_versions(p).await }
+    async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
+        self.inner.get(id).await
+    }
+    async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> {
+        self.inner.list_versions(p).await
+    }
     async fn resolve_version(&self, p: &PackageRef, req: &VersionReq) -> Result<Option<PackageId>> {
         if self.fault != RegistryFault::ResolvesYanked {
             return self.inner.resolve_version(p, req).await;
@@ -60,24 +74,43 @@ impl Registry for BrokenRegistry {
             Err(Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(versions.into_iter().rev().find(|v| req.matches(v)).map(|v| p.at(v)))
+        Ok(versions
+            .into_iter()
+            .rev()
+            .find(|v| req.matches(v))
+            .map(|v| p.at(v)))
     }
-    async fn resolve_dependencies(&self, id: &PackageId, transitive: bool) -> Result<marketplace_core::DependencyGraph> {
+    async fn resolve_dependencies(
+        &self,
+        id: &PackageId,
+        transitive: bool,
+    ) -> Result<marketplace_core::DependencyGraph> {
         if self.fault != RegistryFault::GreedyResolver {
             return self.inner.resolve_dependencies(id, transitive).await;
         }
         // Highest version first, no backtracking: the classic defect.
         let mut nodes = std::collections::BTreeMap::new();
         let mut queue = vec![id.clone()];
-        let mut chosen: std::collections::HashMap<String, PackageId> = std::collections::HashMap::new();
+        let mut chosen: std::collections::HashMap<String, PackageId> =
+            std::collections::HashMap::new();
         while let Some(current) = queue.pop() {
             let meta = self.inner.get(&current).await?;
             let mut deps = Vec::new();
             for (dep, req) in &meta.dependencies {
                 let pick = match chosen.get(&dep.canonical()) {
                     Some(existing) if req.matches(&existing.version) => existing.clone(),
-                    Some(existing) => return Err(Error::Conflict { root: id.to_string(), explanation: format!("{dep} {req} clashes with {existing}") }),
-                    None => self.inner.resolve_version(dep, req).await?.ok_or_else(|| Error::Conflict { root: id.to_string(), explanation: format!("nothing matches {dep} {req}") })?,
+                    Some(existing) => {
+                        return Err(Error::Conflict {
+                            root: id.to_string(),
+                            explanation: format!("{dep} {req} clashes with {existing}"),
+                        });
+                    }
+                    None => self.inner.resolve_version(dep, req).await?.ok_or_else(|| {
+                        Error::Conflict {
+                            root: id.to_string(),
+                            explanation: format!("nothing matches {dep} {req}"),
+                        }
+                    })?,
                 };
                 if chosen.insert(dep.canonical(), pick.clone()).is_none() {
                     queue.push(pick.clone());
@@ -86,28 +119,53 @@ impl Registry for BrokenRegistry {
             }
             nodes.insert(current, deps);
         }
-        Ok(marketplace_core::DependencyGraph { root: id.clone(), nodes })
+        Ok(marketplace_core::DependencyGraph {
+            root: id.clone(),
+            nodes,
+        })
     }
-    async fn update_metadata(&self, id: &PackageId, u: MetadataUpdate) -> Result<PackageMetadata> { self.inner.update_metadata(id, u).await }
-    async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> { self.inner.yank(id, reason).await }
-    async fn unyank(&self, id: &PackageId) -> Result<()> { self.inner.unyank(id).await }
-    async fn is_yanked(&self, id: &PackageId) -> Result<bool> { self.inner.is_yanked(id).await }
-    async fn list_by_author(&self, a: &str, l: usize, o: usize) -> Result<Vec<PackageRecord>> { self.inner.list_by_author(a, l, o).await }
-    async fn list(&self, l: usize, o: usize) -> Result<Vec<PackageRecord>> { self.inner.list(l, o).await }
-    async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> { self.inner.get_stats(id).await }
-    async fn record_download(&self, id: &PackageId) -> Result<()> { self.inner.record_download(id).await }
+    async fn update_metadata(&self, id: &PackageId, u: MetadataUpdate) -> Result<PackageMetadata> {
+        self.inner.update_metadata(id, u).await
+    }
+    async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> {
+        self.inner.yank(id, reason).await
+    }
+    async fn unyank(&self, id: &PackageId) -> Result<()> {
+        self.inner.unyank(id).await
+    }
+    async fn is_yanked(&self, id: &PackageId) -> Result<bool> {
+        self.inner.is_yanked(id).await
+    }
+    async fn list_by_author(&self, a: &str, l: usize, o: usize) -> Result<Vec<PackageRecord>> {
+        self.inner.list_by_author(a, l, o).await
+    }
+    async fn list(&self, l: usize, o: usize) -> Result<Vec<PackageRecord>> {
+        self.inner.list(l, o).await
+    }
+    async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> {
+        self.inner.get_stats(id).await
+    }
+    async fn record_download(&self, id: &PackageId) -> Result<()> {
+        self.inner.record_download(id).await
+    }
     async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {
         let events = self.inner.events_since(after, limit).await?;
         if self.fault == RegistryFault::ForgetsEvents {
             // Drops every yank event: an audit log with holes.
-            return Ok(events.into_iter().filter(|e| !matches!(e.kind, marketplace_core::EventKind::Yanked { .. })).collect());
+            return Ok(events
+                .into_iter()
+                .filter(|e| !matches!(e.kind, marketplace_core::EventKind::Yanked { .. }))
+                .collect());
         }
         Ok(events)
     }
 }
 
 async fn broken_registry(fault: RegistryFault) -> SuiteReport {
-    let registry = BrokenRegistry { inner: MemoryRegistry::new(), fault };
+    let registry = BrokenRegistry {
+        inner: MemoryRegistry::new(),
+        fault,
+    };
     registry_suite(&registry, &Capabilities::default()).await
 }
 
@@ -127,7 +185,10 @@ async fn registry_that_accepts_duplicates_fails() {
 
 #[tokio::test]
 async fn registry_with_gaps_in_its_event_log_fails() {
-    assert_caught(&broken_registry(RegistryFault::ForgetsEvents).await, "registry::events_log_every_mutation");
+    assert_caught(
+        &broken_registry(RegistryFault::ForgetsEvents).await,
+        "registry::events_log_every_mutation",
+    );
 }
 
 #[tokio::test]
@@ -149,7 +210,9 @@ struct BrokenStore {
 
 #[async_trait]
 impl PackageStore for BrokenStore {
-    async fn store(&self, bytes: Bytes) -> Result<ContentHash> { self.inner.store(bytes).await }
+    async fn store(&self, bytes: Bytes) -> Result<ContentHash> {
+        self.inner.store(bytes).await
+    }
     async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
         let bytes = self.inner.get(hash).await?;
         if self.fault == StoreFault::CorruptsBytes && !bytes.is_empty() {
@@ -159,29 +222,54 @@ impl PackageStore for BrokenStore {
         }
         Ok(bytes)
     }
-    async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> { self.inner.stream(hash).await }
-    async fn upload_stream(&self, r: Box<dyn AsyncRead + Send + Unpin>, hint: Option<u64>) -> Result<ContentHash> { self.inner.upload_stream(r, hint).await }
-    async fn exists(&self, hash: &ContentHash) -> Result<bool> { self.inner.exists(hash).await }
+    async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> {
+        self.inner.stream(hash).await
+    }
+    async fn upload_stream(
+        &self,
+        r: Box<dyn AsyncRead + Send + Unpin>,
+        hint: Option<u64>,
+    ) -> Result<ContentHash> {
+        self.inner.upload_stream(r, hint).await
+    }
+    async fn exists(&self, hash: &ContentHash) -> Result<bool> {
+        self.inner.exists(hash).await
+    }
     async fn delete(&self, hash: &ContentHash) -> Result<bool> {
         if self.fault == StoreFault::KeepsDeleted {
             return self.inner.exists(hash).await;
         }
         self.inner.delete(hash).await
     }
-    async fn metadata(&self, hash: &ContentHash) -> Result<StorageMetadata> { self.inner.metadata(hash).await }
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> { self.inner.list(prefix, limit).await }
-    async fn stats(&self) -> Result<StorageStats> { self.inner.stats().await }
+    async fn metadata(&self, hash: &ContentHash) -> Result<StorageMetadata> {
+        self.inner.metadata(hash).await
+    }
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> {
+        self.inner.list(prefix, limit).await
+    }
+    async fn stats(&self) -> Result<StorageStats> {
+        self.inner.stats().await
+    }
 }
 
 #[tokio::test]
 async fn store_that_returns_corrupted_bytes_fails() {
-    let store = BrokenStore { inner: MemoryPackageStore::new(), fault: StoreFault::CorruptsBytes };
-    assert_caught(&store_suite(&store, &Capabilities::default()).await, "store::store_then_get");
+    let store = BrokenStore {
+        inner: MemoryPackageStore::new(),
+        fault: StoreFault::CorruptsBytes,
+    };
+    assert_caught(
+        &store_suite(&store, &Capabilities::default()).await,
+        "store::store_then_get",
+    );
 }
 
 #[tokio::test]
 async fn store_whose_delete_keeps_objects_fails() {
-    let store = BrokenStore { inner: MemoryPackageStore::new(), fault: StoreFault::KeepsDeleted };
+    let store = BrokenStore {
+        inner: MemoryPackageStore::new(),
+        fault: StoreFault::KeepsDeleted,
+    };
     let report = store_suite(&store, &Capabilities::default()).await;
     assert_caught(&report, "store::exists_and_delete");
     assert_caught(&report, "store::model_random_operations");
@@ -214,18 +302,38 @@ impl SearchEngine for BrokenSearch {
         }
         self.inner.remove(id).await
     }
-    async fn search(&self, q: &SearchQuery) -> Result<Vec<SearchResult>> { self.inner.search(q).await }
-    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>> { self.inner.suggest(prefix, limit).await }
-    async fn facets(&self, q: &SearchQuery) -> Result<Facets> { self.inner.facets(q).await }
-    async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> { self.inner.similar(id, limit).await }
-    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64> { self.inner.rebuild(records).await }
-    async fn optimize(&self) -> Result<()> { self.inner.optimize().await }
-    async fn stats(&self) -> Result<IndexStats> { self.inner.stats().await }
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<SearchResult>> {
+        self.inner.search(q).await
+    }
+    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>> {
+        self.inner.suggest(prefix, limit).await
+    }
+    async fn facets(&self, q: &SearchQuery) -> Result<Facets> {
+        self.inner.facets(q).await
+    }
+    async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> {
+        self.inner.similar(id, limit).await
+    }
+    async fn rebuild(
+        &self,
+        records: Box<dyn Iterator<Item = PackageRecord> + Send>,
+    ) -> Result<u64> {
+        self.inner.rebuild(records).await
+    }
+    async fn optimize(&self) -> Result<()> {
+        self.inner.optimize().await
+    }
+    async fn stats(&self) -> Result<IndexStats> {
+        self.inner.stats().await
+    }
 }
 
 #[tokio::test]
 async fn search_whose_remove_is_a_noop_fails() {
-    let engine = BrokenSearch { inner: MemorySearchEngine::new(), fault: SearchFault::RemoveIsNoop };
+    let engine = BrokenSearch {
+        inner: MemorySearchEngine::new(),
+        fault: SearchFault::RemoveIsNoop,
+    };
     let report = search_suite(&engine, &Capabilities::default()).await;
     assert_caught(&report, "search::remove_deletes");
     assert_caught(&report, "search::model_random_operations");
@@ -233,8 +341,14 @@ async fn search_whose_remove_is_a_noop_fails() {
 
 #[tokio::test]
 async fn search_that_shows_yanked_versions_fails() {
-    let engine = BrokenSearch { inner: MemorySearchEngine::new(), fault: SearchFault::ShowsYanked };
-    assert_caught(&search_suite(&engine, &Capabilities::default()).await, "search::yanked_versions_hidden_by_default");
+    let engine = BrokenSearch {
+        inner: MemorySearchEngine::new(),
+        fault: SearchFault::ShowsYanked,
+    };
+    assert_caught(
+        &search_suite(&engine, &Capabilities::default()).await,
+        "search::yanked_versions_hidden_by_default",
+    );
 }
 
 /// Says every signature is valid: accepts tampered metadata.
@@ -242,25 +356,55 @@ struct AcceptsTampered(support::DalekCryptoVerifier);
 
 #[async_trait]
 impl CryptoVerifier for AcceptsTampered {
-    async fn generate_keypair(&self) -> Result<KeyPair> { self.0.generate_keypair().await }
-    async fn sign(&self, m: &PackageMetadata, k: &PrivateKey) -> Result<Signature> { self.0.sign(m, k).await }
-    async fn verify_signature(&self, _m: &PackageMetadata, s: &Signature) -> Result<VerificationResult> {
+    async fn generate_keypair(&self) -> Result<KeyPair> {
+        self.0.generate_keypair().await
+    }
+    async fn sign(&self, m: &PackageMetadata, k: &PrivateKey) -> Result<Signature> {
+        self.0.sign(m, k).await
+    }
+    async fn verify_signature(
+        &self,
+        _m: &PackageMetadata,
+        s: &Signature,
+    ) -> Result<VerificationResult> {
         Ok(VerificationResult::Valid { key_id: s.key_id() })
     }
-    async fn checksum(&self, b: &[u8], a: HashAlgorithm) -> Result<ContentHash> { self.0.checksum(b, a).await }
-    async fn verify_checksum(&self, b: &[u8], e: &ContentHash) -> Result<()> { self.0.verify_checksum(b, e).await }
-    async fn add_trusted_key(&self, k: &PublicKey, l: TrustLevel) -> Result<()> { self.0.add_trusted_key(k, l).await }
-    async fn revoke_key(&self, k: &KeyId, r: &str) -> Result<()> { self.0.revoke_key(k, r).await }
-    async fn is_revoked(&self, k: &KeyId) -> Result<bool> { self.0.is_revoked(k).await }
-    async fn verify_trust(&self, k: &KeyId) -> Result<TrustResult> { self.0.verify_trust(k).await }
-    async fn trusted_keys(&self) -> Result<Vec<TrustedKey>> { self.0.trusted_keys().await }
-    fn import_key_pem(&self, pem: &str) -> Result<Key> { self.0.import_key_pem(pem) }
-    fn export_key_pem(&self, key: &Key) -> Result<String> { self.0.export_key_pem(key) }
+    async fn checksum(&self, b: &[u8], a: HashAlgorithm) -> Result<ContentHash> {
+        self.0.checksum(b, a).await
+    }
+    async fn verify_checksum(&self, b: &[u8], e: &ContentHash) -> Result<()> {
+        self.0.verify_checksum(b, e).await
+    }
+    async fn add_trusted_key(&self, k: &PublicKey, l: TrustLevel) -> Result<()> {
+        self.0.add_trusted_key(k, l).await
+    }
+    async fn revoke_key(&self, k: &KeyId, r: &str) -> Result<()> {
+        self.0.revoke_key(k, r).await
+    }
+    async fn is_revoked(&self, k: &KeyId) -> Result<bool> {
+        self.0.is_revoked(k).await
+    }
+    async fn verify_trust(&self, k: &KeyId) -> Result<TrustResult> {
+        self.0.verify_trust(k).await
+    }
+    async fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
+        self.0.trusted_keys().await
+    }
+    fn import_key_pem(&self, pem: &str) -> Result<Key> {
+        self.0.import_key_pem(pem)
+    }
+    fn export_key_pem(&self, key: &Key) -> Result<String> {
+        self.0.export_key_pem(key)
+    }
 }
 
 #[tokio::test]
 async fn crypto_that_verifies_a_tampered_signature_fails() {
-    let report = crypto_suite(&AcceptsTampered(support::DalekCryptoVerifier::default()), &Capabilities::default()).await;
+    let report = crypto_suite(
+        &AcceptsTampered(support::DalekCryptoVerifier::default()),
+        &Capabilities::default(),
+    )
+    .await;
     assert_caught(&report, "crypto::tampered_metadata_fails");
     assert_caught(&report, "crypto::wrong_key_fails");
 }
@@ -272,17 +416,35 @@ impl MetricsCollector for OverwritingCounters {
     fn counter(&self, name: &str, value: u64, labels: Labels<'_>) {
         self.0.gauge(name, value as f64, labels);
     }
-    fn gauge(&self, name: &str, value: f64, labels: Labels<'_>) { self.0.gauge(name, value, labels) }
-    fn histogram(&self, name: &str, value: f64, labels: Labels<'_>) { self.0.histogram(name, value, labels) }
-    fn timing(&self, name: &str, d: Duration, labels: Labels<'_>) { self.0.timing(name, d, labels) }
-    fn snapshot(&self) -> MetricsSnapshot { self.0.snapshot() }
-    fn reset(&self) { self.0.reset() }
-    fn export_prometheus(&self) -> Result<String> { self.0.export_prometheus() }
-    fn export_json(&self) -> Result<String> { self.0.export_json() }
+    fn gauge(&self, name: &str, value: f64, labels: Labels<'_>) {
+        self.0.gauge(name, value, labels)
+    }
+    fn histogram(&self, name: &str, value: f64, labels: Labels<'_>) {
+        self.0.histogram(name, value, labels)
+    }
+    fn timing(&self, name: &str, d: Duration, labels: Labels<'_>) {
+        self.0.timing(name, d, labels)
+    }
+    fn snapshot(&self) -> MetricsSnapshot {
+        self.0.snapshot()
+    }
+    fn reset(&self) {
+        self.0.reset()
+    }
+    fn export_prometheus(&self) -> Result<String> {
+        self.0.export_prometheus()
+    }
+    fn export_json(&self) -> Result<String> {
+        self.0.export_json()
+    }
 }
 
 #[tokio::test]
 async fn metrics_whose_counters_overwrite_fail() {
-    let report = metrics_suite(&OverwritingCounters(MemoryMetrics::new()), &Capabilities::default()).await;
+    let report = metrics_suite(
+        &OverwritingCounters(MemoryMetrics::new()),
+        &Capabilities::default(),
+    )
+    .await;
     assert_caught(&report, "metrics::counters_accumulate");
 }

@@ -2,8 +2,12 @@
 
 mod support;
 
-use marketplace_conformance::reference::{MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine};
-use marketplace_conformance::{Capabilities, crypto_suite, metrics_suite, registry_suite, search_suite, store_suite};
+use marketplace_conformance::reference::{
+    MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine,
+};
+use marketplace_conformance::{
+    Capabilities, crypto_suite, metrics_suite, registry_suite, search_suite, store_suite,
+};
 
 #[tokio::test]
 async fn registry_suite_passes_on_the_reference() {
@@ -20,28 +24,44 @@ async fn registry_suite_passes_with_the_provided_batch() {
     caps.atomic_batch = false;
     let report = registry_suite(&registry, &caps).await;
     report.assert_passed();
-    assert!(report.checks.iter().any(|c| c.name == "registry::register_batch_is_atomic"
-        && matches!(c.outcome, marketplace_conformance::Outcome::Skipped(_))));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.name == "registry::register_batch_is_atomic"
+                && matches!(c.outcome, marketplace_conformance::Outcome::Skipped(_)))
+    );
 }
 
 #[tokio::test]
 async fn store_suite_passes_on_the_reference() {
-    store_suite(&MemoryPackageStore::new(), &Capabilities::default()).await.assert_passed();
+    store_suite(&MemoryPackageStore::new(), &Capabilities::default())
+        .await
+        .assert_passed();
 }
 
 #[tokio::test]
 async fn search_suite_passes_on_the_reference() {
-    search_suite(&MemorySearchEngine::new(), &Capabilities::default()).await.assert_passed();
+    search_suite(&MemorySearchEngine::new(), &Capabilities::default())
+        .await
+        .assert_passed();
 }
 
 #[tokio::test]
 async fn crypto_suite_passes_on_the_reference() {
-    crypto_suite(&support::DalekCryptoVerifier::default(), &Capabilities::default()).await.assert_passed();
+    crypto_suite(
+        &support::DalekCryptoVerifier::default(),
+        &Capabilities::default(),
+    )
+    .await
+    .assert_passed();
 }
 
 #[tokio::test]
 async fn metrics_suite_passes_on_the_reference() {
-    metrics_suite(&MemoryMetrics::new(), &Capabilities::default()).await.assert_passed();
+    metrics_suite(&MemoryMetrics::new(), &Capabilities::default())
+        .await
+        .assert_passed();
 }
 
 mod support_registry {
@@ -57,17 +77,45 @@ mod support_registry {
 
     #[async_trait]
     impl Registry for Plain {
-        async fn register(&self, m: PackageMetadata, h: ContentHash) -> Result<PackageId> { self.0.register(m, h).await }
-        async fn get(&self, id: &PackageId) -> Result<PackageMetadata> { self.0.get(id).await }
-        async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> { self.0.list_versions(p).await }
-        async fn update_metadata(&self, id: &PackageId, u: MetadataUpdate) -> Result<PackageMetadata> { self.0.update_metadata(id, u).await }
-        async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> { self.0.yank(id, reason).await }
-        async fn unyank(&self, id: &PackageId) -> Result<()> { self.0.unyank(id).await }
-        async fn is_yanked(&self, id: &PackageId) -> Result<bool> { self.0.is_yanked(id).await }
-        async fn list_by_author(&self, a: &str, l: usize, o: usize) -> Result<Vec<PackageRecord>> { self.0.list_by_author(a, l, o).await }
-        async fn list(&self, l: usize, o: usize) -> Result<Vec<PackageRecord>> { self.0.list(l, o).await }
-        async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> { self.0.get_stats(id).await }
-        async fn record_download(&self, id: &PackageId) -> Result<()> { self.0.record_download(id).await }
-        async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> { self.0.events_since(after, limit).await }
+        async fn register(&self, m: PackageMetadata, h: ContentHash) -> Result<PackageId> {
+            self.0.register(m, h).await
+        }
+        async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
+            self.0.get(id).await
+        }
+        async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> {
+            self.0.list_versions(p).await
+        }
+        async fn update_metadata(
+            &self,
+            id: &PackageId,
+            u: MetadataUpdate,
+        ) -> Result<PackageMetadata> {
+            self.0.update_metadata(id, u).await
+        }
+        async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> {
+            self.0.yank(id, reason).await
+        }
+        async fn unyank(&self, id: &PackageId) -> Result<()> {
+            self.0.unyank(id).await
+        }
+        async fn is_yanked(&self, id: &PackageId) -> Result<bool> {
+            self.0.is_yanked(id).await
+        }
+        async fn list_by_author(&self, a: &str, l: usize, o: usize) -> Result<Vec<PackageRecord>> {
+            self.0.list_by_author(a, l, o).await
+        }
+        async fn list(&self, l: usize, o: usize) -> Result<Vec<PackageRecord>> {
+            self.0.list(l, o).await
+        }
+        async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> {
+            self.0.get_stats(id).await
+        }
+        async fn record_download(&self, id: &PackageId) -> Result<()> {
+            self.0.record_download(id).await
+        }
+        async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {
+            self.0.events_since(after, limit).await
+        }
     }
 }

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::hash::{ContentHash, HashAlgorithm};
-use crate::keys::{Key, KeyId, KeyPair, PrivateKey, PublicKey, Signature, TrustLevel, TrustResult, TrustedKey, VerificationResult};
+use crate::keys::{
+    Key, KeyId, KeyPair, PrivateKey, PublicKey, Signature, TrustLevel, TrustResult, TrustedKey,
+    VerificationResult,
+};
 use crate::metadata::PackageMetadata;
 
 /// Signing, verification, checksums and a trust store.
@@ -19,12 +22,17 @@ pub trait CryptoVerifier: Send + Sync {
     async fn generate_keypair(&self) -> Result<KeyPair>;
 
     /// Signs the signing payload of `metadata`. `Invalid` if the private key cannot be parsed.
-    async fn sign(&self, metadata: &PackageMetadata, private_key: &PrivateKey) -> Result<Signature>;
+    async fn sign(&self, metadata: &PackageMetadata, private_key: &PrivateKey)
+    -> Result<Signature>;
 
     /// Checks `signature` over the signing payload of `metadata` (not trust: see
     /// [`CryptoVerifier::verify_trust`]). A bad signature is an `Ok` result saying why, not an
     /// error.
-    async fn verify_signature(&self, metadata: &PackageMetadata, signature: &Signature) -> Result<VerificationResult>;
+    async fn verify_signature(
+        &self,
+        metadata: &PackageMetadata,
+        signature: &Signature,
+    ) -> Result<VerificationResult>;
 
     /// The digest of `bytes`. `Invalid` for an algorithm the backend does not implement.
     async fn checksum(&self, bytes: &[u8], algorithm: HashAlgorithm) -> Result<ContentHash>;

@@ -149,7 +149,13 @@ impl Error {
 
     /// Whether retrying may succeed. Only [`Error::Backend`] errors marked transient are.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Backend { transient: true, .. })
+        matches!(
+            self,
+            Error::Backend {
+                transient: true,
+                ..
+            }
+        )
     }
 
     /// A [`Error::NotFound`] for `what`.
@@ -167,7 +173,11 @@ impl Error {
     }
 
     /// An [`Error::Invalid`]: `field` holding `value` broke `rule`. Long values are shortened.
-    pub fn invalid(field: impl Into<String>, value: impl AsRef<str>, rule: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl AsRef<str>,
+        rule: impl Into<String>,
+    ) -> Self {
         let value = value.as_ref();
         let value = match value.char_indices().nth(MAX_QUOTED_VALUE) {
             Some((cut, _)) => format!("{}…", &value[..cut]),

@@ -168,10 +168,7 @@ impl FromStr for ContentHash {
             ));
         };
         let algorithm: HashAlgorithm = algorithm.parse()?;
-        if let Some(bad) = digest
-            .chars()
-            .find(|c| !matches!(c, '0'..='9' | 'a'..='f'))
-        {
+        if let Some(bad) = digest.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
             return Err(Error::invalid(
                 field,
                 s,

@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 use crate::name::serde_via_display;
 
 /// A signature algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SignatureAlgorithm {
@@ -342,6 +344,9 @@ mod tests {
         let key = PublicKey::ed25519([0u8; 32]).unwrap();
         // SHA-256 of 32 zero bytes starts 66687aadf862bd776c8fc18b8e9f8e20.
         assert_eq!(key.key_id().to_string(), "66687aadf862bd776c8fc18b8e9f8e20");
-        assert_eq!(key.key_id().to_string().parse::<KeyId>().unwrap(), key.key_id());
+        assert_eq!(
+            key.key_id().to_string().parse::<KeyId>().unwrap(),
+            key.key_id()
+        );
     }
 }

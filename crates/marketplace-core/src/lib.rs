@@ -40,20 +40,20 @@ pub use name::{
 };
 pub use payload::{SIGNING_PAYLOAD_DOMAIN, signing_payload};
 pub use registry::{
-    DailyDownloads, DependencyGraph, EventKind, PackageStats, Registry, RegistryEvent, VersionState,
-    check_registration, last_30_days,
+    DailyDownloads, DependencyGraph, EventKind, PackageStats, Registry, RegistryEvent,
+    VersionState, check_registration, last_30_days,
 };
 pub use resolve::{is_exact_pin, resolve_graph};
 pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
 pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};
 
+/// Re-exported so that backends implement the traits with the same macro.
+pub use async_trait::async_trait;
+/// Re-exported so that backends and callers use the same `bytes` as the traits.
+pub use bytes;
 /// Re-exported so that backends and callers use the same `semver` as the traits.
 pub use semver;
 /// Re-exported so that backends and callers use the same `time` as the traits.
 pub use time;
 /// Re-exported so that backends and callers use the same `url` as the traits.
 pub use url;
-/// Re-exported so that backends and callers use the same `bytes` as the traits.
-pub use bytes;
-/// Re-exported so that backends implement the traits with the same macro.
-pub use async_trait::async_trait;

@@ -43,7 +43,10 @@ impl License {
             Error::invalid(
                 "license",
                 expression,
-                format!("must be a valid SPDX license expression such as MIT OR Apache-2.0 ({})", e.reason),
+                format!(
+                    "must be a valid SPDX license expression such as MIT OR Apache-2.0 ({})",
+                    e.reason
+                ),
             )
         })?;
         Ok(License(expression.to_owned()))
@@ -86,7 +89,11 @@ pub fn parse_url(field: &str, value: &str) -> Result<Url> {
 
 fn check_url(field: &str, url: &Url) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(field, url.as_str(), "must use http or https"));
+        return Err(Error::invalid(
+            field,
+            url.as_str(),
+            "must use http or https",
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(Error::invalid(field, url.as_str(), "must name a host"));
@@ -141,7 +148,12 @@ pub struct PackageMetadata {
 impl PackageMetadata {
     /// Minimal metadata for `id` with `checksum`; other fields empty, `published_at` now (whole
     /// seconds).
-    pub fn new(id: PackageId, description: impl Into<String>, checksum: ContentHash, size: u64) -> Self {
+    pub fn new(
+        id: PackageId,
+        description: impl Into<String>,
+        checksum: ContentHash,
+        size: u64,
+    ) -> Self {
         PackageMetadata {
             id,
             description: description.into(),
@@ -172,7 +184,10 @@ impl PackageMetadata {
         for author in &self.authors {
             validate_text("authors", author, 1, MAX_AUTHOR_LEN)?;
         }
-        for (field, url) in [("repository", &self.repository), ("homepage", &self.homepage)] {
+        for (field, url) in [
+            ("repository", &self.repository),
+            ("homepage", &self.homepage),
+        ] {
             if let Some(url) = url {
                 check_url(field, url)?;
             }
@@ -228,8 +243,15 @@ fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result<()>
             format!("must be at most {max} characters, got {len}"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::invalid(field, value, "must not contain control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::invalid(
+            field,
+            value,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -241,7 +263,10 @@ pub fn validate_description(description: &str) -> Result<()> {
 
 fn validate_slug(field: &str, value: &str, max: usize) -> Result<()> {
     validate_text(field, value, 1, max)?;
-    let first_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'));
@@ -275,7 +300,10 @@ pub fn validate_categories(categories: &[String]) -> Result<()> {
         return Err(Error::invalid(
             "categories",
             categories.join(", "),
-            format!("at most {MAX_CATEGORIES} categories, got {}", categories.len()),
+            format!(
+                "at most {MAX_CATEGORIES} categories, got {}",
+                categories.len()
+            ),
         ));
     }
     categories
@@ -312,7 +340,10 @@ impl MetadataUpdate {
         if let Some(c) = &self.categories {
             validate_categories(c)?;
         }
-        for (field, url) in [("homepage", &self.homepage), ("repository", &self.repository)] {
+        for (field, url) in [
+            ("homepage", &self.homepage),
+            ("repository", &self.repository),
+        ] {
             if let Some(Some(url)) = url {
                 check_url(field, url)?;
             }

@@ -73,7 +73,13 @@ impl Name {
 fn canonicalize(value: &str) -> String {
     value
         .chars()
-        .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -203,7 +209,11 @@ impl PackageId {
     /// The key version uniqueness is decided on: canonical package and the version without
     /// `+build` metadata (`acme/web@1.2.3` for `Acme/Web@1.2.3+linux`).
     pub fn canonical(&self) -> String {
-        format!("{}@{}", self.package().canonical(), version_key(&self.version))
+        format!(
+            "{}@{}",
+            self.package().canonical(),
+            version_key(&self.version)
+        )
     }
 }
 
@@ -274,12 +284,17 @@ pub fn parse_requirement_for(field: &str, s: &str) -> Result<VersionReq> {
 macro_rules! serde_via_display {
     ($ty:ty) => {
         impl ::serde::Serialize for $ty {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: ::serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 s.collect_str(self)
             }
         }
         impl<'de> ::serde::Deserialize<'de> for $ty {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
                 let text = <std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
                 text.parse().map_err(::serde::de::Error::custom)
             }

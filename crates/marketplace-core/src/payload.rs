@@ -38,7 +38,10 @@ pub fn signing_payload(metadata: &PackageMetadata) -> Vec<u8> {
     for author in &metadata.authors {
         put_str(&mut out, author);
     }
-    put_str(&mut out, metadata.license.as_ref().map_or("", |l| l.as_str()));
+    put_str(
+        &mut out,
+        metadata.license.as_ref().map_or("", |l| l.as_str()),
+    );
     let mut deps: Vec<(String, String)> = metadata
         .dependencies
         .iter()

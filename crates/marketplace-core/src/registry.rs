@@ -137,8 +137,8 @@ pub enum EventKind {
     MetadataUpdated {
         /// The version.
         id: PackageId,
-        /// The change.
-        update: MetadataUpdate,
+        /// The change (boxed: it is much larger than the other events).
+        update: Box<MetadataUpdate>,
     },
 }
 
@@ -180,7 +180,11 @@ pub trait Registry: Send + Sync {
     /// [`PackageMetadata::validate`]) or the hashes differ; `AlreadyExists` if the version (ignoring
     /// build metadata, in canonical name form) exists, even when yanked. Of several concurrent
     /// registrations of one version exactly one succeeds. Returns the id as stored.
-    async fn register(&self, metadata: PackageMetadata, content_hash: ContentHash) -> Result<PackageId>;
+    async fn register(
+        &self,
+        metadata: PackageMetadata,
+        content_hash: ContentHash,
+    ) -> Result<PackageId>;
 
     /// Registers many versions. Errors as [`Registry::register`].
     ///
@@ -189,7 +193,10 @@ pub trait Registry: Send + Sync {
     /// concurrent registration can still make a later item fail after earlier ones landed.
     /// Backends with transactions override it to make the whole batch atomic, and say so with
     /// `Capabilities::atomic_batch` in the conformance kit.
-    async fn register_batch(&self, items: Vec<(PackageMetadata, ContentHash)>) -> Result<Vec<PackageId>> {
+    async fn register_batch(
+        &self,
+        items: Vec<(PackageMetadata, ContentHash)>,
+    ) -> Result<Vec<PackageId>> {
         let mut seen = HashSet::new();
         for (metadata, hash) in &items {
             check_registration(metadata, hash)?;
@@ -239,7 +246,11 @@ pub trait Registry: Send + Sync {
     /// Pre-releases match only when the requirement names a pre-release of the same
     /// `major.minor.patch` (semver/cargo rules). A yanked version matches only an exact pin
     /// (`=1.2.3`), as in cargo and PEP 592. An unknown package gives `Ok(None)`.
-    async fn resolve_version(&self, package: &PackageRef, requirement: &VersionReq) -> Result<Option<PackageId>> {
+    async fn resolve_version(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+    ) -> Result<Option<PackageId>> {
         let states = match self.list_version_states(package).await {
             Ok(states) => states,
             Err(Error::NotFound { .. }) => return Ok(None),
@@ -261,14 +272,22 @@ pub trait Registry: Send + Sync {
     /// Errors: `NotFound` if `id` does not exist; `Conflict` with an explanation naming the
     /// packages and requirements that clash when no solution exists, when a dependency does
     /// not exist or has only yanked matches, or when the chosen versions form a cycle.
-    async fn resolve_dependencies(&self, id: &PackageId, transitive: bool) -> Result<DependencyGraph> {
+    async fn resolve_dependencies(
+        &self,
+        id: &PackageId,
+        transitive: bool,
+    ) -> Result<DependencyGraph> {
         crate::resolve::resolve_graph(self, id, transitive).await
     }
 
     /// Changes the mutable fields of a version (description, keywords, categories, homepage,
     /// repository) and returns the new metadata. Version, checksum, dependencies and the
     /// signed fields never change. `Invalid` for bad values, `NotFound` if absent.
-    async fn update_metadata(&self, id: &PackageId, update: MetadataUpdate) -> Result<PackageMetadata>;
+    async fn update_metadata(
+        &self,
+        id: &PackageId,
+        update: MetadataUpdate,
+    ) -> Result<PackageMetadata>;
 
     /// Yanks a version: it stays downloadable by exact pin but is no longer chosen by ranges.
     /// Yanking a yanked version changes nothing and records no event. `NotFound` if absent.
@@ -283,7 +302,12 @@ pub trait Registry: Send + Sync {
 
     /// Versions listing `author` exactly among their authors, in registration order,
     /// paginated.
-    async fn list_by_author(&self, author: &str, limit: usize, offset: usize) -> Result<Vec<PackageRecord>>;
+    async fn list_by_author(
+        &self,
+        author: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<PackageRecord>>;
 
     /// Every version, in registration order (a stable order that new registrations only
     /// extend), paginated.

@@ -48,8 +48,14 @@ pub async fn resolve_graph<R: Registry + ?Sized>(
     let root_meta = registry.get(root).await?;
     let root_pkg = Pkg::new(root_meta.id.package());
     let mut cache = Cache::default();
-    cache.store_deps(&root_pkg, root_meta.id.version.clone(), &root_meta.dependencies);
-    cache.prefetch(registry, &root_pkg, &root_meta.id.version).await?;
+    cache.store_deps(
+        &root_pkg,
+        root_meta.id.version.clone(),
+        &root_meta.dependencies,
+    );
+    cache
+        .prefetch(registry, &root_pkg, &root_meta.id.version)
+        .await?;
 
     loop {
         let provider = Provider {
@@ -225,7 +231,11 @@ impl Cache {
         self.deps.insert((pkg.clone(), version), list);
     }
 
-    async fn fetch_versions<R: Registry + ?Sized>(&mut self, registry: &R, pkg: &Pkg) -> Result<()> {
+    async fn fetch_versions<R: Registry + ?Sized>(
+        &mut self,
+        registry: &R,
+        pkg: &Pkg,
+    ) -> Result<()> {
         if self.versions.contains_key(pkg) {
             return Ok(());
         }
@@ -238,7 +248,12 @@ impl Cache {
         Ok(())
     }
 
-    async fn fetch_deps<R: Registry + ?Sized>(&mut self, registry: &R, pkg: &Pkg, version: &Version) -> Result<()> {
+    async fn fetch_deps<R: Registry + ?Sized>(
+        &mut self,
+        registry: &R,
+        pkg: &Pkg,
+        version: &Version,
+    ) -> Result<()> {
         if self.deps.contains_key(&(pkg.clone(), version.clone())) {
             return Ok(());
         }
@@ -251,7 +266,12 @@ impl Cache {
     /// Fetches the dependencies of `pkg@version` and, breadth first, the version lists of
     /// everything reachable and the dependencies of the version most likely to be chosen
     /// (the highest allowed one).
-    async fn prefetch<R: Registry + ?Sized>(&mut self, registry: &R, pkg: &Pkg, version: &Version) -> Result<()> {
+    async fn prefetch<R: Registry + ?Sized>(
+        &mut self,
+        registry: &R,
+        pkg: &Pkg,
+        version: &Version,
+    ) -> Result<()> {
         let mut queue = VecDeque::from([(pkg.clone(), version.clone())]);
         let mut visited: HashSet<(Pkg, Version)> = HashSet::new();
         while let Some((pkg, version)) = queue.pop_front() {
@@ -361,7 +381,12 @@ impl DependencyProvider for Provider<'_> {
     type Err = NotFetched;
     type Priority = (u32, Reverse<usize>);
 
-    fn prioritize(&self, package: &Pkg, range: &ReqSet, stats: &PackageResolutionStatistics) -> Self::Priority {
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &ReqSet,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
         let candidates = match self.cache.versions.get(package) {
             Some(Some(states)) => states.iter().filter(|s| range.contains(&s.version)).count(),
             _ => 0,
@@ -405,7 +430,9 @@ impl DependencyProvider for Provider<'_> {
             }
         }
         Ok(Dependencies::Available(
-            constraints.into_iter().collect::<DependencyConstraints<_, _>>(),
+            constraints
+                .into_iter()
+                .collect::<DependencyConstraints<_, _>>(),
         ))
     }
 }

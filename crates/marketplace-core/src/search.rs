@@ -160,7 +160,8 @@ pub trait SearchEngine: Send + Sync {
     async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>>;
 
     /// Replaces the whole index with `records`; returns how many were indexed.
-    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64>;
+    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>)
+    -> Result<u64>;
 
     /// Compacts the index (merges segments). Results do not change.
     async fn optimize(&self) -> Result<()>;

@@ -93,15 +93,14 @@ proptest! {
     #[test]
     fn any_string_parses_or_fails_cleanly(s in "\\PC{0,80}") {
         // Parsing never panics; it either succeeds or names a field.
-        for result in [
+        let errors = [
             s.parse::<PackageId>().err(),
             s.parse::<PackageRef>().err(),
             s.parse::<ContentHash>().err(),
             marketplace_core::parse_requirement(&s).err(),
-        ] {
-            if let Some(err) = result {
-                prop_assert_eq!(err.kind(), marketplace_core::ErrorKind::Invalid);
-            }
+        ];
+        for err in errors.into_iter().flatten() {
+            prop_assert_eq!(err.kind(), marketplace_core::ErrorKind::Invalid);
         }
     }
 }
@@ -114,7 +113,10 @@ fn metadata_serde_round_trips() {
         ContentHash::sha256(b"x"),
         1,
     );
-    m.dependencies.insert("acme/http".parse().unwrap(), marketplace_core::parse_requirement("1.2").unwrap());
+    m.dependencies.insert(
+        "acme/http".parse().unwrap(),
+        marketplace_core::parse_requirement("1.2").unwrap(),
+    );
     m.license = Some("MIT OR Apache-2.0".parse().unwrap());
     let json = serde_json::to_string(&m).unwrap();
     let back: PackageMetadata = serde_json::from_str(&json).unwrap();

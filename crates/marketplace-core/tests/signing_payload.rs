@@ -26,7 +26,11 @@ fn payload_ignores_mutable_fields_and_covers_immutable_ones() {
     m.homepage = None;
     m.repository = None;
     m.signature = None;
-    assert_eq!(signing_payload(&m), base, "mutable fields must not be signed");
+    assert_eq!(
+        signing_payload(&m),
+        base,
+        "mutable fields must not be signed"
+    );
 
     let changes: [fn(&mut PackageMetadata); 7] = [
         |m| m.id.version = "1.2.4".parse().unwrap(),
@@ -42,7 +46,11 @@ fn payload_ignores_mutable_fields_and_covers_immutable_ones() {
     for change in changes {
         let mut m = fixture();
         change(&mut m);
-        assert_ne!(signing_payload(&m), base, "an immutable field change must change the payload");
+        assert_ne!(
+            signing_payload(&m),
+            base,
+            "an immutable field change must change the payload"
+        );
     }
 }
 

@@ -46,24 +46,38 @@ fn invalid_names() {
 
 #[test]
 fn invalid_namespaces_name_the_namespace() {
-    assert_invalid("1acme/web".parse::<PackageRef>(), "name namespace", "must start");
+    assert_invalid(
+        "1acme/web".parse::<PackageRef>(),
+        "name namespace",
+        "must start",
+    );
     assert_invalid("acme/".parse::<PackageRef>(), "name", "must not be empty");
     assert_invalid(Name::for_field("namespace", "nul"), "namespace", "reserved");
 }
 
 #[test]
 fn invalid_versions() {
-    for value in ["", "1", "1.2", "v1.2.3", "1.2.3.4", "01.2.3", "1.2.x", "latest"] {
+    for value in [
+        "", "1", "1.2", "v1.2.3", "1.2.3.4", "01.2.3", "1.2.x", "latest",
+    ] {
         assert_invalid(parse_version(value), "version", "semantic version");
     }
-    assert_invalid("web@1.x".parse::<PackageId>(), "version", "semantic version");
+    assert_invalid(
+        "web@1.x".parse::<PackageId>(),
+        "version",
+        "semantic version",
+    );
     assert_invalid("web".parse::<PackageId>(), "package id", "name@version");
 }
 
 #[test]
 fn invalid_requirements() {
     for value in ["", "abc", ">>1", "^1.2.3.4", "1.2.3 2.0", "=>1", "*.1"] {
-        assert_invalid(parse_requirement(value), "requirement", "version requirement");
+        assert_invalid(
+            parse_requirement(value),
+            "requirement",
+            "version requirement",
+        );
     }
     assert_eq!(parse_requirement("1.2").unwrap().to_string(), "^1.2");
 }
@@ -77,12 +91,19 @@ fn invalid_hashes() {
         ("md5:d41d8cd98f00b204e9800998ecf8427e", "one of sha256"),
         ("sha256:abc", "64 hex digits"),
         ("sha256:", "64 hex digits"),
-        (&good.to_uppercase().replace("SHA256", "sha256"), "lowercase hex"),
+        (
+            &good.to_uppercase().replace("SHA256", "sha256"),
+            "lowercase hex",
+        ),
         (&good.replace(&good[7..9], "zz"), "lowercase hex"),
         (&format!("{good}00"), "64 hex digits"),
     ];
     for (value, rule) in cases {
-        let field = if rule == "one of sha256" { "hash algorithm" } else { "content hash" };
+        let field = if rule == "one of sha256" {
+            "hash algorithm"
+        } else {
+            "content hash"
+        };
         assert_invalid(value.parse::<ContentHash>(), field, rule);
     }
 }
@@ -103,11 +124,25 @@ fn invalid_urls() {
 
 #[test]
 fn invalid_licenses() {
-    for value in ["", "MIT OR", "NotALicense-1.0", "MIT AND (Apache-2.0", "GPL-2.0+ WITH"] {
+    for value in [
+        "",
+        "MIT OR",
+        "NotALicense-1.0",
+        "MIT AND (Apache-2.0",
+        "GPL-2.0+ WITH",
+    ] {
         assert_invalid(License::new(value), "license", "SPDX");
     }
-    for value in ["MIT", "MIT OR Apache-2.0", "Apache-2.0 WITH LLVM-exception", "LicenseRef-Acme"] {
-        assert!(License::new(value).is_ok(), "{value} should be a valid license");
+    for value in [
+        "MIT",
+        "MIT OR Apache-2.0",
+        "Apache-2.0 WITH LLVM-exception",
+        "LicenseRef-Acme",
+    ] {
+        assert!(
+            License::new(value).is_ok(),
+            "{value} should be a valid license"
+        );
     }
 }
 
@@ -124,16 +159,33 @@ fn metadata() -> PackageMetadata {
 fn invalid_metadata_fields() {
     type Case = (&'static str, &'static str, fn(&mut PackageMetadata));
     let cases: [Case; 9] = [
-        ("keywords", "at most 10", |m| m.keywords = (0..11).map(|i| format!("k{i}")).collect()),
-        ("keywords", "at most 32", |m| m.keywords = vec!["k".repeat(33)]),
-        ("keywords", "must start with", |m| m.keywords = vec!["-web".into()]),
-        ("keywords", "must not be empty", |m| m.keywords = vec![String::new()]),
-        ("categories", "at most 5", |m| m.categories = (0..6).map(|i| format!("c{i}")).collect()),
-        ("categories", "only letters", |m| m.categories = vec!["web dev".into()]),
-        ("description", "at most 2000", |m| m.description = "x".repeat(2001)),
-        ("description", "control characters", |m| m.description = "bell\u{7}".into()),
+        ("keywords", "at most 10", |m| {
+            m.keywords = (0..11).map(|i| format!("k{i}")).collect()
+        }),
+        ("keywords", "at most 32", |m| {
+            m.keywords = vec!["k".repeat(33)]
+        }),
+        ("keywords", "must start with", |m| {
+            m.keywords = vec!["-web".into()]
+        }),
+        ("keywords", "must not be empty", |m| {
+            m.keywords = vec![String::new()]
+        }),
+        ("categories", "at most 5", |m| {
+            m.categories = (0..6).map(|i| format!("c{i}")).collect()
+        }),
+        ("categories", "only letters", |m| {
+            m.categories = vec!["web dev".into()]
+        }),
+        ("description", "at most 2000", |m| {
+            m.description = "x".repeat(2001)
+        }),
+        ("description", "control characters", |m| {
+            m.description = "bell\u{7}".into()
+        }),
         ("dependencies", "depend on itself", |m| {
-            m.dependencies.insert("Acme/Web".parse().unwrap(), parse_requirement("1").unwrap());
+            m.dependencies
+                .insert("Acme/Web".parse().unwrap(), parse_requirement("1").unwrap());
         }),
     ];
     for (field, rule, change) in cases {
@@ -166,5 +218,8 @@ fn metadata_updates_are_validated_with_the_same_rules() {
 #[test]
 fn error_messages_name_field_value_and_rule() {
     let err = Name::new("1abc").unwrap_err();
-    assert_eq!(err.to_string(), r#"invalid name "1abc": must start with an ASCII letter"#);
+    assert_eq!(
+        err.to_string(),
+        r#"invalid name "1abc": must start with an ASCII letter"#
+    );
 }

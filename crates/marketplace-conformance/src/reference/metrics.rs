@@ -38,13 +38,21 @@ impl MemoryMetrics {
         Self::default()
     }
 
-    fn record(&self, name: &str, labels: Labels<'_>, apply: impl FnOnce(Option<&mut Series>) -> Option<Series>) {
+    fn record(
+        &self,
+        name: &str,
+        labels: Labels<'_>,
+        apply: impl FnOnce(Option<&mut Series>) -> Option<Series>,
+    ) {
         if !is_valid_metric_name(name) || labels.iter().any(|(k, _)| !is_valid_metric_name(k)) {
             return;
         }
         let key = (
             name.to_owned(),
-            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         );
         let mut series = lock(&self.series);
         let current = series.get_mut(&key);
@@ -55,7 +63,10 @@ impl MemoryMetrics {
 }
 
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn label_text(labels: &BTreeMap<String, String>, extra: Option<(&str, String)>) -> String {
@@ -94,7 +105,9 @@ impl MetricsCollector for MemoryMetrics {
                 values.push(value);
                 None
             }
-            _ => Some(Series::Histogram { values: vec![value] }),
+            _ => Some(Series::Histogram {
+                values: vec![value],
+            }),
         });
     }
 
@@ -149,11 +162,30 @@ impl MetricsCollector for MemoryMetrics {
                 Series::Histogram { values } => {
                     for bound in BUCKETS {
                         let n = values.iter().filter(|v| **v <= *bound).count();
-                        let _ = writeln!(out, "{name}_bucket{} {n}", label_text(labels, Some(("le", bound.to_string()))));
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {n}",
+                            label_text(labels, Some(("le", bound.to_string())))
+                        );
                     }
-                    let _ = writeln!(out, "{name}_bucket{} {}", label_text(labels, Some(("le", "+Inf".into()))), values.len());
-                    let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), values.iter().sum::<f64>());
-                    let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), values.len());
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {}",
+                        label_text(labels, Some(("le", "+Inf".into()))),
+                        values.len()
+                    );
+                    let _ = writeln!(
+                        out,
+                        "{name}_sum{} {}",
+                        label_text(labels, None),
+                        values.iter().sum::<f64>()
+                    );
+                    let _ = writeln!(
+                        out,
+                        "{name}_count{} {}",
+                        label_text(labels, None),
+                        values.len()
+                    );
                 }
             }
         }

@@ -19,5 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (the reference
 /// implementations never leave state half-changed across a panic point).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

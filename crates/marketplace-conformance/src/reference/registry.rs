@@ -43,7 +43,13 @@ impl State {
             .iter()
             .filter(|e| e.record.metadata.id.package().canonical() == key)
             .collect();
-        found.sort_by(|a, b| a.record.metadata.id.version.cmp(&b.record.metadata.id.version));
+        found.sort_by(|a, b| {
+            a.record
+                .metadata
+                .id
+                .version
+                .cmp(&b.record.metadata.id.version)
+        });
         found
     }
 
@@ -107,12 +113,19 @@ impl MemoryRegistry {
 
 #[async_trait]
 impl Registry for MemoryRegistry {
-    async fn register(&self, metadata: PackageMetadata, content_hash: ContentHash) -> Result<PackageId> {
+    async fn register(
+        &self,
+        metadata: PackageMetadata,
+        content_hash: ContentHash,
+    ) -> Result<PackageId> {
         check_registration(&metadata, &content_hash)?;
         lock(&self.state).insert(metadata)
     }
 
-    async fn register_batch(&self, items: Vec<(PackageMetadata, ContentHash)>) -> Result<Vec<PackageId>> {
+    async fn register_batch(
+        &self,
+        items: Vec<(PackageMetadata, ContentHash)>,
+    ) -> Result<Vec<PackageId>> {
         for (metadata, hash) in &items {
             check_registration(metadata, hash)?;
         }
@@ -165,7 +178,11 @@ impl Registry for MemoryRegistry {
         Ok(versions)
     }
 
-    async fn update_metadata(&self, id: &PackageId, update: MetadataUpdate) -> Result<PackageMetadata> {
+    async fn update_metadata(
+        &self,
+        id: &PackageId,
+        update: MetadataUpdate,
+    ) -> Result<PackageMetadata> {
         update.validate()?;
         let mut state = lock(&self.state);
         let i = state.find(id)?;
@@ -174,7 +191,10 @@ impl Registry for MemoryRegistry {
         }
         update.apply_to(&mut state.entries[i].record.metadata);
         let stored = state.entries[i].record.metadata.id.clone();
-        state.log(EventKind::MetadataUpdated { id: stored, update });
+        state.log(EventKind::MetadataUpdated {
+            id: stored,
+            update: Box::new(update),
+        });
         Ok(state.entries[i].record.metadata.clone())
     }
 
@@ -212,10 +232,22 @@ impl Registry for MemoryRegistry {
         Ok(state.entries[i].record.is_yanked())
     }
 
-    async fn list_by_author(&self, author: &str, limit: usize, offset: usize) -> Result<Vec<PackageRecord>> {
+    async fn list_by_author(
+        &self,
+        author: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<PackageRecord>> {
         let state = lock(&self.state);
         Ok((0..state.entries.len())
-            .filter(|&i| state.entries[i].record.metadata.authors.iter().any(|a| a == author))
+            .filter(|&i| {
+                state.entries[i]
+                    .record
+                    .metadata
+                    .authors
+                    .iter()
+                    .any(|a| a == author)
+            })
             .skip(offset)
             .take(limit)
             .map(|i| state.record(i))
@@ -267,7 +299,9 @@ impl Registry for MemoryRegistry {
 
     async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {
         let state = lock(&self.state);
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(state.events.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(state.events.len());
         Ok(state.events[start..].iter().take(limit).cloned().collect())
     }
 }

@@ -103,7 +103,10 @@ fn highlight(description: &str, terms: &[String]) -> Vec<String> {
     let flush = |word: &mut String, out: &mut String, marked: &mut bool| {
         if !word.is_empty() {
             let lower = word.to_lowercase();
-            if terms.iter().any(|t| t == &lower || within_edits(t, &lower, allowed_edits(t))) {
+            if terms
+                .iter()
+                .any(|t| t == &lower || within_edits(t, &lower, allowed_edits(t)))
+            {
                 out.push_str(&format!("<b>{word}</b>"));
                 *marked = true;
             } else {
@@ -159,7 +162,9 @@ fn matches_filters(record: &PackageRecord, query: &SearchQuery) -> bool {
                 .as_ref()
                 .is_some_and(|n| n.canonical() == ns.to_lowercase().replace('_', "-"))
         })
-        && query.min_downloads.is_none_or(|min| record.downloads >= min)
+        && query
+            .min_downloads
+            .is_none_or(|min| record.downloads >= min)
 }
 
 fn hit(record: &PackageRecord, score: f32, terms: &[String]) -> SearchResult {
@@ -176,7 +181,11 @@ fn hit(record: &PackageRecord, score: f32, terms: &[String]) -> SearchResult {
     }
 }
 
-fn run(docs: &BTreeMap<String, PackageRecord>, query: &SearchQuery, paginate: bool) -> Vec<SearchResult> {
+fn run(
+    docs: &BTreeMap<String, PackageRecord>,
+    query: &SearchQuery,
+    paginate: bool,
+) -> Vec<SearchResult> {
     let terms = words(&query.text);
     let whole = query.text.trim().to_lowercase().replace('_', "-");
     let mut hits: Vec<SearchResult> = current(docs, query.include_yanked)
@@ -191,24 +200,31 @@ fn run(docs: &BTreeMap<String, PackageRecord>, query: &SearchQuery, paginate: bo
     let name_key = |h: &SearchResult| (h.id.name.canonical(), h.id.package().canonical());
     match query.sort {
         SortOrder::Relevance => hits.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then_with(|| name_key(a).cmp(&name_key(b)))
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| name_key(a).cmp(&name_key(b)))
         }),
         SortOrder::Downloads => hits.sort_by(|a, b| {
-            b.downloads.cmp(&a.downloads).then_with(|| name_key(a).cmp(&name_key(b)))
+            b.downloads
+                .cmp(&a.downloads)
+                .then_with(|| name_key(a).cmp(&name_key(b)))
         }),
         SortOrder::Recent => {
-            let published = |h: &SearchResult| {
-                docs.get(&h.id.canonical())
-                    .map(|r| r.metadata.published_at)
-            };
+            let published =
+                |h: &SearchResult| docs.get(&h.id.canonical()).map(|r| r.metadata.published_at);
             hits.sort_by(|a, b| {
-                published(b).cmp(&published(a)).then_with(|| name_key(a).cmp(&name_key(b)))
+                published(b)
+                    .cmp(&published(a))
+                    .then_with(|| name_key(a).cmp(&name_key(b)))
             });
         }
         SortOrder::Name => hits.sort_by_key(name_key),
     }
     if paginate {
-        hits.into_iter().skip(query.offset).take(query.limit).collect()
+        hits.into_iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .collect()
     } else {
         hits
     }
@@ -252,7 +268,11 @@ impl SearchEngine for MemorySearchEngine {
                 .cmp(&a.downloads)
                 .then_with(|| a.metadata.id.package().cmp(&b.metadata.id.package()))
         });
-        Ok(found.into_iter().take(limit).map(|r| r.metadata.id.package()).collect())
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|r| r.metadata.id.package())
+            .collect())
     }
 
     async fn facets(&self, query: &SearchQuery) -> Result<Facets> {
@@ -260,7 +280,9 @@ impl SearchEngine for MemorySearchEngine {
         let (mut categories, mut keywords, mut namespaces) =
             (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for hit in run(&docs, query, false) {
-            hit.categories.iter().for_each(|c| count(&mut categories, c));
+            hit.categories
+                .iter()
+                .for_each(|c| count(&mut categories, c));
             hit.keywords.iter().for_each(|k| count(&mut keywords, k));
             if let Some(ns) = &hit.id.namespace {
                 count(&mut namespaces, ns.as_str());
@@ -287,8 +309,14 @@ impl SearchEngine for MemorySearchEngine {
             .into_iter()
             .filter(|r| r.metadata.id.package().canonical() != own)
             .filter_map(|r| {
-                let cats: Vec<String> = r.metadata.categories.iter().map(|c| c.to_lowercase()).collect();
-                let s = score(r, &terms, "") + 2.5 * terms.iter().map(|t| term_match(t, &cats)).sum::<u32>() as f32;
+                let cats: Vec<String> = r
+                    .metadata
+                    .categories
+                    .iter()
+                    .map(|c| c.to_lowercase())
+                    .collect();
+                let s = score(r, &terms, "")
+                    + 2.5 * terms.iter().map(|t| term_match(t, &cats)).sum::<u32>() as f32;
                 (s > 0.0).then(|| hit(r, s, &[]))
             })
             .collect();
@@ -297,10 +325,12 @@ impl SearchEngine for MemorySearchEngine {
         Ok(hits)
     }
 
-    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64> {
-        let fresh: BTreeMap<String, PackageRecord> = records
-            .map(|r| (r.metadata.id.canonical(), r))
-            .collect();
+    async fn rebuild(
+        &self,
+        records: Box<dyn Iterator<Item = PackageRecord> + Send>,
+    ) -> Result<u64> {
+        let fresh: BTreeMap<String, PackageRecord> =
+            records.map(|r| (r.metadata.id.canonical(), r)).collect();
         let n = fresh.len() as u64;
         *lock(&self.docs) = fresh;
         Ok(n)

@@ -27,21 +27,42 @@ pub(crate) struct DalekCryptoVerifier {
 }
 
 fn invalid_key(e: impl std::fmt::Display) -> Error {
-    Error::invalid("private key", "<redacted>", format!("not an Ed25519 PKCS#8 key ({e})"))
+    Error::invalid(
+        "private key",
+        "<redacted>",
+        format!("not an Ed25519 PKCS#8 key ({e})"),
+    )
 }
 
 fn pair_of(signing: &SigningKey) -> Result<KeyPair> {
     let der = signing.to_pkcs8_der().map_err(invalid_key)?;
     Ok(KeyPair {
         public_key: PublicKey::ed25519(signing.verifying_key().to_bytes().to_vec())?,
-        private_key: PrivateKey::from_pkcs8_der(SignatureAlgorithm::Ed25519, der.as_bytes().to_vec()),
+        private_key: PrivateKey::from_pkcs8_der(
+            SignatureAlgorithm::Ed25519,
+            der.as_bytes().to_vec(),
+        ),
     })
 }
 
 fn trust_of(key_id: KeyId, entry: Option<&Entry>) -> TrustResult {
     match entry {
-        Some(Entry { revoked: Some((reason, at)), .. }) => TrustResult::Revoked { key_id, reason: reason.clone(), at: *at },
-        Some(Entry { trusted: Some((level, since)), .. }) => TrustResult::Trusted { key_id, level: *level, since: *since },
+        Some(Entry {
+            revoked: Some((reason, at)),
+            ..
+        }) => TrustResult::Revoked {
+            key_id,
+            reason: reason.clone(),
+            at: *at,
+        },
+        Some(Entry {
+            trusted: Some((level, since)),
+            ..
+        }) => TrustResult::Trusted {
+            key_id,
+            level: *level,
+            since: *since,
+        },
         _ => TrustResult::Unknown { key_id },
     }
 }
@@ -52,7 +73,11 @@ impl CryptoVerifier for DalekCryptoVerifier {
         pair_of(&SigningKey::generate(&mut rand_core::OsRng))
     }
 
-    async fn sign(&self, metadata: &PackageMetadata, private_key: &PrivateKey) -> Result<Signature> {
+    async fn sign(
+        &self,
+        metadata: &PackageMetadata,
+        private_key: &PrivateKey,
+    ) -> Result<Signature> {
         let signing = SigningKey::from_pkcs8_der(private_key.pkcs8_der()).map_err(invalid_key)?;
         Ok(Signature {
             public_key: PublicKey::ed25519(signing.verifying_key().to_bytes().to_vec())?,
@@ -60,11 +85,18 @@ impl CryptoVerifier for DalekCryptoVerifier {
         })
     }
 
-    async fn verify_signature(&self, metadata: &PackageMetadata, signature: &Signature) -> Result<VerificationResult> {
+    async fn verify_signature(
+        &self,
+        metadata: &PackageMetadata,
+        signature: &Signature,
+    ) -> Result<VerificationResult> {
         let key_id = signature.key_id();
         let malformed = |reason: String| Ok(VerificationResult::Malformed { key_id, reason });
         let Ok(key_bytes) = <[u8; 32]>::try_from(signature.public_key.bytes.as_slice()) else {
-            return malformed(format!("public key is {} bytes, not 32", signature.public_key.bytes.len()));
+            return malformed(format!(
+                "public key is {} bytes, not 32",
+                signature.public_key.bytes.len()
+            ));
         };
         let key = match VerifyingKey::from_bytes(&key_bytes) {
             Ok(key) => key,
@@ -72,7 +104,12 @@ impl CryptoVerifier for DalekCryptoVerifier {
         };
         let sig = match ed25519_dalek::Signature::from_slice(&signature.bytes) {
             Ok(sig) => sig,
-            Err(e) => return malformed(format!("signature is {} bytes, not 64 ({e})", signature.bytes.len())),
+            Err(e) => {
+                return malformed(format!(
+                    "signature is {} bytes, not 64 ({e})",
+                    signature.bytes.len()
+                ));
+            }
         };
         Ok(match key.verify_strict(&signing_payload(metadata), &sig) {
             Ok(()) => VerificationResult::Valid { key_id },
@@ -89,16 +126,26 @@ impl CryptoVerifier for DalekCryptoVerifier {
     async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
         let actual = self.checksum(bytes, expected.algorithm()).await?;
         if &actual != expected {
-            return Err(Error::Integrity { what: format!("{} bytes", bytes.len()), expected: expected.to_string(), actual: actual.to_string() });
+            return Err(Error::Integrity {
+                what: format!("{} bytes", bytes.len()),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(())
     }
 
     async fn add_trusted_key(&self, key: &PublicKey, level: TrustLevel) -> Result<()> {
-        let mut trust = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut trust = self
+            .trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = trust.entry(key.key_id()).or_default();
         if entry.revoked.is_some() {
-            return Err(Error::signature(format!("key {}", key.key_id()), "the key is revoked and cannot be trusted again"));
+            return Err(Error::signature(
+                format!("key {}", key.key_id()),
+                "the key is revoked and cannot be trusted again",
+            ));
         }
         entry.public_key = Some(key.clone());
         entry.trusted = Some((level, OffsetDateTime::now_utc()));
@@ -106,27 +153,46 @@ impl CryptoVerifier for DalekCryptoVerifier {
     }
 
     async fn revoke_key(&self, key_id: &KeyId, reason: &str) -> Result<()> {
-        let mut trust = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut trust = self
+            .trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = trust.entry(*key_id).or_default();
-        entry.revoked.get_or_insert_with(|| (reason.to_owned(), OffsetDateTime::now_utc()));
+        entry
+            .revoked
+            .get_or_insert_with(|| (reason.to_owned(), OffsetDateTime::now_utc()));
         Ok(())
     }
 
     async fn is_revoked(&self, key_id: &KeyId) -> Result<bool> {
-        let trust = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = self
+            .trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(trust.get(key_id).is_some_and(|e| e.revoked.is_some()))
     }
 
     async fn verify_trust(&self, key_id: &KeyId) -> Result<TrustResult> {
-        let trust = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = self
+            .trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(trust_of(*key_id, trust.get(key_id)))
     }
 
     async fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
-        let trust = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = self
+            .trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(trust
             .iter()
-            .filter_map(|(id, e)| e.public_key.clone().map(|k| TrustedKey { public_key: k, trust: trust_of(*id, Some(e)) }))
+            .filter_map(|(id, e)| {
+                e.public_key.clone().map(|k| TrustedKey {
+                    public_key: k,
+                    trust: trust_of(*id, Some(e)),
+                })
+            })
             .collect())
     }
 
@@ -134,16 +200,30 @@ impl CryptoVerifier for DalekCryptoVerifier {
         let field = "PEM key";
         let shown: String = pem.chars().take(40).collect();
         if pem.contains("-----BEGIN PUBLIC KEY-----") {
-            let key = VerifyingKey::from_public_key_pem(pem)
-                .map_err(|e| Error::invalid(field, &shown, format!("not an Ed25519 SubjectPublicKeyInfo public key ({e})")))?;
+            let key = VerifyingKey::from_public_key_pem(pem).map_err(|e| {
+                Error::invalid(
+                    field,
+                    &shown,
+                    format!("not an Ed25519 SubjectPublicKeyInfo public key ({e})"),
+                )
+            })?;
             return Ok(Key::Public(PublicKey::ed25519(key.to_bytes().to_vec())?));
         }
         if pem.contains("-----BEGIN PRIVATE KEY-----") {
-            let key = SigningKey::from_pkcs8_pem(pem)
-                .map_err(|e| Error::invalid(field, "<redacted>", format!("not an Ed25519 PKCS#8 private key ({e})")))?;
+            let key = SigningKey::from_pkcs8_pem(pem).map_err(|e| {
+                Error::invalid(
+                    field,
+                    "<redacted>",
+                    format!("not an Ed25519 PKCS#8 private key ({e})"),
+                )
+            })?;
             return Ok(Key::Private(pair_of(&key)?));
         }
-        Err(Error::invalid(field, &shown, "expected a PEM block BEGIN PUBLIC KEY or BEGIN PRIVATE KEY"))
+        Err(Error::invalid(
+            field,
+            &shown,
+            "expected a PEM block BEGIN PUBLIC KEY or BEGIN PRIVATE KEY",
+        ))
     }
 
     fn export_key_pem(&self, key: &Key) -> Result<String> {
@@ -152,11 +232,14 @@ impl CryptoVerifier for DalekCryptoVerifier {
             Key::Public(public) => {
                 let bytes = <[u8; 32]>::try_from(public.bytes.as_slice())
                     .map_err(|_| Error::invalid("public key", "", "must be 32 bytes"))?;
-                let key = VerifyingKey::from_bytes(&bytes).map_err(|e| Error::invalid("public key", "", e.to_string()))?;
-                key.to_public_key_pem(line).map_err(|e| Error::invalid("public key", "", e.to_string()))
+                let key = VerifyingKey::from_bytes(&bytes)
+                    .map_err(|e| Error::invalid("public key", "", e.to_string()))?;
+                key.to_public_key_pem(line)
+                    .map_err(|e| Error::invalid("public key", "", e.to_string()))
             }
             Key::Private(pair) => {
-                let key = SigningKey::from_pkcs8_der(pair.private_key.pkcs8_der()).map_err(invalid_key)?;
+                let key = SigningKey::from_pkcs8_der(pair.private_key.pkcs8_der())
+                    .map_err(invalid_key)?;
                 Ok(key.to_pkcs8_pem(line).map_err(invalid_key)?.to_string())
             }
         }

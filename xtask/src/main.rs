@@ -1,0 +1,93 @@
+//! `cargo xtask`: repository automation for Marketplace.
+//!
+//! - `cargo xtask ci` runs every gate CI runs: formatting, clippy with warnings denied, the
+//!   dependency invariants of the architecture, and the whole test suite.
+//! - `cargo xtask invariants` checks only the dependency invariants.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod invariants;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("invariants") => invariants::check(&workspace_root()),
+        Some("help" | "--help" | "-h") | None => {
+            print_help();
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}; run `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <task>\n\n\
+         tasks:\n  \
+         ci          fmt check, clippy -D warnings, dependency invariants, cargo test --workspace\n  \
+         invariants  check that marketplace-core depends on no backend library"
+    );
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(step: &str, args: &[&str]) -> Result<(), String> {
+    println!("==> {step}: cargo {}", args.join(" "));
+    let status = cargo()
+        .args(args)
+        .status()
+        .map_err(|e| format!("{step}: could not start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{step} failed ({status}); run `cargo {}` to see why",
+            args.join(" ")
+        ))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    run("format", &["fmt", "--all", "--", "--check"])?;
+    run(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    println!("==> dependency invariants");
+    invariants::check(&workspace_root())?;
+    run("tests", &["test", "--workspace", "--locked"])?;
+    println!("==> ci: every gate passed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Repository rules as plain tests, so `cargo test` enforces them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::invariants;
+use crate::workspace_root;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            if name != "target" && !name.to_string_lossy().starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc_line() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "examples", "benches"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(
+        files.len() > 10,
+        "found only {} Rust files under {}",
+        files.len(),
+        root.display()
+    );
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            !text.trim_start().starts_with("//!")
+        })
+        .map(|p| p.strip_prefix(&root).unwrap_or(p).display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "these files do not start with a `//!` doc line: {offenders:#?}"
+    );
+}
+
+#[test]
+fn every_library_forbids_unsafe_and_documents_itself() {
+    let root = workspace_root();
+    let Ok(crates) = fs::read_dir(root.join("crates")) else {
+        panic!("no crates/ directory under {}", root.display());
+    };
+    for entry in crates.flatten() {
+        let lib = entry.path().join("src/lib.rs");
+        let Ok(text) = fs::read_to_string(&lib) else {
+            continue;
+        };
+        for needle in [
+            "#![forbid(unsafe_code)]",
+            "#![deny(missing_docs)]",
+            "#![doc = include_str!(\"../README.md\")]",
+        ] {
+            assert!(text.contains(needle), "{} lacks {needle}", lib.display());
+        }
+    }
+}
+
+#[test]
+fn core_depends_on_no_backend_library() {
+    let deps = invariants::normal_dependencies(&workspace_root(), "marketplace-core")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        deps.iter().any(|d| d == "marketplace-core"),
+        "cargo tree output looks wrong: {deps:?}"
+    );
+    for lib in invariants::BACKEND_LIBRARIES {
+        assert!(
+            !deps.iter().any(|d| d == lib),
+            "marketplace-core depends on {lib}"
+        );
+    }
+}
+
+#[test]
+fn conformance_kit_depends_on_no_backend_library() {
+    let deps = invariants::normal_dependencies(&workspace_root(), "marketplace-conformance")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for lib in invariants::BACKEND_LIBRARIES {
+        assert!(
+            !deps.iter().any(|d| d == lib),
+            "marketplace-conformance depends on {lib}"
+        );
+    }
+}
