@@ -57,3 +57,7 @@ pub use semver;
 pub use time;
 /// Re-exported so that backends and callers use the same `url` as the traits.
 pub use url;
+
+/// The trait guide (`docs/TRAITS.md`), included so that its examples compile as doc tests.
+#[doc = include_str!("../../../docs/TRAITS.md")]
+pub mod traits_guide {}
