@@ -1,7 +1,8 @@
 //! `cargo xtask`: repository automation for Marketplace.
 //!
 //! - `cargo xtask ci` runs every gate CI runs: formatting, clippy with warnings denied, the
-//!   dependency invariants of the architecture, and the whole test suite.
+//!   dependency invariants of the architecture, rustdoc with warnings denied, and the whole
+//!   test suite.
 //! - `cargo xtask invariants` checks only the dependency invariants.
 
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         ci          fmt check, clippy -D warnings, dependency invariants, cargo test --workspace\n  \
+         ci          fmt check, clippy -D warnings, dependency invariants, rustdoc -D warnings,\n              cargo test --workspace\n  \
          invariants  check that marketplace-core depends on no backend library"
     );
 }
@@ -84,6 +85,15 @@ fn ci() -> Result<(), String> {
     )?;
     println!("==> dependency invariants");
     invariants::check(&workspace_root())?;
+    println!("==> docs: RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps");
+    let status = cargo()
+        .args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("docs: could not start cargo: {e}"))?;
+    if !status.success() {
+        return Err("docs failed: broken intra-doc links or rustdoc warnings (see above)".into());
+    }
     run("tests", &["test", "--workspace", "--locked"])?;
     println!("==> ci: every gate passed");
     Ok(())
