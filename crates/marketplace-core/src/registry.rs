@@ -58,24 +58,26 @@ impl DependencyGraph {
     }
 
     /// Every package with its dependencies before it: the order to install in. Resolution
-    /// rejects cycles, so the order always exists.
+    /// rejects cycles; for a hand-built graph with a cycle, the edge that closes it is ignored.
     pub fn install_order(&self) -> Vec<PackageId> {
         let mut done: HashSet<&PackageId> = HashSet::new();
+        let mut active: HashSet<&PackageId> = HashSet::new();
         let mut order = Vec::with_capacity(self.nodes.len());
-        // Iterative post-order depth-first walk from every node (graph is acyclic).
+        // Iterative post-order depth-first walk from every node.
         for start in self.nodes.keys() {
+            if done.contains(start) {
+                continue;
+            }
             let mut stack: Vec<(&PackageId, usize)> = vec![(start, 0)];
+            active.insert(start);
             while let Some((node, next)) = stack.pop() {
-                if done.contains(node) {
-                    continue;
-                }
-                let deps = self.dependencies_of(node);
-                if let Some(dep) = deps.get(next) {
+                if let Some(dep) = self.dependencies_of(node).get(next) {
                     stack.push((node, next + 1));
-                    if !done.contains(dep) && self.nodes.contains_key(dep) {
+                    if self.nodes.contains_key(dep) && !done.contains(dep) && active.insert(dep) {
                         stack.push((dep, 0));
                     }
                 } else {
+                    active.remove(node);
                     done.insert(node);
                     order.push(node.clone());
                 }
@@ -356,4 +358,48 @@ pub fn last_30_days(by_day: &BTreeMap<Date, u64>, today: Date) -> Vec<DailyDownl
             downloads: by_day.get(&date).copied().unwrap_or(0),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> PackageId {
+        s.parse().expect("test id")
+    }
+
+    #[test]
+    fn install_order_puts_dependencies_first_and_survives_a_cycle() {
+        let (a, b, c) = (id("a@1.0.0"), id("b@1.0.0"), id("c@1.0.0"));
+        let mut nodes = BTreeMap::new();
+        nodes.insert(a.clone(), vec![b.clone(), c.clone()]);
+        nodes.insert(b.clone(), vec![c.clone()]);
+        nodes.insert(c.clone(), vec![]);
+        let graph = DependencyGraph {
+            root: a.clone(),
+            nodes,
+        };
+        assert_eq!(graph.install_order(), vec![c.clone(), b.clone(), a.clone()]);
+
+        let mut cyclic = graph.clone();
+        cyclic.nodes.insert(c.clone(), vec![a.clone()]);
+        let order = cyclic.install_order();
+        assert_eq!(order.len(), 3, "{order:?}");
+    }
+
+    #[test]
+    fn last_30_days_fills_gaps_with_zero() {
+        let today = time::macros::date!(2026 - 03 - 01);
+        let mut by_day = BTreeMap::new();
+        by_day.insert(today, 4);
+        by_day.insert(time::macros::date!(2026 - 02 - 28), 2);
+        by_day.insert(time::macros::date!(2025 - 01 - 01), 99);
+        let days = last_30_days(&by_day, today);
+        assert_eq!(days.len(), 30);
+        assert_eq!(
+            days.first().map(|d| d.date),
+            Some(time::macros::date!(2026 - 01 - 31))
+        );
+        assert_eq!(days.iter().map(|d| d.downloads).sum::<u64>(), 6);
+    }
 }
