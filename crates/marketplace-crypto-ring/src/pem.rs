@@ -19,7 +19,15 @@ fn invalid(shown: &str, rule: impl Into<String>) -> Error {
     Error::invalid(FIELD, shown, rule)
 }
 
+/// The DER prefix of an Ed25519 PKCS#8 v1 private key, followed by the 32-byte seed (RFC 8410).
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
 /// The key pair of a PKCS#8 document (v1 as OpenSSL writes it, or v2 with the public key).
+///
+/// The private key is kept in the PKCS#8 v1 form (RFC 8410), which every tool reads: OpenSSL 3
+/// rejects the v2 documents ring generates.
 pub(crate) fn key_pair(pkcs8_der: &[u8]) -> Result<(Ed25519KeyPair, KeyPair)> {
     let info = pkcs8::PrivateKeyInfo::try_from(pkcs8_der)
         .map_err(|e| invalid("<redacted>", format!("the private key is not PKCS#8 DER ({e})")))?;
@@ -30,11 +38,23 @@ pub(crate) fn key_pair(pkcs8_der: &[u8]) -> Result<(Ed25519KeyPair, KeyPair)> {
             format!("the private key is not Ed25519 (algorithm {oid}; only Ed25519, {ED25519_OID}, is supported)"),
         ));
     }
+    // CurvePrivateKey ::= OCTET STRING (32 bytes), itself inside the PKCS#8 OCTET STRING.
+    let seed = match info.private_key {
+        [0x04, 0x20, seed @ ..] if seed.len() == 32 => seed,
+        _ => {
+            return Err(invalid(
+                "<redacted>",
+                "the Ed25519 private key is not a 32-byte seed (RFC 8410 CurvePrivateKey)",
+            ));
+        }
+    };
     let ring_pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_der)
         .map_err(|e| invalid("<redacted>", format!("the Ed25519 private key is rejected ({e})")))?;
+    let mut v1 = ED25519_PKCS8_V1_PREFIX.to_vec();
+    v1.extend_from_slice(seed);
     let pair = KeyPair {
         public_key: PublicKey::ed25519(ring_pair.public_key().as_ref().to_vec())?,
-        private_key: PrivateKey::from_pkcs8_der(SignatureAlgorithm::Ed25519, pkcs8_der.to_vec()),
+        private_key: PrivateKey::from_pkcs8_der(SignatureAlgorithm::Ed25519, v1),
     };
     Ok((ring_pair, pair))
 }
