@@ -40,9 +40,54 @@ pub(crate) fn normal_dependencies(root: &Path, package: &str) -> Result<Vec<Stri
         .collect())
 }
 
-/// Fails naming every backend library found in a backend-free crate's tree.
+/// Backend crates and the backend libraries each may use (its own, and nothing else).
+const BACKEND_CRATES: &[(&str, &[&str])] = &[
+    ("marketplace-crypto-ring", &["ring"]),
+    (
+        "marketplace-registry-sqlite",
+        &["rusqlite", "libsqlite3-sys"],
+    ),
+    ("marketplace-store-objectstore", &["object_store"]),
+    ("marketplace-search-tantivy", &["tantivy"]),
+];
+
+/// Whether the workspace has a crate directory for `package`.
+fn exists(root: &Path, package: &str) -> bool {
+    root.join("crates")
+        .join(package)
+        .join("Cargo.toml")
+        .is_file()
+}
+
+/// Problems with a backend crate's tree: another backend library, or another marketplace crate
+/// than the core.
+pub(crate) fn backend_problems(package: &str, own: &[&str], deps: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for dep in deps {
+        if BACKEND_LIBRARIES.contains(&dep.as_str()) && !own.contains(&dep.as_str()) {
+            problems.push(format!(
+                "{package} depends on another backend's library {dep}"
+            ));
+        }
+        if dep.starts_with("marketplace-") && dep != package && dep != "marketplace-core" {
+            problems.push(format!(
+                "{package} depends on {dep}; a backend depends on marketplace-core only"
+            ));
+        }
+    }
+    problems
+}
+
+/// Fails naming every dependency that breaks an architecture invariant: a backend library in
+/// the core or the kit, or a backend crate depending on another backend.
 pub(crate) fn check(root: &Path) -> Result<(), String> {
     let mut problems = Vec::new();
+    for (package, own) in BACKEND_CRATES {
+        if exists(root, package) {
+            let deps = normal_dependencies(root, package)?;
+            problems.extend(backend_problems(package, own, &deps));
+        }
+    }
     for package in BACKEND_FREE {
         let deps = normal_dependencies(root, package)?;
         for lib in BACKEND_LIBRARIES {
@@ -54,7 +99,8 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
         }
     }
     if problems.is_empty() {
-        println!("    marketplace-core and marketplace-conformance depend on no backend library");
+        println!("    marketplace-core and marketplace-conformance depend on no backend library;");
+        println!("    each backend crate depends on marketplace-core and its own library only");
         Ok(())
     } else {
         Err(problems.join("\n"))

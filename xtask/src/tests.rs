@@ -98,3 +98,24 @@ fn conformance_kit_depends_on_no_backend_library() {
         );
     }
 }
+
+#[test]
+fn backend_crates_depend_on_no_other_backend() {
+    let root = workspace_root();
+    invariants::check(&root).unwrap_or_else(|e| panic!("{e}"));
+    let bad = invariants::backend_problems(
+        "marketplace-crypto-ring",
+        &["ring"],
+        &[
+            "ring".into(),
+            "tantivy".into(),
+            "marketplace-registry-sqlite".into(),
+            "marketplace-core".into(),
+        ],
+    );
+    assert_eq!(
+        bad.len(),
+        2,
+        "the check itself must catch both problems: {bad:?}"
+    );
+}

@@ -25,7 +25,10 @@ pub(crate) enum RingError {
 
 impl RingError {
     fn transient(&self) -> bool {
-        matches!(self, RingError::Read { .. } | RingError::Write { .. } | RingError::Random)
+        matches!(
+            self,
+            RingError::Read { .. } | RingError::Write { .. } | RingError::Random
+        )
     }
 
     /// Converts into the public error, saying what was being done.

@@ -9,7 +9,7 @@ mod pem;
 mod trust;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use marketplace_core::{
@@ -18,7 +18,7 @@ use marketplace_core::{
     TrustedKey, VerificationResult, signing_payload,
 };
 use ring::rand::SystemRandom;
-use ring::signature::{ED25519, UnparsedPublicKey};
+use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
 
 use crate::error::RingError;
 use crate::trust::TrustStore;
@@ -27,10 +27,21 @@ use crate::trust::TrustStore;
 ///
 /// Open it in memory ([`RingCryptoVerifier::in_memory`]) or backed by a trust store file
 /// ([`RingCryptoVerifier::open`]), which survives restarts and crashes mid-write.
-#[derive(Debug)]
 pub struct RingCryptoVerifier {
     rng: SystemRandom,
     trust: Mutex<TrustStore>,
+    /// The last signing key, parsed: parsing a PKCS#8 key costs as much as a signature, and
+    /// batch publishes sign many packages with one key. Keyed by the SHA-256 of the key's DER
+    /// (compared in constant time).
+    signer: Mutex<Option<(ContentHash, Arc<Ed25519KeyPair>, PublicKey)>>,
+}
+
+impl std::fmt::Debug for RingCryptoVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingCryptoVerifier")
+            .field("trust", &self.trust)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RingCryptoVerifier {
@@ -39,6 +50,7 @@ impl RingCryptoVerifier {
         RingCryptoVerifier {
             rng: SystemRandom::new(),
             trust: Mutex::new(TrustStore::default()),
+            signer: Mutex::new(None),
         }
     }
 
@@ -53,19 +65,41 @@ impl RingCryptoVerifier {
         Ok(RingCryptoVerifier {
             rng: SystemRandom::new(),
             trust: Mutex::new(store),
+            signer: Mutex::new(None),
         })
     }
 
     fn trust(&self) -> MutexGuard<'_, TrustStore> {
         // The store is only replaced after a successful write, so a poisoned lock still holds
         // a consistent state.
-        self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The parsed signing key for `private_key`, from the one-entry cache when it matches.
+    fn signer(&self, private_key: &PrivateKey) -> Result<(Arc<Ed25519KeyPair>, PublicKey)> {
+        let fingerprint = ContentHash::sha256(private_key.pkcs8_der());
+        let mut cache = self
+            .signer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached, pair, public)) = cache.as_ref() {
+            if *cached == fingerprint {
+                return Ok((Arc::clone(pair), public.clone()));
+            }
+        }
+        let (ring_pair, pair) = pem::key_pair(private_key.pkcs8_der())?;
+        let ring_pair = Arc::new(ring_pair);
+        *cache = Some((fingerprint, Arc::clone(&ring_pair), pair.public_key.clone()));
+        Ok((ring_pair, pair.public_key))
     }
 
     fn store_name(store: &TrustStore) -> String {
-        store
-            .path()
-            .map_or_else(|| "the in-memory trust store".to_owned(), |p| format!("the trust store {}", p.display()))
+        store.path().map_or_else(
+            || "the in-memory trust store".to_owned(),
+            |p| format!("the trust store {}", p.display()),
+        )
     }
 }
 
@@ -97,7 +131,10 @@ pub fn verify_payload(payload: &[u8], signature: &Signature) -> VerificationResu
     if signature.bytes.len() != 64 {
         return VerificationResult::Malformed {
             key_id,
-            reason: format!("the Ed25519 signature is {} bytes, not 64", signature.bytes.len()),
+            reason: format!(
+                "the Ed25519 signature is {} bytes, not 64",
+                signature.bytes.len()
+            ),
         };
     }
     match UnparsedPublicKey::new(&ED25519, key).verify(payload, &signature.bytes) {
@@ -119,7 +156,12 @@ pub fn digest(bytes: &[u8], algorithm: HashAlgorithm) -> Result<ContentHash> {
             ));
         }
     };
-    ContentHash::new(algorithm, ring::digest::digest(ring_algorithm, bytes).as_ref().to_vec())
+    ContentHash::new(
+        algorithm,
+        ring::digest::digest(ring_algorithm, bytes)
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 #[async_trait]
@@ -130,11 +172,23 @@ impl CryptoVerifier for RingCryptoVerifier {
         Ok(pem::key_pair(document.as_ref())?.1)
     }
 
-    async fn sign(&self, metadata: &PackageMetadata, private_key: &PrivateKey) -> Result<Signature> {
-        sign_payload(&signing_payload(metadata), private_key)
+    async fn sign(
+        &self,
+        metadata: &PackageMetadata,
+        private_key: &PrivateKey,
+    ) -> Result<Signature> {
+        let (ring_pair, public_key) = self.signer(private_key)?;
+        Ok(Signature {
+            public_key,
+            bytes: ring_pair.sign(&signing_payload(metadata)).as_ref().to_vec(),
+        })
     }
 
-    async fn verify_signature(&self, metadata: &PackageMetadata, signature: &Signature) -> Result<VerificationResult> {
+    async fn verify_signature(
+        &self,
+        metadata: &PackageMetadata,
+        signature: &Signature,
+    ) -> Result<VerificationResult> {
         Ok(verify_payload(&signing_payload(metadata), signature))
     }
 
@@ -158,9 +212,12 @@ impl CryptoVerifier for RingCryptoVerifier {
     async fn add_trusted_key(&self, key: &PublicKey, level: TrustLevel) -> Result<()> {
         let mut store = self.trust();
         let key_id = key.key_id();
-        let added = store
-            .trust(key, level)
-            .map_err(|e| e.during(format!("trust key {key_id} in {}", Self::store_name(&store))))?;
+        let added = store.trust(key, level).map_err(|e| {
+            e.during(format!(
+                "trust key {key_id} in {}",
+                Self::store_name(&store)
+            ))
+        })?;
         if !added {
             return Err(Error::signature(
                 format!("key {key_id}"),
@@ -172,9 +229,12 @@ impl CryptoVerifier for RingCryptoVerifier {
 
     async fn revoke_key(&self, key_id: &KeyId, reason: &str) -> Result<()> {
         let mut store = self.trust();
-        store
-            .revoke(key_id, reason)
-            .map_err(|e| e.during(format!("revoke key {key_id} in {}", Self::store_name(&store))))
+        store.revoke(key_id, reason).map_err(|e| {
+            e.during(format!(
+                "revoke key {key_id} in {}",
+                Self::store_name(&store)
+            ))
+        })
     }
 
     async fn is_revoked(&self, key_id: &KeyId) -> Result<bool> {

@@ -29,13 +29,19 @@ const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
 /// The private key is kept in the PKCS#8 v1 form (RFC 8410), which every tool reads: OpenSSL 3
 /// rejects the v2 documents ring generates.
 pub(crate) fn key_pair(pkcs8_der: &[u8]) -> Result<(Ed25519KeyPair, KeyPair)> {
-    let info = pkcs8::PrivateKeyInfo::try_from(pkcs8_der)
-        .map_err(|e| invalid("<redacted>", format!("the private key is not PKCS#8 DER ({e})")))?;
+    let info = pkcs8::PrivateKeyInfo::try_from(pkcs8_der).map_err(|e| {
+        invalid(
+            "<redacted>",
+            format!("the private key is not PKCS#8 DER ({e})"),
+        )
+    })?;
     let oid = info.algorithm.oid.to_string();
     if oid != ED25519_OID {
         return Err(invalid(
             "<redacted>",
-            format!("the private key is not Ed25519 (algorithm {oid}; only Ed25519, {ED25519_OID}, is supported)"),
+            format!(
+                "the private key is not Ed25519 (algorithm {oid}; only Ed25519, {ED25519_OID}, is supported)"
+            ),
         ));
     }
     // CurvePrivateKey ::= OCTET STRING (32 bytes), itself inside the PKCS#8 OCTET STRING.
@@ -48,8 +54,12 @@ pub(crate) fn key_pair(pkcs8_der: &[u8]) -> Result<(Ed25519KeyPair, KeyPair)> {
             ));
         }
     };
-    let ring_pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_der)
-        .map_err(|e| invalid("<redacted>", format!("the Ed25519 private key is rejected ({e})")))?;
+    let ring_pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_der).map_err(|e| {
+        invalid(
+            "<redacted>",
+            format!("the Ed25519 private key is rejected ({e})"),
+        )
+    })?;
     let mut v1 = ED25519_PKCS8_V1_PREFIX.to_vec();
     v1.extend_from_slice(seed);
     let pair = KeyPair {
@@ -63,7 +73,10 @@ pub(crate) fn key_pair(pkcs8_der: &[u8]) -> Result<(Ed25519KeyPair, KeyPair)> {
 pub(crate) fn import(pem: &str) -> Result<Key> {
     let shown: String = pem.trim().chars().take(40).collect();
     if pem.trim().is_empty() {
-        return Err(invalid(&shown, "is empty; expected a PEM block such as -----BEGIN PUBLIC KEY-----"));
+        return Err(invalid(
+            &shown,
+            "is empty; expected a PEM block such as -----BEGIN PUBLIC KEY-----",
+        ));
     }
     let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|e| {
         invalid(
@@ -76,19 +89,27 @@ pub(crate) fn import(pem: &str) -> Result<Key> {
         "PRIVATE KEY" => key_pair(&der).map(|(_, pair)| Key::Private(pair)),
         other => Err(invalid(
             &shown,
-            format!("is a {other:?} PEM block; expected PUBLIC KEY (SubjectPublicKeyInfo) or PRIVATE KEY (PKCS#8)"),
+            format!(
+                "is a {other:?} PEM block; expected PUBLIC KEY (SubjectPublicKeyInfo) or PRIVATE KEY (PKCS#8)"
+            ),
         )),
     }
 }
 
 fn import_public(shown: &str, der: &[u8]) -> Result<PublicKey> {
-    let spki = spki::SubjectPublicKeyInfoRef::try_from(der)
-        .map_err(|e| invalid(shown, format!("the public key is not SubjectPublicKeyInfo DER ({e})")))?;
+    let spki = spki::SubjectPublicKeyInfoRef::try_from(der).map_err(|e| {
+        invalid(
+            shown,
+            format!("the public key is not SubjectPublicKeyInfo DER ({e})"),
+        )
+    })?;
     let oid = spki.algorithm.oid.to_string();
     if oid != ED25519_OID {
         return Err(invalid(
             shown,
-            format!("the public key is not Ed25519 (algorithm {oid}; only Ed25519, {ED25519_OID}, is supported)"),
+            format!(
+                "the public key is not Ed25519 (algorithm {oid}; only Ed25519, {ED25519_OID}, is supported)"
+            ),
         ));
     }
     let bytes = spki
@@ -106,7 +127,10 @@ pub(crate) fn export(key: &Key) -> Result<String> {
                 return Err(Error::invalid(
                     "public key",
                     public.key_id().to_string(),
-                    format!("an Ed25519 public key is 32 bytes, got {}", public.bytes.len()),
+                    format!(
+                        "an Ed25519 public key is 32 bytes, got {}",
+                        public.bytes.len()
+                    ),
                 ));
             }
             let mut der = ED25519_SPKI_PREFIX.to_vec();

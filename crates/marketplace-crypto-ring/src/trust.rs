@@ -71,7 +71,10 @@ impl TrustStore {
     /// otherwise) and removes temporary files a crash mid-write left behind.
     pub(crate) fn open(path: &Path) -> Result<Self, RingError> {
         let dir = parent(path);
-        fs::create_dir_all(&dir).map_err(|source| RingError::Write { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir).map_err(|source| RingError::Write {
+            path: dir.clone(),
+            source,
+        })?;
         let store_name = file_name(path);
         if let Ok(listing) = fs::read_dir(&dir) {
             for entry in listing.flatten() {
@@ -83,10 +86,11 @@ impl TrustStore {
         }
         let entries = match fs::read(path) {
             Ok(bytes) => {
-                let file: File = serde_json::from_slice(&bytes).map_err(|e| RingError::Corrupt {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })?;
+                let file: File =
+                    serde_json::from_slice(&bytes).map_err(|e| RingError::Corrupt {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    })?;
                 if file.version != FORMAT_VERSION {
                     return Err(RingError::Corrupt {
                         path: path.to_owned(),
@@ -99,7 +103,12 @@ impl TrustStore {
                 file.keys.into_iter().map(|e| (e.key_id, e)).collect()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => return Err(RingError::Read { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(RingError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         };
         Ok(TrustStore {
             entries,
@@ -144,18 +153,24 @@ impl TrustStore {
     }
 
     pub(crate) fn is_revoked(&self, key_id: &KeyId) -> bool {
-        self.entries.get(key_id).is_some_and(|e| e.revoked.is_some())
+        self.entries
+            .get(key_id)
+            .is_some_and(|e| e.revoked.is_some())
     }
 
     pub(crate) fn verdict(&self, key_id: &KeyId) -> TrustResult {
         let key_id = *key_id;
         match self.entries.get(&key_id) {
-            Some(Entry { revoked: Some(r), .. }) => TrustResult::Revoked {
+            Some(Entry {
+                revoked: Some(r), ..
+            }) => TrustResult::Revoked {
                 key_id,
                 reason: r.reason.clone(),
                 at: r.at,
             },
-            Some(Entry { trusted: Some(t), .. }) => TrustResult::Trusted {
+            Some(Entry {
+                trusted: Some(t), ..
+            }) => TrustResult::Trusted {
                 key_id,
                 level: t.level,
                 since: t.since,
@@ -201,7 +216,10 @@ fn file_name(path: &Path) -> String {
 }
 
 fn write_atomically(path: &Path, entries: &BTreeMap<KeyId, Entry>) -> Result<(), RingError> {
-    let write_err = |source: std::io::Error| RingError::Write { path: path.to_owned(), source };
+    let write_err = |source: std::io::Error| RingError::Write {
+        path: path.to_owned(),
+        source,
+    };
     let file = File {
         version: FORMAT_VERSION,
         keys: entries.values().cloned().collect(),

@@ -14,5 +14,7 @@ async fn conformance_in_memory() {
 async fn conformance_with_a_trust_store_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let crypto = RingCryptoVerifier::open(dir.path().join("keys/trust.json")).expect("open");
-    crypto_suite(&crypto, &Capabilities::default()).await.assert_passed();
+    crypto_suite(&crypto, &Capabilities::default())
+        .await
+        .assert_passed();
 }

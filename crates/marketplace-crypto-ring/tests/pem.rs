@@ -21,8 +21,14 @@ fn refused(pem: &str, rule_part: &str) {
     match RingCryptoVerifier::in_memory().import_key_pem(pem) {
         Err(Error::Invalid { field, rule, value }) => {
             assert_eq!(field, "PEM key");
-            assert!(rule.contains(rule_part), "rule {rule:?} does not say {rule_part:?}");
-            assert!(!value.contains("MC4CAQAw") || value.len() <= 41, "private material echoed: {value}");
+            assert!(
+                rule.contains(rule_part),
+                "rule {rule:?} does not say {rule_part:?}"
+            );
+            assert!(
+                !value.contains("MC4CAQAw") || value.len() <= 41,
+                "private material echoed: {value}"
+            );
         }
         other => panic!("expected Invalid ({rule_part}), got {other:?}"),
     }
@@ -38,7 +44,16 @@ fn foreign_algorithms_are_named() {
 fn malformed_input_says_what_is_wrong() {
     refused("", "is empty");
     refused("\u{0}\u{1}binary\u{ff}", "not a well-formed PEM block");
-    refused("-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n", "not a well-formed PEM block");
-    refused("-----BEGIN EC PRIVATE KEY-----\nMC4CAQAw\n-----END EC PRIVATE KEY-----\n", "EC PRIVATE KEY");
-    refused("-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n", "not SubjectPublicKeyInfo DER");
+    refused(
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n",
+        "not a well-formed PEM block",
+    );
+    refused(
+        "-----BEGIN EC PRIVATE KEY-----\nMC4CAQAw\n-----END EC PRIVATE KEY-----\n",
+        "EC PRIVATE KEY",
+    );
+    refused(
+        "-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n",
+        "not SubjectPublicKeyInfo DER",
+    );
 }

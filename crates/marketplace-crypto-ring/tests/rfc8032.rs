@@ -58,18 +58,38 @@ fn rfc8032_vectors_sign_and_verify() {
         );
         let message = bytes(v.message);
         let signature = sign_payload(&message, &key).expect("sign");
-        assert_eq!(hex::encode(&signature.public_key.bytes), v.public, "{}: public key", v.name);
-        assert_eq!(hex::encode(&signature.bytes), v.signature, "{}: signature", v.name);
+        assert_eq!(
+            hex::encode(&signature.public_key.bytes),
+            v.public,
+            "{}: public key",
+            v.name
+        );
+        assert_eq!(
+            hex::encode(&signature.bytes),
+            v.signature,
+            "{}: signature",
+            v.name
+        );
 
         let expected = Signature {
             public_key: PublicKey::ed25519(bytes(v.public)).expect("public"),
             bytes: bytes(v.signature),
         };
         let key_id = expected.key_id();
-        assert_eq!(verify_payload(&message, &expected), VerificationResult::Valid { key_id }, "{}", v.name);
+        assert_eq!(
+            verify_payload(&message, &expected),
+            VerificationResult::Valid { key_id },
+            "{}",
+            v.name
+        );
 
         let mut tampered = message.clone();
         tampered.push(0);
-        assert_eq!(verify_payload(&tampered, &expected), VerificationResult::Mismatch { key_id }, "{}: tampered", v.name);
+        assert_eq!(
+            verify_payload(&tampered, &expected),
+            VerificationResult::Mismatch { key_id },
+            "{}: tampered",
+            v.name
+        );
     }
 }
