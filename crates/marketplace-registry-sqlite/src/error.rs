@@ -1,0 +1,71 @@
+//! Private errors of the SQLite registry, converted into `marketplace_core::Error`.
+
+use marketplace_core::Error;
+use rusqlite::ErrorCode;
+
+/// What can go wrong inside the SQLite registry.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SqliteError {
+    #[error("{location}: {source}")]
+    Sqlite {
+        location: String,
+        source: rusqlite::Error,
+    },
+    #[error("{location} is not a SQLite database (or is corrupt): {source}")]
+    NotADatabase {
+        location: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{location} has schema version {found}, newer than the {supported} this library knows; upgrade marketplace-registry-sqlite"
+    )]
+    NewerSchema {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{location}: stored {what} does not parse ({reason}); the database was changed outside this library"
+    )]
+    Corrupt {
+        location: String,
+        what: String,
+        reason: String,
+    },
+    #[error("a database task panicked or was cancelled: {0}")]
+    Task(String),
+    #[error("could not create the directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl SqliteError {
+    /// Wraps a rusqlite error, recognising files that are not databases.
+    pub(crate) fn sqlite(location: &str, source: rusqlite::Error) -> Self {
+        let location = location.to_owned();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                SqliteError::NotADatabase { location, source }
+            }
+            _ => SqliteError::Sqlite { location, source },
+        }
+    }
+
+    fn transient(&self) -> bool {
+        match self {
+            SqliteError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+
+    /// Converts into the public error, saying what was being done.
+    pub(crate) fn during(self, operation: impl Into<String>) -> Error {
+        let transient = self.transient();
+        Error::backend("sqlite", operation, self, transient)
+    }
+}

@@ -1,0 +1,321 @@
+//! `Registry` on SQLite: bundled SQLite in WAL mode, versioned migrations, one writer
+//! connection plus a pool of readers, statements run off the async threads.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod queries;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use marketplace_core::semver::Version;
+use marketplace_core::time::OffsetDateTime;
+use marketplace_core::{
+    ContentHash, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
+    PackageStats, Registry, RegistryEvent, Result, VersionState, check_registration,
+};
+use rusqlite::Connection;
+
+use crate::error::SqliteError;
+use crate::queries::{At, QResult, QueryError};
+
+pub use crate::schema::SCHEMA_VERSION;
+
+/// Most idle reader connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A [`Registry`] stored in SQLite.
+///
+/// File databases use WAL, so readers (a pool of read-only connections) never wait for the
+/// writer; writes go through one connection, serialised. In-memory databases use one
+/// connection for everything. Every statement runs on tokio's blocking pool, so the registry
+/// must be used inside a tokio runtime. Cloning is cheap and shares the database.
+#[derive(Clone)]
+pub struct SqliteRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    location: String,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRegistry")
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Connections hold no Rust-side state a panic could leave half-changed; SQLite rolls back
+    // an unfinished transaction when it is dropped.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SqliteRegistry {
+    /// Opens (or creates) the database at `path`, creating parent directories, and upgrades an
+    /// older schema. Errors: `Backend` naming the path if it is not a SQLite database, is
+    /// corrupt, or was written by a newer version of this library.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let location = path.display().to_string();
+        let opening = format!("open the registry database {location}");
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| {
+                SqliteError::CreateDir {
+                    path: parent.display().to_string(),
+                    source,
+                }
+                .during(&opening)
+            })?;
+        }
+        Self::start(Some(path), location, &opening)
+    }
+
+    /// A fresh, empty in-memory database.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::start(
+            None,
+            ":memory:".to_owned(),
+            "open an in-memory registry database",
+        )
+    }
+
+    fn start(path: Option<PathBuf>, location: String, opening: &str) -> Result<Self> {
+        let mut writer =
+            schema::connect(path.as_deref(), &location).map_err(|e| e.during(opening))?;
+        schema::migrate(&mut writer, &location).map_err(|e| e.during(opening))?;
+        Ok(SqliteRegistry {
+            inner: Arc::new(Inner {
+                path,
+                location,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Where the database lives (`:memory:` for in-memory databases).
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// Runs `op` on a reader connection on the blocking pool.
+    async fn read<T, F>(&self, operation: String, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> QResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(operation, move || inner.with_reader(op)).await
+    }
+
+    /// Runs `op` in a transaction on the writer connection on the blocking pool.
+    async fn write<T, F>(&self, operation: String, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>, &str) -> QResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(operation, move || {
+            let location = inner.location.as_str();
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction().at(location)?;
+            let value = op(&tx, location)?;
+            tx.commit().at(location)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn with_reader<T>(&self, op: impl FnOnce(&Connection, &str) -> QResult<T>) -> QResult<T> {
+        let Some(path) = &self.path else {
+            // In memory: one connection serves readers and the writer.
+            return op(&lock(&self.writer), &self.location);
+        };
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => schema::connect_reader(path, &self.location)?,
+        };
+        let result = op(&conn, &self.location);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// Runs a database closure on tokio's blocking pool and converts its errors.
+async fn blocking<T, F>(operation: String, op: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> QResult<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(op).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(QueryError::Contract(e))) => Err(e),
+        Ok(Err(QueryError::Db(e))) => Err(e.during(operation)),
+        Err(join) => Err(SqliteError::Task(join.to_string()).during(operation)),
+    }
+}
+
+fn today() -> marketplace_core::time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+#[async_trait]
+impl Registry for SqliteRegistry {
+    async fn register(
+        &self,
+        metadata: PackageMetadata,
+        content_hash: ContentHash,
+    ) -> Result<PackageId> {
+        check_registration(&metadata, &content_hash)?;
+        self.write(format!("register {}", metadata.id), move |tx, location| {
+            queries::insert_version(tx, location, &metadata)
+        })
+        .await
+    }
+
+    async fn register_batch(
+        &self,
+        items: Vec<(PackageMetadata, ContentHash)>,
+    ) -> Result<Vec<PackageId>> {
+        for (metadata, hash) in &items {
+            check_registration(metadata, hash)?;
+        }
+        let operation = format!("register a batch of {} versions", items.len());
+        self.write(operation, move |tx, location| {
+            items
+                .iter()
+                .map(|(metadata, _)| queries::insert_version(tx, location, metadata))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
+        let id = id.clone();
+        self.read(format!("get {id}"), move |conn, location| {
+            queries::get(conn, location, &id)
+        })
+        .await
+    }
+
+    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>> {
+        Ok(self
+            .list_version_states(package)
+            .await?
+            .into_iter()
+            .map(|s| s.version)
+            .collect())
+    }
+
+    async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        let package = package.clone();
+        self.read(
+            format!("list the versions of {package}"),
+            move |conn, location| queries::version_states(conn, location, &package),
+        )
+        .await
+    }
+
+    async fn update_metadata(
+        &self,
+        id: &PackageId,
+        update: MetadataUpdate,
+    ) -> Result<PackageMetadata> {
+        update.validate()?;
+        let id = id.clone();
+        self.write(
+            format!("update the metadata of {id}"),
+            move |tx, location| queries::update_metadata(tx, location, &id, update),
+        )
+        .await
+    }
+
+    async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> {
+        let (id, reason) = (id.clone(), reason.to_owned());
+        self.write(format!("yank {id}"), move |tx, location| {
+            queries::set_yank(tx, location, &id, Some(&reason))
+        })
+        .await
+    }
+
+    async fn unyank(&self, id: &PackageId) -> Result<()> {
+        let id = id.clone();
+        self.write(format!("unyank {id}"), move |tx, location| {
+            queries::set_yank(tx, location, &id, None)
+        })
+        .await
+    }
+
+    async fn is_yanked(&self, id: &PackageId) -> Result<bool> {
+        let id = id.clone();
+        self.read(
+            format!("check whether {id} is yanked"),
+            move |conn, location| queries::is_yanked(conn, location, &id),
+        )
+        .await
+    }
+
+    async fn list_by_author(
+        &self,
+        author: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<PackageRecord>> {
+        let author = author.to_owned();
+        self.read(
+            format!("list the versions by {author}"),
+            move |conn, location| queries::list(conn, location, Some(&author), limit, offset),
+        )
+        .await
+    }
+
+    async fn list(&self, limit: usize, offset: usize) -> Result<Vec<PackageRecord>> {
+        self.read("list versions".to_owned(), move |conn, location| {
+            queries::list(conn, location, None, limit, offset)
+        })
+        .await
+    }
+
+    async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> {
+        let id = id.clone();
+        self.read(
+            format!("read the statistics of {id}"),
+            move |conn, location| queries::stats(conn, location, &id, today()),
+        )
+        .await
+    }
+
+    async fn record_download(&self, id: &PackageId) -> Result<()> {
+        let id = id.clone();
+        self.write(format!("record a download of {id}"), move |tx, location| {
+            queries::record_download(tx, location, &id, today())
+        })
+        .await
+    }
+
+    async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {
+        self.read(
+            format!("read events after {after}"),
+            move |conn, location| queries::events_since(conn, location, after, limit),
+        )
+        .await
+    }
+}

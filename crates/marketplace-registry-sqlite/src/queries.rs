@@ -1,0 +1,473 @@
+//! The statements behind each `Registry` method, as synchronous functions on a connection.
+
+use std::collections::BTreeMap;
+
+use marketplace_core::semver::Version;
+use marketplace_core::time::format_description::well_known::Rfc3339;
+use marketplace_core::time::{Date, Month, OffsetDateTime};
+use marketplace_core::{
+    Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
+    PackageStats, RegistryEvent, VersionState, YankInfo, last_30_days,
+};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
+
+use crate::error::SqliteError;
+
+/// Errors of one statement: either the contract's own (`NotFound`, `AlreadyExists`) or a
+/// database failure to be wrapped with context.
+pub(crate) enum QueryError {
+    Contract(Error),
+    Db(SqliteError),
+}
+
+impl From<Error> for QueryError {
+    fn from(e: Error) -> Self {
+        QueryError::Contract(e)
+    }
+}
+
+impl From<SqliteError> for QueryError {
+    fn from(e: SqliteError) -> Self {
+        QueryError::Db(e)
+    }
+}
+
+pub(crate) type QResult<T> = Result<T, QueryError>;
+
+/// Adds the database location to rusqlite errors.
+pub(crate) trait At<T> {
+    fn at(self, location: &str) -> QResult<T>;
+}
+
+impl<T> At<T> for rusqlite::Result<T> {
+    fn at(self, location: &str) -> QResult<T> {
+        self.map_err(|e| QueryError::Db(SqliteError::sqlite(location, e)))
+    }
+}
+
+fn corrupt(location: &str, what: &str, reason: impl ToString) -> QueryError {
+    QueryError::Db(SqliteError::Corrupt {
+        location: location.to_owned(),
+        what: what.to_owned(),
+        reason: reason.to_string(),
+    })
+}
+
+fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetadata> {
+    serde_json::from_str(json).map_err(|e| corrupt(location, "package metadata", e))
+}
+
+fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(location, "timestamp", e))
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// A day as `YYYY-MM-DD`, which sorts as text in date order.
+fn day_text(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn parse_day(location: &str, text: &str) -> QResult<Date> {
+    let bad = |reason: &str| corrupt(location, "download day", format!("{text:?}: {reason}"));
+    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected YYYY-MM-DD"));
+    };
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(|| bad("bad month"))?;
+    let day = u8::try_from(day).map_err(|_| bad("bad day"))?;
+    Date::from_calendar_date(year, month, day).map_err(|e| bad(&e.to_string()))
+}
+
+fn yank_info(
+    location: &str,
+    reason: Option<String>,
+    at: Option<String>,
+) -> QResult<Option<YankInfo>> {
+    match (reason, at) {
+        (Some(reason), Some(at)) => Ok(Some(YankInfo {
+            reason,
+            at: parse_time(location, &at)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+fn append_event(tx: &Transaction<'_>, location: &str, kind: &EventKind) -> QResult<()> {
+    let json = serde_json::to_string(kind).map_err(|e| corrupt(location, "event", e))?;
+    tx.prepare_cached("INSERT INTO events (at, kind) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![format_time(OffsetDateTime::now_utc()), json]))
+        .at(location)?;
+    Ok(())
+}
+
+/// Inserts one version and its `Registered` event inside `tx`.
+pub(crate) fn insert_version(
+    tx: &Transaction<'_>,
+    location: &str,
+    metadata: &PackageMetadata,
+) -> QResult<PackageId> {
+    let json =
+        serde_json::to_string(metadata).map_err(|e| corrupt(location, "package metadata", e))?;
+    tx.prepare_cached("INSERT INTO packages (key) VALUES (?1) ON CONFLICT (key) DO NOTHING")
+        .and_then(|mut s| s.execute(params![metadata.id.package().canonical()]))
+        .at(location)?;
+    let package_id: i64 = tx
+        .prepare_cached("SELECT id FROM packages WHERE key = ?1")
+        .and_then(|mut s| s.query_row(params![metadata.id.package().canonical()], |r| r.get(0)))
+        .at(location)?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO versions (package_id, id_key, version, metadata) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                package_id,
+                metadata.id.canonical(),
+                metadata.id.version.to_string(),
+                json
+            ])
+        });
+    match inserted {
+        Ok(_) => {}
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+            let existing: Option<String> = tx
+                .prepare_cached(
+                    "SELECT json_extract(metadata, '$.id') FROM versions WHERE id_key = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![metadata.id.canonical()], |r| r.get(0))
+                        .optional()
+                })
+                .at(location)?;
+            return Err(Error::already_exists(format!(
+                "package {} (registered as {})",
+                metadata.id,
+                existing.unwrap_or_else(|| metadata.id.to_string())
+            ))
+            .into());
+        }
+        Err(e) => return Err(e).at(location),
+    }
+    let version_id = tx.last_insert_rowid();
+    for author in &metadata.authors {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO version_authors (version_id, author) VALUES (?1, ?2)",
+        )
+        .and_then(|mut s| s.execute(params![version_id, author]))
+        .at(location)?;
+    }
+    append_event(
+        tx,
+        location,
+        &EventKind::Registered {
+            id: metadata.id.clone(),
+            checksum: metadata.checksum.clone(),
+        },
+    )?;
+    Ok(metadata.id.clone())
+}
+
+fn not_found(id: &PackageId) -> QueryError {
+    Error::not_found(format!("package {id}")).into()
+}
+
+pub(crate) fn get(conn: &Connection, location: &str, id: &PackageId) -> QResult<PackageMetadata> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT metadata FROM versions WHERE id_key = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id.canonical()], |r| r.get(0))
+                .optional()
+        })
+        .at(location)?;
+    match json {
+        Some(json) => parse_metadata(location, &json),
+        None => Err(not_found(id)),
+    }
+}
+
+pub(crate) fn version_states(
+    conn: &Connection,
+    location: &str,
+    package: &PackageRef,
+) -> QResult<Vec<VersionState>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT v.version, v.yank_reason IS NOT NULL FROM versions v
+             JOIN packages p ON p.id = v.package_id WHERE p.key = ?1",
+        )
+        .at(location)?;
+    let rows = statement
+        .query_map(params![package.canonical()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })
+        .at(location)?;
+    let mut states = Vec::new();
+    for row in rows {
+        let (version, yanked) = row.at(location)?;
+        let version = Version::parse(&version).map_err(|e| corrupt(location, "version", e))?;
+        states.push(VersionState { version, yanked });
+    }
+    if states.is_empty() {
+        return Err(Error::not_found(format!("package {package}")).into());
+    }
+    states.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(states)
+}
+
+/// `limit`/`offset` as SQLite integers (`usize::MAX` means "no limit").
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn record(location: &str, row: &Row<'_>) -> QResult<PackageRecord> {
+    let json: String = row.get(0).at(location)?;
+    Ok(PackageRecord {
+        metadata: parse_metadata(location, &json)?,
+        yanked: yank_info(location, row.get(1).at(location)?, row.get(2).at(location)?)?,
+        downloads: row.get::<_, i64>(3).at(location)?.max(0) as u64,
+    })
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    location: &str,
+    author: Option<&str>,
+    limit: usize,
+    offset: usize,
+) -> QResult<Vec<PackageRecord>> {
+    let sql = match author {
+        None => {
+            "SELECT v.metadata, v.yank_reason, v.yanked_at, p.downloads FROM versions v
+             JOIN packages p ON p.id = v.package_id
+             ORDER BY v.id LIMIT ?1 OFFSET ?2"
+        }
+        Some(_) => {
+            "SELECT v.metadata, v.yank_reason, v.yanked_at, p.downloads FROM version_authors a
+             JOIN versions v ON v.id = a.version_id JOIN packages p ON p.id = v.package_id
+             WHERE a.author = ?3 ORDER BY v.id LIMIT ?1 OFFSET ?2"
+        }
+    };
+    let mut statement = conn.prepare_cached(sql).at(location)?;
+    let mut rows = match author {
+        None => statement.query(params![sql_int(limit), sql_int(offset)]),
+        Some(author) => statement.query(params![sql_int(limit), sql_int(offset), author]),
+    }
+    .at(location)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().at(location)? {
+        records.push(record(location, row)?);
+    }
+    Ok(records)
+}
+
+/// The row id, stored metadata and yank reason of a version, or `NotFound`.
+fn find(
+    tx: &Connection,
+    location: &str,
+    id: &PackageId,
+) -> QResult<(i64, i64, String, Option<String>)> {
+    tx.prepare_cached(
+        "SELECT id, package_id, metadata, yank_reason FROM versions WHERE id_key = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![id.canonical()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+    })
+    .at(location)?
+    .ok_or_else(|| not_found(id))
+}
+
+pub(crate) fn update_metadata(
+    tx: &Transaction<'_>,
+    location: &str,
+    id: &PackageId,
+    update: MetadataUpdate,
+) -> QResult<PackageMetadata> {
+    let (row_id, _, json, _) = find(tx, location, id)?;
+    let mut metadata = parse_metadata(location, &json)?;
+    if update.is_empty() {
+        return Ok(metadata);
+    }
+    update.apply_to(&mut metadata);
+    let json =
+        serde_json::to_string(&metadata).map_err(|e| corrupt(location, "package metadata", e))?;
+    tx.prepare_cached("UPDATE versions SET metadata = ?1 WHERE id = ?2")
+        .and_then(|mut s| s.execute(params![json, row_id]))
+        .at(location)?;
+    append_event(
+        tx,
+        location,
+        &EventKind::MetadataUpdated {
+            id: metadata.id.clone(),
+            update: Box::new(update),
+        },
+    )?;
+    Ok(metadata)
+}
+
+pub(crate) fn set_yank(
+    tx: &Transaction<'_>,
+    location: &str,
+    id: &PackageId,
+    reason: Option<&str>,
+) -> QResult<()> {
+    let (row_id, _, json, current) = find(tx, location, id)?;
+    if current.is_some() == reason.is_some() {
+        return Ok(());
+    }
+    let stored = parse_metadata(location, &json)?.id;
+    let at = reason.map(|_| format_time(OffsetDateTime::now_utc()));
+    tx.prepare_cached("UPDATE versions SET yank_reason = ?1, yanked_at = ?2 WHERE id = ?3")
+        .and_then(|mut s| s.execute(params![reason, at, row_id]))
+        .at(location)?;
+    let kind = match reason {
+        Some(reason) => EventKind::Yanked {
+            id: stored,
+            reason: reason.to_owned(),
+        },
+        None => EventKind::Unyanked { id: stored },
+    };
+    append_event(tx, location, &kind)
+}
+
+pub(crate) fn is_yanked(conn: &Connection, location: &str, id: &PackageId) -> QResult<bool> {
+    conn.prepare_cached("SELECT yank_reason IS NOT NULL FROM versions WHERE id_key = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id.canonical()], |r| r.get(0))
+                .optional()
+        })
+        .at(location)?
+        .ok_or_else(|| not_found(id))
+}
+
+pub(crate) fn record_download(
+    tx: &Transaction<'_>,
+    location: &str,
+    id: &PackageId,
+    today: Date,
+) -> QResult<()> {
+    let (row_id, package_id, _, _) = find(tx, location, id)?;
+    tx.prepare_cached(
+        "INSERT INTO downloads (version_id, day, count) VALUES (?1, ?2, 1)
+         ON CONFLICT (version_id, day) DO UPDATE SET count = count + 1",
+    )
+    .and_then(|mut s| s.execute(params![row_id, day_text(today)]))
+    .at(location)?;
+    tx.prepare_cached("UPDATE packages SET downloads = downloads + 1 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![package_id]))
+        .at(location)?;
+    Ok(())
+}
+
+pub(crate) fn stats(
+    conn: &Connection,
+    location: &str,
+    id: &PackageId,
+    today: Date,
+) -> QResult<PackageStats> {
+    let (row_id, package_id, json, _) = find(conn, location, id)?;
+    let stored = parse_metadata(location, &json)?.id;
+    let mut per_version = BTreeMap::new();
+    let mut version_downloads = 0;
+    {
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT v.id, v.version, COALESCE((SELECT SUM(d.count) FROM downloads d WHERE d.version_id = v.id), 0)
+                 FROM versions v WHERE v.package_id = ?1",
+            )
+            .at(location)?;
+        let rows = statement
+            .query_map(params![package_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .at(location)?;
+        for row in rows {
+            let (vid, version, count) = row.at(location)?;
+            let count = count.max(0) as u64;
+            if vid == row_id {
+                version_downloads = count;
+            }
+            let version = Version::parse(&version).map_err(|e| corrupt(location, "version", e))?;
+            per_version.insert(version, count);
+        }
+    }
+    let first_day = today
+        .checked_sub(marketplace_core::time::Duration::days(29))
+        .unwrap_or(today);
+    let mut by_day = BTreeMap::new();
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT d.day, SUM(d.count) FROM downloads d JOIN versions v ON v.id = d.version_id
+             WHERE v.package_id = ?1 AND d.day >= ?2 GROUP BY d.day",
+        )
+        .at(location)?;
+    let rows = statement
+        .query_map(params![package_id, day_text(first_day)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .at(location)?;
+    for row in rows {
+        let (day, count) = row.at(location)?;
+        by_day.insert(parse_day(location, &day)?, count.max(0) as u64);
+    }
+    Ok(PackageStats {
+        id: stored,
+        version_downloads,
+        total_downloads: per_version.values().sum(),
+        per_version,
+        last_30_days: last_30_days(&by_day, today),
+    })
+}
+
+pub(crate) fn events_since(
+    conn: &Connection,
+    location: &str,
+    after: u64,
+    limit: usize,
+) -> QResult<Vec<RegistryEvent>> {
+    let mut statement = conn
+        .prepare_cached("SELECT seq, at, kind FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .at(location)?;
+    let rows = statement
+        .query_map(
+            params![i64::try_from(after).unwrap_or(i64::MAX), sql_int(limit)],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .at(location)?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (seq, at, kind) = row.at(location)?;
+        events.push(RegistryEvent {
+            seq: seq.max(0) as u64,
+            at: parse_time(location, &at)?,
+            kind: serde_json::from_str(&kind).map_err(|e| corrupt(location, "event", e))?,
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,82 @@
+//! Connections, pragmas and versioned migrations.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::SqliteError;
+
+/// Migrations in order; migration `i` (0-based) takes the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_version_authors.sql"),
+];
+
+/// The schema version this library writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens a read-write connection and sets the pragmas every connection needs.
+pub(crate) fn connect(path: Option<&Path>, location: &str) -> Result<Connection, SqliteError> {
+    let err = |e| SqliteError::sqlite(location, e);
+    let conn = match path {
+        Some(path) => Connection::open(path).map_err(err)?,
+        None => Connection::open_in_memory().map_err(err)?,
+    };
+    configure(&conn, location)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection to a file database (a reader of the pool).
+pub(crate) fn connect_reader(path: &Path, location: &str) -> Result<Connection, SqliteError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| SqliteError::sqlite(location, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| SqliteError::sqlite(location, e))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, location: &str) -> Result<(), SqliteError> {
+    let err = |e| SqliteError::sqlite(location, e);
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    // Reading the schema version first turns "not a database" into a clear error before any
+    // pragma tries to write.
+    conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(err)?;
+    // WAL: readers never wait for the writer. Ignored (stays "memory") for in-memory databases.
+    conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        row.get::<_, String>(0)
+    })
+    .map_err(err)?;
+    // FULL: a committed registration survives power loss, not just a crash of this process.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Upgrades the schema to [`SCHEMA_VERSION`], one transaction per migration. A database from a
+/// newer library is refused, never touched.
+pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<(), SqliteError> {
+    let err = |e| SqliteError::sqlite(location, e);
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(err)?;
+    if current > SCHEMA_VERSION {
+        return Err(SqliteError::NewerSchema {
+            location: location.to_owned(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Concurrency, persistence, migrations and bad files.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use marketplace_conformance::fixtures::package;
+use marketplace_core::{Error, ErrorKind, PackageId, Registry};
+use marketplace_registry_sqlite::{SCHEMA_VERSION, SqliteRegistry};
+
+fn id(s: &str) -> PackageId {
+    s.parse().expect("id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_tasks_race_and_readers_never_see_half_a_package() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Arc::new(SqliteRegistry::open(dir.path().join("r.db")).expect("open"));
+
+    // A reader polls the whole time: every version it sees has its dependencies.
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (registry, done) = (Arc::clone(&registry), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while !done.load(Ordering::Relaxed) {
+                for record in registry.list(usize::MAX, 0).await.expect("list") {
+                    let m = record.metadata;
+                    if m.id.name.as_str().starts_with("distinct") {
+                        assert_eq!(
+                            m.dependencies.len(),
+                            2,
+                            "{} seen without its dependencies",
+                            m.id
+                        );
+                        let again = registry.get(&m.id).await.expect("get");
+                        assert_eq!(again.dependencies, m.dependencies);
+                        seen += 1;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+
+    let same = package("race/same@1.0.0", &[]);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (registry, m) = (Arc::clone(&registry), same.clone());
+            tokio::spawn(async move { registry.register(m.clone(), m.checksum.clone()).await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut duplicates = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(Error::AlreadyExists { .. }) => duplicates += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((ok, duplicates), (1, 15));
+
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let m = package(
+                    &format!("race/distinct{i}@1.0.0"),
+                    &[("race/base", "^1"), ("race/other", "^2")],
+                );
+                registry.register(m.clone(), m.checksum.clone()).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("distinct registrations all succeed");
+    }
+    done.store(true, Ordering::Relaxed);
+    reader.await.expect("reader");
+    let all = registry.list(usize::MAX, 0).await.expect("list");
+    assert_eq!(all.len(), 17);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/registry.db");
+    let m = package("keep/web@1.0.0", &[("keep/http", "^1")]);
+    {
+        let registry = SqliteRegistry::open(&path).expect("open");
+        registry
+            .register(m.clone(), m.checksum.clone())
+            .await
+            .expect("register");
+        registry.yank(&m.id, "oops").await.expect("yank");
+        registry.record_download(&m.id).await.expect("download");
+    }
+    let registry = SqliteRegistry::open(&path).expect("reopen");
+    assert_eq!(registry.get(&m.id).await.expect("get"), m);
+    assert!(registry.is_yanked(&m.id).await.expect("is_yanked"));
+    assert_eq!(
+        registry
+            .get_stats(&m.id)
+            .await
+            .expect("stats")
+            .version_downloads,
+        1
+    );
+    assert_eq!(registry.events_since(0, 10).await.expect("events").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_one_database_opens_and_migrates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.sqlite");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/registry-v1.sqlite"
+        ),
+        &path,
+    )
+    .expect("copy fixture");
+    let registry = SqliteRegistry::open(&path).expect("open and migrate");
+
+    let web = registry
+        .get(&id("acme/web@1.0.0"))
+        .await
+        .expect("get migrated version");
+    assert_eq!(web.dependencies.len(), 1);
+    assert!(
+        registry
+            .is_yanked(&id("acme/web@1.1.0"))
+            .await
+            .expect("is_yanked")
+    );
+    let resolved = registry
+        .resolve_version(
+            &"acme/web".parse().expect("ref"),
+            &"^1".parse().expect("req"),
+        )
+        .await
+        .expect("resolve");
+    assert_eq!(
+        resolved,
+        Some(id("acme/web@1.0.0")),
+        "the yanked 1.1.0 stays yanked"
+    );
+    // Migration 2 backfilled the authors table from the stored metadata.
+    let bob = registry
+        .list_by_author("Bob", 10, 0)
+        .await
+        .expect("list_by_author");
+    assert_eq!(bob.len(), 2);
+    assert_eq!(bob[0].downloads, 5, "package download totals survive");
+    assert_eq!(registry.events_since(0, 10).await.expect("events").len(), 4);
+    // And it keeps working: new versions append to the old log.
+    let m = package("acme/web@2.0.0", &[("acme/http", "^1")]);
+    registry
+        .register(m.clone(), m.checksum.clone())
+        .await
+        .expect("register after migration");
+    assert_eq!(
+        registry.events_since(4, 10).await.expect("events")[0].seq,
+        5
+    );
+    drop(registry);
+
+    let conn_version = read_user_version(&path);
+    assert_eq!(conn_version, SCHEMA_VERSION);
+}
+
+fn read_user_version(path: &std::path::Path) -> i64 {
+    // Reopening must not migrate again or fail.
+    let registry = SqliteRegistry::open(path).expect("reopen");
+    drop(registry);
+    let raw = std::fs::read(path).expect("read db");
+    // The user_version is the big-endian u32 at offset 60 of the database header.
+    i64::from(u32::from_be_bytes([raw[60], raw[61], raw[62], raw[63]]))
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("future.db");
+    drop(SqliteRegistry::open(&path).expect("create"));
+    // Pretend a future library wrote it: bump user_version in the header.
+    let mut raw = std::fs::read(&path).expect("read");
+    raw[60..64].copy_from_slice(&99u32.to_be_bytes());
+    std::fs::write(&path, &raw).expect("write");
+    let err = SqliteRegistry::open(&path).expect_err("a newer schema must be refused");
+    assert_eq!(err.kind(), ErrorKind::Backend);
+    let message = err.to_string();
+    assert!(
+        message.contains("future.db") && message.contains("schema version 99"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        raw,
+        "the file is untouched"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in [
+        (
+            "text.db",
+            b"this is not a database, just some text that is long enough".repeat(100),
+        ),
+        ("zeros.db", vec![0u8; 8192]),
+        ("truncated.db", b"SQLite format 3\0\x10\0\x01\x01".to_vec()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).expect("write");
+        match SqliteRegistry::open(&path) {
+            Err(err @ Error::Backend { .. }) => {
+                let message = err.to_string();
+                assert!(message.contains(name), "{message}");
+                assert!(message.contains("not a SQLite database"), "{message}");
+            }
+            Err(other) => panic!("{name}: expected a Backend error, got {other}"),
+            Ok(_) => panic!("{name}: opened a file that is not a database"),
+        }
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            bytes,
+            "{name} is left as it was"
+        );
+    }
+}
