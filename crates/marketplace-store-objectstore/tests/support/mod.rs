@@ -1,0 +1,80 @@
+//! Test harness: an S3-compatible server (`moto_server`, from the `moto[server]` PyPI package)
+//! on 127.0.0.1 and a free port, with a bucket, stopped when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use marketplace_store_objectstore::{ObjectStorePackageStore, S3Config};
+
+/// A running S3 server; killed on drop.
+pub(crate) struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+fn http(port: u16, request: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+impl S3Server {
+    /// Starts `moto_server`, or prints a visible SKIP line and returns `None` when it is not
+    /// installed.
+    pub(crate) fn start() -> Option<S3Server> {
+        if Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+            eprintln!("SKIP: moto_server is not installed (pip install 'moto[server]'); the S3 store is not tested");
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let server = S3Server { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(server)
+    }
+
+    /// Creates `bucket` and returns a store in it.
+    pub(crate) fn store(&self, bucket: &str) -> ObjectStorePackageStore {
+        let response = http(
+            self.port,
+            &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
+        )
+        .expect("create bucket");
+        assert!(response.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {response}");
+        let mut config = S3Config::bucket(bucket);
+        config.endpoint = Some(format!("http://127.0.0.1:{}", self.port));
+        config.region = Some("us-east-1".into());
+        config.access_key_id = Some("testing".into());
+        config.secret_access_key = Some("testing".into());
+        config.allow_http = true;
+        ObjectStorePackageStore::s3(config).expect("configure the S3 store")
+    }
+}
