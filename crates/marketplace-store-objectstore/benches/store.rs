@@ -13,8 +13,15 @@ use marketplace_store_objectstore::ObjectStorePackageStore;
 const SIZE: usize = 64 * 1024 * 1024;
 
 fn store_benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let body: Bytes = (0..SIZE).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8).collect::<Vec<u8>>().into();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body: Bytes = (0..SIZE)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ObjectStorePackageStore::local(dir.path()).expect("local store");
     let hash = rt.block_on(store.store(body.clone())).expect("store");
@@ -22,7 +29,9 @@ fn store_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("local_64MiB");
     group.throughput(Throughput::Bytes(SIZE as u64));
     group.sample_size(10);
-    group.bench_function("raw_sha256", |b| b.iter(|| ContentHash::sha256(black_box(&body))));
+    group.bench_function("raw_sha256", |b| {
+        b.iter(|| ContentHash::sha256(black_box(&body)))
+    });
     group.bench_function("store", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -36,11 +45,16 @@ fn store_benches(c: &mut Criterion) {
             rt.block_on(async {
                 store.delete(&hash).await.expect("delete");
                 let reader = std::io::Cursor::new(body.clone());
-                store.upload_stream(Box::new(reader), Some(SIZE as u64)).await.expect("upload")
+                store
+                    .upload_stream(Box::new(reader), Some(SIZE as u64))
+                    .await
+                    .expect("upload")
             })
         })
     });
-    group.bench_function("get_verified", |b| b.iter(|| rt.block_on(store.get(black_box(&hash))).expect("get")));
+    group.bench_function("get_verified", |b| {
+        b.iter(|| rt.block_on(store.get(black_box(&hash))).expect("get"))
+    });
     group.bench_function("stream_verified", |b| {
         b.iter(|| {
             rt.block_on(async {

@@ -17,10 +17,18 @@ struct Generated {
 }
 
 impl AsyncRead for Generated {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let n = (TOTAL - self.sent).min(buf.remaining() as u64).min(64 * 1024) as usize;
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = (TOTAL - self.sent)
+            .min(buf.remaining() as u64)
+            .min(64 * 1024) as usize;
         let start = self.sent;
-        let chunk: Vec<u8> = (0..n as u64).map(|i| ((start + i) * 2_654_435_761 >> 13) as u8).collect();
+        let chunk: Vec<u8> = (0..n as u64)
+            .map(|i| (((start + i) * 2_654_435_761) >> 13) as u8)
+            .collect();
         buf.put_slice(&chunk);
         self.sent += n as u64;
         Poll::Ready(Ok(()))
@@ -30,8 +38,12 @@ impl AsyncRead for Generated {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = ObjectStorePackageStore::local(dir.path())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let hash = runtime.block_on(store.upload_stream(Box::new(Generated { sent: 0 }), Some(TOTAL)))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let hash =
+        runtime.block_on(store.upload_stream(Box::new(Generated { sent: 0 }), Some(TOTAL)))?;
     let size = runtime.block_on(store.metadata(&hash))?.size;
     println!("uploaded {size} bytes as {hash}");
     Ok(())

@@ -23,7 +23,9 @@ impl StoreError {
     fn transient(&self) -> bool {
         match self {
             // Network, throttling and server errors surface as `Generic` from the HTTP client.
-            StoreError::ObjectStore { source, .. } => matches!(source, object_store::Error::Generic { .. }),
+            StoreError::ObjectStore { source, .. } => {
+                matches!(source, object_store::Error::Generic { .. })
+            }
             StoreError::Upload { .. } | StoreError::Config(_) => false,
         }
     }

@@ -75,16 +75,35 @@ mod tests {
             "packages/sha256/ba/78/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(hash_of(&root, HashAlgorithm::Sha256, &key), Some(hash));
-        assert_eq!(hash_of(&root, HashAlgorithm::Sha256, &Path::from("packages/sha256/zz")), None);
+        assert_eq!(
+            hash_of(
+                &root,
+                HashAlgorithm::Sha256,
+                &Path::from("packages/sha256/zz")
+            ),
+            None
+        );
     }
 
     #[test]
     fn listing_narrows_to_the_shard() {
         let root = Path::from("r");
-        assert_eq!(listing(&root, "sha256:ba78"), Some((Path::from("r/sha256/ba/78"), "ba78".into())));
-        assert_eq!(listing(&root, "sha256:b"), Some((Path::from("r/sha256"), "b".into())));
-        assert_eq!(listing(&root, "sha2"), Some((Path::from("r/sha256"), String::new())));
-        assert_eq!(listing(&root, ""), Some((Path::from("r/sha256"), String::new())));
+        assert_eq!(
+            listing(&root, "sha256:ba78"),
+            Some((Path::from("r/sha256/ba/78"), "ba78".into()))
+        );
+        assert_eq!(
+            listing(&root, "sha256:b"),
+            Some((Path::from("r/sha256"), "b".into()))
+        );
+        assert_eq!(
+            listing(&root, "sha2"),
+            Some((Path::from("r/sha256"), String::new()))
+        );
+        assert_eq!(
+            listing(&root, ""),
+            Some((Path::from("r/sha256"), String::new()))
+        );
         assert_eq!(listing(&root, "sha512:"), None);
     }
 }

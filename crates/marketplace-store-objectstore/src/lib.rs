@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     ByteStream, ContentHash, ContentHasher, Error, HashAlgorithm, PackageStore, Result,
@@ -36,6 +37,17 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts uploaded concurrently by a multipart upload.
 const PART_CONCURRENCY: usize = 2;
+
+/// Bodies at least this large are written to staging while they are hashed, then moved into
+/// place; smaller ones are hashed first and written straight to their address.
+const OVERLAP_THRESHOLD: usize = 1024 * 1024;
+
+/// Objects larger than this are read as ranges of this size, a few ahead of the consumer, so
+/// that reading overlaps hashing.
+const READ_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// Ranges read ahead of the consumer.
+const READ_AHEAD: usize = 2;
 
 /// Settings for an S3 (or S3-compatible) store. Unset fields fall back to the standard `AWS_*`
 /// environment variables read by [`ObjectStorePackageStore::s3_from_env`].
@@ -100,10 +112,20 @@ impl ObjectStorePackageStore {
         let dir = dir.as_ref();
         let name = format!("local store {}", dir.display());
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::backend("objectstore", format!("create the directory {}", dir.display()), e, false)
+            Error::backend(
+                "objectstore",
+                format!("create the directory {}", dir.display()),
+                e,
+                false,
+            )
         })?;
-        let fs = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|source| StoreError::ObjectStore { store: name.clone(), source }.during("open a local store"))?;
+        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|source| {
+            StoreError::ObjectStore {
+                store: name.clone(),
+                source,
+            }
+            .during("open a local store")
+        })?;
         Ok(Self::new(Arc::new(fs), "", name))
     }
 
@@ -115,7 +137,11 @@ impl ObjectStorePackageStore {
     /// A store in an S3 bucket (or an S3-compatible server).
     pub fn s3(config: S3Config) -> Result<Self> {
         if config.bucket.is_empty() {
-            return Err(Error::invalid("bucket", "", "an S3 store needs a bucket name"));
+            return Err(Error::invalid(
+                "bucket",
+                "",
+                "an S3 store needs a bucket name",
+            ));
         }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&config.bucket)
@@ -136,7 +162,11 @@ impl ObjectStorePackageStore {
         let s3 = builder
             .build()
             .map_err(|e| StoreError::Config(e.to_string()).during(format!("configure {name}")))?;
-        Ok(Self::new(Arc::new(s3), config.prefix.as_deref().unwrap_or(""), name))
+        Ok(Self::new(
+            Arc::new(s3),
+            config.prefix.as_deref().unwrap_or(""),
+            name,
+        ))
     }
 
     /// An S3 store configured from the environment: `MKT_S3_BUCKET` (required),
@@ -185,22 +215,20 @@ impl ObjectStorePackageStore {
     }
 
     fn fail(&self, operation: impl Into<String>, source: object_store::Error) -> Error {
-        StoreError::ObjectStore { store: self.name.clone(), source }.during(operation)
+        StoreError::ObjectStore {
+            store: self.name.clone(),
+            source,
+        }
+        .during(operation)
     }
 
     /// Maps `NotFound` to the contract's error for `hash`, anything else to `Backend`.
     fn fail_on(&self, operation: &str, hash: &ContentHash, source: object_store::Error) -> Error {
         match source {
-            object_store::Error::NotFound { .. } => Error::not_found(format!("object {hash} in {}", self.name)),
+            object_store::Error::NotFound { .. } => {
+                Error::not_found(format!("object {hash} in {}", self.name))
+            }
             other => self.fail(format!("{operation} {hash}"), other),
-        }
-    }
-
-    fn integrity(&self, hash: &ContentHash, actual: ContentHash) -> Error {
-        Error::Integrity {
-            what: format!("object {hash} in {}", self.name),
-            expected: hash.to_string(),
-            actual: actual.to_string(),
         }
     }
 
@@ -225,7 +253,11 @@ impl ObjectStorePackageStore {
         Ok(())
     }
 
-    async fn multipart(&self, first: BytesMut, reader: &mut (dyn AsyncRead + Send + Unpin)) -> Result<ContentHash> {
+    async fn multipart(
+        &self,
+        first: BytesMut,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<ContentHash> {
         let staging = self.staging_key();
         let upload = self
             .store
@@ -233,49 +265,129 @@ impl ObjectStorePackageStore {
             .await
             .map_err(|e| self.fail("start a multipart upload", e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut hasher = ContentHasher::new(HashAlgorithm::Sha256)?;
-        hasher.update(&first);
-        writer.put(first.freeze());
-        let outcome: Result<()> = async {
+        // Hash each part on the blocking pool while the next part is read and earlier parts
+        // are written: the upload costs about as much as the slowest of the three, not all.
+        let mut hashing = hash_part(
+            ContentHasher::new(HashAlgorithm::Sha256)?,
+            first.freeze(),
+            &mut writer,
+        );
+        let outcome: Result<ContentHasher> = async {
             loop {
                 let chunk = read_chunk(reader, PART_SIZE, &self.name).await?;
+                let hasher = joined(hashing.await, &self.name)?;
                 if chunk.is_empty() {
-                    return Ok(());
+                    return Ok(hasher);
                 }
-                hasher.update(&chunk);
                 writer
                     .wait_for_capacity(PART_CONCURRENCY)
                     .await
                     .map_err(|e| self.fail("upload a part", e))?;
-                writer.put(chunk.freeze());
+                hashing = hash_part(hasher, chunk.freeze(), &mut writer);
             }
         }
         .await;
-        if let Err(e) = outcome {
-            let _ = writer.abort().await;
-            return Err(e);
-        }
-        writer.finish().await.map_err(|e| self.fail("complete a multipart upload", e))?;
+        let hasher = match outcome {
+            Ok(hasher) => hasher,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        };
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.fail("complete a multipart upload", e))?;
         let hash = hasher.finish();
         self.publish_staged(&staging, &hash).await?;
         Ok(hash)
     }
+
+    /// The object's bytes as chunks; large objects as ranges read a few ahead.
+    async fn chunks(
+        &self,
+        hash: &ContentHash,
+        operation: &str,
+    ) -> Result<(u64, BoxStream<'static, object_store::Result<Bytes>>)> {
+        let key = layout::object_path(&self.root, hash);
+        let size = self
+            .store
+            .head(&key)
+            .await
+            .map_err(|e| self.fail_on(operation, hash, e))?
+            .size;
+        if size <= READ_CHUNK {
+            let result = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| self.fail_on(operation, hash, e))?;
+            return Ok((size, result.into_stream()));
+        }
+        let store = Arc::clone(&self.store);
+        let ranges = (0..size)
+            .step_by(READ_CHUNK as usize)
+            .map(move |start| start..(start + READ_CHUNK).min(size));
+        let stream = futures::stream::iter(ranges)
+            .map(move |range| {
+                let (store, key) = (Arc::clone(&store), key.clone());
+                async move { store.get_range(&key, range).await }
+            })
+            .buffered(READ_AHEAD)
+            .boxed();
+        Ok((size, stream))
+    }
+}
+
+/// Starts hashing `part` on the blocking pool and hands it to the upload.
+fn hash_part(
+    mut hasher: ContentHasher,
+    part: Bytes,
+    writer: &mut WriteMultipart,
+) -> tokio::task::JoinHandle<ContentHasher> {
+    writer.put(part.clone());
+    tokio::task::spawn_blocking(move || {
+        hasher.update(&part);
+        hasher
+    })
+}
+
+fn joined<T>(result: std::result::Result<T, tokio::task::JoinError>, store: &str) -> Result<T> {
+    result.map_err(|e| {
+        Error::backend(
+            "objectstore",
+            format!("hash an upload to {store}"),
+            e,
+            false,
+        )
+    })
 }
 
 fn modified(meta: &ObjectMeta) -> OffsetDateTime {
     let nanos = meta.last_modified.timestamp_nanos_opt().unwrap_or(0);
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Reads up to `size` bytes (fewer only at the end of the input).
-async fn read_chunk(reader: &mut (dyn AsyncRead + Send + Unpin), size: usize, store: &str) -> Result<BytesMut> {
+async fn read_chunk(
+    reader: &mut (dyn AsyncRead + Send + Unpin),
+    size: usize,
+    store: &str,
+) -> Result<BytesMut> {
     let mut buf = BytesMut::with_capacity(size);
     while buf.len() < size {
         let n = reader
             .take((size - buf.len()) as u64)
             .read_buf(&mut buf)
             .await
-            .map_err(|source| StoreError::Upload { store: store.to_owned(), source }.during("read an upload"))?;
+            .map_err(|source| {
+                StoreError::Upload {
+                    store: store.to_owned(),
+                    source,
+                }
+                .during("read an upload")
+            })?;
         if n == 0 {
             break;
         }
@@ -286,6 +398,17 @@ async fn read_chunk(reader: &mut (dyn AsyncRead + Send + Unpin), size: usize, st
 #[async_trait]
 impl PackageStore for ObjectStorePackageStore {
     async fn store(&self, bytes: Bytes) -> Result<ContentHash> {
+        if bytes.len() >= OVERLAP_THRESHOLD {
+            // Write to staging while hashing, then move into place.
+            let staging = self.staging_key();
+            let to_hash = bytes.clone();
+            let hashing = tokio::task::spawn_blocking(move || ContentHash::sha256(&to_hash));
+            let written = self.store.put(&staging, PutPayload::from(bytes)).await;
+            let hash = joined(hashing.await, &self.name)?;
+            written.map_err(|e| self.fail(format!("store {hash}"), e))?;
+            self.publish_staged(&staging, &hash).await?;
+            return Ok(hash);
+        }
         let hash = ContentHash::sha256(&bytes);
         if self.exists(&hash).await? {
             return Ok(hash);
@@ -300,25 +423,40 @@ impl PackageStore for ObjectStorePackageStore {
     }
 
     async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
-        let key = layout::object_path(&self.root, hash);
-        let bytes = match self.store.get(&key).await {
-            Ok(result) => result.bytes().await,
-            Err(e) => Err(e),
+        let (size, mut chunks) = self.chunks(hash, "read").await?;
+        let mut body = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+        // Hash each chunk on the blocking pool while the next one is read and this one copied.
+        let hasher = ContentHasher::new(hash.algorithm())?;
+        let mut hashing = tokio::task::spawn_blocking(move || hasher);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| self.fail(format!("read {hash}"), e))?;
+            let mut hasher = joined(hashing.await, &self.name)?;
+            let part = chunk.clone();
+            hashing = tokio::task::spawn_blocking(move || {
+                hasher.update(&part);
+                hasher
+            });
+            body.extend_from_slice(&chunk);
         }
-        .map_err(|e| self.fail_on("get", hash, e))?;
-        let mut hasher = ContentHasher::new(hash.algorithm())?;
-        hasher.update(&bytes);
+        let hasher = joined(hashing.await, &self.name)?;
         let actual = hasher.finish();
         if &actual != hash {
-            return Err(self.integrity(hash, actual));
+            return Err(Error::Integrity {
+                what: format!("object {hash} in {}", self.name),
+                expected: hash.to_string(),
+                actual: actual.to_string(),
+            });
         }
-        Ok(bytes)
+        Ok(body.freeze())
     }
 
     async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> {
-        let key = layout::object_path(&self.root, hash);
-        let result = self.store.get(&key).await.map_err(|e| self.fail_on("stream", hash, e))?;
-        Ok(Box::pin(VerifyingStream::new(result.into_stream(), hash.clone(), self.name.clone())?))
+        let (_, chunks) = self.chunks(hash, "read").await?;
+        Ok(Box::pin(VerifyingStream::new(
+            chunks,
+            hash.clone(),
+            self.name.clone(),
+        )?))
     }
 
     async fn upload_stream(
@@ -336,7 +474,11 @@ impl PackageStore for ObjectStorePackageStore {
     }
 
     async fn exists(&self, hash: &ContentHash) -> Result<bool> {
-        match self.store.head(&layout::object_path(&self.root, hash)).await {
+        match self
+            .store
+            .head(&layout::object_path(&self.root, hash))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(self.fail(format!("check {hash}"), e)),
@@ -347,7 +489,11 @@ impl PackageStore for ObjectStorePackageStore {
         if !self.exists(hash).await? {
             return Ok(false);
         }
-        match self.store.delete(&layout::object_path(&self.root, hash)).await {
+        match self
+            .store
+            .delete(&layout::object_path(&self.root, hash))
+            .await
+        {
             Ok(()) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(self.fail(format!("delete {hash}"), e)),

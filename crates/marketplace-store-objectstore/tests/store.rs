@@ -14,7 +14,9 @@ use marketplace_store_objectstore::{ObjectStorePackageStore, PART_SIZE};
 use tokio::io::{AsyncRead, ReadBuf};
 
 fn body(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
 }
 
 /// Yields `body`, failing after `fail_at` bytes if set.
@@ -25,11 +27,20 @@ struct Source {
 }
 
 impl AsyncRead for Source {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.fail_at.is_some_and(|n| self.pos >= n) {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "client went away")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "client went away",
+            )));
         }
-        let end = (self.pos + 256 * 1024).min(self.body.len()).min(self.pos + buf.remaining());
+        let end = (self.pos + 256 * 1024)
+            .min(self.body.len())
+            .min(self.pos + buf.remaining());
         buf.put_slice(&self.body[self.pos..end]);
         self.pos = end;
         Poll::Ready(Ok(()))
@@ -39,17 +50,37 @@ impl AsyncRead for Source {
 async fn multipart_round_trip(store: &ObjectStorePackageStore) {
     let data = body(2 * PART_SIZE + 12_345, 7);
     let hash = store
-        .upload_stream(Box::new(Source { body: data.clone(), pos: 0, fail_at: None }), Some(data.len() as u64))
+        .upload_stream(
+            Box::new(Source {
+                body: data.clone(),
+                pos: 0,
+                fail_at: None,
+            }),
+            Some(data.len() as u64),
+        )
         .await
         .expect("multipart upload");
     assert_eq!(hash, ContentHash::sha256(&data));
-    assert_eq!(store.get(&hash).await.expect("get").as_ref(), data.as_slice());
-    assert_eq!(store.metadata(&hash).await.expect("metadata").size, data.len() as u64);
+    assert_eq!(
+        store.get(&hash).await.expect("get").as_ref(),
+        data.as_slice()
+    );
+    assert_eq!(
+        store.metadata(&hash).await.expect("metadata").size,
+        data.len() as u64
+    );
 
     // The same bytes again: one object.
     let before = store.stats().await.expect("stats");
     store
-        .upload_stream(Box::new(Source { body: data.clone(), pos: 0, fail_at: None }), None)
+        .upload_stream(
+            Box::new(Source {
+                body: data.clone(),
+                pos: 0,
+                fail_at: None,
+            }),
+            None,
+        )
         .await
         .expect("second upload");
     assert_eq!(store.stats().await.expect("stats"), before);
@@ -57,12 +88,31 @@ async fn multipart_round_trip(store: &ObjectStorePackageStore) {
     // An upload that fails half-way stores nothing and leaves no staging object behind.
     let other = body(2 * PART_SIZE, 9);
     let result = store
-        .upload_stream(Box::new(Source { body: other.clone(), pos: 0, fail_at: Some(PART_SIZE + 1000) }), None)
+        .upload_stream(
+            Box::new(Source {
+                body: other.clone(),
+                pos: 0,
+                fail_at: Some(PART_SIZE + 1000),
+            }),
+            None,
+        )
         .await;
     assert!(result.is_err(), "an interrupted upload must fail");
-    assert!(!store.exists(&ContentHash::sha256(&other)).await.expect("exists"));
+    assert!(
+        !store
+            .exists(&ContentHash::sha256(&other))
+            .await
+            .expect("exists")
+    );
     assert_eq!(store.stats().await.expect("stats"), before);
-    assert_eq!(store.cleanup_staging(Duration::ZERO).await.expect("cleanup"), 0, "abort left a staging object");
+    assert_eq!(
+        store
+            .cleanup_staging(Duration::ZERO)
+            .await
+            .expect("cleanup"),
+        0,
+        "abort left a staging object"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,12 +132,20 @@ async fn flipping_one_byte_on_disk_is_an_integrity_error() {
     let data = body(300_000, 3);
     let hash = store.store(Bytes::from(data)).await.expect("store");
     let hex = hash.hex();
-    let file = dir.path().join("sha256").join(&hex[0..2]).join(&hex[2..4]).join(&hex);
+    let file = dir
+        .path()
+        .join("sha256")
+        .join(&hex[0..2])
+        .join(&hex[2..4])
+        .join(&hex);
     let mut raw = std::fs::read(&file).expect("the object is a file at its sharded path");
     raw[150_000] ^= 0x01;
     std::fs::write(&file, &raw).expect("corrupt it");
 
-    let err = store.get(&hash).await.expect_err("get must refuse corrupted bytes");
+    let err = store
+        .get(&hash)
+        .await
+        .expect_err("get must refuse corrupted bytes");
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
 
     let mut stream = store.stream(&hash).await.expect("stream opens");
@@ -97,7 +155,9 @@ async fn flipping_one_byte_on_disk_is_an_integrity_error() {
     }
     match last {
         Some(Err(e)) => assert_eq!(e.kind(), ErrorKind::Integrity, "{e}"),
-        other => panic!("a fully consumed stream of corrupted bytes must end with Integrity, got {other:?}"),
+        other => panic!(
+            "a fully consumed stream of corrupted bytes must end with Integrity, got {other:?}"
+        ),
     }
 }
 
@@ -107,9 +167,26 @@ async fn leftovers_of_a_crash_are_cleaned_up() {
     let store = ObjectStorePackageStore::local(dir.path()).expect("local");
     std::fs::create_dir_all(dir.path().join("staging")).expect("mkdir");
     std::fs::write(dir.path().join("staging/12345-0-0"), b"half an upload").expect("leftover");
-    assert_eq!(store.stats().await.expect("stats").objects, 0, "staging objects are not objects");
+    assert_eq!(
+        store.stats().await.expect("stats").objects,
+        0,
+        "staging objects are not objects"
+    );
     assert!(store.list("", 10).await.expect("list").is_empty());
-    assert_eq!(store.cleanup_staging(Duration::from_secs(3600)).await.expect("cleanup"), 0, "young leftovers stay");
-    assert_eq!(store.cleanup_staging(Duration::ZERO).await.expect("cleanup"), 1);
+    assert_eq!(
+        store
+            .cleanup_staging(Duration::from_secs(3600))
+            .await
+            .expect("cleanup"),
+        0,
+        "young leftovers stay"
+    );
+    assert_eq!(
+        store
+            .cleanup_staging(Duration::ZERO)
+            .await
+            .expect("cleanup"),
+        1
+    );
     assert!(!dir.path().join("staging/12345-0-0").exists());
 }

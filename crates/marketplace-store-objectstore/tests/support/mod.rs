@@ -41,8 +41,16 @@ impl S3Server {
     /// Starts `moto_server`, or prints a visible SKIP line and returns `None` when it is not
     /// installed.
     pub(crate) fn start() -> Option<S3Server> {
-        if Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-            eprintln!("SKIP: moto_server is not installed (pip install 'moto[server]'); the S3 store is not tested");
+        if Command::new("moto_server")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!(
+                "SKIP: moto_server is not installed (pip install 'moto[server]'); the S3 store is not tested"
+            );
             return None;
         }
         let port = free_port();
@@ -55,7 +63,10 @@ impl S3Server {
         let server = S3Server { child, port };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(server)
@@ -68,7 +79,10 @@ impl S3Server {
             &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
         )
         .expect("create bucket");
-        assert!(response.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket {bucket}: {response}"
+        );
         let mut config = S3Config::bucket(bucket);
         config.endpoint = Some(format!("http://127.0.0.1:{}", self.port));
         config.region = Some("us-east-1".into());
