@@ -1,0 +1,2 @@
+//! Search benchmarks; filled in below.
+fn main() {}

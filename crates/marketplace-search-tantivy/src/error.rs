@@ -1,0 +1,29 @@
+//! Private errors of the tantivy backend, converted into `marketplace_core::Error`.
+
+use marketplace_core::Error;
+
+/// What can go wrong inside the tantivy backend.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SearchError {
+    #[error("{index}: {source}")]
+    Tantivy {
+        index: String,
+        source: tantivy::TantivyError,
+    },
+    #[error("{index}: a stored document does not parse ({reason}); rebuild the index")]
+    Corrupt { index: String, reason: String },
+    #[error("{index}: an index task panicked or was cancelled: {reason}")]
+    Task { index: String, reason: String },
+    #[error("could not create the index directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl SearchError {
+    /// Converts into the public error, saying what was being done.
+    pub(crate) fn during(self, operation: impl Into<String>) -> Error {
+        Error::backend("tantivy", operation, self, false)
+    }
+}

@@ -1,0 +1,499 @@
+//! `SearchEngine` on tantivy: one hit per package, typo tolerance, facets, suggestions, in RAM
+//! or on disk.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod query;
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use marketplace_core::{
+    Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine,
+    SearchQuery, SearchResult, SortOrder,
+};
+use tantivy::collector::{Count, DocSetCollector, FacetCollector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, MoreLikeThisQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Facet, IndexRecordOption, OwnedValue, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use crate::error::SearchError;
+use crate::schema::Fields;
+
+/// Memory the index writer may use before flushing a segment.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// A [`SearchEngine`] on tantivy, in RAM or in a directory.
+///
+/// Every version is a document; flags mark each package's current version (highest not
+/// yanked, stable before pre-release) so that a search returns one hit per package. Writes
+/// commit and reload before returning, so what was indexed is searchable at once.
+#[derive(Clone)]
+pub struct TantivySearchEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for TantivySearchEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivySearchEngine").field("index", &self.inner.name).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The order in which a package's versions compete to be current.
+fn rank(record: &PackageRecord) -> (bool, &marketplace_core::semver::Version) {
+    let version = &record.metadata.id.version;
+    (version.pre.is_empty(), version)
+}
+
+impl TantivySearchEngine {
+    /// An empty index in RAM.
+    pub fn in_memory() -> Result<Self> {
+        let (schema, fields) = schema::build();
+        Self::start(Index::create_in_ram(schema), fields, "in-memory index".to_owned())
+    }
+
+    /// The index in directory `dir`, created (with parent directories) if missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let name = format!("index {}", dir.display());
+        let opening = format!("open the search {name}");
+        std::fs::create_dir_all(dir).map_err(|source| {
+            SearchError::CreateDir { path: dir.display().to_string(), source }.during(&opening)
+        })?;
+        let (schema, fields) = schema::build();
+        let tantivy_err = |source| SearchError::Tantivy { index: name.clone(), source }.during(&opening);
+        let directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
+        let index = Index::open_or_create(directory, schema).map_err(tantivy_err)?;
+        Self::start(index, fields, name)
+    }
+
+    fn start(index: Index, fields: Fields, name: String) -> Result<Self> {
+        let fail = |source| SearchError::Tantivy { index: name.clone(), source }.during("open the search index");
+        index.tokenizers().register(schema::EDGE_TOKENIZER, schema::edge_analyzer().map_err(fail)?);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(fail)?;
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(fail)?;
+        Ok(TantivySearchEngine {
+            inner: Arc::new(Inner { name, index, reader, writer: Mutex::new(writer), fields }),
+        })
+    }
+
+    /// Runs a write on the blocking pool: `op` changes the index, then it is committed and the
+    /// reader reloaded.
+    async fn write<T, F>(&self, operation: String, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &mut IndexWriter) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let name = inner.name.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut writer = lock(&inner.writer);
+            let value = match op(&inner, &mut writer) {
+                Ok(value) => value,
+                Err(e) => {
+                    let _ = writer.rollback();
+                    return Err(e);
+                }
+            };
+            writer.commit().map_err(|e| inner.fail("commit", e))?;
+            inner.reader.reload().map_err(|e| inner.fail("reload the reader", e))?;
+            Ok(value)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(SearchError::Task { index: name, reason: join.to_string() }.during(operation)),
+        }
+    }
+}
+
+impl Inner {
+    fn fail(&self, operation: &str, source: tantivy::TantivyError) -> Error {
+        SearchError::Tantivy { index: self.name.clone(), source }.during(operation)
+    }
+
+    fn record_of(&self, doc: &TantivyDocument) -> Result<PackageRecord> {
+        let json = doc
+            .get_first(self.fields.record)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| SearchError::Corrupt { index: self.name.clone(), reason: "no record field".into() }.during("read a document"))?;
+        serde_json::from_str(json)
+            .map_err(|e| SearchError::Corrupt { index: self.name.clone(), reason: e.to_string() }.during("read a document"))
+    }
+
+    fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<PackageRecord> {
+        let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.fail("load a document", e))?;
+        self.record_of(&doc)
+    }
+
+    /// Every indexed version of the package with canonical key `package`.
+    fn versions(&self, searcher: &Searcher, package: &str) -> Result<Vec<PackageRecord>> {
+        let query = TermQuery::new(Term::from_field_text(self.fields.package, package), IndexRecordOption::Basic);
+        let found = searcher.search(&query, &DocSetCollector).map_err(|e| self.fail("find versions", e))?;
+        found.into_iter().map(|address| self.load(searcher, address)).collect()
+    }
+
+    fn document(&self, record: &PackageRecord, current: bool, current_any: bool) -> Result<TantivyDocument> {
+        let f = &self.fields;
+        let m = &record.metadata;
+        let package = m.id.package().canonical();
+        let name = m.id.name.canonical();
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, m.id.canonical());
+        doc.add_text(f.package, &package);
+        doc.add_text(f.name, m.id.name.as_str());
+        doc.add_text(f.name_exact, &name);
+        doc.add_text(f.name_prefix, &name);
+        doc.add_text(f.name_sort, format!("{name} {package}"));
+        for keyword in &m.keywords {
+            doc.add_text(f.keywords, keyword);
+            doc.add_text(f.keyword_raw, keyword.to_lowercase());
+            doc.add_facet(f.facets, Facet::from_path(["keyword", keyword.as_str()]));
+        }
+        for category in &m.categories {
+            doc.add_text(f.category_raw, category.to_lowercase());
+            doc.add_facet(f.facets, Facet::from_path(["category", category.as_str()]));
+        }
+        if let Some(namespace) = &m.id.namespace {
+            doc.add_text(f.namespace, namespace.canonical());
+            doc.add_facet(f.facets, Facet::from_path(["namespace", namespace.as_str()]));
+        }
+        doc.add_text(f.description, &m.description);
+        for author in &m.authors {
+            doc.add_text(f.authors, author);
+        }
+        if let Some(license) = &m.license {
+            doc.add_text(f.license, license.as_str());
+        }
+        doc.add_u64(f.downloads, record.downloads);
+        doc.add_i64(f.published, m.published_at.unix_timestamp());
+        doc.add_u64(f.current, u64::from(current));
+        doc.add_u64(f.current_any, u64::from(current_any));
+        let json = serde_json::to_string(record)
+            .map_err(|e| SearchError::Corrupt { index: self.name.clone(), reason: e.to_string() }.during("index a document"))?;
+        doc.add_text(f.record, json);
+        Ok(doc)
+    }
+
+    /// Re-adds all versions of one package with fresh current flags.
+    fn write_package(&self, writer: &IndexWriter, package: &str, versions: &[PackageRecord]) -> Result<()> {
+        writer.delete_term(Term::from_field_text(self.fields.package, package));
+        let current = versions.iter().filter(|r| !r.is_yanked()).max_by(|a, b| rank(a).cmp(&rank(b)));
+        let current_any = versions.iter().max_by(|a, b| rank(a).cmp(&rank(b)));
+        for record in versions {
+            let is = |best: Option<&PackageRecord>| best.is_some_and(|b| b.metadata.id == record.metadata.id);
+            let doc = self.document(record, is(current), is(current_any))?;
+            writer.add_document(doc).map_err(|e| self.fail("add a document", e))?;
+        }
+        Ok(())
+    }
+
+    /// Applies `changes` (per package: versions to upsert and ids to drop) in one commit.
+    fn apply(&self, writer: &IndexWriter, upserts: &[PackageRecord], removals: &[PackageId]) -> Result<()> {
+        let searcher = self.reader.searcher();
+        let mut touched: BTreeMap<String, Vec<PackageRecord>> = BTreeMap::new();
+        let mut load = |package: String| -> Result<()> {
+            if !touched.contains_key(&package) {
+                let versions = self.versions(&searcher, &package)?;
+                touched.insert(package, versions);
+            }
+            Ok(())
+        };
+        for record in upserts {
+            load(record.metadata.id.package().canonical())?;
+        }
+        for id in removals {
+            load(id.package().canonical())?;
+        }
+        for record in upserts {
+            let versions = touched.entry(record.metadata.id.package().canonical()).or_default();
+            let key = record.metadata.id.canonical();
+            versions.retain(|r| r.metadata.id.canonical() != key);
+            versions.push(record.clone());
+        }
+        for id in removals {
+            let key = id.canonical();
+            if let Some(versions) = touched.get_mut(&id.package().canonical()) {
+                versions.retain(|r| r.metadata.id.canonical() != key);
+            }
+        }
+        for (package, versions) in &touched {
+            self.write_package(writer, package, versions)?;
+        }
+        Ok(())
+    }
+
+    fn hits(&self, searcher: &Searcher, addresses: Vec<(f32, DocAddress)>, snippets: Option<&SnippetGenerator>) -> Result<Vec<SearchResult>> {
+        addresses
+            .into_iter()
+            .map(|(score, address)| {
+                let record = self.load(searcher, address)?;
+                let m = &record.metadata;
+                let highlights = snippets
+                    .map(|g| g.snippet(&m.description))
+                    .filter(|s| !s.highlighted().is_empty())
+                    .map(|s| vec![s.to_html()])
+                    .unwrap_or_default();
+                Ok(SearchResult {
+                    id: m.id.clone(),
+                    description: m.description.clone(),
+                    keywords: m.keywords.clone(),
+                    categories: m.categories.clone(),
+                    downloads: record.downloads,
+                    yanked: record.is_yanked(),
+                    score,
+                    highlights,
+                })
+            })
+            .collect()
+    }
+
+    fn query_for(&self, query: &SearchQuery) -> Result<(Box<dyn Query>, Option<Box<dyn Query>>)> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.description)
+            .map_err(|e| self.fail("prepare the query", e))?;
+        let terms = query::terms(&mut analyzer, &query.text);
+        let text = query::text_query(&self.fields, &terms, &query.text);
+        let mut clauses = query::filters(&self.fields, query);
+        if let Some(text) = &text {
+            clauses.push((Occur::Must, text.box_clone()));
+        }
+        Ok((Box::new(BooleanQuery::new(clauses)), text))
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = self.reader.searcher();
+        let (full, text) = self.query_for(query)?;
+        let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
+        let fail = |e| self.fail("search", e);
+        let sort = match (query.sort, &text) {
+            (SortOrder::Relevance, None) => SortOrder::Downloads,
+            (sort, _) => sort,
+        };
+        let addresses: Vec<(f32, DocAddress)> = match sort {
+            SortOrder::Relevance => {
+                let downloads_field = "downloads";
+                let collector = top.tweak_score(move |segment: &tantivy::SegmentReader| {
+                    let downloads = segment.fast_fields().u64(downloads_field).ok();
+                    move |doc: tantivy::DocId, score: tantivy::Score| {
+                        let n = downloads.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+                        // Downloads break ties, on a log scale.
+                        score + 0.05 * (n as f32).ln_1p()
+                    }
+                });
+                searcher.search(&full, &collector).map_err(fail)?
+            }
+            SortOrder::Downloads => searcher
+                .search(&full, &top.order_by_fast_field::<u64>("downloads", Order::Desc))
+                .map_err(fail)?
+                .into_iter()
+                .map(|(n, a)| (n.unwrap_or(0) as f32, a))
+                .collect(),
+            SortOrder::Recent => searcher
+                .search(&full, &top.order_by_fast_field::<i64>("published", Order::Desc))
+                .map_err(fail)?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            SortOrder::Name => searcher
+                .search(&full, &top.order_by_string_fast_field("name_sort", Order::Asc))
+                .map_err(fail)?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+        };
+        let snippets = match &text {
+            Some(text) => Some(
+                SnippetGenerator::create(&searcher, text.as_ref(), self.fields.description)
+                    .map_err(|e| self.fail("prepare highlights", e))?,
+            ),
+            None => None,
+        };
+        self.hits(&searcher, addresses, snippets.as_ref())
+    }
+}
+
+fn facet_counts(collector: &tantivy::collector::FacetCounts, kind: &str) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = collector
+        .get(Facet::from_path([kind]))
+        .filter_map(|(facet, count)| {
+            let path = facet.to_path();
+            path.get(1).map(|value| ((*value).to_owned(), count))
+        })
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+#[async_trait]
+impl SearchEngine for TantivySearchEngine {
+    async fn index(&self, record: &PackageRecord) -> Result<()> {
+        self.index_batch(std::slice::from_ref(record)).await
+    }
+
+    async fn index_batch(&self, records: &[PackageRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.write(format!("index {} documents", records.len()), move |inner, writer| {
+            inner.apply(writer, &records, &[])
+        })
+        .await
+    }
+
+    async fn remove(&self, id: &PackageId) -> Result<()> {
+        let id = id.clone();
+        self.write(format!("remove {id}"), move |inner, writer| inner.apply(writer, &[], &[id]))
+            .await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
+        self.inner.search(query)
+    }
+
+    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>> {
+        let inner = &self.inner;
+        let prefix = query::canonical(prefix);
+        let valid = prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if prefix.is_empty() || !valid || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = inner.reader.searcher();
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(inner.fields.name_prefix, &prefix), IndexRecordOption::Basic)) as Box<dyn Query>),
+            (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(inner.fields.current, 1), IndexRecordOption::Basic))),
+        ]);
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_fast_field::<u64>("downloads", Order::Desc))
+            .map_err(|e| inner.fail("suggest", e))?;
+        top.into_iter()
+            .map(|(_, address)| Ok(inner.load(&searcher, address)?.metadata.id.package()))
+            .collect()
+    }
+
+    async fn facets(&self, query: &SearchQuery) -> Result<Facets> {
+        let inner = &self.inner;
+        let searcher = inner.reader.searcher();
+        let (full, _) = inner.query_for(query)?;
+        let mut collector = FacetCollector::for_field("facets");
+        collector.add_facet(Facet::from_path(["category"]));
+        collector.add_facet(Facet::from_path(["keyword"]));
+        collector.add_facet(Facet::from_path(["namespace"]));
+        let counts = searcher.search(&full, &collector).map_err(|e| inner.fail("count facets", e))?;
+        Ok(Facets {
+            categories: facet_counts(&counts, "category"),
+            keywords: facet_counts(&counts, "keyword"),
+            namespaces: facet_counts(&counts, "namespace"),
+        })
+    }
+
+    async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> {
+        let inner = &self.inner;
+        let f = &inner.fields;
+        let searcher = inner.reader.searcher();
+        let own = TermQuery::new(Term::from_field_text(f.id, &id.canonical()), IndexRecordOption::Basic);
+        let found = searcher
+            .search(&own, &TopDocs::with_limit(1).order_by_score())
+            .map_err(|e| inner.fail("find the package", e))?;
+        let Some((_, address)) = found.first() else {
+            return Err(Error::not_found(format!("indexed package {id}")));
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let source = inner.load(&searcher, *address)?.metadata;
+        let mut fields = vec![(f.description, vec![OwnedValue::Str(source.description.clone())])];
+        if !source.keywords.is_empty() {
+            fields.push((f.keywords, source.keywords.iter().map(|k| OwnedValue::Str(k.clone())).collect()));
+        }
+        if !source.categories.is_empty() {
+            fields.push((f.category_raw, source.categories.iter().map(|c| OwnedValue::Str(c.to_lowercase())).collect()));
+        }
+        let like = MoreLikeThisQuery::builder()
+            .with_min_doc_frequency(1)
+            .with_min_term_frequency(1)
+            .with_min_word_length(3)
+            .with_document_fields(fields);
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(like) as Box<dyn Query>),
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermQuery::new(Term::from_field_u64(f.current, 1), IndexRecordOption::Basic)), 0.0))),
+            (Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(f.package, &id.package().canonical()), IndexRecordOption::Basic))),
+        ]);
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(|e| inner.fail("find similar packages", e))?;
+        inner.hits(&searcher, top, None)
+    }
+
+    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64> {
+        self.write("rebuild the index".to_owned(), move |inner, writer| {
+            writer.delete_all_documents().map_err(|e| inner.fail("clear the index", e))?;
+            let mut packages: HashMap<String, Vec<PackageRecord>> = HashMap::new();
+            let mut count = 0u64;
+            for record in records {
+                count += 1;
+                let versions = packages.entry(record.metadata.id.package().canonical()).or_default();
+                let key = record.metadata.id.canonical();
+                versions.retain(|r| r.metadata.id.canonical() != key);
+                versions.push(record);
+            }
+            for (package, versions) in &packages {
+                inner.write_package(writer, package, versions)?;
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn optimize(&self) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let name = inner.name.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut writer = lock(&inner.writer);
+            let segments = inner.index.searchable_segment_ids().map_err(|e| inner.fail("list segments", e))?;
+            if segments.len() > 1 {
+                writer.merge(&segments).wait().map_err(|e| inner.fail("merge segments", e))?;
+            }
+            writer.commit().map_err(|e| inner.fail("commit", e))?;
+            inner.reader.reload().map_err(|e| inner.fail("reload the reader", e))?;
+            Ok(())
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(SearchError::Task { index: name, reason: join.to_string() }.during("optimize")),
+        }
+    }
+
+    async fn stats(&self) -> Result<IndexStats> {
+        let inner = &self.inner;
+        let searcher = inner.reader.searcher();
+        let packages = searcher
+            .search(&TermQuery::new(Term::from_field_u64(inner.fields.current_any, 1), IndexRecordOption::Basic), &Count)
+            .map_err(|e| inner.fail("count packages", e))?;
+        Ok(IndexStats { documents: searcher.num_docs(), packages: packages as u64 })
+    }
+}

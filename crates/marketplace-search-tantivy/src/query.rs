@@ -1,0 +1,122 @@
+//! Turning a `SearchQuery` into tantivy queries. User text never reaches a query parser: it is
+//! tokenized like the indexed text and each term becomes term and fuzzy-term queries.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use marketplace_core::SearchQuery;
+use tantivy::Term;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::schema::Fields;
+
+/// Most distinct terms taken from one query text (the rest is ignored).
+const MAX_TERMS: usize = 16;
+
+/// Field weights: name over keywords over description.
+const NAME_BOOST: f32 = 5.0;
+const KEYWORD_BOOST: f32 = 2.5;
+const DESCRIPTION_BOOST: f32 = 0.5;
+const EXACT_NAME_BOOST: f32 = 100.0;
+/// A typo match counts for less than an exact one.
+const FUZZY_FACTOR: f32 = 0.4;
+
+/// The canonical form of a name: lowercase, `_` read as `-`.
+pub(crate) fn canonical(text: &str) -> String {
+    text.trim().to_lowercase().replace('_', "-")
+}
+
+/// Edits allowed for a term: none below 5 letters, 1 for 5–8, 2 for 9 or more.
+pub(crate) fn allowed_edits(term: &str) -> u8 {
+    match term.chars().count() {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
+    }
+}
+
+/// The distinct terms of `text`, as the index tokenizes it.
+pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        if out.len() >= MAX_TERMS {
+            break;
+        }
+        if seen.insert(token.text.clone()) {
+            out.push(token.text.clone());
+        }
+    }
+    out
+}
+
+fn term_query(term: Term) -> Box<dyn Query> {
+    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+}
+
+fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
+    (Occur::Should, Box::new(BoostQuery::new(query, boost)))
+}
+
+/// The scoring part of a text search: any term in name, keywords or description (with typo
+/// tolerance), and the whole text as an exact name.
+pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Option<Box<dyn Query>> {
+    if terms.is_empty() {
+        return None;
+    }
+    let mut clauses = Vec::new();
+    let whole = canonical(whole);
+    if !whole.is_empty() {
+        clauses.push(boosted(term_query(Term::from_field_text(fields.name_exact, &whole)), EXACT_NAME_BOOST));
+        clauses.push(boosted(term_query(Term::from_field_text(fields.package, &whole)), EXACT_NAME_BOOST));
+    }
+    for term in terms {
+        for (field, boost) in [
+            (fields.name, NAME_BOOST),
+            (fields.keywords, KEYWORD_BOOST),
+            (fields.description, DESCRIPTION_BOOST),
+        ] {
+            clauses.push(boosted(term_query(Term::from_field_text(field, term)), boost));
+            let edits = allowed_edits(term);
+            if edits > 0 {
+                let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, term), edits, true);
+                clauses.push(boosted(Box::new(fuzzy), boost * FUZZY_FACTOR));
+            }
+        }
+    }
+    Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
+    (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
+}
+
+/// The filters of `query` as clauses that must match and do not score.
+pub(crate) fn filters(fields: &Fields, query: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
+    let flag = if query.include_yanked { fields.current_any } else { fields.current };
+    let mut clauses = vec![filter(Box::new(TermQuery::new(
+        Term::from_field_u64(flag, 1),
+        IndexRecordOption::Basic,
+    )))];
+    for category in &query.categories {
+        clauses.push(filter(term_query(Term::from_field_text(fields.category_raw, &category.to_lowercase()))));
+    }
+    for keyword in &query.keywords {
+        clauses.push(filter(term_query(Term::from_field_text(fields.keyword_raw, &keyword.to_lowercase()))));
+    }
+    if let Some(namespace) = &query.namespace {
+        clauses.push(filter(term_query(Term::from_field_text(fields.namespace, &canonical(namespace)))));
+    }
+    if let Some(min) = query.min_downloads {
+        clauses.push(filter(Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_u64(fields.downloads, min)),
+            Bound::Unbounded,
+        ))));
+    }
+    clauses
+}
