@@ -74,6 +74,12 @@ pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Opti
     if !whole.is_empty() {
         clauses.push(boosted(term_query(Term::from_field_text(fields.name_exact, &whole)), EXACT_NAME_BOOST));
         clauses.push(boosted(term_query(Term::from_field_text(fields.package, &whole)), EXACT_NAME_BOOST));
+        // A misspelt whole name still beats names that merely contain the word.
+        let edits = allowed_edits(&whole);
+        if edits > 0 {
+            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(fields.name_exact, &whole), edits, true);
+            clauses.push(boosted(Box::new(fuzzy), EXACT_NAME_BOOST * FUZZY_FACTOR));
+        }
     }
     for term in terms {
         for (field, boost) in [
