@@ -22,7 +22,10 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, MoreLikeThisQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, OwnedValue, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
 
 use crate::error::SearchError;
 use crate::schema::Fields;
@@ -50,12 +53,16 @@ struct Inner {
 
 impl std::fmt::Debug for TantivySearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TantivySearchEngine").field("index", &self.inner.name).finish_non_exhaustive()
+        f.debug_struct("TantivySearchEngine")
+            .field("index", &self.inner.name)
+            .finish_non_exhaustive()
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The order in which a package's versions compete to be current.
@@ -68,7 +75,11 @@ impl TantivySearchEngine {
     /// An empty index in RAM.
     pub fn in_memory() -> Result<Self> {
         let (schema, fields) = schema::build();
-        Self::start(Index::create_in_ram(schema), fields, "in-memory index".to_owned())
+        Self::start(
+            Index::create_in_ram(schema),
+            fields,
+            "in-memory index".to_owned(),
+        )
     }
 
     /// The index in directory `dir`, created (with parent directories) if missing.
@@ -77,26 +88,53 @@ impl TantivySearchEngine {
         let name = format!("index {}", dir.display());
         let opening = format!("open the search {name}");
         std::fs::create_dir_all(dir).map_err(|source| {
-            SearchError::CreateDir { path: dir.display().to_string(), source }.during(&opening)
+            SearchError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            }
+            .during(&opening)
         })?;
         let (schema, fields) = schema::build();
-        let tantivy_err = |source| SearchError::Tantivy { index: name.clone(), source }.during(&opening);
+        let tantivy_err = |source| {
+            SearchError::Tantivy {
+                index: name.clone(),
+                source,
+            }
+            .during(&opening)
+        };
         let directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
         let index = Index::open_or_create(directory, schema).map_err(tantivy_err)?;
         Self::start(index, fields, name)
     }
 
     fn start(index: Index, fields: Fields, name: String) -> Result<Self> {
-        let fail = |source| SearchError::Tantivy { index: name.clone(), source }.during("open the search index");
-        index.tokenizers().register(schema::EDGE_TOKENIZER, schema::edge_analyzer().map_err(fail)?);
+        let fail = |source| {
+            SearchError::Tantivy {
+                index: name.clone(),
+                source,
+            }
+            .during("open the search index")
+        };
+        index.tokenizers().register(
+            schema::EDGE_TOKENIZER,
+            schema::edge_analyzer().map_err(fail)?,
+        );
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(fail)?;
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(fail)?;
+        let writer = index
+            .writer_with_num_threads(1, WRITER_MEMORY)
+            .map_err(fail)?;
         Ok(TantivySearchEngine {
-            inner: Arc::new(Inner { name, index, reader, writer: Mutex::new(writer), fields }),
+            inner: Arc::new(Inner {
+                name,
+                index,
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+            }),
         })
     }
 
@@ -119,43 +157,80 @@ impl TantivySearchEngine {
                 }
             };
             writer.commit().map_err(|e| inner.fail("commit", e))?;
-            inner.reader.reload().map_err(|e| inner.fail("reload the reader", e))?;
+            inner
+                .reader
+                .reload()
+                .map_err(|e| inner.fail("reload the reader", e))?;
             Ok(value)
         });
         match task.await {
             Ok(result) => result,
-            Err(join) => Err(SearchError::Task { index: name, reason: join.to_string() }.during(operation)),
+            Err(join) => Err(SearchError::Task {
+                index: name,
+                reason: join.to_string(),
+            }
+            .during(operation)),
         }
     }
 }
 
 impl Inner {
     fn fail(&self, operation: &str, source: tantivy::TantivyError) -> Error {
-        SearchError::Tantivy { index: self.name.clone(), source }.during(operation)
+        SearchError::Tantivy {
+            index: self.name.clone(),
+            source,
+        }
+        .during(operation)
     }
 
     fn record_of(&self, doc: &TantivyDocument) -> Result<PackageRecord> {
         let json = doc
             .get_first(self.fields.record)
             .and_then(|v| v.as_str())
-            .ok_or_else(|| SearchError::Corrupt { index: self.name.clone(), reason: "no record field".into() }.during("read a document"))?;
-        serde_json::from_str(json)
-            .map_err(|e| SearchError::Corrupt { index: self.name.clone(), reason: e.to_string() }.during("read a document"))
+            .ok_or_else(|| {
+                SearchError::Corrupt {
+                    index: self.name.clone(),
+                    reason: "no record field".into(),
+                }
+                .during("read a document")
+            })?;
+        serde_json::from_str(json).map_err(|e| {
+            SearchError::Corrupt {
+                index: self.name.clone(),
+                reason: e.to_string(),
+            }
+            .during("read a document")
+        })
     }
 
     fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<PackageRecord> {
-        let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.fail("load a document", e))?;
+        let doc: TantivyDocument = searcher
+            .doc(address)
+            .map_err(|e| self.fail("load a document", e))?;
         self.record_of(&doc)
     }
 
     /// Every indexed version of the package with canonical key `package`.
     fn versions(&self, searcher: &Searcher, package: &str) -> Result<Vec<PackageRecord>> {
-        let query = TermQuery::new(Term::from_field_text(self.fields.package, package), IndexRecordOption::Basic);
-        let found = searcher.search(&query, &DocSetCollector).map_err(|e| self.fail("find versions", e))?;
-        found.into_iter().map(|address| self.load(searcher, address)).collect()
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.package, package),
+            IndexRecordOption::Basic,
+        );
+        let found = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(|e| self.fail("find versions", e))?;
+        found
+            .into_iter()
+            .map(|address| self.load(searcher, address))
+            .collect()
     }
 
-    fn document(&self, record: &PackageRecord, current: bool, current_any: bool) -> Result<TantivyDocument> {
+    fn document(
+        &self,
+        record: &PackageRecord,
+        current: bool,
+        current_any: bool,
+    ) -> Result<TantivyDocument> {
         let f = &self.fields;
         let m = &record.metadata;
         let package = m.id.package().canonical();
@@ -178,7 +253,10 @@ impl Inner {
         }
         if let Some(namespace) = &m.id.namespace {
             doc.add_text(f.namespace, namespace.canonical());
-            doc.add_facet(f.facets, Facet::from_path(["namespace", namespace.as_str()]));
+            doc.add_facet(
+                f.facets,
+                Facet::from_path(["namespace", namespace.as_str()]),
+            );
         }
         doc.add_text(f.description, &m.description);
         for author in &m.authors {
@@ -191,33 +269,55 @@ impl Inner {
         doc.add_i64(f.published, m.published_at.unix_timestamp());
         doc.add_u64(f.current, u64::from(current));
         doc.add_u64(f.current_any, u64::from(current_any));
-        let json = serde_json::to_string(record)
-            .map_err(|e| SearchError::Corrupt { index: self.name.clone(), reason: e.to_string() }.during("index a document"))?;
+        let json = serde_json::to_string(record).map_err(|e| {
+            SearchError::Corrupt {
+                index: self.name.clone(),
+                reason: e.to_string(),
+            }
+            .during("index a document")
+        })?;
         doc.add_text(f.record, json);
         Ok(doc)
     }
 
     /// Re-adds all versions of one package with fresh current flags.
-    fn write_package(&self, writer: &IndexWriter, package: &str, versions: &[PackageRecord]) -> Result<()> {
+    fn write_package(
+        &self,
+        writer: &IndexWriter,
+        package: &str,
+        versions: &[PackageRecord],
+    ) -> Result<()> {
         writer.delete_term(Term::from_field_text(self.fields.package, package));
-        let current = versions.iter().filter(|r| !r.is_yanked()).max_by(|a, b| rank(a).cmp(&rank(b)));
+        let current = versions
+            .iter()
+            .filter(|r| !r.is_yanked())
+            .max_by(|a, b| rank(a).cmp(&rank(b)));
         let current_any = versions.iter().max_by(|a, b| rank(a).cmp(&rank(b)));
         for record in versions {
-            let is = |best: Option<&PackageRecord>| best.is_some_and(|b| b.metadata.id == record.metadata.id);
+            let is = |best: Option<&PackageRecord>| {
+                best.is_some_and(|b| b.metadata.id == record.metadata.id)
+            };
             let doc = self.document(record, is(current), is(current_any))?;
-            writer.add_document(doc).map_err(|e| self.fail("add a document", e))?;
+            writer
+                .add_document(doc)
+                .map_err(|e| self.fail("add a document", e))?;
         }
         Ok(())
     }
 
     /// Applies `changes` (per package: versions to upsert and ids to drop) in one commit.
-    fn apply(&self, writer: &IndexWriter, upserts: &[PackageRecord], removals: &[PackageId]) -> Result<()> {
+    fn apply(
+        &self,
+        writer: &IndexWriter,
+        upserts: &[PackageRecord],
+        removals: &[PackageId],
+    ) -> Result<()> {
         let searcher = self.reader.searcher();
         let mut touched: BTreeMap<String, Vec<PackageRecord>> = BTreeMap::new();
         let mut load = |package: String| -> Result<()> {
-            if !touched.contains_key(&package) {
-                let versions = self.versions(&searcher, &package)?;
-                touched.insert(package, versions);
+            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(package) {
+                let versions = self.versions(&searcher, slot.key())?;
+                slot.insert(versions);
             }
             Ok(())
         };
@@ -228,7 +328,9 @@ impl Inner {
             load(id.package().canonical())?;
         }
         for record in upserts {
-            let versions = touched.entry(record.metadata.id.package().canonical()).or_default();
+            let versions = touched
+                .entry(record.metadata.id.package().canonical())
+                .or_default();
             let key = record.metadata.id.canonical();
             versions.retain(|r| r.metadata.id.canonical() != key);
             versions.push(record.clone());
@@ -245,7 +347,12 @@ impl Inner {
         Ok(())
     }
 
-    fn hits(&self, searcher: &Searcher, addresses: Vec<(f32, DocAddress)>, snippets: Option<&SnippetGenerator>) -> Result<Vec<SearchResult>> {
+    fn hits(
+        &self,
+        searcher: &Searcher,
+        addresses: Vec<(f32, DocAddress)>,
+        snippets: Option<&SnippetGenerator>,
+    ) -> Result<Vec<SearchResult>> {
         addresses
             .into_iter()
             .map(|(score, address)| {
@@ -270,7 +377,8 @@ impl Inner {
             .collect()
     }
 
-    fn query_for(&self, query: &SearchQuery) -> Result<(Box<dyn Query>, Option<Box<dyn Query>>)> {
+    /// The full query (filters and text) and, separately, its text part (for highlights).
+    fn query_for(&self, query: &SearchQuery) -> Result<PreparedQuery> {
         let mut analyzer = self
             .index
             .tokenizer_for_field(self.fields.description)
@@ -310,19 +418,28 @@ impl Inner {
                 searcher.search(&full, &collector).map_err(fail)?
             }
             SortOrder::Downloads => searcher
-                .search(&full, &top.order_by_fast_field::<u64>("downloads", Order::Desc))
+                .search(
+                    &full,
+                    &top.order_by_fast_field::<u64>("downloads", Order::Desc),
+                )
                 .map_err(fail)?
                 .into_iter()
                 .map(|(n, a)| (n.unwrap_or(0) as f32, a))
                 .collect(),
             SortOrder::Recent => searcher
-                .search(&full, &top.order_by_fast_field::<i64>("published", Order::Desc))
+                .search(
+                    &full,
+                    &top.order_by_fast_field::<i64>("published", Order::Desc),
+                )
                 .map_err(fail)?
                 .into_iter()
                 .map(|(_, a)| (0.0, a))
                 .collect(),
             SortOrder::Name => searcher
-                .search(&full, &top.order_by_string_fast_field("name_sort", Order::Asc))
+                .search(
+                    &full,
+                    &top.order_by_string_fast_field("name_sort", Order::Asc),
+                )
                 .map_err(fail)?
                 .into_iter()
                 .map(|(_, a)| (0.0, a))
@@ -338,6 +455,9 @@ impl Inner {
         self.hits(&searcher, addresses, snippets.as_ref())
     }
 }
+
+/// A query with filters, and its scoring text part if the search has text.
+type PreparedQuery = (Box<dyn Query>, Option<Box<dyn Query>>);
 
 fn facet_counts(collector: &tantivy::collector::FacetCounts, kind: &str) -> Vec<(String, u64)> {
     let mut counts: Vec<(String, u64)> = collector
@@ -359,16 +479,19 @@ impl SearchEngine for TantivySearchEngine {
 
     async fn index_batch(&self, records: &[PackageRecord]) -> Result<()> {
         let records = records.to_vec();
-        self.write(format!("index {} documents", records.len()), move |inner, writer| {
-            inner.apply(writer, &records, &[])
-        })
+        self.write(
+            format!("index {} documents", records.len()),
+            move |inner, writer| inner.apply(writer, &records, &[]),
+        )
         .await
     }
 
     async fn remove(&self, id: &PackageId) -> Result<()> {
         let id = id.clone();
-        self.write(format!("remove {id}"), move |inner, writer| inner.apply(writer, &[], &[id]))
-            .await
+        self.write(format!("remove {id}"), move |inner, writer| {
+            inner.apply(writer, &[], &[id])
+        })
+        .await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
@@ -378,17 +501,34 @@ impl SearchEngine for TantivySearchEngine {
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>> {
         let inner = &self.inner;
         let prefix = query::canonical(prefix);
-        let valid = prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let valid = prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
         if prefix.is_empty() || !valid || limit == 0 {
             return Ok(Vec::new());
         }
         let searcher = inner.reader.searcher();
         let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(inner.fields.name_prefix, &prefix), IndexRecordOption::Basic)) as Box<dyn Query>),
-            (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(inner.fields.current, 1), IndexRecordOption::Basic))),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(inner.fields.name_prefix, &prefix),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(inner.fields.current, 1),
+                    IndexRecordOption::Basic,
+                )),
+            ),
         ]);
         let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_fast_field::<u64>("downloads", Order::Desc))
+            .search(
+                &query,
+                &TopDocs::with_limit(limit).order_by_fast_field::<u64>("downloads", Order::Desc),
+            )
             .map_err(|e| inner.fail("suggest", e))?;
         top.into_iter()
             .map(|(_, address)| Ok(inner.load(&searcher, address)?.metadata.id.package()))
@@ -403,7 +543,9 @@ impl SearchEngine for TantivySearchEngine {
         collector.add_facet(Facet::from_path(["category"]));
         collector.add_facet(Facet::from_path(["keyword"]));
         collector.add_facet(Facet::from_path(["namespace"]));
-        let counts = searcher.search(&full, &collector).map_err(|e| inner.fail("count facets", e))?;
+        let counts = searcher
+            .search(&full, &collector)
+            .map_err(|e| inner.fail("count facets", e))?;
         Ok(Facets {
             categories: facet_counts(&counts, "category"),
             keywords: facet_counts(&counts, "keyword"),
@@ -415,7 +557,10 @@ impl SearchEngine for TantivySearchEngine {
         let inner = &self.inner;
         let f = &inner.fields;
         let searcher = inner.reader.searcher();
-        let own = TermQuery::new(Term::from_field_text(f.id, &id.canonical()), IndexRecordOption::Basic);
+        let own = TermQuery::new(
+            Term::from_field_text(f.id, &id.canonical()),
+            IndexRecordOption::Basic,
+        );
         let found = searcher
             .search(&own, &TopDocs::with_limit(1).order_by_score())
             .map_err(|e| inner.fail("find the package", e))?;
@@ -426,12 +571,29 @@ impl SearchEngine for TantivySearchEngine {
             return Ok(Vec::new());
         }
         let source = inner.load(&searcher, *address)?.metadata;
-        let mut fields = vec![(f.description, vec![OwnedValue::Str(source.description.clone())])];
+        let mut fields = vec![(
+            f.description,
+            vec![OwnedValue::Str(source.description.clone())],
+        )];
         if !source.keywords.is_empty() {
-            fields.push((f.keywords, source.keywords.iter().map(|k| OwnedValue::Str(k.clone())).collect()));
+            fields.push((
+                f.keywords,
+                source
+                    .keywords
+                    .iter()
+                    .map(|k| OwnedValue::Str(k.clone()))
+                    .collect(),
+            ));
         }
         if !source.categories.is_empty() {
-            fields.push((f.category_raw, source.categories.iter().map(|c| OwnedValue::Str(c.to_lowercase())).collect()));
+            fields.push((
+                f.category_raw,
+                source
+                    .categories
+                    .iter()
+                    .map(|c| OwnedValue::Str(c.to_lowercase()))
+                    .collect(),
+            ));
         }
         let like = MoreLikeThisQuery::builder()
             .with_min_doc_frequency(1)
@@ -440,8 +602,23 @@ impl SearchEngine for TantivySearchEngine {
             .with_document_fields(fields);
         let query = BooleanQuery::new(vec![
             (Occur::Must, Box::new(like) as Box<dyn Query>),
-            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermQuery::new(Term::from_field_u64(f.current, 1), IndexRecordOption::Basic)), 0.0))),
-            (Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(f.package, &id.package().canonical()), IndexRecordOption::Basic))),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(f.current, 1),
+                        IndexRecordOption::Basic,
+                    )),
+                    0.0,
+                )),
+            ),
+            (
+                Occur::MustNot,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.package, &id.package().canonical()),
+                    IndexRecordOption::Basic,
+                )),
+            ),
         ]);
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit).order_by_score())
@@ -449,14 +626,21 @@ impl SearchEngine for TantivySearchEngine {
         inner.hits(&searcher, top, None)
     }
 
-    async fn rebuild(&self, records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64> {
+    async fn rebuild(
+        &self,
+        records: Box<dyn Iterator<Item = PackageRecord> + Send>,
+    ) -> Result<u64> {
         self.write("rebuild the index".to_owned(), move |inner, writer| {
-            writer.delete_all_documents().map_err(|e| inner.fail("clear the index", e))?;
+            writer
+                .delete_all_documents()
+                .map_err(|e| inner.fail("clear the index", e))?;
             let mut packages: HashMap<String, Vec<PackageRecord>> = HashMap::new();
             let mut count = 0u64;
             for record in records {
                 count += 1;
-                let versions = packages.entry(record.metadata.id.package().canonical()).or_default();
+                let versions = packages
+                    .entry(record.metadata.id.package().canonical())
+                    .or_default();
                 let key = record.metadata.id.canonical();
                 versions.retain(|r| r.metadata.id.canonical() != key);
                 versions.push(record);
@@ -474,17 +658,30 @@ impl SearchEngine for TantivySearchEngine {
         let name = inner.name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = lock(&inner.writer);
-            let segments = inner.index.searchable_segment_ids().map_err(|e| inner.fail("list segments", e))?;
+            let segments = inner
+                .index
+                .searchable_segment_ids()
+                .map_err(|e| inner.fail("list segments", e))?;
             if segments.len() > 1 {
-                writer.merge(&segments).wait().map_err(|e| inner.fail("merge segments", e))?;
+                writer
+                    .merge(&segments)
+                    .wait()
+                    .map_err(|e| inner.fail("merge segments", e))?;
             }
             writer.commit().map_err(|e| inner.fail("commit", e))?;
-            inner.reader.reload().map_err(|e| inner.fail("reload the reader", e))?;
+            inner
+                .reader
+                .reload()
+                .map_err(|e| inner.fail("reload the reader", e))?;
             Ok(())
         });
         match task.await {
             Ok(result) => result,
-            Err(join) => Err(SearchError::Task { index: name, reason: join.to_string() }.during("optimize")),
+            Err(join) => Err(SearchError::Task {
+                index: name,
+                reason: join.to_string(),
+            }
+            .during("optimize")),
         }
     }
 
@@ -492,8 +689,17 @@ impl SearchEngine for TantivySearchEngine {
         let inner = &self.inner;
         let searcher = inner.reader.searcher();
         let packages = searcher
-            .search(&TermQuery::new(Term::from_field_u64(inner.fields.current_any, 1), IndexRecordOption::Basic), &Count)
+            .search(
+                &TermQuery::new(
+                    Term::from_field_u64(inner.fields.current_any, 1),
+                    IndexRecordOption::Basic,
+                ),
+                &Count,
+            )
             .map_err(|e| inner.fail("count packages", e))?;
-        Ok(IndexStats { documents: searcher.num_docs(), packages: packages as u64 })
+        Ok(IndexStats {
+            documents: searcher.num_docs(),
+            packages: packages as u64,
+        })
     }
 }

@@ -63,8 +63,8 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
     (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
-/// The scoring part of a text search: any term in name, keywords or description (with typo
-/// tolerance), and the whole text as an exact name.
+/// The scoring part of a text search: any term in name, keywords or description (typos
+/// tolerated in name and keywords), and the whole text as an exact or misspelt name.
 pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Option<Box<dyn Query>> {
     if terms.is_empty() {
         return None;
@@ -72,12 +72,22 @@ pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Opti
     let mut clauses = Vec::new();
     let whole = canonical(whole);
     if !whole.is_empty() {
-        clauses.push(boosted(term_query(Term::from_field_text(fields.name_exact, &whole)), EXACT_NAME_BOOST));
-        clauses.push(boosted(term_query(Term::from_field_text(fields.package, &whole)), EXACT_NAME_BOOST));
+        clauses.push(boosted(
+            term_query(Term::from_field_text(fields.name_exact, &whole)),
+            EXACT_NAME_BOOST,
+        ));
+        clauses.push(boosted(
+            term_query(Term::from_field_text(fields.package, &whole)),
+            EXACT_NAME_BOOST,
+        ));
         // A misspelt whole name still beats names that merely contain the word.
         let edits = allowed_edits(&whole);
         if edits > 0 {
-            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(fields.name_exact, &whole), edits, true);
+            let fuzzy = FuzzyTermQuery::new(
+                Term::from_field_text(fields.name_exact, &whole),
+                edits,
+                true,
+            );
             clauses.push(boosted(Box::new(fuzzy), EXACT_NAME_BOOST * FUZZY_FACTOR));
         }
     }
@@ -87,9 +97,14 @@ pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Opti
             (fields.keywords, KEYWORD_BOOST),
             (fields.description, DESCRIPTION_BOOST),
         ] {
-            clauses.push(boosted(term_query(Term::from_field_text(field, term)), boost));
+            clauses.push(boosted(
+                term_query(Term::from_field_text(field, term)),
+                boost,
+            ));
             let edits = allowed_edits(term);
-            if edits > 0 {
+            // Typos are forgiven in names and keywords; fuzzy matching across every
+            // description word would cost more than it finds.
+            if edits > 0 && field != fields.description {
                 let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, term), edits, true);
                 clauses.push(boosted(Box::new(fuzzy), boost * FUZZY_FACTOR));
             }
@@ -104,19 +119,32 @@ fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
 
 /// The filters of `query` as clauses that must match and do not score.
 pub(crate) fn filters(fields: &Fields, query: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
-    let flag = if query.include_yanked { fields.current_any } else { fields.current };
+    let flag = if query.include_yanked {
+        fields.current_any
+    } else {
+        fields.current
+    };
     let mut clauses = vec![filter(Box::new(TermQuery::new(
         Term::from_field_u64(flag, 1),
         IndexRecordOption::Basic,
     )))];
     for category in &query.categories {
-        clauses.push(filter(term_query(Term::from_field_text(fields.category_raw, &category.to_lowercase()))));
+        clauses.push(filter(term_query(Term::from_field_text(
+            fields.category_raw,
+            &category.to_lowercase(),
+        ))));
     }
     for keyword in &query.keywords {
-        clauses.push(filter(term_query(Term::from_field_text(fields.keyword_raw, &keyword.to_lowercase()))));
+        clauses.push(filter(term_query(Term::from_field_text(
+            fields.keyword_raw,
+            &keyword.to_lowercase(),
+        ))));
     }
     if let Some(namespace) = &query.namespace {
-        clauses.push(filter(term_query(Term::from_field_text(fields.namespace, &canonical(namespace)))));
+        clauses.push(filter(term_query(Term::from_field_text(
+            fields.namespace,
+            &canonical(namespace),
+        ))));
     }
     if let Some(min) = query.min_downloads {
         clauses.push(filter(Box::new(RangeQuery::new(

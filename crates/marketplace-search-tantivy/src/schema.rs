@@ -89,7 +89,9 @@ pub(crate) fn build() -> (Schema, Fields) {
 
 /// The analyzer registered as [`EDGE_TOKENIZER`].
 pub(crate) fn edge_analyzer() -> tantivy::Result<TextAnalyzer> {
-    Ok(TextAnalyzer::builder(NgramTokenizer::new(1, EDGE_MAX, true)?)
-        .filter(LowerCaser)
-        .build())
+    Ok(
+        TextAnalyzer::builder(NgramTokenizer::new(1, EDGE_MAX, true)?)
+            .filter(LowerCaser)
+            .build(),
+    )
 }
