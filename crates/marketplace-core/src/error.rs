@@ -190,6 +190,19 @@ impl Error {
         }
     }
 
+    /// An [`Error::Integrity`]: the bytes of `what` hash to `actual`, not `expected`.
+    pub fn integrity(
+        what: impl fmt::Display,
+        expected: impl fmt::Display,
+        actual: impl fmt::Display,
+    ) -> Self {
+        Error::Integrity {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        }
+    }
+
     /// A [`Error::Signature`] error for `what`.
     pub fn signature(what: impl fmt::Display, reason: impl Into<String>) -> Self {
         Error::Signature {

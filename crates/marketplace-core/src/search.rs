@@ -94,6 +94,23 @@ pub struct SearchResult {
     pub highlights: Vec<String>,
 }
 
+impl SearchResult {
+    /// A hit for `record`, with its summary fields copied from the record.
+    pub fn from_record(record: &PackageRecord, score: f32, highlights: Vec<String>) -> Self {
+        let m = &record.metadata;
+        SearchResult {
+            id: m.id.clone(),
+            description: m.description.clone(),
+            keywords: m.keywords.clone(),
+            categories: m.categories.clone(),
+            downloads: record.downloads,
+            yanked: record.is_yanked(),
+            score,
+            highlights,
+        }
+    }
+}
+
 /// Counts of packages per value, for narrowing a search.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facets {

@@ -82,11 +82,11 @@ pub trait PackageStore: Send + Sync {
         let reader = tokio_util::io::StreamReader::new(StreamAsIo(stream));
         let copied = target.upload_stream(Box::new(reader), Some(size)).await?;
         if &copied != hash {
-            return Err(crate::error::Error::Integrity {
-                what: format!("copy of {hash}"),
-                expected: hash.to_string(),
-                actual: copied.to_string(),
-            });
+            return Err(crate::error::Error::integrity(
+                format!("copy of {hash}"),
+                hash,
+                copied,
+            ));
         }
         Ok(())
     }

@@ -200,11 +200,11 @@ impl CryptoVerifier for RingCryptoVerifier {
         let actual = digest(bytes, expected.algorithm())?;
         // `ContentHash` equality is constant-time in the digest.
         if &actual != expected {
-            return Err(Error::Integrity {
-                what: format!("{} bytes", bytes.len()),
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::integrity(
+                format!("{} bytes", bytes.len()),
+                expected,
+                actual,
+            ));
         }
         Ok(())
     }

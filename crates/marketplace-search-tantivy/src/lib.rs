@@ -357,22 +357,12 @@ impl Inner {
             .into_iter()
             .map(|(score, address)| {
                 let record = self.load(searcher, address)?;
-                let m = &record.metadata;
                 let highlights = snippets
-                    .map(|g| g.snippet(&m.description))
+                    .map(|g| g.snippet(&record.metadata.description))
                     .filter(|s| !s.highlighted().is_empty())
                     .map(|s| vec![s.to_html()])
                     .unwrap_or_default();
-                Ok(SearchResult {
-                    id: m.id.clone(),
-                    description: m.description.clone(),
-                    keywords: m.keywords.clone(),
-                    categories: m.categories.clone(),
-                    downloads: record.downloads,
-                    yanked: record.is_yanked(),
-                    score,
-                    highlights,
-                })
+                Ok(SearchResult::from_record(&record, score, highlights))
             })
             .collect()
     }
@@ -658,15 +648,22 @@ impl SearchEngine for TantivySearchEngine {
         let name = inner.name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = lock(&inner.writer);
-            let segments = inner
-                .index
-                .searchable_segment_ids()
-                .map_err(|e| inner.fail("list segments", e))?;
-            if segments.len() > 1 {
-                writer
-                    .merge(&segments)
-                    .wait()
-                    .map_err(|e| inner.fail("merge segments", e))?;
+            // The merge policy may merge some segments in the background meanwhile, which makes
+            // a merge of a stale segment list fail: list again and retry a few times.
+            let mut attempts = 0;
+            loop {
+                let segments = inner
+                    .index
+                    .searchable_segment_ids()
+                    .map_err(|e| inner.fail("list segments", e))?;
+                if segments.len() <= 1 {
+                    break;
+                }
+                match writer.merge(&segments).wait() {
+                    Ok(_) => break,
+                    Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < 5 => attempts += 1,
+                    Err(e) => return Err(inner.fail("merge segments", e)),
+                }
             }
             writer.commit().map_err(|e| inner.fail("commit", e))?;
             inner

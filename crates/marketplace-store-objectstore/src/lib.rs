@@ -441,11 +441,11 @@ impl PackageStore for ObjectStorePackageStore {
         let hasher = joined(hashing.await, &self.name)?;
         let actual = hasher.finish();
         if &actual != hash {
-            return Err(Error::Integrity {
-                what: format!("object {hash} in {}", self.name),
-                expected: hash.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::integrity(
+                format!("object {hash} in {}", self.name),
+                hash,
+                actual,
+            ));
         }
         Ok(body.freeze())
     }

@@ -63,11 +63,11 @@ impl Stream for VerifyingStream {
                 if actual == this.expected {
                     Poll::Ready(None)
                 } else {
-                    Poll::Ready(Some(Err(Error::Integrity {
-                        what: format!("object {} in {}", this.expected, this.store),
-                        expected: this.expected.to_string(),
-                        actual: actual.to_string(),
-                    })))
+                    Poll::Ready(Some(Err(Error::integrity(
+                        format!("object {} in {}", this.expected, this.store),
+                        &this.expected,
+                        actual,
+                    ))))
                 }
             }
         }

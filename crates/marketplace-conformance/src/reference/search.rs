@@ -168,17 +168,11 @@ fn matches_filters(record: &PackageRecord, query: &SearchQuery) -> bool {
 }
 
 fn hit(record: &PackageRecord, score: f32, terms: &[String]) -> SearchResult {
-    let m = &record.metadata;
-    SearchResult {
-        id: m.id.clone(),
-        description: m.description.clone(),
-        keywords: m.keywords.clone(),
-        categories: m.categories.clone(),
-        downloads: record.downloads,
-        yanked: record.is_yanked(),
+    SearchResult::from_record(
+        record,
         score,
-        highlights: highlight(&m.description, terms),
-    }
+        highlight(&record.metadata.description, terms),
+    )
 }
 
 fn run(

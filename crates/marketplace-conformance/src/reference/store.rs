@@ -36,11 +36,7 @@ impl MemoryPackageStore {
             .ok_or_else(|| Error::not_found(format!("object {hash}")))?;
         let actual = ContentHash::sha256(&bytes);
         if &actual != hash {
-            return Err(Error::Integrity {
-                what: format!("object {hash}"),
-                expected: hash.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::integrity(format!("object {hash}"), hash, actual));
         }
         Ok(bytes)
     }

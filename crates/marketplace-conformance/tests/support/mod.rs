@@ -126,11 +126,11 @@ impl CryptoVerifier for DalekCryptoVerifier {
     async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
         let actual = self.checksum(bytes, expected.algorithm()).await?;
         if &actual != expected {
-            return Err(Error::Integrity {
-                what: format!("{} bytes", bytes.len()),
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::integrity(
+                format!("{} bytes", bytes.len()),
+                expected,
+                actual,
+            ));
         }
         Ok(())
     }
