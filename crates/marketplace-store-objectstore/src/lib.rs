@@ -107,7 +107,8 @@ impl ObjectStorePackageStore {
         }
     }
 
-    /// A store in the local directory `dir`, created if missing.
+    /// A store in the local directory `dir`, created if missing. Every write is fsynced (file
+    /// and directory) before it returns.
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let name = format!("local store {}", dir.display());
@@ -119,13 +120,17 @@ impl ObjectStorePackageStore {
                 false,
             )
         })?;
-        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|source| {
-            StoreError::ObjectStore {
-                store: name.clone(),
-                source,
-            }
-            .during("open a local store")
-        })?;
+        // fsync files and directories on every write: an object must be durable before the
+        // registry records it, or a power cut could leave a registered package without bytes.
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map(|fs| fs.with_fsync(true))
+            .map_err(|source| {
+                StoreError::ObjectStore {
+                    store: name.clone(),
+                    source,
+                }
+                .during("open a local store")
+            })?;
         Ok(Self::new(Arc::new(fs), "", name))
     }
 
