@@ -25,6 +25,16 @@ use crate::queries::{At, QResult, QueryError};
 
 pub use crate::schema::SCHEMA_VERSION;
 
+/// How durable a write's commit is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// fsync on commit: survives power loss (registrations, yanks, metadata).
+    Full,
+    /// WAL without fsync on commit: survives a crash of the process, may lose the last commits
+    /// on power loss. For download counts, which are statistics.
+    Relaxed,
+}
+
 /// Most idle reader connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -120,8 +130,18 @@ impl SqliteRegistry {
         blocking(operation, move || inner.with_reader(op)).await
     }
 
-    /// Runs `op` in a transaction on the writer connection on the blocking pool.
+    /// Runs `op` in a transaction on the writer connection on the blocking pool, durable
+    /// (fsynced) on commit.
     async fn write<T, F>(&self, operation: String, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>, &str) -> QResult<T> + Send + 'static,
+    {
+        self.write_with(Durability::Full, operation, op).await
+    }
+
+    /// Like [`SqliteRegistry::write`], choosing how durable the commit is.
+    async fn write_with<T, F>(&self, durability: Durability, operation: String, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>, &str) -> QResult<T> + Send + 'static,
@@ -130,10 +150,22 @@ impl SqliteRegistry {
         blocking(operation, move || {
             let location = inner.location.as_str();
             let mut conn = lock(&inner.writer);
-            let tx = conn.transaction().at(location)?;
-            let value = op(&tx, location)?;
-            tx.commit().at(location)?;
-            Ok(value)
+            let relaxed = durability == Durability::Relaxed;
+            if relaxed {
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .at(location)?;
+            }
+            let result = (|| {
+                let tx = conn.transaction().at(location)?;
+                let value = op(&tx, location)?;
+                tx.commit().at(location)?;
+                Ok(value)
+            })();
+            if relaxed {
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .at(location)?;
+            }
+            result
         })
         .await
     }
@@ -305,7 +337,8 @@ impl Registry for SqliteRegistry {
 
     async fn record_download(&self, id: &PackageId) -> Result<()> {
         let id = id.clone();
-        self.write(format!("record a download of {id}"), move |tx, location| {
+        let operation = format!("record a download of {id}");
+        self.write_with(Durability::Relaxed, operation, move |tx, location| {
             queries::record_download(tx, location, &id, today())
         })
         .await
