@@ -1,0 +1,162 @@
+//! `marketplace.toml`: the manifest at the root of every package.
+
+use std::collections::BTreeMap;
+
+use marketplace_core::semver::VersionReq;
+use marketplace_core::url::Url;
+use marketplace_core::{
+    ContentHash, Error, License, Name, PackageId, PackageMetadata, PackageRef, Result, now_seconds,
+    parse_requirement_for, parse_url, parse_version,
+};
+use serde::Deserialize;
+
+/// The file name of the manifest.
+pub const MANIFEST_FILE: &str = "marketplace.toml";
+
+/// Longest manifest accepted, in bytes.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    package: RawPackage,
+    #[serde(default)]
+    dependencies: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackage {
+    name: String,
+    version: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    authors: Vec<String>,
+    license: Option<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    homepage: Option<String>,
+    repository: Option<String>,
+}
+
+/// A parsed and validated manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The package and version it describes.
+    pub id: PackageId,
+    /// Description.
+    pub description: String,
+    /// Authors.
+    pub authors: Vec<String>,
+    /// SPDX license expression.
+    pub license: Option<License>,
+    /// Keywords.
+    pub keywords: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Home page.
+    pub homepage: Option<Url>,
+    /// Repository.
+    pub repository: Option<Url>,
+    /// Dependencies.
+    pub dependencies: BTreeMap<PackageRef, VersionReq>,
+}
+
+fn field(name: &str) -> String {
+    format!("{MANIFEST_FILE} {name}")
+}
+
+impl Manifest {
+    /// Parses and validates manifest text. Errors are `Invalid`, naming the manifest field.
+    pub fn parse(text: &str) -> Result<Self> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            Error::invalid(
+                MANIFEST_FILE,
+                text.lines().next().unwrap_or(""),
+                format!("is not a valid manifest: {}", e.message()),
+            )
+        })?;
+        let p = raw.package;
+        let name = Name::for_field(&field("package.name"), &p.name)?;
+        let namespace = p
+            .namespace
+            .as_deref()
+            .map(|ns| Name::for_field(&field("package.namespace"), ns))
+            .transpose()?;
+        let version = parse_version(&p.version).map_err(|_| {
+            Error::invalid(
+                field("package.version"),
+                &p.version,
+                "must be a semantic version like 1.2.3",
+            )
+        })?;
+        let license = p
+            .license
+            .as_deref()
+            .map(|l| {
+                License::new(l).map_err(|_| {
+                    Error::invalid(
+                        field("package.license"),
+                        l,
+                        "must be a valid SPDX license expression such as MIT OR Apache-2.0",
+                    )
+                })
+            })
+            .transpose()?;
+        let homepage = p
+            .homepage
+            .as_deref()
+            .map(|u| parse_url(&field("package.homepage"), u))
+            .transpose()?;
+        let repository = p
+            .repository
+            .as_deref()
+            .map(|u| parse_url(&field("package.repository"), u))
+            .transpose()?;
+        let mut dependencies = BTreeMap::new();
+        for (dep, req) in &raw.dependencies {
+            let package = PackageRef::parse_field(&field("dependencies"), dep)?;
+            let req = parse_requirement_for(&field(&format!("dependencies.{dep}")), req)?;
+            dependencies.insert(package, req);
+        }
+        let manifest = Manifest {
+            id: PackageId::new(namespace, name, version),
+            description: p.description,
+            authors: p.authors,
+            license,
+            keywords: p.keywords,
+            categories: p.categories,
+            homepage,
+            repository,
+            dependencies,
+        };
+        // Check every data-model rule now, with a placeholder checksum.
+        manifest
+            .to_metadata(ContentHash::sha256(b""), 0)
+            .validate()?;
+        Ok(manifest)
+    }
+
+    /// The metadata of the package archive with this manifest.
+    pub fn to_metadata(&self, checksum: ContentHash, size: u64) -> PackageMetadata {
+        let mut m = PackageMetadata::new(self.id.clone(), self.description.clone(), checksum, size);
+        m.authors.clone_from(&self.authors);
+        m.license.clone_from(&self.license);
+        m.keywords.clone_from(&self.keywords);
+        m.categories.clone_from(&self.categories);
+        m.homepage.clone_from(&self.homepage);
+        m.repository.clone_from(&self.repository);
+        m.dependencies.clone_from(&self.dependencies);
+        m.published_at = now_seconds();
+        m
+    }
+
+    /// The name of the archive's top-level directory: `name-version`.
+    pub fn top_dir(&self) -> String {
+        format!("{}-{}", self.id.name, self.id.version)
+    }
+}

@@ -1,0 +1,317 @@
+//! The package format: reproducible packing, every archive rule, and all-or-nothing extraction.
+
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use marketplace_client::{ArchiveLimits, MANIFEST_FILE, Manifest, extract, inspect, pack_dir};
+use marketplace_core::{ContentHash, Error};
+use tar::{EntryType, Header};
+
+const MANIFEST: &str = r#"[package]
+name = "web-framework"
+version = "1.2.3"
+namespace = "acme"
+description = "Routing and templates for web services"
+authors = ["Jane Doe <jane@example.com>"]
+license = "MIT OR Apache-2.0"
+keywords = ["web", "http"]
+categories = ["templates"]
+homepage = "https://example.com/web"
+
+[dependencies]
+"acme/http" = "^1.2"
+logging = "0.3"
+"#;
+
+fn package_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(MANIFEST_FILE), MANIFEST).expect("manifest");
+    std::fs::create_dir_all(dir.path().join("templates/pages")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("templates/pages/index.html"),
+        "<h1>{{ title }}</h1>",
+    )
+    .expect("file");
+    std::fs::write(dir.path().join("README.md"), "# web-framework").expect("file");
+    std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+    std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/main").expect("file");
+    dir
+}
+
+/// A .tar.gz with raw entries: (path bytes, type, data). Paths are written as given, so
+/// malicious ones can be built.
+fn raw_archive(entries: &[(&[u8], EntryType, &[u8])]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for (path, kind, data) in entries {
+        let mut header = Header::new_old();
+        header.as_old_mut().name[..path.len()].copy_from_slice(path);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_entry_type(*kind);
+        if *kind == EntryType::Symlink || *kind == EntryType::Link {
+            header.as_old_mut().linkname[..10].copy_from_slice(b"/etc/passw");
+        }
+        header.set_cksum();
+        tar.extend_from_slice(header.as_bytes());
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+    tar.extend_from_slice(&[0u8; 1024]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&tar).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+const MINIMAL: &[u8] = b"[package]\nname = \"web\"\nversion = \"1.0.0\"\n";
+
+fn assert_invalid(result: Result<impl std::fmt::Debug, Error>, needle: &str) {
+    match result {
+        Err(Error::Invalid { field, rule, value }) => {
+            let all = format!("{field} {value} {rule}");
+            assert!(all.contains(needle), "expected {needle:?} in: {all}");
+        }
+        other => panic!("expected Invalid ({needle}), got {other:?}"),
+    }
+}
+
+#[test]
+fn packing_is_reproducible_and_round_trips() {
+    let dir = package_dir();
+    let limits = ArchiveLimits::default();
+    let (first, manifest) = pack_dir(dir.path(), &limits).expect("pack");
+    // Touch a file's time: the archive must not change.
+    std::fs::write(dir.path().join("README.md"), "# web-framework").expect("rewrite");
+    let (second, _) = pack_dir(dir.path(), &limits).expect("pack again");
+    assert_eq!(ContentHash::sha256(&first), ContentHash::sha256(&second));
+
+    assert_eq!(manifest.id.to_string(), "acme/web-framework@1.2.3");
+    assert_eq!(manifest.dependencies.len(), 2);
+    let info = inspect(&first, &limits).expect("inspect");
+    assert_eq!(info.top, "web-framework-1.2.3");
+    let paths: Vec<&str> = info.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["README.md", MANIFEST_FILE, "templates/pages/index.html"],
+        ".git is left out, entries sorted"
+    );
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = out.path().join("installed/web");
+    extract(&first, &dest, &limits).expect("extract");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("templates/pages/index.html")).expect("read"),
+        "<h1>{{ title }}</h1>"
+    );
+    assert!(!dest.join(".git").exists());
+}
+
+#[test]
+fn every_rule_names_the_entry() {
+    let limits = ArchiveLimits::default();
+    let m = MINIMAL;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/../../evil", EntryType::Regular, b"x"),
+            ]),
+            "`..`",
+        ),
+        (
+            raw_archive(&[(b"/etc/cron.d/evil", EntryType::Regular, b"x")]),
+            "absolute",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/link", EntryType::Symlink, b""),
+            ]),
+            "symbolic link",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/hard", EntryType::Link, b""),
+            ]),
+            "hard link",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/dev", EntryType::Char, b""),
+            ]),
+            "only files and directories",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"other/file", EntryType::Regular, b"x"),
+            ]),
+            "one directory",
+        ),
+        (
+            raw_archive(&[(b"web/readme", EntryType::Regular, b"x")]),
+            "has no marketplace.toml",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/marketplace.toml", EntryType::Regular, m),
+            ]),
+            "appears twice",
+        ),
+        (
+            raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, m),
+                (b"web/caf\xe9", EntryType::Regular, b"x"),
+            ]),
+            "not UTF-8",
+        ),
+        (
+            raw_archive(&[(
+                b"web/marketplace.toml",
+                EntryType::Regular,
+                b"[package]\nname = \"1bad\"\nversion = \"1.0.0\"\n",
+            )]),
+            "package.name",
+        ),
+        (
+            raw_archive(&[(
+                b"web/marketplace.toml",
+                EntryType::Regular,
+                b"[package]\nname = \"web\"\nversion = \"one\"\n",
+            )]),
+            "package.version",
+        ),
+        (
+            raw_archive(&[(
+                b"web/marketplace.toml",
+                EntryType::Regular,
+                b"[package\nname=",
+            )]),
+            "not a valid manifest",
+        ),
+        (
+            raw_archive(&[(
+                b"web/marketplace.toml",
+                EntryType::Regular,
+                b"[package]\nname = \"web\"\nversion = \"1.0.0\"\nsurprise = 1\n",
+            )]),
+            "unknown field",
+        ),
+        (
+            raw_archive(&[(b"toplevel-file", EntryType::Regular, b"x")]),
+            "top level",
+        ),
+        (
+            b"not a gzip stream at all".to_vec(),
+            "not a readable .tar.gz",
+        ),
+        (Vec::new(), "not a readable .tar.gz"),
+    ];
+    for (archive, needle) in cases {
+        assert_invalid(inspect(&archive, &limits), needle);
+    }
+}
+
+#[test]
+fn limits_guard_against_bombs_and_floods() {
+    let zeros = vec![0u8; 2 * 1024 * 1024];
+    let bomb = raw_archive(&[
+        (b"web/marketplace.toml", EntryType::Regular, MINIMAL),
+        (b"web/zeros", EntryType::Regular, &zeros),
+    ]);
+    assert!(
+        bomb.len() < 10_000,
+        "a 2 MiB file of zeros compresses to {} bytes",
+        bomb.len()
+    );
+    let mut limits = ArchiveLimits::default();
+    limits.max_unpacked = 1024 * 1024;
+    assert_invalid(
+        inspect(&bomb, &limits),
+        "unpacks past the 1048576 byte limit",
+    );
+
+    let mut limits = ArchiveLimits::default();
+    limits.max_compressed = 100;
+    assert_invalid(inspect(&bomb, &limits), "larger than the 100 byte limit");
+
+    let names: Vec<Vec<u8>> = (0..20).map(|i| format!("web/f{i}").into_bytes()).collect();
+    let mut entries: Vec<(&[u8], EntryType, &[u8])> =
+        vec![(b"web/marketplace.toml", EntryType::Regular, MINIMAL)];
+    entries.extend(
+        names
+            .iter()
+            .map(|n| (n.as_slice(), EntryType::Regular, b"x".as_slice())),
+    );
+    let mut limits = ArchiveLimits::default();
+    limits.max_entries = 10;
+    assert_invalid(
+        inspect(&raw_archive(&entries), &limits),
+        "more than 10 entries",
+    );
+
+    let long = format!("web/{}", "a".repeat(90)).into_bytes();
+    let mut limits = ArchiveLimits::default();
+    limits.max_path_len = 50;
+    assert_invalid(
+        inspect(
+            &raw_archive(&[
+                (b"web/marketplace.toml", EntryType::Regular, MINIMAL),
+                (&long, EntryType::Regular, b"x"),
+            ]),
+            &limits,
+        ),
+        "longer than 50 bytes",
+    );
+}
+
+#[test]
+fn a_refused_archive_writes_nothing() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = out.path().join("dest");
+    let evil = raw_archive(&[
+        (b"web/marketplace.toml", EntryType::Regular, MINIMAL),
+        (b"web/ok", EntryType::Regular, b"fine"),
+        (b"web/../escape", EntryType::Regular, b"x"),
+    ]);
+    assert_invalid(extract(&evil, &dest, &ArchiveLimits::default()), "`..`");
+    assert!(
+        !dest.exists(),
+        "nothing may be written for a refused archive"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).expect("list").collect();
+    assert!(
+        leftovers.is_empty(),
+        "no staging directory is left behind: {leftovers:?}"
+    );
+    assert!(!out.path().join("escape").exists());
+
+    // A non-empty destination is refused too, and left as it was.
+    std::fs::create_dir_all(&dest).expect("mkdir");
+    std::fs::write(dest.join("keep"), "mine").expect("file");
+    let good = raw_archive(&[(b"web/marketplace.toml", EntryType::Regular, MINIMAL)]);
+    let err = extract(&good, &dest, &ArchiveLimits::default()).expect_err("non-empty destination");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("keep")).expect("read"),
+        "mine"
+    );
+}
+
+#[test]
+fn symlinks_in_the_source_directory_are_refused() {
+    let dir = package_dir();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).expect("symlink");
+        assert_invalid(
+            pack_dir(dir.path(), &ArchiveLimits::default()),
+            "symbolic link",
+        );
+    }
+    let manifest = Manifest::parse(MANIFEST).expect("manifest");
+    assert_eq!(manifest.top_dir(), "web-framework-1.2.3");
+}
