@@ -12,7 +12,7 @@ use marketplace_conformance::{
     Capabilities, SuiteReport, crypto_suite, metrics_suite, registry_suite, search_suite,
     store_suite,
 };
-use marketplace_core::semver::{Version, VersionReq};
+use marketplace_core::semver::VersionReq;
 use marketplace_core::{
     ByteStream, ContentHash, CryptoVerifier, Error, Facets, HashAlgorithm, IndexStats, Key, KeyId,
     KeyPair, Labels, MetadataUpdate, MetricsCollector, MetricsSnapshot, PackageId, PackageMetadata,
@@ -62,8 +62,11 @@ impl Registry for BrokenRegistry {
     async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
         self.inner.get(id).await
     }
-    async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> {
-        self.inner.list_versions(p).await
+    async fn list_version_states(
+        &self,
+        p: &PackageRef,
+    ) -> Result<Vec<marketplace_core::VersionState>> {
+        self.inner.list_version_states(p).await
     }
     async fn resolve_version(&self, p: &PackageRef, req: &VersionReq) -> Result<Option<PackageId>> {
         if self.fault != RegistryFault::ResolvesYanked {
@@ -371,9 +374,6 @@ impl CryptoVerifier for AcceptsTampered {
     }
     async fn checksum(&self, b: &[u8], a: HashAlgorithm) -> Result<ContentHash> {
         self.0.checksum(b, a).await
-    }
-    async fn verify_checksum(&self, b: &[u8], e: &ContentHash) -> Result<()> {
-        self.0.verify_checksum(b, e).await
     }
     async fn add_trusted_key(&self, k: &PublicKey, l: TrustLevel) -> Result<()> {
         self.0.add_trusted_key(k, l).await

@@ -18,7 +18,8 @@ async fn registry_suite_passes_on_the_reference() {
 
 #[tokio::test]
 async fn registry_suite_passes_with_the_provided_batch() {
-    // A registry that keeps the provided (non-atomic) register_batch and list_version_states.
+    // A registry that keeps the provided methods: the non-atomic register_batch,
+    // list_versions, resolve_version and resolve_dependencies.
     let registry = support_registry::Plain(MemoryRegistry::new());
     let mut caps = Capabilities::default();
     caps.atomic_batch = false;
@@ -66,7 +67,7 @@ async fn metrics_suite_passes_on_the_reference() {
 
 mod support_registry {
     use marketplace_conformance::reference::MemoryRegistry;
-    use marketplace_core::semver::Version;
+
     use marketplace_core::{
         ContentHash, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
         PackageStats, Registry, RegistryEvent, Result, async_trait,
@@ -83,8 +84,11 @@ mod support_registry {
         async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
             self.0.get(id).await
         }
-        async fn list_versions(&self, p: &PackageRef) -> Result<Vec<Version>> {
-            self.0.list_versions(p).await
+        async fn list_version_states(
+            &self,
+            p: &PackageRef,
+        ) -> Result<Vec<marketplace_core::VersionState>> {
+            self.0.list_version_states(p).await
         }
         async fn update_metadata(
             &self,

@@ -38,8 +38,19 @@ pub trait CryptoVerifier: Send + Sync {
     async fn checksum(&self, bytes: &[u8], algorithm: HashAlgorithm) -> Result<ContentHash>;
 
     /// Checks `bytes` against `expected` in constant time. `Integrity` (naming both digests) on
-    /// mismatch.
-    async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()>;
+    /// mismatch. Provided: [`CryptoVerifier::checksum`] with the expected algorithm, compared
+    /// with `ContentHash`'s constant-time equality.
+    async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
+        let actual = self.checksum(bytes, expected.algorithm()).await?;
+        if &actual != expected {
+            return Err(crate::error::Error::integrity(
+                format!("{} bytes", bytes.len()),
+                expected,
+                actual,
+            ));
+        }
+        Ok(())
+    }
 
     /// Trusts `key` at `level`. Re-adding changes the level. `Signature` if the key is revoked
     /// (revocation is permanent).

@@ -226,21 +226,19 @@ pub trait Registry: Send + Sync {
     /// The metadata of one version (with any metadata updates applied). `NotFound` if absent.
     async fn get(&self, id: &PackageId) -> Result<PackageMetadata>;
 
-    /// Every version of `package`, ascending, yanked ones included. `NotFound` if the package
-    /// has no versions at all.
-    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>>;
+    /// Every version of `package`, ascending (semver order), with its yank state. `NotFound` if
+    /// the package has no versions at all.
+    async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>>;
 
-    /// Every version of `package`, ascending, with its yank state. `NotFound` as
-    /// [`Registry::list_versions`]. The provided implementation asks
-    /// [`Registry::is_yanked`] per version; backends override it with one query.
-    async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
-        let versions = self.list_versions(package).await?;
-        let mut states = Vec::with_capacity(versions.len());
-        for version in versions {
-            let yanked = self.is_yanked(&package.at(version.clone())).await?;
-            states.push(VersionState { version, yanked });
-        }
-        Ok(states)
+    /// Every version of `package`, ascending, yanked ones included. `NotFound` as
+    /// [`Registry::list_version_states`], from which the provided implementation derives it.
+    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>> {
+        Ok(self
+            .list_version_states(package)
+            .await?
+            .into_iter()
+            .map(|s| s.version)
+            .collect())
     }
 
     /// The highest version matching `requirement` that is not yanked, or `None`.

@@ -196,19 +196,6 @@ impl CryptoVerifier for RingCryptoVerifier {
         digest(bytes, algorithm)
     }
 
-    async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
-        let actual = digest(bytes, expected.algorithm())?;
-        // `ContentHash` equality is constant-time in the digest.
-        if &actual != expected {
-            return Err(Error::integrity(
-                format!("{} bytes", bytes.len()),
-                expected,
-                actual,
-            ));
-        }
-        Ok(())
-    }
-
     async fn add_trusted_key(&self, key: &PublicKey, level: TrustLevel) -> Result<()> {
         let mut store = self.trust();
         let key_id = key.key_id();

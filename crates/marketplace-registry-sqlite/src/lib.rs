@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use marketplace_core::semver::Version;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     ContentHash, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
@@ -246,15 +245,6 @@ impl Registry for SqliteRegistry {
             queries::get(conn, location, &id)
         })
         .await
-    }
-
-    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>> {
-        Ok(self
-            .list_version_states(package)
-            .await?
-            .into_iter()
-            .map(|s| s.version)
-            .collect())
     }
 
     async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {

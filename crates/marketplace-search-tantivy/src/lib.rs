@@ -649,7 +649,7 @@ impl SearchEngine for TantivySearchEngine {
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = lock(&inner.writer);
             // The merge policy may merge some segments in the background meanwhile, which makes
-            // a merge of a stale segment list fail: list again and retry a few times.
+            // a merge of a stale or busy segment list fail: wait, list again and retry (up to 2 s).
             let mut attempts = 0;
             loop {
                 let segments = inner
@@ -661,7 +661,11 @@ impl SearchEngine for TantivySearchEngine {
                 }
                 match writer.merge(&segments).wait() {
                     Ok(_) => break,
-                    Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < 5 => attempts += 1,
+                    Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < 100 => {
+                        // A background merge holds some of these segments: let it finish.
+                        attempts += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                     Err(e) => return Err(inner.fail("merge segments", e)),
                 }
             }

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use marketplace_core::semver::Version;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     ContentHash, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
@@ -151,15 +150,6 @@ impl Registry for MemoryRegistry {
         let state = lock(&self.state);
         let i = state.find(id)?;
         Ok(state.entries[i].record.metadata.clone())
-    }
-
-    async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>> {
-        Ok(self
-            .list_version_states(package)
-            .await?
-            .into_iter()
-            .map(|s| s.version)
-            .collect())
     }
 
     async fn list_version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {

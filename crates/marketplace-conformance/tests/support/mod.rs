@@ -123,18 +123,6 @@ impl CryptoVerifier for DalekCryptoVerifier {
         Ok(hasher.finish())
     }
 
-    async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
-        let actual = self.checksum(bytes, expected.algorithm()).await?;
-        if &actual != expected {
-            return Err(Error::integrity(
-                format!("{} bytes", bytes.len()),
-                expected,
-                actual,
-            ));
-        }
-        Ok(())
-    }
-
     async fn add_trusted_key(&self, key: &PublicKey, level: TrustLevel) -> Result<()> {
         let mut trust = self
             .trust
