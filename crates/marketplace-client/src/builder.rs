@@ -1,0 +1,195 @@
+//! [`MarketplaceBuilder`]: composes backends into a [`MarketplaceClient`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use marketplace_core::{
+    CryptoVerifier, Error, MetricsCollector, PackageStore, Registry, Result, SearchEngine,
+};
+
+use crate::archive::ArchiveLimits;
+use crate::client::MarketplaceClient;
+use crate::plugin::MarketplacePlugin;
+use crate::retry::RetryPolicy;
+
+/// Composes a registry, a package store, a search engine, a crypto verifier, an optional
+/// metrics collector and plugins into a [`MarketplaceClient`].
+///
+/// Any implementation of the traits works (ours, a third party's, or a test double). With the
+/// default features, [`MarketplaceBuilder::local`] and [`MarketplaceBuilder::in_memory`] give the
+/// embedded default: SQLite + local files + tantivy + ring, with OpenTelemetry metrics.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use marketplace_client::{LicenseAllowList, MarketplaceBuilder};
+///
+/// # async fn demo() -> marketplace_core::Result<()> {
+/// let client = MarketplaceBuilder::local("./marketplace-data")?
+///     .plugin(Arc::new(LicenseAllowList::new(["MIT", "Apache-2.0"])?))
+///     .build()?;
+/// # let _ = client;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MarketplaceBuilder {
+    registry: Option<Arc<dyn Registry>>,
+    store: Option<Arc<dyn PackageStore>>,
+    search: Option<Arc<dyn SearchEngine>>,
+    crypto: Option<Arc<dyn CryptoVerifier>>,
+    metrics: Option<Arc<dyn MetricsCollector>>,
+    plugins: Vec<Arc<dyn MarketplacePlugin>>,
+    limits: ArchiveLimits,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for MarketplaceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarketplaceBuilder")
+            .field("registry", &self.registry.is_some())
+            .field("store", &self.store.is_some())
+            .field("search", &self.search.is_some())
+            .field("crypto", &self.crypto.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .field("plugins", &self.plugins.len())
+            .field("limits", &self.limits)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl MarketplaceBuilder {
+    /// An empty builder: set the four backends, then [`MarketplaceBuilder::build`].
+    pub fn new() -> Self {
+        MarketplaceBuilder::default()
+    }
+
+    /// The registry (metadata, versions, yanks, downloads).
+    pub fn registry(mut self, registry: Arc<dyn Registry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The package store (archive bytes by content hash).
+    pub fn store(mut self, store: Arc<dyn PackageStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The search engine.
+    pub fn search(mut self, search: Arc<dyn SearchEngine>) -> Self {
+        self.search = Some(search);
+        self
+    }
+
+    /// The crypto verifier and trust store.
+    pub fn crypto(mut self, crypto: Arc<dyn CryptoVerifier>) -> Self {
+        self.crypto = Some(crypto);
+        self
+    }
+
+    /// The metrics collector. Without one, the client records nothing — except with the
+    /// `otel` feature, where [`MarketplaceBuilder::build`] uses a fresh [`crate::OtelMetrics`].
+    pub fn metrics(mut self, metrics: Arc<dyn MetricsCollector>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Adds a plugin; hooks run in the order plugins were added.
+    pub fn plugin(mut self, plugin: Arc<dyn MarketplacePlugin>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// The archive limits for publish and install (default [`ArchiveLimits::default`]).
+    pub fn limits(mut self, limits: ArchiveLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How transient backend errors are retried (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The client. `Invalid` naming the first backend that was not set.
+    pub fn build(self) -> Result<MarketplaceClient> {
+        fn required<T: ?Sized>(slot: Option<Arc<T>>, what: &str) -> Result<Arc<T>> {
+            slot.ok_or_else(|| {
+                Error::invalid(
+                    "MarketplaceBuilder",
+                    what,
+                    format!("a {what} is required: call MarketplaceBuilder::{what}(…)"),
+                )
+            })
+        }
+        #[cfg(feature = "otel")]
+        let metrics = Some(
+            self.metrics
+                .unwrap_or_else(|| Arc::new(crate::metrics::OtelMetrics::new())),
+        );
+        #[cfg(not(feature = "otel"))]
+        let metrics = self.metrics;
+        Ok(MarketplaceClient {
+            registry: required(self.registry, "registry")?,
+            store: required(self.store, "store")?,
+            search: required(self.search, "search")?,
+            crypto: required(self.crypto, "crypto")?,
+            metrics,
+            plugins: self.plugins,
+            limits: self.limits,
+            retry: self.retry,
+        })
+    }
+}
+
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring"
+))]
+impl MarketplaceBuilder {
+    /// The embedded default, persisted under `dir` (created if missing):
+    /// `dir/registry.sqlite3` (SQLite, WAL), `dir/store/` (content-addressed files, fsynced),
+    /// `dir/index/` (tantivy) and `dir/trust.json` (the ring verifier's trust store).
+    ///
+    /// Errors: `Backend` naming the path that cannot be created or opened.
+    pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::backend("filesystem", format!("create {}", dir.display()), e, false)
+        })?;
+        Ok(MarketplaceBuilder::new()
+            .registry(Arc::new(
+                marketplace_registry_sqlite::SqliteRegistry::open(dir.join("registry.sqlite3"))?,
+            ))
+            .store(Arc::new(
+                marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
+            ))
+            .search(Arc::new(
+                marketplace_search_tantivy::TantivySearchEngine::open(dir.join("index"))?,
+            ))
+            .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
+                dir.join("trust.json"),
+            )?)))
+    }
+
+    /// The embedded default, entirely in memory: for tests and short-lived tools.
+    pub fn in_memory() -> Result<Self> {
+        Ok(MarketplaceBuilder::new()
+            .registry(Arc::new(
+                marketplace_registry_sqlite::SqliteRegistry::open_in_memory()?,
+            ))
+            .store(Arc::new(
+                marketplace_store_objectstore::ObjectStorePackageStore::in_memory(),
+            ))
+            .search(Arc::new(
+                marketplace_search_tantivy::TantivySearchEngine::in_memory()?,
+            ))
+            .crypto(Arc::new(
+                marketplace_crypto_ring::RingCryptoVerifier::in_memory(),
+            )))
+    }
+}
