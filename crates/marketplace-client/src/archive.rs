@@ -172,8 +172,15 @@ pub fn inspect(archive: &[u8], limits: &ArchiveLimits) -> Result<ArchiveInfo> {
         if !seen.insert(inner.clone()) {
             return Err(rule(&shown, "appears twice in the archive"));
         }
-        // Count the bytes actually read, not the size the header claims.
+        // A header that announces more than the budget is refused before anything is
+        // decompressed; otherwise count the bytes actually read, not the size claimed.
         let budget = limits.max_unpacked.saturating_sub(unpacked);
+        if entry.header().size().unwrap_or(0) > budget {
+            return Err(rule(
+                &shown,
+                format!("unpacks past the {} byte limit", limits.max_unpacked),
+            ));
+        }
         let size = if inner == MANIFEST_FILE {
             let mut text = String::new();
             (&mut entry)

@@ -113,6 +113,40 @@ impl MarketplaceBuilder {
         self
     }
 
+    /// Wraps the registry set so far, e.g. in a caching or instrumenting layer. Does nothing
+    /// when no registry is set.
+    pub fn map_registry(mut self, f: impl FnOnce(Arc<dyn Registry>) -> Arc<dyn Registry>) -> Self {
+        self.registry = self.registry.map(f);
+        self
+    }
+
+    /// Wraps the package store set so far (see [`MarketplaceBuilder::map_registry`]).
+    pub fn map_store(
+        mut self,
+        f: impl FnOnce(Arc<dyn PackageStore>) -> Arc<dyn PackageStore>,
+    ) -> Self {
+        self.store = self.store.map(f);
+        self
+    }
+
+    /// Wraps the search engine set so far (see [`MarketplaceBuilder::map_registry`]).
+    pub fn map_search(
+        mut self,
+        f: impl FnOnce(Arc<dyn SearchEngine>) -> Arc<dyn SearchEngine>,
+    ) -> Self {
+        self.search = self.search.map(f);
+        self
+    }
+
+    /// Wraps the crypto verifier set so far (see [`MarketplaceBuilder::map_registry`]).
+    pub fn map_crypto(
+        mut self,
+        f: impl FnOnce(Arc<dyn CryptoVerifier>) -> Arc<dyn CryptoVerifier>,
+    ) -> Self {
+        self.crypto = self.crypto.map(f);
+        self
+    }
+
     /// The client. `Invalid` naming the first backend that was not set.
     pub fn build(self) -> Result<MarketplaceClient> {
         fn required<T: ?Sized>(slot: Option<Arc<T>>, what: &str) -> Result<Arc<T>> {
@@ -162,9 +196,9 @@ impl MarketplaceBuilder {
             Error::backend("filesystem", format!("create {}", dir.display()), e, false)
         })?;
         Ok(MarketplaceBuilder::new()
-            .registry(Arc::new(
-                marketplace_registry_sqlite::SqliteRegistry::open(dir.join("registry.sqlite3"))?,
-            ))
+            .registry(Arc::new(marketplace_registry_sqlite::SqliteRegistry::open(
+                dir.join("registry.sqlite3"),
+            )?))
             .store(Arc::new(
                 marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
             ))

@@ -12,9 +12,9 @@ use marketplace_core::semver::VersionReq;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     ContentHash, CryptoVerifier, DependencyGraph, Error, KeyId, MetricsCollector, PackageId,
-    PackageMetadata, PackageRecord, PackageRef, PackageStats, PackageStore, PrivateKey,
-    Registry, Result, SearchEngine, SearchQuery, SearchResult, TrustLevel, TrustResult,
-    VerificationResult, VersionState, YankInfo,
+    PackageMetadata, PackageRecord, PackageRef, PackageStats, PackageStore, PrivateKey, Registry,
+    Result, SearchEngine, SearchQuery, SearchResult, TrustLevel, TrustResult, VerificationResult,
+    VersionState, YankInfo,
 };
 use tracing::Instrument as _;
 
@@ -278,7 +278,11 @@ impl MarketplaceClient {
         Fut: Future<Output = Result<T>>,
     {
         let start = Instant::now();
-        let policy = if retry { self.retry } else { RetryPolicy::none() };
+        let policy = if retry {
+            self.retry
+        } else {
+            RetryPolicy::none()
+        };
         let result = policy
             .run(call, |e| {
                 tracing::warn!(backend, operation, error = %e, "transient error; retrying");
@@ -464,9 +468,7 @@ impl MarketplaceClient {
             .crypto
             .checksum(&archive, marketplace_core::HashAlgorithm::Sha256)
             .await?;
-        let metadata = info
-            .manifest
-            .to_metadata(checksum, archive.len() as u64);
+        let metadata = info.manifest.to_metadata(checksum, archive.len() as u64);
         metadata.validate()?;
         Ok(PreparedPackage {
             archive,
@@ -493,7 +495,8 @@ impl MarketplaceClient {
         );
         self.flow("publish", span, async {
             let mut prepared = self.prepare(archive).await?;
-            tracing::Span::current().record("package", tracing::field::display(&prepared.metadata.id));
+            tracing::Span::current()
+                .record("package", tracing::field::display(&prepared.metadata.id));
             self.check_free(&prepared.metadata.id).await?;
             let signature = self
                 .call("crypto", "sign", false, || {
@@ -530,7 +533,10 @@ impl MarketplaceClient {
     }
 
     async fn check_free(&self, id: &PackageId) -> Result<()> {
-        match self.call("registry", "get", true, || self.registry.get(id)).await {
+        match self
+            .call("registry", "get", true, || self.registry.get(id))
+            .await
+        {
             Ok(existing) => Err(Error::already_exists(format!("package {}", existing.id))),
             Err(Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -609,7 +615,11 @@ impl MarketplaceClient {
     /// stored); then all bytes are stored, all versions registered in one batch
     /// ([`Registry::register_batch`], atomic on registries with transactions) and indexed in
     /// one batch.
-    pub async fn publish_batch(&self, archives: Vec<Bytes>, key: &PrivateKey) -> Result<Vec<Published>> {
+    pub async fn publish_batch(
+        &self,
+        archives: Vec<Bytes>,
+        key: &PrivateKey,
+    ) -> Result<Vec<Published>> {
         let span = tracing::info_span!("marketplace.publish_batch", count = archives.len());
         self.flow("publish_batch", span, async {
             let mut prepared = Vec::with_capacity(archives.len());
@@ -747,8 +757,12 @@ impl MarketplaceClient {
         dest: &Path,
     ) -> Result<InstallReport> {
         let span = tracing::info_span!("marketplace.install", package = %package, requirement = %requirement);
-        self.flow("install", span, self.install_inner(package, requirement, dest))
-            .await
+        self.flow(
+            "install",
+            span,
+            self.install_inner(package, requirement, dest),
+        )
+        .await
     }
 
     async fn install_inner(
@@ -872,7 +886,12 @@ impl MarketplaceClient {
         let lock_dest = dest.to_owned();
         blocking("write the lockfile", move || {
             std::fs::create_dir_all(&lock_dest).map_err(|e| {
-                Error::backend("filesystem", format!("create {}", lock_dest.display()), e, false)
+                Error::backend(
+                    "filesystem",
+                    format!("create {}", lock_dest.display()),
+                    e,
+                    false,
+                )
             })?;
             lock.write(&lock_dest)
         })
@@ -888,7 +907,11 @@ impl MarketplaceClient {
 
     /// The version to install: the highest match that is not yanked (yanked only by exact
     /// pin). `NotFound` says when the package is unknown and when only yanked versions match.
-    async fn resolve_root(&self, package: &PackageRef, requirement: &VersionReq) -> Result<PackageId> {
+    async fn resolve_root(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+    ) -> Result<PackageId> {
         if let Some(id) = self
             .call("registry", "resolve_version", true, || {
                 self.registry.resolve_version(package, requirement)
@@ -897,7 +920,15 @@ impl MarketplaceClient {
         {
             return Ok(id);
         }
-        let states = self.versions(package).await?;
+        let states = self
+            .call("registry", "list_version_states", true, || {
+                self.registry.list_version_states(package)
+            })
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(format!("package {package}")),
+                e => e,
+            })?;
         let yanked: Vec<String> = states
             .iter()
             .filter(|s| s.yanked && requirement.matches(&s.version))
@@ -945,10 +976,14 @@ impl MarketplaceClient {
                 .call("registry", "get", true, || self.registry.get(id))
                 .await?;
             let yanked = self
-                .call("registry", "is_yanked", true, || self.registry.is_yanked(id))
+                .call("registry", "is_yanked", true, || {
+                    self.registry.is_yanked(id)
+                })
                 .await?;
             let stats = self
-                .call("registry", "get_stats", true, || self.registry.get_stats(id))
+                .call("registry", "get_stats", true, || {
+                    self.registry.get_stats(id)
+                })
                 .await?;
             Ok(PackageInfo {
                 metadata,
@@ -975,8 +1010,10 @@ impl MarketplaceClient {
     pub async fn stats(&self, id: &PackageId) -> Result<PackageStats> {
         let span = tracing::info_span!("marketplace.stats", package = %id);
         self.flow("stats", span, async {
-            self.call("registry", "get_stats", true, || self.registry.get_stats(id))
-                .await
+            self.call("registry", "get_stats", true, || {
+                self.registry.get_stats(id)
+            })
+            .await
         })
         .await
     }
@@ -1066,7 +1103,9 @@ impl MarketplaceClient {
         loop {
             let offset = records.len();
             let page = self
-                .call("registry", "list", true, || self.registry.list(PAGE, offset))
+                .call("registry", "list", true, || {
+                    self.registry.list(PAGE, offset)
+                })
                 .await?;
             let done = page.len() < PAGE;
             records.extend(page);

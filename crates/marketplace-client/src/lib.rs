@@ -18,8 +18,8 @@ pub use archive::{ArchiveEntry, ArchiveInfo, ArchiveLimits, extract, inspect, pa
 pub use builder::MarketplaceBuilder;
 pub use client::{
     BACKEND_SECONDS, BYTES_TOTAL, Downloaded, GcReport, InstallReport, InstalledPackage,
-    MarketplaceClient, OPERATION_SECONDS, OPERATIONS_TOTAL, PackageInfo, Published,
-    PreparedPackage, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL, Verified,
+    MarketplaceClient, OPERATION_SECONDS, OPERATIONS_TOTAL, PackageInfo, PreparedPackage,
+    Published, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL, Verified,
 };
 pub use lockfile::{LOCKFILE, LockedPackage, Lockfile};
 pub use manifest::{MANIFEST_FILE, Manifest};

@@ -86,15 +86,15 @@ impl Lockfile {
                 false,
             )
         };
-        let text = toml::to_string(self).map_err(|e| {
-            Error::backend("toml", "serialize the lockfile", e, false)
-        })?;
+        let text = toml::to_string(self)
+            .map_err(|e| Error::backend("toml", "serialize the lockfile", e, false))?;
         let mut file = tempfile::NamedTempFile::new_in(dest).map_err(fail)?;
         file.write_all(b"# Written by marketplace install. Exact versions and archive hashes.\n")
             .and_then(|()| file.write_all(text.as_bytes()))
             .and_then(|()| file.as_file().sync_all())
             .map_err(fail)?;
-        file.persist(dest.join(LOCKFILE)).map_err(|e| fail(e.error))?;
+        file.persist(dest.join(LOCKFILE))
+            .map_err(|e| fail(e.error))?;
         Ok(())
     }
 

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "client")]
+mod client;
 mod crypto;
 pub mod fixtures;
 mod metrics;
@@ -14,6 +16,8 @@ mod report;
 mod search;
 mod store;
 
+#[cfg(feature = "client")]
+pub use client::{ClientFactory, client_suite};
 pub use crypto::{OPENSSL_PRIVATE_PEM, OPENSSL_PUBLIC_PEM, crypto_suite};
 pub use metrics::metrics_suite;
 pub use registry::registry_suite;
