@@ -405,9 +405,11 @@ impl MarketplaceClient {
             Err(e) => return Err(e),
         };
         // The store verifies too; the client does not rely on it.
+        let algorithm = metadata.checksum.algorithm();
         let actual = self
-            .crypto
-            .checksum(&bytes, metadata.checksum.algorithm())
+            .call("crypto", "checksum", true, || {
+                self.crypto.checksum(&bytes, algorithm)
+            })
             .await?;
         if actual != metadata.checksum {
             return Err(self.refused(
@@ -465,8 +467,10 @@ impl MarketplaceClient {
         let bytes = archive.clone();
         let info = blocking("inspect an archive", move || inspect(&bytes, &limits)).await?;
         let checksum = self
-            .crypto
-            .checksum(&archive, marketplace_core::HashAlgorithm::Sha256)
+            .call("crypto", "checksum", true, || {
+                self.crypto
+                    .checksum(&archive, marketplace_core::HashAlgorithm::Sha256)
+            })
             .await?;
         let metadata = info.manifest.to_metadata(checksum, archive.len() as u64);
         metadata.validate()?;
@@ -499,7 +503,7 @@ impl MarketplaceClient {
                 .record("package", tracing::field::display(&prepared.metadata.id));
             self.check_free(&prepared.metadata.id).await?;
             let signature = self
-                .call("crypto", "sign", false, || {
+                .call("crypto", "sign", true, || {
                     self.crypto.sign(&prepared.metadata, key)
                 })
                 .await?;
@@ -632,7 +636,11 @@ impl MarketplaceClient {
                         p.metadata.id
                     )));
                 }
-                p.metadata.signature = Some(self.crypto.sign(&p.metadata, key).await?);
+                let metadata = &p.metadata;
+                p.metadata.signature = Some(
+                    self.call("crypto", "sign", true, || self.crypto.sign(metadata, key))
+                        .await?,
+                );
                 self.check_signature("publish", &p.metadata).await?;
                 for plugin in &self.plugins {
                     plugin.pre_publish(&p.metadata).await?;
@@ -1056,8 +1064,15 @@ impl MarketplaceClient {
     /// registry is the truth and `rebuild_index` repairs the index).
     async fn reindex(&self, id: &PackageId, yanked: Option<YankInfo>) {
         let result = async {
-            let metadata = self.registry.get(id).await?;
-            let downloads = self.registry.get_stats(id).await?.total_downloads;
+            let metadata = self
+                .call("registry", "get", true, || self.registry.get(id))
+                .await?;
+            let downloads = self
+                .call("registry", "get_stats", true, || {
+                    self.registry.get_stats(id)
+                })
+                .await?
+                .total_downloads;
             let record = PackageRecord {
                 metadata,
                 yanked,
@@ -1121,9 +1136,12 @@ impl MarketplaceClient {
         let span = tracing::info_span!("marketplace.rebuild_index");
         self.flow("rebuild_index", span, async {
             let records = self.all_records().await?;
-            let count = records.len() as u64;
-            self.search.rebuild(Box::new(records.into_iter())).await?;
-            Ok(count)
+            let mut records = Some(records);
+            self.call("search", "rebuild", false, || {
+                let batch = records.take().unwrap_or_default();
+                self.search.rebuild(Box::new(batch.into_iter()))
+            })
+            .await
         })
         .await
     }
@@ -1153,7 +1171,10 @@ impl MarketplaceClient {
                     continue;
                 }
                 report.orphaned += 1;
-                let meta = match self.store.metadata(&hash).await {
+                let meta = match self
+                    .call("store", "metadata", true, || self.store.metadata(&hash))
+                    .await
+                {
                     Ok(meta) => meta,
                     Err(Error::NotFound { .. }) => continue,
                     Err(e) => return Err(e),
