@@ -83,6 +83,19 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    run(
+        "client without default features",
+        &[
+            "clippy",
+            "-p",
+            "marketplace-client",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     println!("==> dependency invariants");
     invariants::check(&workspace_root())?;
     println!("==> docs: RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps");

@@ -73,7 +73,7 @@ fn every_library_forbids_unsafe_and_documents_itself() {
 
 #[test]
 fn core_depends_on_no_backend_library() {
-    let deps = invariants::normal_dependencies(&workspace_root(), "marketplace-core")
+    let deps = invariants::normal_dependencies(&workspace_root(), "marketplace-core", &[])
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         deps.iter().any(|d| d == "marketplace-core"),
@@ -89,8 +89,12 @@ fn core_depends_on_no_backend_library() {
 
 #[test]
 fn conformance_kit_depends_on_no_backend_library() {
-    let deps = invariants::normal_dependencies(&workspace_root(), "marketplace-conformance")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let deps = invariants::normal_dependencies(
+        &workspace_root(),
+        "marketplace-conformance",
+        &["--features", "client"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     for lib in invariants::BACKEND_LIBRARIES {
         assert!(
             !deps.iter().any(|d| d == lib),

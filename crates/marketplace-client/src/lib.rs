@@ -27,3 +27,15 @@ pub use manifest::{MANIFEST_FILE, Manifest};
 pub use metrics::OtelMetrics;
 pub use plugin::{LicenseAllowList, MarketplacePlugin};
 pub use retry::RetryPolicy;
+
+/// The integration guide (`docs/INTEGRATION.md`), included so that its examples compile as doc
+/// tests.
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring",
+    feature = "otel"
+))]
+#[doc = include_str!("../../../docs/INTEGRATION.md")]
+pub mod integration_guide {}

@@ -142,7 +142,9 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Line>), 
         if kind != "histogram" {
             continue;
         }
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // Labels without `le` → (le, cumulative count) per bucket.
+        type Buckets = BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>>;
+        let mut series = Buckets::new();
         for s in samples
             .iter()
             .filter(|s| s.name == format!("{family}_bucket"))
