@@ -1,0 +1,815 @@
+//! One function per subcommand.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use marketplace_client::{ArchiveLimits, InstallReport, MarketplaceClient, Published, pack_dir};
+use marketplace_core::semver::VersionReq;
+use marketplace_core::time::format_description::well_known::Rfc3339;
+use marketplace_core::{
+    PackageId, PackageRef, SearchQuery, SortOrder, TrustLevel, parse_requirement_for, parse_version,
+};
+use serde_json::json;
+
+use crate::home::{self, Home};
+use crate::output::{Output, human_bytes};
+use crate::{Cli, CliError, CliResult, Command, Level, SearchArgs, Sort, TrustCommand, exit};
+
+pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
+    if let Command::Demo { packages } = cli.command {
+        return demo(cli.home, packages, out).await;
+    }
+    if let Command::Pack { dir, output } = &cli.command {
+        return pack(dir, output.as_deref(), out);
+    }
+    let root = home::resolve(cli.home)?;
+    let home = Home::open(root).await?;
+    if let Some(key) = &home.created_key {
+        if !matches!(cli.command, Command::Init) && !out.is_json() {
+            eprintln!(
+                "{} new marketplace at {} with signing key `default` ({})",
+                out.dim("note:"),
+                home.root.display(),
+                key.public_key.key_id()
+            );
+        }
+    }
+    let client = &home.client;
+    match cli.command {
+        Command::Init => init(&home, out),
+        Command::Keygen { name, trust } => keygen(&home, &name, trust, out).await,
+        Command::Publish { paths, key } => publish(&home, &paths, &key, out).await,
+        Command::Search(args) => search(client, args, out).await,
+        Command::Info { package } => info(client, &package, out).await,
+        Command::Versions { package } => versions(client, &package, out).await,
+        Command::Install { package, dest } => install(client, &package, &dest, out).await,
+        Command::Yank { package, reason } => {
+            let id = parse_id(&package)?;
+            client.yank(&id, &reason).await?;
+            out.line(format!("yanked {id}: {reason}"));
+            out.json(&json!({ "id": id, "yanked": true, "reason": reason }))
+        }
+        Command::Unyank { package } => {
+            let id = parse_id(&package)?;
+            client.unyank(&id).await?;
+            out.line(format!("unyanked {id}"));
+            out.json(&json!({ "id": id, "yanked": false }))
+        }
+        Command::Verify { package } => verify(client, &package, out).await,
+        Command::Trust(command) => trust(client, command, out).await,
+        Command::Stats { package } => stats(client, &package, out).await,
+        Command::RebuildIndex => {
+            let started = Instant::now();
+            let count = client.rebuild_index().await?;
+            out.line(format!(
+                "rebuilt the search index: {count} versions in {:.2?}",
+                started.elapsed()
+            ));
+            out.json(&json!({ "versions": count }))
+        }
+        Command::Gc { grace } => {
+            let report = client.gc(Duration::from_secs(grace)).await?;
+            out.line(format!(
+                "{} objects scanned, {} orphaned, {} deleted ({} freed)",
+                report.scanned,
+                report.orphaned,
+                report.deleted,
+                human_bytes(report.bytes_freed)
+            ));
+            out.json(&json!({
+                "scanned": report.scanned,
+                "orphaned": report.orphaned,
+                "deleted": report.deleted,
+                "bytes_freed": report.bytes_freed,
+            }))
+        }
+        Command::Metrics => metrics(client, out).await,
+        Command::Pack { .. } | Command::Demo { .. } => Ok(()),
+    }
+}
+
+// ---- argument parsing ---------------------------------------------------------------------
+
+fn parse_package(text: &str) -> CliResult<PackageRef> {
+    PackageRef::parse_field("package", text).map_err(|e| {
+        CliError::usage(e.to_string())
+            .with_hint("a package is NAME or NAMESPACE/NAME, e.g. acme/web")
+    })
+}
+
+/// `NAME@VERSION`.
+fn parse_id(text: &str) -> CliResult<PackageId> {
+    let Some((name, version)) = text.split_once('@') else {
+        return Err(CliError::usage(format!("{text:?} has no version"))
+            .with_hint("name an exact version: NAME@VERSION, e.g. acme/web@1.2.0"));
+    };
+    let package = parse_package(name)?;
+    let version = parse_version(version)
+        .map_err(|e| CliError::usage(e.to_string()).with_hint("a version looks like 1.2.3"))?;
+    Ok(package.at(version))
+}
+
+/// `NAME[@REQUIREMENT]`; no requirement means any version (`*`).
+fn parse_spec(text: &str) -> CliResult<(PackageRef, VersionReq)> {
+    let (name, req) = text.split_once('@').unwrap_or((text, "*"));
+    let package = parse_package(name)?;
+    let req = parse_requirement_for("version requirement", req)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok((package, req))
+}
+
+// ---- commands -----------------------------------------------------------------------------
+
+fn init(home: &Home, out: &Output) -> CliResult {
+    let key_id = match &home.created_key {
+        Some(key) => {
+            out.line(format!(
+                "created a marketplace at {}\nsigning key `default`: {} (trusted, ultimate)\n  private: {}\n  public:  {}",
+                home.root.display(),
+                key.public_key.key_id(),
+                home.key_path(home::DEFAULT_KEY).display(),
+                home.public_key_path(home::DEFAULT_KEY).display()
+            ));
+            Some(key.public_key.key_id())
+        }
+        None => {
+            out.line(format!(
+                "the marketplace at {} already exists",
+                home.root.display()
+            ));
+            None
+        }
+    };
+    out.json(&json!({
+        "home": home.root,
+        "created": key_id.is_some(),
+        "key_id": key_id,
+    }))
+}
+
+async fn keygen(home: &Home, name: &str, trust: bool, out: &Output) -> CliResult {
+    let level = trust.then_some(TrustLevel::Full);
+    let pair = home.generate_key(name, level).await?;
+    let id = pair.public_key.key_id();
+    out.line(format!(
+        "key {name}: {id}{}\n  private: {}\n  public:  {}",
+        if trust { " (trusted, full)" } else { "" },
+        home.key_path(name).display(),
+        home.public_key_path(name).display()
+    ));
+    if !trust {
+        out.line(out.dim(&format!(
+            "to publish with it here: mkt trust add {}",
+            home.public_key_path(name).display()
+        )));
+    }
+    out.json(&json!({
+        "name": name,
+        "key_id": id,
+        "private_key": home.key_path(name),
+        "public_key": home.public_key_path(name),
+        "trusted": trust,
+    }))
+}
+
+fn pack(dir: &Path, output: Option<&Path>, out: &Output) -> CliResult {
+    let (archive, manifest) = pack_dir(dir, &ArchiveLimits::default())?;
+    let path = match output {
+        Some(path) => path.to_owned(),
+        None => PathBuf::from(format!("{}.tar.gz", manifest.top_dir())),
+    };
+    std::fs::write(&path, &archive).map_err(|e| CliError {
+        code: exit::FAILURE,
+        message: format!("write {}: {e}", path.display()),
+        hint: None,
+    })?;
+    let checksum = marketplace_core::ContentHash::sha256(&archive);
+    out.line(format!(
+        "packed {} into {} ({}, {checksum})",
+        manifest.id,
+        path.display(),
+        human_bytes(archive.len() as u64)
+    ));
+    out.json(&json!({
+        "id": manifest.id,
+        "path": path,
+        "size": archive.len(),
+        "checksum": checksum,
+    }))
+}
+
+/// The bytes of an archive, or of a directory packed on the fly.
+fn read_package(path: &Path) -> CliResult<Bytes> {
+    if path.is_dir() {
+        Ok(pack_dir(path, &ArchiveLimits::default())?.0)
+    } else {
+        std::fs::read(path).map(Bytes::from).map_err(|e| CliError {
+            code: exit::NOT_FOUND,
+            message: format!("cannot read {}: {e}", path.display()),
+            hint: Some("pass a .tar.gz made by `mkt pack`, or a package directory".into()),
+        })
+    }
+}
+
+async fn publish_all(
+    client: &MarketplaceClient,
+    paths: &[PathBuf],
+    key: &marketplace_core::KeyPair,
+    out: &Output,
+) -> CliResult<Vec<Published>> {
+    let bar = out.progress(paths.len() as u64, "publishing");
+    let mut published = Vec::with_capacity(paths.len());
+    for path in paths {
+        bar.set_message(path.display().to_string());
+        let archive = read_package(path).map_err(|mut e| {
+            e.message = format!("{}: {}", path.display(), e.message);
+            e
+        })?;
+        let result = client.publish(archive, &key.private_key).await;
+        let p = result.map_err(|e| {
+            let mut e = CliError::from(e);
+            e.message = format!("{}: {}", path.display(), e.message);
+            e
+        })?;
+        bar.println(format!(
+            "published {} ({}){}",
+            p.id,
+            human_bytes(p.size),
+            if p.indexed {
+                String::new()
+            } else {
+                " — not indexed yet, run `mkt rebuild-index`".into()
+            }
+        ));
+        bar.inc(1);
+        published.push(p);
+    }
+    bar.finish_and_clear();
+    Ok(published)
+}
+
+async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> CliResult {
+    let key = home.load_key(key)?;
+    let published = publish_all(&home.client, paths, &key, out).await?;
+    if !out.is_json() && out_is_hidden_progress() {
+        for p in &published {
+            out.line(format!("published {} ({})", p.id, p.checksum));
+        }
+    }
+    out.json(
+        &published
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "checksum": p.checksum,
+                    "size": p.size,
+                    "indexed": p.indexed,
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Whether progress bars are hidden (their `println` lines then print nothing).
+fn out_is_hidden_progress() -> bool {
+    use std::io::IsTerminal as _;
+    !std::io::stderr().is_terminal()
+}
+
+fn search_query(args: SearchArgs) -> SearchQuery {
+    let mut query = SearchQuery::text(args.query.join(" "));
+    query.categories = args.category;
+    query.keywords = args.keyword;
+    query.namespace = args.namespace;
+    query.min_downloads = args.min_downloads;
+    query.include_yanked = args.include_yanked;
+    query.sort = match args.sort {
+        Sort::Relevance => SortOrder::Relevance,
+        Sort::Downloads => SortOrder::Downloads,
+        Sort::Recent => SortOrder::Recent,
+        Sort::Name => SortOrder::Name,
+    };
+    query.limit = args.limit;
+    query.offset = args.offset;
+    query
+}
+
+async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> CliResult {
+    let query = search_query(args);
+    let started = Instant::now();
+    let hits = client.search(&query).await?;
+    let elapsed = started.elapsed();
+    if out.is_json() {
+        return out.json(&hits);
+    }
+    if hits.is_empty() {
+        out.line(format!("no packages match {:?}", query.text));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            let text = h
+                .highlights
+                .first()
+                .map(|s| out.snippet(s))
+                .unwrap_or_else(|| h.description.clone());
+            vec![
+                out.bold(&h.id.package().to_string()),
+                h.id.version.to_string(),
+                h.downloads.to_string(),
+                text,
+            ]
+        })
+        .collect();
+    out.table(&["PACKAGE", "VERSION", "DOWNLOADS", "DESCRIPTION"], &rows);
+    out.line(out.dim(&format!("{} results in {:.1?}", hits.len(), elapsed)));
+    Ok(())
+}
+
+/// `NAME@VERSION`, or the latest version that is not yanked (the latest yanked one if all
+/// are).
+async fn id_or_latest(client: &MarketplaceClient, text: &str) -> CliResult<PackageId> {
+    if text.contains('@') {
+        return parse_id(text);
+    }
+    let package = parse_package(text)?;
+    let states = client.versions(&package).await?;
+    let latest = states
+        .iter()
+        .rev()
+        .find(|s| !s.yanked)
+        .or(states.last())
+        .ok_or_else(|| {
+            CliError::from(marketplace_core::Error::not_found(format!(
+                "package {package}"
+            )))
+        })?;
+    Ok(package.at(latest.version.clone()))
+}
+
+async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult {
+    let id = id_or_latest(client, text).await?;
+    let info = client.info(&id).await?;
+    if out.is_json() {
+        return out.json(&json!({
+            "metadata": info.metadata,
+            "yanked": info.yanked,
+            "stats": info.stats,
+        }));
+    }
+    let m = &info.metadata;
+    out.line(format!(
+        "{}{}",
+        out.bold(&m.id.to_string()),
+        if info.yanked {
+            out.bad(" (yanked)")
+        } else {
+            String::new()
+        }
+    ));
+    out.line(&m.description);
+    let mut rows = vec![
+        (
+            "license",
+            m.license
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "none".into()),
+        ),
+        ("authors", m.authors.join(", ")),
+        ("keywords", m.keywords.join(", ")),
+        ("categories", m.categories.join(", ")),
+        (
+            "homepage",
+            m.homepage
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        (
+            "repository",
+            m.repository
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        ("size", human_bytes(m.size)),
+        ("checksum", m.checksum.to_string()),
+        (
+            "signed by",
+            m.signature
+                .as_ref()
+                .map(|s| s.key_id().to_string())
+                .unwrap_or_else(|| "nobody (unsigned)".into()),
+        ),
+        (
+            "published",
+            m.published_at
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| m.published_at.to_string()),
+        ),
+        (
+            "downloads",
+            format!(
+                "{} this version, {} all versions",
+                info.stats.version_downloads, info.stats.total_downloads
+            ),
+        ),
+    ];
+    rows.retain(|(_, v)| !v.is_empty());
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        out.line(format!("  {}  {v}", out.dim(&format!("{k:<width$}"))));
+    }
+    if !m.dependencies.is_empty() {
+        out.line(format!("  {}", out.dim("dependencies")));
+        for (dep, req) in &m.dependencies {
+            out.line(format!("    {dep} {req}"));
+        }
+    }
+    Ok(())
+}
+
+async fn versions(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult {
+    let package = parse_package(text)?;
+    let states = client.versions(&package).await?;
+    if out.is_json() {
+        return out.json(&states);
+    }
+    let rows: Vec<Vec<String>> = states
+        .iter()
+        .rev()
+        .map(|s| {
+            vec![
+                s.version.to_string(),
+                if s.yanked {
+                    out.bad("yanked")
+                } else {
+                    out.good("available")
+                },
+            ]
+        })
+        .collect();
+    out.table(&["VERSION", "STATE"], &rows);
+    Ok(())
+}
+
+fn install_json(report: &InstallReport) -> serde_json::Value {
+    json!({
+        "root": report.root,
+        "installed": report.installed.iter().map(|p| json!({
+            "id": p.id,
+            "checksum": p.checksum,
+            "path": p.path,
+        })).collect::<Vec<_>>(),
+        "already_present": report.already_present,
+        "from_lockfile": report.from_lockfile,
+        "lockfile": report.lockfile,
+    })
+}
+
+async fn install(client: &MarketplaceClient, text: &str, dest: &Path, out: &Output) -> CliResult {
+    let (package, req) = parse_spec(text)?;
+    let spinner = out.spinner(&format!("resolving and verifying {package} {req}"));
+    let result = client.install(&package, &req, dest).await;
+    spinner.finish_and_clear();
+    let report = result?;
+    if out.is_json() {
+        return out.json(&install_json(&report));
+    }
+    print_install(&report, out);
+    Ok(())
+}
+
+fn print_install(report: &InstallReport, out: &Output) {
+    let rows: Vec<Vec<String>> = report
+        .installed
+        .iter()
+        .map(|p| {
+            vec![
+                out.bold(&p.id.to_string()),
+                out.good("installed"),
+                p.path.display().to_string(),
+            ]
+        })
+        .chain(
+            report
+                .already_present
+                .iter()
+                .map(|id| vec![id.to_string(), out.dim("up to date"), String::new()]),
+        )
+        .collect();
+    out.table(&["PACKAGE", "STATE", "PATH"], &rows);
+    out.line(out.dim(&format!(
+        "{} installed, {} already present{}; lockfile {}",
+        report.installed.len(),
+        report.already_present.len(),
+        if report.from_lockfile {
+            " (versions from the lockfile)"
+        } else {
+            ""
+        },
+        report.lockfile.display()
+    )));
+}
+
+async fn verify(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult {
+    let id = id_or_latest(client, text).await?;
+    let v = client.verify(&id).await?;
+    out.line(format!(
+        "{} {}: signature valid, signed by key {} (trusted, {}), archive {} with {} files intact",
+        out.good("ok"),
+        v.id,
+        v.key_id,
+        v.trust,
+        v.checksum,
+        v.files
+    ));
+    out.json(&json!({
+        "id": v.id,
+        "verified": true,
+        "checksum": v.checksum,
+        "key_id": v.key_id,
+        "trust": v.trust,
+        "files": v.files,
+    }))
+}
+
+async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) -> CliResult {
+    let crypto = client.crypto();
+    match command {
+        TrustCommand::Add { pem, level } => {
+            let text = std::fs::read_to_string(&pem).map_err(|e| CliError {
+                code: exit::NOT_FOUND,
+                message: format!("cannot read {}: {e}", pem.display()),
+                hint: Some("pass the publisher's public key file (NAME.pub.pem)".into()),
+            })?;
+            let key = match crypto.import_key_pem(&text)? {
+                marketplace_core::Key::Public(key) => key,
+                marketplace_core::Key::Private(pair) => pair.public_key,
+            };
+            let level = match level {
+                Level::Marginal => TrustLevel::Marginal,
+                Level::Full => TrustLevel::Full,
+                Level::Ultimate => TrustLevel::Ultimate,
+            };
+            crypto.add_trusted_key(&key, level).await?;
+            out.line(format!("trusted key {} ({level})", key.key_id()));
+            out.json(&json!({ "key_id": key.key_id(), "level": level }))
+        }
+        TrustCommand::Revoke { key_id, reason } => {
+            let id: marketplace_core::KeyId =
+                key_id.parse().map_err(|e: marketplace_core::Error| {
+                    CliError::usage(e.to_string())
+                        .with_hint("key ids are 32 hex digits; see `mkt trust list`")
+                })?;
+            crypto.revoke_key(&id, &reason).await?;
+            out.line(format!("revoked key {id}: {reason}"));
+            out.json(&json!({ "key_id": id, "revoked": true, "reason": reason }))
+        }
+        TrustCommand::List => {
+            let keys = crypto.trusted_keys().await?;
+            if out.is_json() {
+                return out.json(&keys);
+            }
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| match &k.trust {
+                    marketplace_core::TrustResult::Trusted {
+                        key_id,
+                        level,
+                        since,
+                    } => vec![
+                        key_id.to_string(),
+                        out.good(&level.to_string()),
+                        since.date().to_string(),
+                    ],
+                    marketplace_core::TrustResult::Revoked { key_id, reason, at } => vec![
+                        key_id.to_string(),
+                        out.bad("revoked"),
+                        format!("{}: {reason}", at.date()),
+                    ],
+                    marketplace_core::TrustResult::Unknown { key_id } => {
+                        vec![key_id.to_string(), "unknown".into(), String::new()]
+                    }
+                })
+                .collect();
+            out.table(&["KEY", "TRUST", "SINCE"], &rows);
+            Ok(())
+        }
+    }
+}
+
+async fn stats(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult {
+    let id = id_or_latest(client, text).await?;
+    let stats = client.stats(&id).await?;
+    if out.is_json() {
+        return out.json(&stats);
+    }
+    out.line(format!(
+        "{}: {} downloads of this version, {} of all versions",
+        out.bold(&stats.id.to_string()),
+        stats.version_downloads,
+        stats.total_downloads
+    ));
+    let rows: Vec<Vec<String>> = stats
+        .per_version
+        .iter()
+        .rev()
+        .map(|(v, n)| vec![v.to_string(), n.to_string()])
+        .collect();
+    out.table(&["VERSION", "DOWNLOADS"], &rows);
+    let last: u64 = stats.last_30_days.iter().map(|d| d.downloads).sum();
+    out.line(out.dim(&format!("{last} downloads in the last 30 days")));
+    Ok(())
+}
+
+async fn metrics(client: &MarketplaceClient, out: &Output) -> CliResult {
+    let metrics = client.metrics().ok_or_else(|| CliError {
+        code: exit::FAILURE,
+        message: "this marketplace records no metrics".into(),
+        hint: None,
+    })?;
+    // A command-line process is short-lived: report the state of the marketplace as gauges,
+    // next to the counters and latencies of the reads that measured it.
+    let mut versions = 0u64;
+    let mut yanked = 0u64;
+    let mut packages = std::collections::BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page = client.registry().list(1000, offset).await?;
+        offset += page.len();
+        for r in &page {
+            versions += 1;
+            yanked += u64::from(r.is_yanked());
+            packages.insert(r.metadata.id.package().canonical(), r.downloads);
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    let store = client.store().stats().await?;
+    let index = client.search_engine().stats().await?;
+    let gauges = [
+        ("mkt_packages", packages.len() as f64),
+        ("mkt_versions", versions as f64),
+        ("mkt_yanked_versions", yanked as f64),
+        ("mkt_downloads", packages.values().sum::<u64>() as f64),
+        ("mkt_store_objects", store.objects as f64),
+        ("mkt_store_bytes", store.bytes as f64),
+        ("mkt_index_documents", index.documents as f64),
+    ];
+    for (name, value) in gauges {
+        metrics.gauge(name, value, &[]);
+    }
+    if out.is_json() {
+        let snapshot: serde_json::Value =
+            serde_json::from_str(&metrics.export_json()?).map_err(|e| CliError {
+                code: exit::FAILURE,
+                message: format!("metrics JSON: {e}"),
+                hint: None,
+            })?;
+        return out.json(&snapshot);
+    }
+    print!("{}", metrics.export_prometheus()?);
+    Ok(())
+}
+
+// ---- the demo -----------------------------------------------------------------------------
+
+/// The example packages: `--packages`, else `examples/packages` here, else in the source tree.
+fn demo_packages(given: Option<PathBuf>) -> CliResult<PathBuf> {
+    let candidates = match given {
+        Some(dir) => vec![dir],
+        None => vec![
+            PathBuf::from("examples/packages"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packages"),
+        ],
+    };
+    candidates
+        .into_iter()
+        .find(|d| d.is_dir())
+        .ok_or_else(|| CliError {
+            code: exit::NOT_FOUND,
+            message: "no example packages found".into(),
+            hint: Some("run from the repository root, or pass --packages DIR".into()),
+        })
+}
+
+async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) -> CliResult {
+    let packages = demo_packages(packages)?;
+    let packages = packages.canonicalize().unwrap_or(packages);
+    let root = match home {
+        Some(root) => root,
+        None => tempfile::Builder::new()
+            .prefix("mkt-demo-")
+            .tempdir()
+            .map_err(|e| CliError {
+                code: exit::FAILURE,
+                message: format!("create a temporary directory: {e}"),
+                hint: None,
+            })?
+            .keep(),
+    };
+    let started = Instant::now();
+    out.step(&format!("a fresh marketplace in {}", root.display()));
+    let home = Home::open(root.clone()).await?;
+    let client = &home.client;
+    let key = home.load_key(home::DEFAULT_KEY)?;
+    out.line(format!(
+        "SQLite registry, local package store, tantivy index, ring keys; signing key {}",
+        key.public_key.key_id()
+    ));
+
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&packages)
+        .map_err(|e| CliError {
+            code: exit::NOT_FOUND,
+            message: format!("read {}: {e}", packages.display()),
+            hint: None,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(marketplace_client::MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    out.step(&format!(
+        "publish {} packages from {}",
+        dirs.len(),
+        packages.display()
+    ));
+    let publish_started = Instant::now();
+    let published = publish_all(client, &dirs, &key, out).await?;
+    let rows: Vec<Vec<String>> = published
+        .iter()
+        .map(|p| {
+            vec![
+                out.bold(&p.id.to_string()),
+                human_bytes(p.size),
+                p.checksum.to_string(),
+            ]
+        })
+        .collect();
+    out.table(&["PACKAGE", "SIZE", "CHECKSUM"], &rows);
+    out.line(out.dim(&format!(
+        "{} signed, stored, registered and indexed in {:.1?}",
+        published.len(),
+        publish_started.elapsed()
+    )));
+
+    out.step("search \"template\"");
+    let mut query = SearchQuery::text("template");
+    query.limit = 5;
+    let hits = client.search(&query).await?;
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            vec![
+                out.bold(&h.id.to_string()),
+                h.highlights
+                    .first()
+                    .map(|s| out.snippet(s))
+                    .unwrap_or_else(|| h.description.clone()),
+            ]
+        })
+        .collect();
+    out.table(&["PACKAGE", "MATCH"], &rows);
+
+    let target = "starter/blog-template";
+    out.step(&format!("install {target} ^1 with its dependencies"));
+    let dest = root.join("installed");
+    let package = parse_package(target)?;
+    let req = parse_requirement_for("requirement", "^1")?;
+    let report = client.install(&package, &req, &dest).await?;
+    print_install(&report, out);
+
+    out.step("verify what was installed");
+    let mut verified = Vec::new();
+    for p in &report.installed {
+        let v = client.verify(&p.id).await?;
+        out.line(format!(
+            "{} {}: signed by {} ({}), {} files, {}",
+            out.good("ok"),
+            v.id,
+            v.key_id,
+            v.trust,
+            v.files,
+            v.checksum
+        ));
+        verified.push(v.id);
+    }
+
+    out.step(&format!("done in {:.1?}", started.elapsed()));
+    out.line(format!(
+        "explore it: MKT_HOME={} mkt search css   (or: mkt info {target}, mkt versions starter/base-styles)",
+        root.display()
+    ));
+    out.json(&json!({
+        "home": root,
+        "published": published.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        "search": hits.iter().map(|h| &h.id).collect::<Vec<_>>(),
+        "install": install_json(&report),
+        "verified": verified,
+    }))
+}

@@ -1,0 +1,168 @@
+//! The embedded marketplace in `$MKT_HOME`: created on first use, with a trusted signing key.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
+use marketplace_core::{Key, KeyPair, TrustLevel};
+
+use crate::{CliError, CliResult, exit};
+
+/// The name of the key made on first use.
+pub(crate) const DEFAULT_KEY: &str = "default";
+
+/// An open marketplace home.
+pub(crate) struct Home {
+    pub(crate) root: PathBuf,
+    pub(crate) client: MarketplaceClient,
+    /// The key created because the home was new, if it was.
+    pub(crate) created_key: Option<KeyPair>,
+}
+
+fn io_error(what: String, e: std::io::Error) -> CliError {
+    CliError {
+        code: exit::FAILURE,
+        message: format!("{what}: {e}"),
+        hint: None,
+    }
+}
+
+/// `$MKT_HOME`, else the platform data directory's `mkt`.
+pub(crate) fn resolve(home: Option<PathBuf>) -> CliResult<PathBuf> {
+    match home {
+        Some(home) => Ok(home),
+        None => dirs::data_dir().map(|d| d.join("mkt")).ok_or_else(|| {
+            CliError::usage("no data directory on this platform")
+                .with_hint("set MKT_HOME or pass --home DIR")
+        }),
+    }
+}
+
+impl Home {
+    /// Opens (creating if needed) the marketplace in `root`; a new home gets a key `default`
+    /// trusted at the `ultimate` level.
+    pub(crate) async fn open(root: PathBuf) -> CliResult<Home> {
+        let client = MarketplaceBuilder::local(&root)
+            .and_then(MarketplaceBuilder::build)
+            .map_err(|e| {
+                let hint = if e.to_string().to_lowercase().contains("lock") {
+                    "another mkt is using this home; wait for it to finish"
+                } else {
+                    "check that MKT_HOME (or --home) points to a writable marketplace directory"
+                };
+                CliError::from(e).with_hint(hint)
+            })?;
+        let mut home = Home {
+            root,
+            client,
+            created_key: None,
+        };
+        if !home.key_path(DEFAULT_KEY).exists() {
+            let key = home
+                .generate_key(DEFAULT_KEY, Some(TrustLevel::Ultimate))
+                .await?;
+            home.created_key = Some(key);
+        }
+        Ok(home)
+    }
+
+    pub(crate) fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    pub(crate) fn key_path(&self, name: &str) -> PathBuf {
+        self.keys_dir().join(format!("{name}.pem"))
+    }
+
+    pub(crate) fn public_key_path(&self, name: &str) -> PathBuf {
+        self.keys_dir().join(format!("{name}.pub.pem"))
+    }
+
+    /// Generates a key pair into `keys/NAME.pem` (owner-only) and `keys/NAME.pub.pem`, and
+    /// trusts it at `trust` when given. Refuses to overwrite a key.
+    pub(crate) async fn generate_key(
+        &self,
+        name: &str,
+        trust: Option<TrustLevel>,
+    ) -> CliResult<KeyPair> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(CliError::usage(format!(
+                "key name {name:?} must be letters, digits, '-' or '_'"
+            )));
+        }
+        let private_path = self.key_path(name);
+        if private_path.exists() {
+            return Err(CliError {
+                code: exit::FAILURE,
+                message: format!("key {name} already exists at {}", private_path.display()),
+                hint: Some("choose another --name; keys are never overwritten".into()),
+            });
+        }
+        let crypto = self.client.crypto();
+        let pair = crypto.generate_keypair().await?;
+        let private_pem = crypto.export_key_pem(&Key::Private(pair.clone()))?;
+        let public_pem = crypto.export_key_pem(&Key::Public(pair.public_key.clone()))?;
+        fs::create_dir_all(self.keys_dir())
+            .map_err(|e| io_error(format!("create {}", self.keys_dir().display()), e))?;
+        write_new(&private_path, private_pem.as_bytes(), true)?;
+        write_new(&self.public_key_path(name), public_pem.as_bytes(), false)?;
+        if let Some(level) = trust {
+            crypto.add_trusted_key(&pair.public_key, level).await?;
+        }
+        Ok(pair)
+    }
+
+    /// The signing key `name_or_path`: a key name in the keys directory, or a PEM file.
+    pub(crate) fn load_key(&self, name_or_path: &str) -> CliResult<KeyPair> {
+        let named = self.key_path(name_or_path);
+        let path = if named.is_file() {
+            named
+        } else {
+            PathBuf::from(name_or_path)
+        };
+        let pem = fs::read_to_string(&path).map_err(|e| CliError {
+            code: exit::NOT_FOUND,
+            message: format!(
+                "signing key {name_or_path}: cannot read {}: {e}",
+                path.display()
+            ),
+            hint: Some(format!(
+                "create one with `mkt keygen --name {name_or_path} --trust`, or pass a PEM file"
+            )),
+        })?;
+        match self.client.crypto().import_key_pem(&pem)? {
+            Key::Private(pair) => Ok(pair),
+            Key::Public(_) => Err(CliError {
+                code: exit::INVALID,
+                message: format!(
+                    "{} holds a public key; signing needs the private key",
+                    path.display()
+                ),
+                hint: Some("pass the NAME.pem file, not NAME.pub.pem".into()),
+            }),
+        }
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8], private: bool) -> CliResult {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options
+        .open(path)
+        .map_err(|e| io_error(format!("create {}", path.display()), e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error(format!("write {}", path.display()), e))
+}

@@ -1,0 +1,321 @@
+//! `mkt`: publish, find, install and verify packages on a Marketplace — by default an embedded
+//! one in `$MKT_HOME` (SQLite registry, local package store, tantivy index, ring keys).
+#![forbid(unsafe_code)]
+
+mod commands;
+mod home;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::{ColorChoice, Output};
+
+/// Exit codes, documented in `mkt --help`.
+mod exit {
+    /// Something else failed (a backend, a conflict, a version that already exists).
+    pub(crate) const FAILURE: u8 = 1;
+    /// The command line was wrong: unknown flag, bad name, bad version or requirement.
+    pub(crate) const USAGE: u8 = 2;
+    /// The package, version or key does not exist.
+    pub(crate) const NOT_FOUND: u8 = 3;
+    /// Verification failed: tampered bytes, bad or missing signature, untrusted or revoked key.
+    pub(crate) const VERIFICATION: u8 = 4;
+    /// A package, manifest, archive or key file is invalid.
+    pub(crate) const INVALID: u8 = 5;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 other failure, 2 usage error (bad arguments, names, versions or
+requirements), 3 not found, 4 verification failed (tampered archive, bad signature, untrusted or
+revoked key), 5 invalid package, manifest, archive or key file.
+
+The marketplace lives in $MKT_HOME (default: the platform data directory, e.g. ~/.local/share/mkt)
+and is created on first use with a signing key `default` that it trusts.
+
+Try `mkt demo` for a guided tour on a fresh, temporary marketplace.";
+
+/// Publish, find, install and verify packages.
+#[derive(Debug, Parser)]
+#[command(name = "mkt", version, about, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    /// The marketplace home directory.
+    #[arg(long, global = true, env = "MKT_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the marketplace home and a signing key (otherwise done on first use).
+    Init,
+    /// Generate a signing key pair into the home's keys directory.
+    Keygen {
+        /// The key's name (files `keys/NAME.pem` and `keys/NAME.pub.pem`).
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Also trust the new key for publishing.
+        #[arg(long)]
+        trust: bool,
+    },
+    /// Build a reproducible package archive from a directory with a marketplace.toml.
+    Pack {
+        /// The package directory.
+        dir: PathBuf,
+        /// Where to write the archive (default: NAME-VERSION.tar.gz in the current directory).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Sign and publish package archives or directories.
+    Publish {
+        /// Archives (.tar.gz) or package directories; directories are packed first.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The signing key: a name in the home's keys directory or a PEM file.
+        #[arg(long, default_value = "default")]
+        key: String,
+    },
+    /// Search packages by name, keywords and description.
+    Search(SearchArgs),
+    /// Show a package version (the latest when no version is given).
+    Info {
+        /// NAME or NAME@VERSION, e.g. acme/web or acme/web@1.2.0.
+        package: String,
+    },
+    /// List every version of a package with its yank state.
+    Versions {
+        /// The package, e.g. acme/web.
+        package: String,
+    },
+    /// Install a package and its dependencies, verified, with a lockfile.
+    Install {
+        /// NAME or NAME@REQUIREMENT, e.g. acme/web, acme/web@^1.2 or acme/web@=1.2.3.
+        package: String,
+        /// The directory to install into.
+        #[arg(long, default_value = "mkt-packages")]
+        dest: PathBuf,
+    },
+    /// Yank a version: kept for lockfiles and exact pins, no longer chosen by ranges.
+    Yank {
+        /// NAME@VERSION.
+        package: String,
+        /// Why (shown to users).
+        #[arg(long, default_value = "yanked by the publisher")]
+        reason: String,
+    },
+    /// Restore a yanked version.
+    Unyank {
+        /// NAME@VERSION.
+        package: String,
+    },
+    /// Check a version's signature, signer trust, archive hash and archive rules.
+    Verify {
+        /// NAME@VERSION.
+        package: String,
+    },
+    /// Manage the keys trusted to publish.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Download statistics of a version.
+    Stats {
+        /// NAME@VERSION.
+        package: String,
+    },
+    /// Rebuild the search index from the registry.
+    RebuildIndex,
+    /// Delete stored archives that no version refers to.
+    Gc {
+        /// Only delete orphans older than this many seconds (a publish in progress stores its
+        /// archive before registering it).
+        #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+        grace: u64,
+    },
+    /// Print the marketplace's metrics in the Prometheus text format (JSON with --json).
+    Metrics,
+    /// A guided tour: a fresh marketplace, the example packages published, searched, installed
+    /// with their dependencies and verified.
+    Demo {
+        /// The packages to publish (default: the repository's examples/packages).
+        #[arg(long, value_name = "DIR")]
+        packages: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Words to look for (typos are tolerated).
+    #[arg(required = true)]
+    query: Vec<String>,
+    /// Only packages in this category (repeatable).
+    #[arg(long)]
+    category: Vec<String>,
+    /// Only packages with this keyword (repeatable).
+    #[arg(long)]
+    keyword: Vec<String>,
+    /// Only packages in this namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Only packages downloaded at least this often.
+    #[arg(long, value_name = "N")]
+    min_downloads: Option<u64>,
+    /// Include yanked versions.
+    #[arg(long)]
+    include_yanked: bool,
+    /// Result order.
+    #[arg(long, value_enum, default_value_t = Sort::Relevance)]
+    sort: Sort,
+    /// How many results.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Skip this many results.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Sort {
+    Relevance,
+    Downloads,
+    Recent,
+    Name,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Trust a public key (PEM) to publish.
+    Add {
+        /// A PEM file: a public key, or a private key whose public half is trusted.
+        pem: PathBuf,
+        /// How far to trust it.
+        #[arg(long, value_enum, default_value_t = Level::Full)]
+        level: Level,
+    },
+    /// Revoke a key for good: its packages no longer verify.
+    Revoke {
+        /// The key id (32 hex digits, see `mkt trust list`).
+        key_id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List trusted and revoked keys.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Level {
+    Marginal,
+    Full,
+    Ultimate,
+}
+
+/// A failure to report: what happened, the exit code, and what to do about it.
+#[derive(Debug)]
+struct CliError {
+    code: u8,
+    message: String,
+    hint: Option<String>,
+}
+
+impl CliError {
+    fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: exit::USAGE,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<marketplace_core::Error> for CliError {
+    fn from(e: marketplace_core::Error) -> Self {
+        use marketplace_core::ErrorKind;
+        let message = e.to_string();
+        let (code, hint) = match e.kind() {
+            ErrorKind::NotFound => (
+                exit::NOT_FOUND,
+                Some("check the name and version with `mkt search` or `mkt versions NAME`".into()),
+            ),
+            ErrorKind::Integrity => (
+                exit::VERIFICATION,
+                Some(
+                    "the archive does not match its registered hash: it was modified or corrupted; \
+                     do not use it, and republish it from a trusted source"
+                        .into(),
+                ),
+            ),
+            ErrorKind::Signature => (exit::VERIFICATION, Some(signature_hint(&message))),
+            ErrorKind::Invalid => (exit::INVALID, None),
+            ErrorKind::AlreadyExists => (
+                exit::FAILURE,
+                Some("published versions never change: bump the version in marketplace.toml".into()),
+            ),
+            ErrorKind::Conflict => (
+                exit::FAILURE,
+                Some("relax a requirement, or pin compatible versions with NAME@=VERSION".into()),
+            ),
+            _ => (exit::FAILURE, None),
+        };
+        CliError {
+            code,
+            message,
+            hint,
+        }
+    }
+}
+
+fn signature_hint(message: &str) -> String {
+    if message.contains("revoked") {
+        "the signing key was revoked; the publisher must sign a new version with another key".into()
+    } else if message.contains("not trusted") {
+        "the signing key is not trusted here; if you trust its owner, run `mkt trust add THEIR-KEY.pub.pem`"
+            .into()
+    } else if message.contains("not signed") {
+        "unsigned packages are never installed; ask the publisher for a signed release".into()
+    } else {
+        "the signature does not match the package: it was altered after signing; do not use it"
+            .into()
+    }
+}
+
+type CliResult<T = ()> = Result<T, CliError>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json, cli.color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.error(&CliError {
+                code: exit::FAILURE,
+                message: format!("could not start the async runtime: {e}"),
+                hint: None,
+            });
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(commands::run(cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Output for people (aligned tables, colour on a terminal, progress bars) and for scripts
+//! (`--json`).
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Style};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::CliError;
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Where and how to print.
+pub(crate) struct Output {
+    json: bool,
+    color: bool,
+    color_err: bool,
+    progress: bool,
+}
+
+const BOLD: Style = Style::new().bold();
+const HEADER: Style = Style::new().bold().underline();
+const MATCH: Style = Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
+const GOOD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
+const BAD: Style = Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+const DIM: Style = Style::new().dimmed();
+
+impl Output {
+    pub(crate) fn new(json: bool, choice: ColorChoice) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let decide = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        Output {
+            json,
+            color: decide(std::io::stdout().is_terminal()),
+            color_err: decide(std::io::stderr().is_terminal()),
+            progress: !json && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub(crate) fn bold(&self, text: &str) -> String {
+        self.paint(BOLD, text)
+    }
+
+    pub(crate) fn good(&self, text: &str) -> String {
+        self.paint(GOOD, text)
+    }
+
+    pub(crate) fn bad(&self, text: &str) -> String {
+        self.paint(BAD, text)
+    }
+
+    pub(crate) fn dim(&self, text: &str) -> String {
+        self.paint(DIM, text)
+    }
+
+    /// Prints a line for people (nothing in JSON mode).
+    pub(crate) fn line(&self, text: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// A step of a longer job, for people.
+    pub(crate) fn step(&self, text: &str) {
+        self.line(format!(
+            "\n{} {}",
+            self.paint(BOLD, "==>"),
+            self.paint(BOLD, text)
+        ));
+    }
+
+    /// Prints `value` as pretty JSON (JSON mode only).
+    pub(crate) fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CliError> {
+        if self.json {
+            let text = serde_json::to_string_pretty(value).map_err(|e| CliError {
+                code: crate::exit::FAILURE,
+                message: format!("could not write JSON: {e}"),
+                hint: None,
+            })?;
+            println!("{text}");
+        }
+        Ok(())
+    }
+
+    /// Prints an aligned table; the last column is not padded. Widths ignore colour codes.
+    pub(crate) fn table(&self, headers: &[&str], rows: &[Vec<String>]) {
+        if self.json {
+            return;
+        }
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(visible_width(cell));
+            }
+        }
+        let render = |cells: Vec<String>| {
+            let last = cells.len() - 1;
+            let mut line = String::new();
+            for (i, cell) in cells.into_iter().enumerate() {
+                let pad = widths[i].saturating_sub(visible_width(&cell));
+                line.push_str(&cell);
+                if i < last {
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            println!("{}", line.trim_end());
+        };
+        render(headers.iter().map(|h| self.paint(HEADER, h)).collect());
+        for row in rows {
+            render(row.clone());
+        }
+    }
+
+    /// A search snippet (HTML with `<b>` around matches) for the terminal: matches in bold
+    /// yellow when colouring, plain text otherwise.
+    pub(crate) fn snippet(&self, html: &str) -> String {
+        let (open, close) = if self.color {
+            (format!("{MATCH}"), format!("{MATCH:#}"))
+        } else {
+            (String::new(), String::new())
+        };
+        unescape(&html.replace("<b>", &open).replace("</b>", &close))
+    }
+
+    /// A progress bar on stderr, hidden when stderr is not a terminal or in JSON mode.
+    pub(crate) fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_owned());
+        bar
+    }
+
+    /// A spinner on stderr for one long step, hidden like [`Output::progress`].
+    pub(crate) fn spinner(&self, what: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_message(what.to_owned());
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        spinner
+    }
+
+    /// Reports an error on stderr: what failed, then what to do.
+    pub(crate) fn error(&self, e: &CliError) {
+        let paint = |style: Style, text: &str| {
+            if self.color_err {
+                format!("{style}{text}{style:#}")
+            } else {
+                text.to_owned()
+            }
+        };
+        eprintln!("{} {}", paint(BAD, "error:"), e.message);
+        if let Some(hint) = &e.hint {
+            eprintln!("  {} {hint}", paint(BOLD, "hint:"));
+        }
+    }
+}
+
+/// The width of `text` on screen: characters outside ANSI escape sequences.
+fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+/// `1234567` → `1.2 MB`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_ignore_colour_and_snippets_unescape() {
+        let out = Output {
+            json: false,
+            color: true,
+            color_err: false,
+            progress: false,
+        };
+        assert_eq!(visible_width(&out.bold("abc")), 3);
+        let snippet = out.snippet("fast <b>web</b> &amp; &lt;api&gt;");
+        assert!(snippet.contains("\x1b["));
+        assert_eq!(visible_width(&snippet), "fast web & <api>".len());
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+    }
+}

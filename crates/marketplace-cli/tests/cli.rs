@@ -1,0 +1,465 @@
+//! `mkt` end to end: every subcommand on a fresh home, the `--json` shapes scripts rely on,
+//! and the exit codes of the failures users meet.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const NOT_FOUND: i32 = 3;
+const USAGE: i32 = 2;
+const VERIFICATION: i32 = 4;
+const INVALID: i32 = 5;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/packages")
+}
+
+/// A fresh marketplace home.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn mkt(&self) -> Command {
+        let mut cmd = Command::cargo_bin("mkt").unwrap();
+        cmd.env("MKT_HOME", self.home())
+            .env_remove("NO_COLOR")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs and returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.mkt().args(args).output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(args);
+        assert_eq!(code, 0, "mkt {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+
+    /// Runs with `--json`; returns the parsed output.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let stdout = self.ok(&all);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("mkt {all:?}: {e}:\n{stdout}"))
+    }
+
+    /// Runs a command that must fail with `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let (actual, stdout, stderr) = self.run(args);
+        assert_eq!(actual, code, "mkt {args:?}:\n{stdout}\n{stderr}");
+        assert!(
+            stderr.starts_with("error: "),
+            "mkt {args:?} stderr: {stderr}"
+        );
+        stderr
+    }
+
+    fn publish_examples(&self) {
+        let dirs: Vec<String> = std::fs::read_dir(examples())
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .collect();
+        let mut args = vec!["publish"];
+        args.extend(dirs.iter().map(String::as_str));
+        let published = self.json(&args);
+        assert_eq!(published.as_array().unwrap().len(), dirs.len());
+    }
+
+    fn write_package(&self, name: &str, manifest: &str) -> PathBuf {
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("marketplace.toml"), manifest).unwrap();
+        std::fs::write(dir.join("file.txt"), "content").unwrap();
+        dir
+    }
+}
+
+#[test]
+fn help_lists_every_command_and_exit_codes() {
+    let env = Env::new();
+    let help = env.ok(&["--help"]);
+    for command in [
+        "init",
+        "keygen",
+        "pack",
+        "publish",
+        "search",
+        "info",
+        "versions",
+        "install",
+        "yank",
+        "unyank",
+        "verify",
+        "trust",
+        "stats",
+        "rebuild-index",
+        "gc",
+        "metrics",
+        "demo",
+    ] {
+        assert!(help.contains(command), "--help lacks {command}:\n{help}");
+    }
+    assert!(help.contains("Exit codes"), "{help}");
+    let install = env.ok(&["install", "--help"]);
+    assert!(
+        install.contains("NAME@REQUIREMENT") && install.contains("--dest"),
+        "{install}"
+    );
+    env.fails(&["frobnicate"], USAGE);
+}
+
+#[test]
+fn init_keygen_and_trust() {
+    let env = Env::new();
+    let init = env.json(&["init"]);
+    assert_eq!(init["created"], true);
+    let key_id = init["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(key_id.len(), 32);
+    assert_eq!(env.json(&["init"])["created"], false);
+
+    let other = env.json(&["keygen", "--name", "ci"]);
+    assert_eq!(other["trusted"], false);
+    let other_id = other["key_id"].as_str().unwrap().to_owned();
+    assert!(Path::new(other["public_key"].as_str().unwrap()).is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(other["private_key"].as_str().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "private keys are owner-only");
+    }
+    env.fails(&["keygen", "--name", "ci"], 1);
+    env.fails(&["keygen", "--name", "../escape"], USAGE);
+
+    let listed = env.json(&["trust", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let public = env.home().join("keys/ci.pub.pem");
+    let added = env.json(&[
+        "trust",
+        "add",
+        public.to_str().unwrap(),
+        "--level",
+        "marginal",
+    ]);
+    assert_eq!(added["key_id"], other_id.as_str());
+    assert_eq!(added["level"], "marginal");
+    let revoked = env.json(&["trust", "revoke", &other_id, "--reason", "rotated"]);
+    assert_eq!(revoked["revoked"], true);
+    let listed = env.json(&["trust", "list"]);
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["trust"]["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"revoked") && statuses.contains(&"trusted"),
+        "{listed}"
+    );
+    env.fails(&["trust", "revoke", "not-hex", "--reason", "x"], USAGE);
+    env.fails(&["trust", "add", "missing.pem"], NOT_FOUND);
+    std::fs::write(env.dir.path().join("junk.pem"), "not a key").unwrap();
+    env.fails(&["trust", "add", "junk.pem"], INVALID);
+}
+
+#[test]
+fn pack_publish_search_info_versions() {
+    let env = Env::new();
+    let dir = examples().join("base-styles-1.0.0");
+    let packed = env.json(&["pack", dir.to_str().unwrap(), "-o", "styles.tar.gz"]);
+    assert_eq!(packed["id"], "starter/base-styles@1.0.0");
+    let again = env.json(&["pack", dir.to_str().unwrap(), "-o", "again.tar.gz"]);
+    assert_eq!(
+        packed["checksum"], again["checksum"],
+        "packing is reproducible"
+    );
+    let published = env.json(&["publish", "styles.tar.gz"]);
+    assert_eq!(published[0]["id"], "starter/base-styles@1.0.0");
+    assert_eq!(published[0]["checksum"], packed["checksum"]);
+    assert_eq!(published[0]["indexed"], true);
+    let stderr = env.fails(&["publish", "styles.tar.gz"], 1);
+    assert!(
+        stderr.contains("already exists") && stderr.contains("bump the version"),
+        "{stderr}"
+    );
+
+    env.publish_examples_except("base-styles-1.0.0");
+    let hits = env.json(&["search", "css"]);
+    assert_eq!(hits[0]["id"], "starter/base-styles@1.1.0", "{hits}");
+    assert!(hits[0]["score"].as_f64().unwrap() > 0.0);
+    assert!(
+        hits[0]["highlights"][0].as_str().unwrap().contains("<b>"),
+        "{hits}"
+    );
+    let filtered = env.json(&["search", "template", "--category", "docs"]);
+    assert!(filtered.as_array().unwrap().iter().all(|h| {
+        h["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "docs")
+    }));
+    let table = env.ok(&["search", "layout", "--color", "always"]);
+    assert!(
+        table.contains("PACKAGE") && table.contains("starter/html-layout"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\u{1b}[1m\u{1b}[33mlayout"),
+        "matches are highlighted:\n{table}"
+    );
+    let plain = env.ok(&["search", "layout"]);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "no colour when not a terminal:\n{plain}"
+    );
+    assert!(env.ok(&["search", "zzqqxx"]).contains("no packages match"));
+
+    let info = env.json(&["info", "starter/blog-template"]);
+    assert_eq!(info["metadata"]["id"], "starter/blog-template@1.0.0");
+    assert_eq!(info["yanked"], false);
+    assert!(info["metadata"]["signature"].is_object(), "{info}");
+    let text = env.ok(&["info", "starter/base-styles@1.0.0"]);
+    assert!(
+        text.contains("checksum") && text.contains("signed by"),
+        "{text}"
+    );
+    let versions = env.json(&["versions", "starter/base-styles"]);
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(versions[0]["version"], "1.0.0");
+    assert_eq!(versions[0]["yanked"], false);
+}
+
+impl Env {
+    fn publish_examples_except(&self, skip: &str) {
+        let dirs: Vec<String> = std::fs::read_dir(examples())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with(skip))
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut args = vec!["publish"];
+        args.extend(dirs.iter().map(String::as_str));
+        self.json(&args);
+    }
+}
+
+#[test]
+fn install_yank_verify_stats_and_maintenance() {
+    let env = Env::new();
+    env.publish_examples();
+    let report = env.json(&["install", "starter/blog-template@^1", "--dest", "out"]);
+    assert_eq!(report["root"], "starter/blog-template@1.0.0");
+    let installed: Vec<&str> = report["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        installed,
+        [
+            "starter/base-styles@1.1.0",
+            "starter/html-layout@1.0.0",
+            "starter/markdown-render@0.3.0",
+            "starter/blog-template@1.0.0"
+        ]
+    );
+    assert!(
+        env.dir
+            .path()
+            .join("out/starter/blog-template-1.0.0/feed.xml")
+            .is_file()
+    );
+    assert!(env.dir.path().join("out/marketplace.lock").is_file());
+    let again = env.json(&["install", "starter/blog-template", "--dest", "out"]);
+    assert_eq!(again["from_lockfile"], true);
+    assert_eq!(again["installed"].as_array().unwrap().len(), 0);
+
+    let verified = env.json(&["verify", "starter/blog-template@1.0.0"]);
+    assert_eq!(verified["verified"], true);
+    assert_eq!(verified["trust"], "ultimate");
+    let stats = env.json(&["stats", "starter/base-styles@1.1.0"]);
+    assert_eq!(stats["version_downloads"], 1);
+    assert_eq!(stats["last_30_days"].as_array().unwrap().len(), 30);
+    assert!(
+        env.ok(&["stats", "starter/base-styles@1.1.0"])
+            .contains("DOWNLOADS")
+    );
+
+    let yanked = env.json(&[
+        "yank",
+        "starter/ci-github-actions@2.1.0",
+        "--reason",
+        "broken",
+    ]);
+    assert_eq!(yanked["yanked"], true);
+    let fresh = env.json(&["install", "starter/docker-service", "--dest", "fresh"]);
+    let ids: Vec<&str> = fresh["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "starter/ci-github-actions@2.0.0",
+            "starter/docker-service@1.0.0"
+        ],
+        "a range skips the yanked version"
+    );
+    let versions = env.json(&["versions", "starter/ci-github-actions"]);
+    assert_eq!(versions[1]["yanked"], true);
+    assert_eq!(
+        env.json(&["unyank", "starter/ci-github-actions@2.1.0"])["yanked"],
+        false
+    );
+
+    assert_eq!(env.json(&["rebuild-index"])["versions"], 14);
+    let gc = env.json(&["gc", "--grace", "0"]);
+    assert_eq!(gc["scanned"], 14);
+    assert_eq!(gc["deleted"], 0);
+    let metrics = env.ok(&["metrics"]);
+    assert!(
+        metrics.contains("# TYPE mkt_versions gauge") && metrics.contains("mkt_versions 14"),
+        "{metrics}"
+    );
+    let json = env.json(&["metrics"]);
+    assert!(
+        json["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "mkt_packages")
+    );
+}
+
+#[test]
+fn failures_have_their_exit_codes_and_hints() {
+    let env = Env::new();
+    env.publish_examples();
+    // Unknown package.
+    let stderr = env.fails(&["install", "starter/nothing", "--dest", "x"], NOT_FOUND);
+    assert!(stderr.contains("hint:"), "{stderr}");
+    env.fails(&["info", "starter/nothing"], NOT_FOUND);
+    env.fails(&["verify", "starter/blog-template@9.9.9"], NOT_FOUND);
+    // Bad version requirement, bad names, missing versions.
+    let stderr = env.fails(&["install", "starter/blog-template@^^1"], USAGE);
+    assert!(stderr.contains("version requirement"), "{stderr}");
+    env.fails(&["yank", "starter/blog-template"], USAGE);
+    env.fails(&["info", "bad name!"], USAGE);
+    env.fails(&["verify", "starter/blog-template@1.x"], USAGE);
+
+    // Invalid manifest.
+    let bad = env.write_package("bad", "[package]\nname = \"ok-name\"\nversion = \"one\"\n");
+    let stderr = env.fails(&["pack", bad.to_str().unwrap()], INVALID);
+    assert!(stderr.contains("package.version"), "{stderr}");
+    env.fails(&["publish", bad.to_str().unwrap()], INVALID);
+
+    // Untrusted key: publishing and installing.
+    env.ok(&["keygen", "--name", "stranger"]);
+    let good = env.write_package(
+        "untrusted",
+        "[package]\nname = \"untrusted\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+    );
+    let stderr = env.fails(
+        &["publish", good.to_str().unwrap(), "--key", "stranger"],
+        VERIFICATION,
+    );
+    assert!(
+        stderr.contains("not trusted") && stderr.contains("mkt trust add"),
+        "{stderr}"
+    );
+
+    // A key revoked after publishing: installs are refused.
+    let public = env.home().join("keys/stranger.pub.pem");
+    let key_id = env.json(&["trust", "add", public.to_str().unwrap()])["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["publish", good.to_str().unwrap(), "--key", "stranger"]);
+    env.ok(&["trust", "revoke", &key_id, "--reason", "lost laptop"]);
+    let stderr = env.fails(&["install", "untrusted", "--dest", "revoked"], VERIFICATION);
+    assert!(stderr.contains("revoked"), "{stderr}");
+    assert!(!env.dir.path().join("revoked").exists());
+
+    // Tampered archive: flip a byte of the stored object.
+    let checksum = env.json(&["info", "starter/readme-badges"])["metadata"]["checksum"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let object = find_file(&env.home().join("store"), &checksum).expect("stored object");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&object, bytes).unwrap();
+    let stderr = env.fails(
+        &["install", "starter/readme-badges", "--dest", "tampered"],
+        VERIFICATION,
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(!env.dir.path().join("tampered").exists());
+    env.fails(&["verify", "starter/readme-badges@0.1.0"], VERIFICATION);
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+#[test]
+fn demo_runs_the_whole_tour() {
+    let env = Env::new();
+    let out = env.ok(&["demo", "--home", env.home().to_str().unwrap()]);
+    for step in [
+        "==> a fresh marketplace",
+        "==> publish 14 packages",
+        "==> search \"template\"",
+        "==> install starter/blog-template ^1",
+        "==> verify what was installed",
+        "ok starter/blog-template@1.0.0",
+    ] {
+        assert!(out.contains(step), "the demo lacks {step:?}:\n{out}");
+    }
+    let json = env.json(&[
+        "demo",
+        "--home",
+        env.dir.path().join("second").to_str().unwrap(),
+    ]);
+    assert_eq!(json["published"].as_array().unwrap().len(), 14);
+    assert_eq!(json["verified"].as_array().unwrap().len(), 4);
+}
