@@ -4,10 +4,13 @@
 //!   dependency invariants of the architecture, rustdoc with warnings denied, and the whole
 //!   test suite.
 //! - `cargo xtask invariants` checks only the dependency invariants.
+//! - `cargo xtask conformance [filters]` runs the conformance matrix: every combination of the
+//!   in-tree backend modes, then the external backend crates.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod conformance;
 mod invariants;
 
 fn main() -> ExitCode {
@@ -15,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("invariants") => invariants::check(&workspace_root()),
+        Some("conformance") => conformance::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -34,8 +38,9 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         ci          fmt check, clippy -D warnings, dependency invariants, rustdoc -D warnings,\n              cargo test --workspace\n  \
-         invariants  check that marketplace-core depends on no backend library"
+         ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, cargo deny check licenses bans sources\n  \
+         invariants   check the dependency invariants of the architecture\n  \
+         conformance  the conformance matrix: every per-trait suite once per backend mode, the\n               client suite once per combination, then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
 
@@ -108,8 +113,30 @@ fn ci() -> Result<(), String> {
         return Err("docs failed: broken intra-doc links or rustdoc warnings (see above)".into());
     }
     run("tests", &["test", "--workspace", "--locked"])?;
+    println!("==> conformance matrix");
+    conformance::run(&[])?;
+    deny()?;
     println!("==> ci: every gate passed");
     Ok(())
+}
+
+/// `cargo deny check licenses bans sources` (advisories need a network database; see
+/// deny.toml).
+fn deny() -> Result<(), String> {
+    let installed = cargo()
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return Err(
+            "cargo-deny is not installed: run `cargo install --locked cargo-deny` (.ci/run does)"
+                .into(),
+        );
+    }
+    run(
+        "licenses, bans and sources",
+        &["deny", "--locked", "check", "licenses", "bans", "sources"],
+    )
 }
 
 #[cfg(test)]

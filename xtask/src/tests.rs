@@ -123,3 +123,24 @@ fn backend_crates_depend_on_no_other_backend() {
         "the check itself must catch both problems: {bad:?}"
     );
 }
+
+#[test]
+fn suite_summary_lines_parse() {
+    use crate::conformance::{SuiteLine, parse_suite_line};
+    assert_eq!(
+        parse_suite_line("registry suite: 28 checks, 27 passed, 1 failed, 0 skipped (1.23s)"),
+        Some(SuiteLine {
+            suite: "registry".into(),
+            passed: 27,
+            failed: 1,
+            skipped: 0,
+            time: "1.23s".into(),
+        })
+    );
+    let prefixed = parse_suite_line(
+        "in memory: client suite: 17 checks, 17 passed, 0 failed, 0 skipped (540.44ms)",
+    )
+    .expect("a prefixed line parses");
+    assert_eq!((prefixed.suite.as_str(), prefixed.passed), ("client", 17));
+    assert_eq!(parse_suite_line("test result: ok. 3 passed"), None);
+}

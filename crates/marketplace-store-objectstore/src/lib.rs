@@ -6,6 +6,7 @@
 
 mod error;
 mod layout;
+pub mod testing;
 mod verify;
 
 use std::sync::Arc;

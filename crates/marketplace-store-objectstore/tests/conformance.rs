@@ -1,8 +1,6 @@
 //! The full PackageStore suite against a local directory, memory, and a real S3-compatible
 //! server.
 
-mod support;
-
 use marketplace_conformance::{Capabilities, store_suite};
 use marketplace_store_objectstore::ObjectStorePackageStore;
 
@@ -19,7 +17,7 @@ async fn conformance() {
     println!("in memory: {report}");
     report.assert_passed();
 
-    if let Some(server) = support::S3Server::start() {
+    if let Some(server) = marketplace_store_objectstore::testing::S3Server::start() {
         let s3 = server.store("conformance");
         let report = store_suite(&s3, &Capabilities::default()).await;
         println!("S3 (moto_server): {report}");

@@ -1,7 +1,5 @@
 //! Corruption on disk, multipart uploads, interrupted uploads and staging clean-up.
 
-mod support;
-
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -120,7 +118,7 @@ async fn multipart_uploads_on_every_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     multipart_round_trip(&ObjectStorePackageStore::local(dir.path()).expect("local")).await;
     multipart_round_trip(&ObjectStorePackageStore::in_memory()).await;
-    if let Some(server) = support::S3Server::start() {
+    if let Some(server) = marketplace_store_objectstore::testing::S3Server::start() {
         multipart_round_trip(&server.store("multipart")).await;
     }
 }

@@ -1,15 +1,25 @@
-//! Test harness: an S3-compatible server (`moto_server`, from the `moto[server]` PyPI package)
-//! on 127.0.0.1 and a free port, with a bucket, stopped when dropped.
+//! A test harness for the S3 mode: an S3-compatible server (`moto_server`, from the
+//! `moto[server]` PyPI package) on 127.0.0.1 and a free port, stopped when dropped. Used by this
+//! crate's tests and by the conformance matrix; std only, no extra dependencies.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use marketplace_store_objectstore::{ObjectStorePackageStore, S3Config};
+use crate::{ObjectStorePackageStore, S3Config};
 
 /// A running S3 server; killed on drop.
-pub(crate) struct S3Server {
+///
+/// ```no_run
+/// use marketplace_store_objectstore::testing::S3Server;
+///
+/// if let Some(server) = S3Server::start() {
+///     let store = server.store("my-bucket");
+///     # let _ = store;
+/// }
+/// ```
+pub struct S3Server {
     child: Child,
     port: u16,
 }
@@ -38,16 +48,23 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
 }
 
 impl S3Server {
-    /// Starts `moto_server`, or prints a visible SKIP line and returns `None` when it is not
-    /// installed.
-    pub(crate) fn start() -> Option<S3Server> {
-        if Command::new("moto_server")
+    /// Whether `moto_server` can be run.
+    pub fn available() -> bool {
+        Command::new("moto_server")
             .arg("--help")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .is_err()
-        {
+            .is_ok()
+    }
+
+    /// Starts `moto_server`, or prints a visible SKIP line and returns `None` when it is not
+    /// installed.
+    ///
+    /// # Panics
+    /// If the server is installed but does not start within 30 seconds.
+    pub fn start() -> Option<S3Server> {
+        if !S3Server::available() {
             eprintln!(
                 "SKIP: moto_server is not installed (pip install 'moto[server]'); the S3 store is not tested"
             );
@@ -73,7 +90,10 @@ impl S3Server {
     }
 
     /// Creates `bucket` and returns a store in it.
-    pub(crate) fn store(&self, bucket: &str) -> ObjectStorePackageStore {
+    ///
+    /// # Panics
+    /// If the server refuses the bucket: a broken test environment.
+    pub fn store(&self, bucket: &str) -> ObjectStorePackageStore {
         let response = http(
             self.port,
             &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
