@@ -4,6 +4,8 @@
 //!   dependency invariants of the architecture, rustdoc with warnings denied, and the whole
 //!   test suite.
 //! - `cargo xtask invariants` checks only the dependency invariants.
+//! - `cargo xtask bench-report [--quick]` runs the SPEC §8 workloads in release mode and
+//!   prints the comparison table (also written under `target/bench-report/`).
 //! - `cargo xtask conformance [filters]` runs the conformance matrix: every combination of the
 //!   in-tree backend modes, then the external backend crates.
 
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("invariants") => invariants::check(&workspace_root()),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("bench-report") => bench_report(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -40,6 +43,7 @@ fn print_help() {
          tasks:\n  \
          ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, cargo deny check licenses bans sources\n  \
          invariants   check the dependency invariants of the architecture\n  \
+         bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run\n  \
          conformance  the conformance matrix: every per-trait suite once per backend mode, the\n               client suite once per combination, then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
@@ -118,6 +122,42 @@ fn ci() -> Result<(), String> {
     deny()?;
     println!("==> ci: every gate passed");
     Ok(())
+}
+
+/// `cargo xtask bench-report [--quick]`: the workload runner, built in release mode.
+fn bench_report(args: &[String]) -> Result<(), String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let out = target.join("bench-report");
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--release",
+        "--locked",
+        "-q",
+        "-p",
+        "marketplace-benches",
+        "--bin",
+        "bench-report",
+        "--",
+    ]);
+    for arg in args {
+        if arg != "--quick" {
+            return Err(format!("unknown bench-report option {arg:?} (only --quick)"));
+        }
+        command.arg(arg);
+    }
+    command.arg("--out").arg(&out);
+    println!("==> bench-report (release build; the first build takes a few minutes)");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not run the bench-report: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("bench-report failed ({status})"))
+    }
 }
 
 /// `cargo deny check licenses bans sources` (advisories need a network database; see

@@ -1,0 +1,153 @@
+//! `bench-report [--quick] [--out DIR]`: runs every workload of SPEC §8 in this process (W8 in a
+//! child), prints one table — workload, measured value, target, raw baseline, ratio, status —
+//! and writes it as `report.md` and `report.json` under `DIR` (default `target/bench-report`).
+//! Run through `cargo xtask bench-report`, which builds it in release mode.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use marketplace_benches::workloads::{self, Mode, Row};
+
+fn table(rows: &[Row]) -> String {
+    let headers = [
+        "workload",
+        "measured",
+        "target",
+        "baseline (same run)",
+        "ratio",
+        "status",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.workload.clone(),
+                r.measured.clone(),
+                r.target.clone(),
+                r.baseline.clone(),
+                r.ratio.map_or("—".into(), |x| format!("{x:.2}")),
+                match r.met {
+                    Some(true) => "met".into(),
+                    Some(false) => "NOT MET".into(),
+                    None => "—".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "| {} |", headers.join(" | "));
+    let _ = writeln!(out, "|{}|", headers.map(|_| "---").join("|"));
+    for row in &cells {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
+}
+
+fn json(rows: &[Row], mode: Mode, seconds: f64) -> String {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "workload": r.workload,
+                "measured": r.measured,
+                "target": r.target,
+                "baseline": r.baseline,
+                "ratio": r.ratio,
+                "met": r.met,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "mode": format!("{mode:?}").to_lowercase(),
+        "seconds": seconds,
+        "rows": rows,
+    }))
+    .unwrap_or_default()
+}
+
+fn w8(packages: usize) -> Row {
+    let child = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            Command::new(exe)
+                .args(["--child-index-rss", &packages.to_string()])
+                .output()
+                .ok()
+        })
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    Row {
+        workload: format!(
+            "W8 peak RSS while indexing {}k packages (on-disk index)",
+            packages / 1000
+        ),
+        measured: child.map_or("unavailable (no /proc)".into(), |kib| {
+            format!("{:.0} MiB", kib as f64 / 1024.0)
+        }),
+        target: "— (reported)".into(),
+        baseline: "—".into(),
+        ratio: None,
+        met: None,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--child-index-rss") {
+        let packages = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        match workloads::w8_index_peak_rss(packages).await {
+            Some(kib) => println!("{kib}"),
+            None => std::process::exit(1),
+        }
+        return;
+    }
+    let mode = if args.iter().any(|a| a == "--quick") {
+        Mode::Quick
+    } else {
+        Mode::Full
+    };
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/bench-report"));
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    eprintln!("W1 search (building 10k and 100k indexes)…");
+    rows.extend(workloads::w1_search(mode).await);
+    eprintln!("W2/W7 registry and index rebuild…");
+    rows.extend(workloads::w2_w7_registry(mode).await);
+    eprintln!("W3 publish…");
+    rows.extend(workloads::w3_publish(mode).await);
+    eprintln!("W4 install…");
+    rows.extend(workloads::w4_install(mode).await);
+    eprintln!("W5 upload and download…");
+    rows.extend(workloads::w5_transfer(mode).await);
+    eprintln!("W6 verify…");
+    rows.extend(workloads::w6_verify(mode).await);
+    eprintln!("W8 peak memory (child process)…");
+    rows.push(w8(100_000));
+    rows.extend(workloads::baselines());
+    let seconds = started.elapsed().as_secs_f64();
+
+    let markdown = format!(
+        "# bench-report ({} run, {:.0} s)\n\n{}",
+        if mode == Mode::Quick { "quick" } else { "full" },
+        seconds,
+        table(&rows)
+    );
+    println!("{markdown}");
+    if std::fs::create_dir_all(&out).is_ok() {
+        let _ = std::fs::write(out.join("report.md"), &markdown);
+        let _ = std::fs::write(out.join("report.json"), json(&rows, mode, seconds));
+        println!("written: {}/report.md and report.json", out.display());
+    }
+}
