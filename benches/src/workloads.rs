@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{
-    CryptoVerifier, KeyPair, PackageId, PackageRecord, PackageStore, Registry, SearchEngine,
-    SearchQuery, TrustLevel, signing_payload,
+    ContentHash, CryptoVerifier, KeyPair, PackageId, PackageRecord, PackageStore, Registry,
+    SearchEngine, SearchQuery, TrustLevel, signing_payload,
 };
 use marketplace_crypto_ring::RingCryptoVerifier;
 use marketplace_registry_sqlite::SqliteRegistry;
@@ -362,7 +362,7 @@ pub async fn w3_publish(mode: Mode) -> Vec<Row> {
 pub async fn w4_install(mode: Mode) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (client, key) = local_client(&dir.path().join("market")).await;
-    let chain = corpus::dependency_chain(50);
+    let mut chain = corpus::dependency_chain(50);
     let archives: Vec<Bytes> = chain.iter().map(|m| corpus::archive(m, 2_000)).collect();
     client
         .publish_batch(archives, &key.private_key)
@@ -388,6 +388,27 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
         }
     }
     let resolution = Latency::of(samples);
+    // The same resolution over the in-memory reference registry: what the solver itself costs,
+    // without SQLite round trips.
+    let memory = marketplace_conformance::reference::MemoryRegistry::new();
+    for m in &chain {
+        memory
+            .register(m.clone(), m.checksum.clone())
+            .await
+            .expect("register");
+    }
+    let mut samples = Vec::new();
+    for i in 0..mode.pick(100, 500) {
+        let started = Instant::now();
+        memory
+            .resolve_dependencies(&root, true)
+            .await
+            .expect("resolve");
+        if i > 5 {
+            samples.push(started.elapsed());
+        }
+    }
+    let solver = Latency::of(samples);
     let package = root.package();
     let req = "^1".parse().expect("requirement");
     let mut samples = Vec::new();
@@ -409,6 +430,14 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
             Duration::from_millis(2),
             None,
         ),
+        Row {
+            workload: "W4 resolve the same graph on the in-memory reference registry".into(),
+            measured: solver.show(),
+            target: "— (the solver's share)".into(),
+            baseline: "—".into(),
+            ratio: None,
+            met: None,
+        },
         Row {
             workload: "W4 install 50 packages (resolve, fetch, verify, extract, lock)".into(),
             measured: install.show(),

@@ -43,7 +43,7 @@ fn print_help() {
          tasks:\n  \
          ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, cargo deny check licenses bans sources\n  \
          invariants   check the dependency invariants of the architecture\n  \
-         bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run\n  \
+         bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
          conformance  the conformance matrix: every per-trait suite once per backend mode, the\n               client suite once per combination, then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
@@ -142,11 +142,22 @@ fn bench_report(args: &[String]) -> Result<(), String> {
         "bench-report",
         "--",
     ]);
-    for arg in args {
-        if arg != "--quick" {
-            return Err(format!("unknown bench-report option {arg:?} (only --quick)"));
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                command.arg(arg);
+            }
+            "--only" => {
+                let list = args.next().ok_or("--only needs a list such as w1,w4")?;
+                command.arg(arg).arg(list);
+            }
+            other => {
+                return Err(format!(
+                    "unknown bench-report option {other:?} (--quick, --only w1,w2,…)"
+                ));
+            }
         }
-        command.arg(arg);
     }
     command.arg("--out").arg(&out);
     println!("==> bench-report (release build; the first build takes a few minutes)");

@@ -119,23 +119,46 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/bench-report"));
+    // `--only w1,w4` runs a subset (for profiling one workload); the default runs all.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_lowercase).collect());
+    let wanted = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
     let started = Instant::now();
     let mut rows = Vec::new();
-    eprintln!("W1 search (building 10k and 100k indexes)…");
-    rows.extend(workloads::w1_search(mode).await);
-    eprintln!("W2/W7 registry and index rebuild…");
-    rows.extend(workloads::w2_w7_registry(mode).await);
-    eprintln!("W3 publish…");
-    rows.extend(workloads::w3_publish(mode).await);
-    eprintln!("W4 install…");
-    rows.extend(workloads::w4_install(mode).await);
-    eprintln!("W5 upload and download…");
-    rows.extend(workloads::w5_transfer(mode).await);
-    eprintln!("W6 verify…");
-    rows.extend(workloads::w6_verify(mode).await);
-    eprintln!("W8 peak memory (child process)…");
-    rows.push(w8(100_000));
-    rows.extend(workloads::baselines());
+    if wanted("w1") {
+        eprintln!("W1 search (building 10k and 100k indexes)…");
+        rows.extend(workloads::w1_search(mode).await);
+    }
+    if wanted("w2") || wanted("w7") {
+        eprintln!("W2/W7 registry and index rebuild…");
+        rows.extend(workloads::w2_w7_registry(mode).await);
+    }
+    if wanted("w3") {
+        eprintln!("W3 publish…");
+        rows.extend(workloads::w3_publish(mode).await);
+    }
+    if wanted("w4") {
+        eprintln!("W4 install…");
+        rows.extend(workloads::w4_install(mode).await);
+    }
+    if wanted("w5") {
+        eprintln!("W5 upload and download…");
+        rows.extend(workloads::w5_transfer(mode).await);
+    }
+    if wanted("w6") {
+        eprintln!("W6 verify…");
+        rows.extend(workloads::w6_verify(mode).await);
+    }
+    if wanted("w8") {
+        eprintln!("W8 peak memory (child process)…");
+        rows.push(w8(100_000));
+    }
+    if wanted("baselines") {
+        rows.extend(workloads::baselines());
+    }
     let seconds = started.elapsed().as_secs_f64();
 
     let markdown = format!(

@@ -37,9 +37,9 @@ and is created on first use with a signing key `default` that it trusts.
 
 Try `mkt demo` for a guided tour on a fresh, temporary marketplace.";
 
-/// Publish, find, install and verify packages.
+/// mkt: publish, find, install and verify packages on a Marketplace.
 #[derive(Debug, Parser)]
-#[command(name = "mkt", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "mkt", version, after_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
     /// The marketplace home directory.
     #[arg(long, global = true, env = "MKT_HOME", value_name = "DIR")]

@@ -14,7 +14,9 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures_util::future::join_all;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use pubgrub::{
 use semver::{Op, Version, VersionReq};
 
 use crate::error::{Error, Result};
+use crate::metadata::PackageMetadata;
 use crate::name::{PackageId, PackageRef};
 use crate::registry::{DependencyGraph, Registry, VersionState};
 
@@ -200,6 +203,17 @@ impl VersionSet for ReqSet {
     }
 }
 
+async fn get_owned<R: Registry + ?Sized>(registry: &R, id: PackageId) -> Result<PackageMetadata> {
+    registry.get(&id).await
+}
+
+async fn list_owned<R: Registry + ?Sized>(
+    registry: &R,
+    package: PackageRef,
+) -> Result<Vec<VersionState>> {
+    registry.list_version_states(&package).await
+}
+
 /// What the solver needed and the cache did not have.
 enum Missing {
     Versions(Pkg),
@@ -248,47 +262,65 @@ impl Cache {
         Ok(())
     }
 
-    async fn fetch_deps<R: Registry + ?Sized>(
-        &mut self,
-        registry: &R,
-        pkg: &Pkg,
-        version: &Version,
-    ) -> Result<()> {
-        if self.deps.contains_key(&(pkg.clone(), version.clone())) {
-            return Ok(());
-        }
-        let meta = registry.get(&pkg.package.at(version.clone())).await?;
-        self.spelled.insert(pkg.clone(), meta.id.package());
-        self.store_deps(pkg, version.clone(), &meta.dependencies);
-        Ok(())
-    }
-
     /// Fetches the dependencies of `pkg@version` and, breadth first, the version lists of
     /// everything reachable and the dependencies of the version most likely to be chosen
-    /// (the highest allowed one).
+    /// (the highest allowed one). Each level of the walk is fetched with concurrent registry
+    /// calls, so a registry with a pool of readers answers them in parallel.
     async fn prefetch<R: Registry + ?Sized>(
         &mut self,
         registry: &R,
         pkg: &Pkg,
         version: &Version,
     ) -> Result<()> {
-        let mut queue = VecDeque::from([(pkg.clone(), version.clone())]);
+        let mut level = vec![(pkg.clone(), version.clone())];
         let mut visited: HashSet<(Pkg, Version)> = HashSet::new();
-        while let Some((pkg, version)) = queue.pop_front() {
-            if !visited.insert((pkg.clone(), version.clone())) {
-                continue;
+        while !level.is_empty() {
+            level.retain(|key| visited.insert(key.clone()));
+            let need: Vec<&(Pkg, Version)> = level
+                .iter()
+                .filter(|key| !self.deps.contains_key(*key))
+                .collect();
+            let metas = join_all(
+                need.iter()
+                    .map(|(pkg, version)| get_owned(registry, pkg.package.at(version.clone()))),
+            )
+            .await;
+            for ((pkg, version), meta) in need.into_iter().zip(metas) {
+                let meta = meta?;
+                self.spelled.insert(pkg.clone(), meta.id.package());
+                self.store_deps(pkg, version.clone(), &meta.dependencies);
             }
-            self.fetch_deps(registry, &pkg, &version).await?;
-            let deps = self.deps[&(pkg, version)].clone();
-            for (dep, req) in deps {
-                self.fetch_versions(registry, &dep).await?;
-                let best = self
-                    .allowed(&dep, &req)
-                    .and_then(|versions| versions.last().cloned());
-                if let Some(best) = best {
-                    queue.push_back((dep, best));
+            let mut packages: Vec<Pkg> = Vec::new();
+            for key in &level {
+                for (dep, _) in &self.deps[key] {
+                    if !self.versions.contains_key(dep) && !packages.contains(dep) {
+                        packages.push(dep.clone());
+                    }
                 }
             }
+            let lists = join_all(
+                packages
+                    .iter()
+                    .map(|p| list_owned(registry, PackageRef::clone(&p.package))),
+            )
+            .await;
+            for (dep, states) in packages.into_iter().zip(lists) {
+                let states = match states {
+                    Ok(states) => Some(states),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                self.versions.insert(dep, states);
+            }
+            let mut next = Vec::new();
+            for key in &level {
+                for (dep, req) in &self.deps[key] {
+                    if let Some(best) = self.allowed(dep, req).and_then(|v| v.last().cloned()) {
+                        next.push((dep.clone(), best));
+                    }
+                }
+            }
+            level = next;
         }
         Ok(())
     }
