@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{
-    ContentHash, CryptoVerifier, KeyPair, PackageId, PackageRecord, PackageStore, Registry,
-    SearchEngine, SearchQuery, TrustLevel, signing_payload,
+    CryptoVerifier, KeyPair, PackageId, PackageRecord, PackageStore, Registry, SearchEngine,
+    SearchQuery, TrustLevel, signing_payload,
 };
 use marketplace_crypto_ring::RingCryptoVerifier;
 use marketplace_registry_sqlite::SqliteRegistry;
@@ -362,7 +362,7 @@ pub async fn w3_publish(mode: Mode) -> Vec<Row> {
 pub async fn w4_install(mode: Mode) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (client, key) = local_client(&dir.path().join("market")).await;
-    let mut chain = corpus::dependency_chain(50);
+    let chain = corpus::dependency_chain(50);
     let archives: Vec<Bytes> = chain.iter().map(|m| corpus::archive(m, 2_000)).collect();
     client
         .publish_batch(archives, &key.private_key)
