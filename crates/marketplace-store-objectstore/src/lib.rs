@@ -429,6 +429,39 @@ impl PackageStore for ObjectStorePackageStore {
     }
 
     async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
+        let key = layout::object_path(&self.root, hash);
+        let result = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| self.fail_on("read", hash, e))?;
+        if result.meta.size <= READ_CHUNK {
+            // Small objects: one read into one buffer, one hash on the blocking pool (the
+            // backend's stream would hand over many small chunks, each a hop to hash).
+            let body = result
+                .bytes()
+                .await
+                .map_err(|e| self.fail_on("read", hash, e))?;
+            let (algorithm, copy) = (hash.algorithm(), body.clone());
+            let actual = joined(
+                tokio::task::spawn_blocking(move || {
+                    let mut hasher = ContentHasher::new(algorithm)?;
+                    hasher.update(&copy);
+                    Ok::<_, Error>(hasher.finish())
+                })
+                .await,
+                &self.name,
+            )??;
+            if &actual != hash {
+                return Err(Error::integrity(
+                    format!("object {hash} in {}", self.name),
+                    hash,
+                    actual,
+                ));
+            }
+            return Ok(body);
+        }
+        drop(result);
         let (size, mut chunks) = self.chunks(hash, "read").await?;
         let mut body = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
         // Hash each chunk on the blocking pool while the next one is read and this one copied.
