@@ -6,6 +6,7 @@
 
 mod error;
 mod queries;
+mod resolution;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    ContentHash, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
-    PackageStats, Registry, RegistryEvent, Result, VersionState, check_registration,
+    ContentHash, DependencyGraph, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
+    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState, check_registration,
 };
 use rusqlite::Connection;
 
@@ -171,6 +172,37 @@ impl SqliteRegistry {
 }
 
 impl Inner {
+    /// Resolves `id` with the core resolver over one connection, in the calling (blocking)
+    /// thread: one hop for the whole resolution.
+    fn resolve_blocking(&self, id: &PackageId, transitive: bool) -> Result<DependencyGraph> {
+        use resolution::{ReadView, ViewConnection};
+        let connection = match &self.path {
+            None => ViewConnection::Shared(&self.writer),
+            Some(path) => {
+                let pooled = lock(&self.readers).pop();
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => schema::connect_reader(path, &self.location)
+                        .map_err(|e| e.during("open a reader"))?,
+                };
+                ViewConnection::Owned(Mutex::new(conn))
+            }
+        };
+        let view = ReadView {
+            connection,
+            location: &self.location,
+        };
+        let result =
+            futures_executor::block_on(marketplace_core::resolve_graph(&view, id, transitive));
+        if let Some(conn) = view.into_connection() {
+            let mut idle = lock(&self.readers);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
     fn with_reader<T>(&self, op: impl FnOnce(&Connection, &str) -> QResult<T>) -> QResult<T> {
         let Some(path) = &self.path else {
             // In memory: one connection serves readers and the writer.
@@ -254,6 +286,20 @@ impl Registry for SqliteRegistry {
             move |conn, location| queries::version_states(conn, location, &package),
         )
         .await
+    }
+
+    async fn resolve_dependencies(
+        &self,
+        id: &PackageId,
+        transitive: bool,
+    ) -> Result<DependencyGraph> {
+        // The provided resolver, run next to the data: every read it makes is a direct call
+        // on one connection inside one blocking task.
+        let inner = Arc::clone(&self.inner);
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || inner.resolve_blocking(&id, transitive))
+            .await
+            .map_err(|e| SqliteError::Task(e.to_string()).during("resolve dependencies"))?
     }
 
     async fn update_metadata(
