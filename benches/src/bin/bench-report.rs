@@ -108,6 +108,22 @@ async fn main() {
         }
         return;
     }
+    if args.iter().any(|a| a == "--profile-search") {
+        // For `perf record`: build the 100k index, then only run W1's text queries for a while,
+        // so that a profile of this process is a profile of search.
+        let engine =
+            workloads::search_index(&marketplace_benches::corpus::corpus(100_000, 42)).await;
+        eprintln!("index built; searching");
+        let queries = marketplace_benches::corpus::queries(false);
+        for _ in 0..20 {
+            for q in &queries {
+                marketplace_core::SearchEngine::search(&engine, q)
+                    .await
+                    .expect("search");
+            }
+        }
+        return;
+    }
     let mode = if args.iter().any(|a| a == "--quick") {
         Mode::Quick
     } else {
