@@ -89,7 +89,7 @@ impl Env {
                     .as_ref()
                     .expect("the S3 server runs when s3 is selected");
                 let bucket = format!("matrix-{}", self.next.fetch_add(1, Ordering::SeqCst));
-                Arc::new(server.store(&bucket))
+                Arc::new(server.store(&bucket)?)
             }
             other => unreachable!("unknown store mode {other}"),
         })

@@ -178,15 +178,10 @@ impl Inner {
         use resolution::{ReadView, ViewConnection};
         let connection = match &self.path {
             None => ViewConnection::Shared(&self.writer),
-            Some(path) => {
-                let pooled = lock(&self.readers).pop();
-                let conn = match pooled {
-                    Some(conn) => conn,
-                    None => schema::connect_reader(path, &self.location)
-                        .map_err(|e| e.during("open a reader"))?,
-                };
-                ViewConnection::Owned(Mutex::new(conn))
-            }
+            Some(path) => ViewConnection::Owned(Mutex::new(
+                self.take_reader(path)
+                    .map_err(|e| e.during("open a reader"))?,
+            )),
         };
         let view = ReadView {
             connection,
@@ -195,12 +190,26 @@ impl Inner {
         let result =
             futures_executor::block_on(marketplace_core::resolve_graph(&view, id, transitive));
         if let Some(conn) = view.into_connection() {
-            let mut idle = lock(&self.readers);
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
-            }
+            self.give_back(conn);
         }
         result
+    }
+
+    /// An idle pooled reader, or a new one.
+    fn take_reader(&self, path: &Path) -> std::result::Result<Connection, SqliteError> {
+        let pooled = lock(&self.readers).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => schema::connect_reader(path, &self.location),
+        }
+    }
+
+    /// Returns a reader to the pool, keeping at most `MAX_IDLE_READERS`.
+    fn give_back(&self, conn: Connection) {
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
     }
 
     fn with_reader<T>(&self, op: impl FnOnce(&Connection, &str) -> QResult<T>) -> QResult<T> {
@@ -208,16 +217,9 @@ impl Inner {
             // In memory: one connection serves readers and the writer.
             return op(&lock(&self.writer), &self.location);
         };
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => schema::connect_reader(path, &self.location)?,
-        };
+        let conn = self.take_reader(path)?;
         let result = op(&conn, &self.location);
-        let mut idle = lock(&self.readers);
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         result
     }
 }

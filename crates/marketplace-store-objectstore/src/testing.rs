@@ -7,6 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use marketplace_core::{Error, Result};
+
 use crate::{ObjectStorePackageStore, S3Config};
 
 /// A running S3 server; killed on drop.
@@ -15,7 +17,7 @@ use crate::{ObjectStorePackageStore, S3Config};
 /// use marketplace_store_objectstore::testing::S3Server;
 ///
 /// if let Some(server) = S3Server::start() {
-///     let store = server.store("my-bucket");
+///     let store = server.store("my-bucket").expect("a bucket");
 ///     # let _ = store;
 /// }
 /// ```
@@ -89,26 +91,25 @@ impl S3Server {
         Some(server)
     }
 
-    /// Creates `bucket` and returns a store in it.
-    ///
-    /// # Panics
-    /// If the server refuses the bucket: a broken test environment.
-    pub fn store(&self, bucket: &str) -> ObjectStorePackageStore {
+    /// Creates `bucket` and returns a store in it. `Backend` if the server cannot be reached
+    /// or refuses the bucket.
+    pub fn store(&self, bucket: &str) -> Result<ObjectStorePackageStore> {
+        let create = format!("create bucket {bucket} on 127.0.0.1:{}", self.port);
         let response = http(
             self.port,
             &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
         )
-        .expect("create bucket");
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "create bucket {bucket}: {response}"
-        );
+        .map_err(|e| Error::backend("moto_server", create.clone(), e, false))?;
+        if !response.starts_with("HTTP/1.1 200") {
+            let status = response.lines().next().unwrap_or("no response").to_owned();
+            return Err(Error::backend("moto_server", create, status, false));
+        }
         let mut config = S3Config::bucket(bucket);
         config.endpoint = Some(format!("http://127.0.0.1:{}", self.port));
         config.region = Some("us-east-1".into());
         config.access_key_id = Some("testing".into());
         config.secret_access_key = Some("testing".into());
         config.allow_http = true;
-        ObjectStorePackageStore::s3(config).expect("configure the S3 store")
+        ObjectStorePackageStore::s3(config)
     }
 }

@@ -18,7 +18,7 @@ async fn conformance() {
     report.assert_passed();
 
     if let Some(server) = marketplace_store_objectstore::testing::S3Server::start() {
-        let s3 = server.store("conformance");
+        let s3 = server.store("conformance").expect("bucket");
         let report = store_suite(&s3, &Capabilities::default()).await;
         println!("S3 (moto_server): {report}");
         report.assert_passed();

@@ -119,7 +119,7 @@ async fn multipart_uploads_on_every_store() {
     multipart_round_trip(&ObjectStorePackageStore::local(dir.path()).expect("local")).await;
     multipart_round_trip(&ObjectStorePackageStore::in_memory()).await;
     if let Some(server) = marketplace_store_objectstore::testing::S3Server::start() {
-        multipart_round_trip(&server.store("multipart")).await;
+        multipart_round_trip(&server.store("multipart").expect("bucket")).await;
     }
 }
 
