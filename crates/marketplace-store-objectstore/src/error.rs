@@ -15,6 +15,12 @@ pub(crate) enum StoreError {
         store: String,
         source: std::io::Error,
     },
+    #[error("{store}: {}: {source}", path.display())]
+    File {
+        store: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("S3 configuration: {0}")]
     Config(String),
 }
@@ -26,7 +32,7 @@ impl StoreError {
             StoreError::ObjectStore { source, .. } => {
                 matches!(source, object_store::Error::Generic { .. })
             }
-            StoreError::Upload { .. } | StoreError::Config(_) => false,
+            StoreError::Upload { .. } | StoreError::File { .. } | StoreError::Config(_) => false,
         }
     }
 

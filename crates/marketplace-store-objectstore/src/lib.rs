@@ -6,6 +6,7 @@
 
 mod error;
 mod layout;
+mod local;
 pub mod testing;
 mod verify;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures::future::Either;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use marketplace_core::time::OffsetDateTime;
@@ -30,6 +32,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMul
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::StoreError;
+use crate::local::LocalDir;
 use crate::verify::VerifyingStream;
 
 /// Bodies up to this size are uploaded in one request; larger ones as multipart uploads of
@@ -42,6 +45,10 @@ const PART_CONCURRENCY: usize = 2;
 /// Bodies at least this large are written to staging while they are hashed, then moved into
 /// place; smaller ones are hashed first and written straight to their address.
 const OVERLAP_THRESHOLD: usize = 1024 * 1024;
+
+/// Pieces read from an upload stream into a local store: small enough that the first is
+/// hashed and written soon and the buffers are recycled, large enough to keep hops few.
+const LOCAL_PIECE: usize = 512 * 1024;
 
 /// Objects larger than this are read as ranges of this size, a few ahead of the consumer, so
 /// that reading overlaps hashing.
@@ -91,6 +98,8 @@ pub struct ObjectStorePackageStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     name: String,
+    /// Set for a local directory: uploads and verified reads use their own file handling.
+    local: Option<Arc<LocalDir>>,
 }
 
 /// Makes staging keys unique within a process; the process id and time make them unique
@@ -105,11 +114,16 @@ impl ObjectStorePackageStore {
             store,
             root: Path::from(prefix),
             name: name.into(),
+            local: None,
         }
     }
 
     /// A store in the local directory `dir`, created if missing. Every write is fsynced (file
     /// and directory) before it returns.
+    ///
+    /// Uploads and verified reads use this crate's own file handling (a staging file written
+    /// while it is hashed and flushed, one rename, one directory fsync; reads hashed while they
+    /// read); everything else goes through object_store's `LocalFileSystem` over the same files.
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let name = format!("local store {}", dir.display());
@@ -132,7 +146,11 @@ impl ObjectStorePackageStore {
                 }
                 .during("open a local store")
             })?;
-        Ok(Self::new(Arc::new(fs), "", name))
+        let local = LocalDir::new(dir.to_owned(), name.clone());
+        Ok(ObjectStorePackageStore {
+            local: Some(Arc::new(local)),
+            ..Self::new(Arc::new(fs), "", name)
+        })
     }
 
     /// A store in memory, empty.
@@ -239,9 +257,65 @@ impl ObjectStorePackageStore {
     }
 
     fn staging_key(&self) -> Path {
-        let n = UPLOADS.fetch_add(1, Ordering::Relaxed);
-        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        layout::staging_dir(&self.root).join(format!("{}-{now}-{n}", std::process::id()))
+        layout::staging_dir(&self.root).join(staging_name())
+    }
+
+    /// A local upload: `pieces` are written to a staging file while they are hashed (unless
+    /// the digest is `known`), then the file is moved to its address.
+    async fn upload_local(
+        &self,
+        local: &Arc<LocalDir>,
+        known: Option<ContentHash>,
+        mut pieces: BoxStream<'_, Result<Bytes>>,
+    ) -> Result<ContentHash> {
+        let mut staged = local.begin(&staging_name());
+        // The hashing task reads the same pieces as the writing task, beside it.
+        let (to_hash, mut hash_queue) = tokio::sync::mpsc::channel::<Bytes>(2);
+        let hash_pieces = known.is_none();
+        let hashing = match known {
+            Some(hash) => Either::Left(futures::future::ready(Ok(hash))),
+            None => {
+                let task = tokio::task::spawn_blocking(move || -> Result<ContentHash> {
+                    let mut hasher = ContentHasher::new(HashAlgorithm::Sha256)?;
+                    while let Some(piece) = hash_queue.blocking_recv() {
+                        hasher.update(&piece);
+                    }
+                    Ok(hasher.finish())
+                });
+                Either::Right(async { joined(task.await, &self.name)? })
+            }
+        };
+        let fed: Result<()> = async {
+            while let Some(piece) = pieces.next().await {
+                let piece = piece?;
+                if hash_pieces {
+                    let _ = to_hash.send(piece.clone()).await;
+                }
+                if !staged.write(piece).await {
+                    // The writer stopped on an error, which `finish` returns.
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(to_hash);
+        let hashed = hashing.await;
+        let hash = match fed.and(hashed) {
+            Ok(hash) => hash,
+            Err(e) => {
+                staged.abort().await;
+                return Err(e);
+            }
+        };
+        let staging = staged.finish(local).await?;
+        let local = Arc::clone(local);
+        let published = hash.clone();
+        joined(
+            tokio::task::spawn_blocking(move || local.publish(&staging, &published)).await,
+            &self.name,
+        )??;
+        Ok(hash)
     }
 
     /// Moves a complete, hashed staging object to its address (or drops it if the address is
@@ -345,6 +419,13 @@ impl ObjectStorePackageStore {
     }
 }
 
+/// A staging name unique across processes (process id, time) and within one (a counter).
+fn staging_name() -> String {
+    let n = UPLOADS.fetch_add(1, Ordering::Relaxed);
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{}-{now}-{n}", std::process::id())
+}
+
 /// Starts hashing `part` on the blocking pool and hands it to the upload.
 fn hash_part(
     mut hasher: ContentHasher,
@@ -404,6 +485,23 @@ async fn read_chunk(
 #[async_trait]
 impl PackageStore for ObjectStorePackageStore {
     async fn store(&self, bytes: Bytes) -> Result<ContentHash> {
+        if let Some(local) = &self.local {
+            let known = if bytes.len() < OVERLAP_THRESHOLD {
+                let hash = ContentHash::sha256(&bytes);
+                if self.exists(&hash).await? {
+                    return Ok(hash);
+                }
+                Some(hash)
+            } else {
+                None
+            };
+            let pieces = (0..bytes.len())
+                .step_by(LOCAL_PIECE)
+                .map(move |start| Ok(bytes.slice(start..(start + LOCAL_PIECE).min(bytes.len()))));
+            return self
+                .upload_local(local, known, futures::stream::iter(pieces).boxed())
+                .await;
+        }
         if bytes.len() >= OVERLAP_THRESHOLD {
             // Write to staging while hashing, then move into place.
             let staging = self.staging_key();
@@ -429,56 +527,34 @@ impl PackageStore for ObjectStorePackageStore {
     }
 
     async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
+        if let Some(local) = &self.local {
+            let (local, wanted) = (Arc::clone(local), hash.clone());
+            return joined(
+                tokio::task::spawn_blocking(move || local.read_verified(&wanted)).await,
+                &self.name,
+            )?;
+        }
+        // One read into one buffer (in memory: the stored bytes themselves, no copy), then one
+        // hash on the blocking pool. `stream` overlaps a large download with hashing.
         let key = layout::object_path(&self.root, hash);
-        let result = self
+        let body = self
             .store
             .get(&key)
             .await
+            .map_err(|e| self.fail_on("read", hash, e))?
+            .bytes()
+            .await
             .map_err(|e| self.fail_on("read", hash, e))?;
-        if result.meta.size <= READ_CHUNK {
-            // Small objects: one read into one buffer, one hash on the blocking pool (the
-            // backend's stream would hand over many small chunks, each a hop to hash).
-            let body = result
-                .bytes()
-                .await
-                .map_err(|e| self.fail_on("read", hash, e))?;
-            let (algorithm, copy) = (hash.algorithm(), body.clone());
-            let actual = joined(
-                tokio::task::spawn_blocking(move || {
-                    let mut hasher = ContentHasher::new(algorithm)?;
-                    hasher.update(&copy);
-                    Ok::<_, Error>(hasher.finish())
-                })
-                .await,
-                &self.name,
-            )??;
-            if &actual != hash {
-                return Err(Error::integrity(
-                    format!("object {hash} in {}", self.name),
-                    hash,
-                    actual,
-                ));
-            }
-            return Ok(body);
-        }
-        drop(result);
-        let (size, mut chunks) = self.chunks(hash, "read").await?;
-        let mut body = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
-        // Hash each chunk on the blocking pool while the next one is read and this one copied.
-        let hasher = ContentHasher::new(hash.algorithm())?;
-        let mut hashing = tokio::task::spawn_blocking(move || hasher);
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| self.fail(format!("read {hash}"), e))?;
-            let mut hasher = joined(hashing.await, &self.name)?;
-            let part = chunk.clone();
-            hashing = tokio::task::spawn_blocking(move || {
-                hasher.update(&part);
-                hasher
-            });
-            body.extend_from_slice(&chunk);
-        }
-        let hasher = joined(hashing.await, &self.name)?;
-        let actual = hasher.finish();
+        let (algorithm, copy) = (hash.algorithm(), body.clone());
+        let actual = joined(
+            tokio::task::spawn_blocking(move || {
+                let mut hasher = ContentHasher::new(algorithm)?;
+                hasher.update(&copy);
+                Ok::<_, Error>(hasher.finish())
+            })
+            .await,
+            &self.name,
+        )??;
         if &actual != hash {
             return Err(Error::integrity(
                 format!("object {hash} in {}", self.name),
@@ -486,7 +562,7 @@ impl PackageStore for ObjectStorePackageStore {
                 actual,
             ));
         }
-        Ok(body.freeze())
+        Ok(body)
     }
 
     async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> {
@@ -503,6 +579,17 @@ impl PackageStore for ObjectStorePackageStore {
         mut reader: Box<dyn AsyncRead + Send + Unpin>,
         _size_hint: Option<u64>,
     ) -> Result<ContentHash> {
+        if let Some(local) = &self.local {
+            let name = self.name.clone();
+            let pieces = futures::stream::try_unfold(reader, move |mut reader| {
+                let name = name.clone();
+                async move {
+                    let piece = read_chunk(reader.as_mut(), LOCAL_PIECE, &name).await?;
+                    Ok((!piece.is_empty()).then(|| (piece.freeze(), reader)))
+                }
+            });
+            return self.upload_local(local, None, pieces.boxed()).await;
+        }
         // Small bodies: one request. Larger: a multipart upload to a staging key, hashed as it
         // goes, moved into place once the digest is known. Memory stays within a few parts.
         let first = read_chunk(reader.as_mut(), PART_SIZE, &self.name).await?;

@@ -123,11 +123,22 @@ async fn multipart_uploads_on_every_store() {
     }
 }
 
-#[tokio::test]
+/// Small objects are read and hashed in one piece; large ones are hashed on a second thread
+/// while later pieces are read, and streamed as ranges: each path must catch one flipped bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flipping_one_byte_on_disk_is_an_integrity_error() {
+    for (size, flip) in [
+        (300_000, 150_000),
+        (9 * 1024 * 1024 + 123, 5 * 1024 * 1024 + 7),
+    ] {
+        flipped_byte_is_refused(size, flip).await;
+    }
+}
+
+async fn flipped_byte_is_refused(size: usize, flip: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ObjectStorePackageStore::local(dir.path()).expect("local");
-    let data = body(300_000, 3);
+    let data = body(size, 3);
     let hash = store.store(Bytes::from(data)).await.expect("store");
     let hex = hash.hex();
     let file = dir
@@ -137,7 +148,7 @@ async fn flipping_one_byte_on_disk_is_an_integrity_error() {
         .join(&hex[2..4])
         .join(&hex);
     let mut raw = std::fs::read(&file).expect("the object is a file at its sharded path");
-    raw[150_000] ^= 0x01;
+    raw[flip] ^= 0x01;
     std::fs::write(&file, &raw).expect("corrupt it");
 
     let err = store
