@@ -17,14 +17,16 @@ use marketplace_core::{
     Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine,
     SearchQuery, SearchResult, SortOrder,
 };
-use tantivy::collector::{Count, DocSetCollector, FacetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, DocSetCollector, FacetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, MoreLikeThisQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, EnableScoring, MoreLikeThisQuery, Occur, Query, TermQuery,
+};
 use tantivy::schema::{Facet, IndexRecordOption, OwnedValue, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
+    DocAddress, Executor, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher,
+    TantivyDocument, Term,
 };
 
 use crate::error::SearchError;
@@ -32,6 +34,9 @@ use crate::schema::Fields;
 
 /// Memory the index writer may use before flushing a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Indexes with at least this many documents search their segments in parallel.
+const PARALLEL_SEARCH_DOCS: u64 = 50_000;
 
 /// A [`SearchEngine`] on tantivy, in RAM or in a directory.
 ///
@@ -49,6 +54,10 @@ struct Inner {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    /// Searches the segments of a large index in parallel, one thread per core.
+    parallel: Executor,
+    /// Indexes with at least this many documents use `parallel`.
+    parallel_from: u64,
 }
 
 impl std::fmt::Debug for TantivySearchEngine {
@@ -127,6 +136,8 @@ impl TantivySearchEngine {
         let writer = index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(fail)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let parallel = Executor::multi_thread(threads, "marketplace-search-").map_err(fail)?;
         Ok(TantivySearchEngine {
             inner: Arc::new(Inner {
                 name,
@@ -134,6 +145,8 @@ impl TantivySearchEngine {
                 reader,
                 writer: Mutex::new(writer),
                 fields,
+                parallel,
+                parallel_from: PARALLEL_SEARCH_DOCS,
             }),
         })
     }
@@ -238,32 +251,43 @@ impl Inner {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, m.id.canonical());
         doc.add_text(f.package, &package);
-        doc.add_text(f.name, m.id.name.as_str());
-        doc.add_text(f.name_exact, &name);
-        doc.add_text(f.name_prefix, &name);
         doc.add_text(f.name_sort, format!("{name} {package}"));
-        for keyword in &m.keywords {
-            doc.add_text(f.keywords, keyword);
-            doc.add_text(f.keyword_raw, keyword.to_lowercase());
-            doc.add_facet(f.facets, Facet::from_path(["keyword", keyword.as_str()]));
-        }
         for category in &m.categories {
             doc.add_text(f.category_raw, category.to_lowercase());
-            doc.add_facet(f.facets, Facet::from_path(["category", category.as_str()]));
+        }
+        for keyword in &m.keywords {
+            doc.add_text(f.keyword_raw, keyword.to_lowercase());
         }
         if let Some(namespace) = &m.id.namespace {
             doc.add_text(f.namespace, namespace.canonical());
-            doc.add_facet(
-                f.facets,
-                Facet::from_path(["namespace", namespace.as_str()]),
-            );
         }
-        doc.add_text(f.description, &m.description);
-        for author in &m.authors {
-            doc.add_text(f.authors, author);
-        }
-        if let Some(license) = &m.license {
-            doc.add_text(f.license, license.as_str());
+        // Only a package's current versions are ever hits (every query filters on a current
+        // flag), so older versions carry no searchable text: a text query then walks the
+        // postings of one or two documents per package instead of every version's.
+        if current || current_any {
+            doc.add_text(f.name, m.id.name.as_str());
+            doc.add_text(f.name_exact, &name);
+            doc.add_text(f.name_prefix, &name);
+            for keyword in &m.keywords {
+                doc.add_text(f.keywords, keyword);
+                doc.add_facet(f.facets, Facet::from_path(["keyword", keyword.as_str()]));
+            }
+            for category in &m.categories {
+                doc.add_facet(f.facets, Facet::from_path(["category", category.as_str()]));
+            }
+            if let Some(namespace) = &m.id.namespace {
+                doc.add_facet(
+                    f.facets,
+                    Facet::from_path(["namespace", namespace.as_str()]),
+                );
+            }
+            doc.add_text(f.description, &m.description);
+            for author in &m.authors {
+                doc.add_text(f.authors, author);
+            }
+            if let Some(license) = &m.license {
+                doc.add_text(f.license, license.as_str());
+            }
         }
         doc.add_u64(f.downloads, record.downloads);
         doc.add_i64(f.published, m.published_at.unix_timestamp());
@@ -382,6 +406,26 @@ impl Inner {
         Ok((Box::new(BooleanQuery::new(clauses)), text))
     }
 
+    /// Runs `collector` over `query`. A large index with several segments is searched one
+    /// segment per thread: a query then costs about its largest segment, not all of them.
+    /// Small indexes are searched on the calling thread, where a hand-off costs more.
+    fn collect<C: Collector>(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        collector: &C,
+    ) -> tantivy::Result<C::Fruit> {
+        if searcher.num_docs() < self.parallel_from || searcher.segment_readers().len() < 2 {
+            return searcher.search(query, collector);
+        }
+        let scoring = if collector.requires_scoring() {
+            EnableScoring::enabled_from_searcher(searcher)
+        } else {
+            EnableScoring::disabled_from_searcher(searcher)
+        };
+        searcher.search_with_executor(query, collector, &self.parallel, scoring)
+    }
+
     fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
         if query.limit == 0 {
             return Ok(Vec::new());
@@ -405,10 +449,11 @@ impl Inner {
                         score + 0.05 * approx_ln_1p(n)
                     }
                 });
-                searcher.search(&full, &collector).map_err(fail)?
+                self.collect(&searcher, &full, &collector).map_err(fail)?
             }
-            SortOrder::Downloads => searcher
-                .search(
+            SortOrder::Downloads => self
+                .collect(
+                    &searcher,
                     &full,
                     &top.order_by_fast_field::<u64>("downloads", Order::Desc),
                 )
@@ -416,8 +461,9 @@ impl Inner {
                 .into_iter()
                 .map(|(n, a)| (n.unwrap_or(0) as f32, a))
                 .collect(),
-            SortOrder::Recent => searcher
-                .search(
+            SortOrder::Recent => self
+                .collect(
+                    &searcher,
                     &full,
                     &top.order_by_fast_field::<i64>("published", Order::Desc),
                 )
@@ -425,8 +471,9 @@ impl Inner {
                 .into_iter()
                 .map(|(_, a)| (0.0, a))
                 .collect(),
-            SortOrder::Name => searcher
-                .search(
+            SortOrder::Name => self
+                .collect(
+                    &searcher,
                     &full,
                     &top.order_by_string_fast_field("name_sort", Order::Asc),
                 )
@@ -728,5 +775,71 @@ mod approx_tests {
             assert!(approx >= last, "not monotonic at {n}");
             last = approx;
         }
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use marketplace_conformance::fixtures::record;
+    use marketplace_core::{SearchEngine, SearchQuery, SortOrder};
+
+    use super::TantivySearchEngine;
+
+    /// Searching segments in parallel returns exactly what one thread returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_and_serial_search_agree() {
+        let mut engine = TantivySearchEngine::in_memory().expect("index");
+        let words = [
+            "cache", "parser", "async", "logger", "tensor", "crypto", "cli",
+        ];
+        for batch in 0..3 {
+            let records: Vec<_> = (0..60)
+                .map(|i| {
+                    let a = words[(batch * 60 + i) % words.len()];
+                    let b = words[(i * 3 + batch) % words.len()];
+                    record(
+                        &format!("{a}-{b}-{batch}-{i}@1.0.0"),
+                        &format!("a {a} library with {b} support"),
+                        &[a, b],
+                        &["tools"],
+                        (i * 37 % 1000) as u64,
+                    )
+                })
+                .collect();
+            // One commit per batch: several segments.
+            engine.index_batch(&records).await.expect("index");
+        }
+        let queries = [
+            "cache",
+            "parser async",
+            "tensr",
+            "logger OR cli",
+            "crypto tools",
+        ];
+        let mut runs = Vec::new();
+        for parallel_from in [u64::MAX, 0] {
+            std::sync::Arc::get_mut(&mut engine.inner)
+                .expect("no other handle")
+                .parallel_from = parallel_from;
+            let mut results = Vec::new();
+            for text in queries {
+                for sort in [SortOrder::Relevance, SortOrder::Downloads, SortOrder::Name] {
+                    let query = SearchQuery {
+                        sort,
+                        limit: 15,
+                        offset: 5,
+                        ..SearchQuery::text(text)
+                    };
+                    let hits = engine.search(&query).await.expect("search");
+                    results.push(hits.iter().map(|h| h.id.to_string()).collect::<Vec<_>>());
+                }
+            }
+            runs.push(results);
+        }
+        assert!(
+            runs[0].iter().any(|r| !r.is_empty()),
+            "the queries find something"
+        );
+        assert_eq!(runs[0], runs[1]);
     }
 }
