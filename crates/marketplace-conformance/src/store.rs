@@ -18,8 +18,8 @@ use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect
 
 /// Runs every `PackageStore` check against `store`, which must be empty when the suite starts.
 ///
-/// Checks: store/get round trips (empty, small, multi-chunk), idempotent stores, missing
-/// objects, verified streams, streaming uploads (and that a failing upload stores nothing),
+/// Checks: store/get round trips (empty, small, multi-chunk), idempotent stores, concurrent
+/// stores of the same and of different bodies, missing objects, verified streams, streaming uploads (and that a failing upload stores nothing),
 /// exists/delete, metadata, prefix listing, stats, `copy_to`, and a property check against a
 /// model over random operation sequences.
 pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> SuiteReport {
@@ -27,6 +27,9 @@ pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> Suite
     let mut report = SuiteReport::new("store");
     report.run("store_then_get", store_then_get(s)).await;
     report.run("store_is_idempotent", idempotent(s)).await;
+    report
+        .run("concurrent_stores_keep_one_object", concurrent(s))
+        .await;
     report.run("missing_is_not_found", missing(s)).await;
     report.run("stream_yields_the_bytes", stream(s)).await;
     report.run("upload_stream", upload_stream(s)).await;
@@ -93,6 +96,39 @@ async fn idempotent(s: &dyn PackageStore) -> CheckResult {
     ensure_eq!(second, first, "the same bytes get the same address");
     let after = s.stats().await.ctx("stats")?;
     ensure_eq!(after, before, "storing the same bytes again adds nothing");
+    Ok(())
+}
+
+/// Eight tasks store the same 1.5 MiB body while four store bodies of their own: every store
+/// succeeds with the body's address, the same bytes are kept once, and every object reads back.
+async fn concurrent(s: &dyn PackageStore) -> CheckResult {
+    let same = body(20, 1_536 * 1024);
+    let others: Vec<Bytes> = (0..4).map(|i| body(21 + i, 700_000 + i as usize)).collect();
+    let before = s.stats().await.ctx("stats")?;
+    let stores = (0..8)
+        .map(|_| same.clone())
+        .chain(others.iter().cloned())
+        .map(|bytes| async move { (s.store(bytes.clone()).await, bytes) });
+    for (result, bytes) in futures::future::join_all(stores).await {
+        let hash = result.ctx(format!("a concurrent store of {} bytes", bytes.len()))?;
+        ensure_eq!(
+            hash,
+            ContentHash::sha256(&bytes),
+            "a concurrent store returns the body's SHA-256"
+        );
+        let got = s.get(&hash).await.ctx(format!("get {hash}"))?;
+        ensure!(got == bytes, "{hash} reads back different bytes");
+    }
+    let after = s.stats().await.ctx("stats")?;
+    let added: u64 = std::iter::once(&same)
+        .chain(&others)
+        .map(|b| b.len() as u64)
+        .sum();
+    ensure_eq!(
+        (after.objects - before.objects, after.bytes - before.bytes),
+        (5, added),
+        "stats grow by one object per distinct body"
+    );
     Ok(())
 }
 

@@ -235,8 +235,16 @@ fn create_dirs(dir: &FsPath) -> io::Result<()> {
     }
 }
 
+/// Makes the entries of `dir` durable.
+#[cfg(unix)]
 fn sync_dir(dir: &FsPath) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Directories cannot be opened for fsync elsewhere (NTFS journals renames itself).
+#[cfg(not(unix))]
+fn sync_dir(_dir: &FsPath) -> io::Result<()> {
+    Ok(())
 }
 
 fn hash_all(algorithm: HashAlgorithm, bytes: &[u8]) -> Result<ContentHash> {
