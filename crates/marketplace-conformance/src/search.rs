@@ -248,6 +248,15 @@ async fn yanked_hidden(e: &dyn SearchEngine) -> CheckResult {
     );
     let q = SearchQuery {
         include_yanked: true,
+        ..SearchQuery::text("ocelot")
+    };
+    ensure_eq!(
+        ids(&search(e, &q).await?),
+        vec!["yh/ocelot@1.1.0".to_owned()],
+        "include_yanked shows the highest version, yanked or not, and only that one"
+    );
+    let q = SearchQuery {
+        include_yanked: true,
         ..SearchQuery::text("lynxonly")
     };
     let hits = search(e, &q).await?;

@@ -10,6 +10,7 @@ mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -35,6 +36,10 @@ use crate::schema::Fields;
 /// Memory the index writer may use before flushing a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
+/// The commit payload of an index whose documents all follow the current layout: searchable
+/// text only on current versions, and the [`query::HIDDEN`] marks.
+const LAYOUT: &str = "marketplace-search-tantivy layout 2";
+
 /// Indexes with at least this many documents search their segments in parallel.
 const PARALLEL_SEARCH_DOCS: u64 = 50_000;
 
@@ -58,6 +63,10 @@ struct Inner {
     parallel: Executor,
     /// Indexes with at least this many documents use `parallel`.
     parallel_from: u64,
+    /// Whether every document follows [`LAYOUT`] (only current versions carry searchable
+    /// text, hidden ones are marked), so text queries need no current-version filter. An index
+    /// written by an older version of this crate does not, until `rebuild`.
+    layout: AtomicBool,
 }
 
 impl std::fmt::Debug for TantivySearchEngine {
@@ -136,6 +145,10 @@ impl TantivySearchEngine {
         let writer = index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(fail)?;
+        // An empty index starts in the current layout; a non-empty one is in it only if its
+        // last commit says so.
+        let metas = index.load_metas().map_err(fail)?;
+        let layout = metas.segments.is_empty() || metas.payload.as_deref() == Some(LAYOUT);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let parallel = Executor::multi_thread(threads, "marketplace-search-").map_err(fail)?;
         Ok(TantivySearchEngine {
@@ -147,6 +160,7 @@ impl TantivySearchEngine {
                 fields,
                 parallel,
                 parallel_from: PARALLEL_SEARCH_DOCS,
+                layout: AtomicBool::new(layout),
             }),
         })
     }
@@ -162,14 +176,19 @@ impl TantivySearchEngine {
         let name = inner.name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = lock(&inner.writer);
+            let layout = inner.layout.load(Ordering::Acquire);
             let value = match op(&inner, &mut writer) {
                 Ok(value) => value,
                 Err(e) => {
+                    inner.layout.store(layout, Ordering::Release);
                     let _ = writer.rollback();
                     return Err(e);
                 }
             };
-            writer.commit().map_err(|e| inner.fail("commit", e))?;
+            if let Err(e) = inner.commit(&mut writer) {
+                inner.layout.store(layout, Ordering::Release);
+                return Err(e);
+            }
             inner
                 .reader
                 .reload()
@@ -188,6 +207,17 @@ impl TantivySearchEngine {
 }
 
 impl Inner {
+    /// Commits, recording the layout in the commit's payload when every document follows it.
+    fn commit(&self, writer: &mut IndexWriter) -> Result<()> {
+        let fail = |e| self.fail("commit", e);
+        let mut commit = writer.prepare_commit().map_err(fail)?;
+        if self.layout.load(Ordering::Acquire) {
+            commit.set_payload(LAYOUT);
+        }
+        commit.commit().map_err(fail)?;
+        Ok(())
+    }
+
     fn fail(&self, operation: &str, source: tantivy::TantivyError) -> Error {
         SearchError::Tantivy {
             index: self.name.clone(),
@@ -293,6 +323,14 @@ impl Inner {
         doc.add_i64(f.published, m.published_at.unix_timestamp());
         doc.add_u64(f.current, u64::from(current));
         doc.add_u64(f.current_any, u64::from(current_any));
+        // The version current under one mode only is marked in the other mode's field, so
+        // that a text query of that other mode can exclude it (see `query::filters`).
+        if current && !current_any {
+            doc.add_u64(f.current, query::HIDDEN);
+        }
+        if current_any && !current {
+            doc.add_u64(f.current_any, query::HIDDEN);
+        }
         let json = serde_json::to_string(record).map_err(|e| {
             SearchError::Corrupt {
                 index: self.name.clone(),
@@ -399,7 +437,8 @@ impl Inner {
             .map_err(|e| self.fail("prepare the query", e))?;
         let terms = query::terms(&mut analyzer, &query.text);
         let text = query::text_query(&self.fields, &terms, &query.text);
-        let mut clauses = query::filters(&self.fields, query);
+        let text_on_current_only = text.is_some() && self.layout.load(Ordering::Acquire);
+        let mut clauses = query::filters(&self.fields, query, text_on_current_only);
         if let Some(text) = &text {
             clauses.push((Occur::Must, text.box_clone()));
         }
@@ -685,6 +724,8 @@ impl SearchEngine for TantivySearchEngine {
             for (package, versions) in &packages {
                 inner.write_package(writer, package, versions)?;
             }
+            // Every document is now written by this version: the commit records the layout.
+            inner.layout.store(true, Ordering::Release);
             Ok(count)
         })
         .await
@@ -716,7 +757,7 @@ impl SearchEngine for TantivySearchEngine {
                     Err(e) => return Err(inner.fail("merge segments", e)),
                 }
             }
-            writer.commit().map_err(|e| inner.fail("commit", e))?;
+            inner.commit(&mut writer)?;
             inner
                 .reader
                 .reload()
@@ -841,5 +882,103 @@ mod parallel_tests {
             "the queries find something"
         );
         assert_eq!(runs[0], runs[1]);
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use marketplace_conformance::fixtures::record;
+    use marketplace_core::{SearchEngine, SearchQuery};
+    use tantivy::TantivyDocument;
+
+    use super::{LAYOUT, TantivySearchEngine, lock};
+
+    fn payload(engine: &TantivySearchEngine) -> Option<String> {
+        engine.inner.index.load_metas().expect("metas").payload
+    }
+
+    async fn hits(engine: &TantivySearchEngine, text: &str) -> Vec<String> {
+        let found = engine
+            .search(&SearchQuery::text(text))
+            .await
+            .expect("search");
+        found.iter().map(|h| h.id.to_string()).collect()
+    }
+
+    /// An index written before the layout existed (an older version of a package carrying
+    /// searchable text, no payload) keeps the current-version filter until it is rebuilt.
+    #[tokio::test]
+    async fn an_older_layout_keeps_the_filter_until_rebuilt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let records = vec![
+            record(
+                "zoo/zebrafish@1.0.0",
+                "Zebrafish tools.",
+                &["zebrafish"],
+                &[],
+                5,
+            ),
+            record(
+                "zoo/zebrafish@2.0.0",
+                "Zebrafish tools.",
+                &["zebrafish"],
+                &[],
+                5,
+            ),
+        ];
+        let engine = TantivySearchEngine::open(dir.path()).expect("open");
+        engine.index_batch(&records).await.expect("index");
+        assert_eq!(payload(&engine).as_deref(), Some(LAYOUT));
+        assert_eq!(hits(&engine, "zebrafish").await, ["zoo/zebrafish@2.0.0"]);
+
+        // What an older version wrote: text on a version that is not current, no payload.
+        {
+            let f = engine.inner.fields;
+            let mut doc = TantivyDocument::default();
+            doc.add_text(f.id, "zoo/zebrafish@0.9.0");
+            doc.add_text(f.package, "zoo/zebrafish");
+            doc.add_text(f.name, "zebrafish");
+            doc.add_text(f.description, "Zebrafish tools.");
+            doc.add_u64(f.current, 0);
+            doc.add_u64(f.current_any, 0);
+            let old = record(
+                "zoo/zebrafish@0.9.0",
+                "Zebrafish tools.",
+                &["zebrafish"],
+                &[],
+                5,
+            );
+            doc.add_text(f.record, serde_json::to_string(&old).expect("json"));
+            let mut writer = lock(&engine.inner.writer);
+            writer.add_document(doc).expect("add");
+            writer.commit().expect("commit without a payload");
+        }
+        drop(engine);
+
+        let engine = TantivySearchEngine::open(dir.path()).expect("reopen");
+        assert_eq!(payload(&engine), None);
+        assert_eq!(
+            hits(&engine, "zebrafish").await,
+            ["zoo/zebrafish@2.0.0"],
+            "the old version's text must not make it a hit"
+        );
+        // New writes keep the older layout: the index still holds its documents.
+        engine.index_batch(&records[..1]).await.expect("index");
+        assert_eq!(payload(&engine), None);
+
+        engine
+            .rebuild(Box::new(records.clone().into_iter()))
+            .await
+            .expect("rebuild");
+        assert_eq!(payload(&engine).as_deref(), Some(LAYOUT));
+        assert_eq!(hits(&engine, "zebrafish").await, ["zoo/zebrafish@2.0.0"]);
+        drop(engine);
+        let engine = TantivySearchEngine::open(dir.path()).expect("reopen");
+        assert!(
+            engine
+                .inner
+                .layout
+                .load(std::sync::atomic::Ordering::Acquire)
+        );
     }
 }

@@ -117,17 +117,43 @@ fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
     (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
 }
 
+/// Marks, in the other flag's field, the document that is current under one mode but not
+/// under the other (see [`filters`]).
+pub(crate) const HIDDEN: u64 = 2;
+
 /// The filters of `query` as clauses that must match and do not score.
-pub(crate) fn filters(fields: &Fields, query: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
-    let flag = if query.include_yanked {
-        fields.current_any
+///
+/// Every query keeps one version per package: the current one (`current`, or `current_any`
+/// with `include_yanked`). With `text_on_current_only` (the index layout in which only current
+/// versions carry searchable text, see `TantivySearchEngine`), a query that has text needs no
+/// such filter: it can only match current versions. Of those it excludes the one document per
+/// package that is current under the other mode only, marked [`HIDDEN`]: a small exclusion
+/// instead of intersecting every match with a flag that covers the whole index.
+pub(crate) fn filters(
+    fields: &Fields,
+    query: &SearchQuery,
+    text_on_current_only: bool,
+) -> Vec<(Occur, Box<dyn Query>)> {
+    let (flag, hidden) = if query.include_yanked {
+        (fields.current_any, fields.current)
     } else {
-        fields.current
+        (fields.current, fields.current_any)
     };
-    let mut clauses = vec![filter(Box::new(TermQuery::new(
-        Term::from_field_u64(flag, 1),
-        IndexRecordOption::Basic,
-    )))];
+    let visibility = if text_on_current_only {
+        (
+            Occur::MustNot,
+            Box::new(TermQuery::new(
+                Term::from_field_u64(hidden, HIDDEN),
+                IndexRecordOption::Basic,
+            )) as Box<dyn Query>,
+        )
+    } else {
+        filter(Box::new(TermQuery::new(
+            Term::from_field_u64(flag, 1),
+            IndexRecordOption::Basic,
+        )))
+    };
+    let mut clauses = vec![visibility];
     for category in &query.categories {
         clauses.push(filter(term_query(Term::from_field_text(
             fields.category_raw,
