@@ -360,6 +360,22 @@ pub async fn w3_publish(mode: Mode) -> Vec<Row> {
     ]
 }
 
+/// Latency of resolving `root`'s graph on `registry` (the first few runs warm up, untimed).
+async fn time_resolution(registry: &dyn Registry, root: &PackageId, mode: Mode) -> Latency {
+    let mut samples = Vec::new();
+    for i in 0..mode.pick(100, 500) {
+        let started = Instant::now();
+        registry
+            .resolve_dependencies(root, true)
+            .await
+            .expect("resolve");
+        if i > 5 {
+            samples.push(started.elapsed());
+        }
+    }
+    Latency::of(samples)
+}
+
 /// W4: a package with a 50-package transitive graph: resolution alone, and a full install.
 pub async fn w4_install(mode: Mode) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -377,19 +393,7 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
         .await
         .expect("resolve");
     assert_eq!(graph.len(), 50, "the graph holds the whole chain");
-    let mut samples = Vec::new();
-    for i in 0..mode.pick(100, 500) {
-        let started = Instant::now();
-        client
-            .registry()
-            .resolve_dependencies(&root, true)
-            .await
-            .expect("resolve");
-        if i > 5 {
-            samples.push(started.elapsed());
-        }
-    }
-    let resolution = Latency::of(samples);
+    let resolution = time_resolution(client.registry(), &root, mode).await;
     // The same resolution over the in-memory reference registry: what the solver itself costs,
     // without SQLite round trips.
     let memory = marketplace_conformance::reference::MemoryRegistry::new();
@@ -399,18 +403,7 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
             .await
             .expect("register");
     }
-    let mut samples = Vec::new();
-    for i in 0..mode.pick(100, 500) {
-        let started = Instant::now();
-        memory
-            .resolve_dependencies(&root, true)
-            .await
-            .expect("resolve");
-        if i > 5 {
-            samples.push(started.elapsed());
-        }
-    }
-    let solver = Latency::of(samples);
+    let solver = time_resolution(&memory, &root, mode).await;
     let package = root.package();
     let req = "^1".parse().expect("requirement");
     let mut samples = Vec::new();

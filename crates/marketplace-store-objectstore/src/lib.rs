@@ -547,21 +547,10 @@ impl PackageStore for ObjectStorePackageStore {
             .map_err(|e| self.fail_on("read", hash, e))?;
         let (algorithm, copy) = (hash.algorithm(), body.clone());
         let actual = joined(
-            tokio::task::spawn_blocking(move || {
-                let mut hasher = ContentHasher::new(algorithm)?;
-                hasher.update(&copy);
-                Ok::<_, Error>(hasher.finish())
-            })
-            .await,
+            tokio::task::spawn_blocking(move || verify::digest(algorithm, &copy)).await,
             &self.name,
         )??;
-        if &actual != hash {
-            return Err(Error::integrity(
-                format!("object {hash} in {}", self.name),
-                hash,
-                actual,
-            ));
-        }
+        verify::check(hash, &actual, &self.name)?;
         Ok(body)
     }
 

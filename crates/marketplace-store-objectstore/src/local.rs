@@ -24,6 +24,7 @@ use tokio::sync::mpsc as async_mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
+use crate::verify;
 
 /// Reads of objects at least this large overlap reading with hashing on a second thread.
 const PARALLEL_READ: u64 = 1024 * 1024;
@@ -49,12 +50,16 @@ impl LocalDir {
     /// The file of a complete object: the same place object_store's `LocalFileSystem` maps
     /// the object's key to (keys are plain ASCII, so no escaping applies).
     pub(crate) fn object_file(&self, hash: &ContentHash) -> PathBuf {
+        self.shard_dir(hash).join(hash.hex().as_str())
+    }
+
+    /// The directory holding the object `hash`: `<root>/sha256/ab/cd`.
+    fn shard_dir(&self, hash: &ContentHash) -> PathBuf {
         let hex = hash.hex();
         self.root
             .join(hash.algorithm().as_str())
             .join(&hex[0..2])
             .join(&hex[2..4])
-            .join(hex.as_str())
     }
 
     fn fail(&self, operation: impl Into<String>, path: &FsPath, source: io::Error) -> Error {
@@ -119,12 +124,10 @@ impl LocalDir {
             let _ = std::fs::remove_file(staged);
             return Ok(());
         }
-        let parent = dest
-            .parent()
-            .expect("object files live in shard directories");
-        let result = create_dirs(parent)
+        let shard = self.shard_dir(hash);
+        let result = create_dirs(&shard)
             .and_then(|()| std::fs::rename(staged, &dest))
-            .and_then(|()| sync_dir(parent));
+            .and_then(|()| sync_dir(&shard));
         result.map_err(|e| {
             let _ = std::fs::remove_file(staged);
             self.fail(operation, &dest, e)
@@ -152,17 +155,11 @@ impl LocalDir {
         let mut body = vec![0u8; size];
         let actual = if size < PARALLEL_READ as usize {
             file.read_exact(&mut body).map_err(read)?;
-            hash_all(hash.algorithm(), &body)?
+            verify::digest(hash.algorithm(), &body)?
         } else {
             read_and_hash(&mut file, &mut body, hash.algorithm()).map_err(read)??
         };
-        if &actual != hash {
-            return Err(Error::integrity(
-                format!("object {hash} in {}", self.name),
-                hash,
-                actual,
-            ));
-        }
+        verify::check(hash, &actual, &self.name)?;
         Ok(Bytes::from(body))
     }
 }
@@ -223,16 +220,20 @@ fn create_new(dir: &FsPath, path: &FsPath) -> io::Result<File> {
 /// Creates `dir` and any missing parents, fsyncing each created directory's entry in its
 /// parent.
 fn create_dirs(dir: &FsPath) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    // (directory, its parent) for each missing directory, innermost first.
+    let missing: Vec<(&FsPath, &FsPath)> = dir
+        .ancestors()
+        .zip(dir.ancestors().skip(1))
+        .take_while(|(d, _)| !d.is_dir())
+        .collect();
+    for (d, parent) in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => sync_dir(parent)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
-    let parent = dir.parent().expect("shard directories have parents");
-    create_dirs(parent)?;
-    match std::fs::create_dir(dir) {
-        Ok(()) => sync_dir(parent),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+    Ok(())
 }
 
 /// Makes the entries of `dir` durable.
@@ -245,12 +246,6 @@ fn sync_dir(dir: &FsPath) -> io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &FsPath) -> io::Result<()> {
     Ok(())
-}
-
-fn hash_all(algorithm: HashAlgorithm, bytes: &[u8]) -> Result<ContentHash> {
-    let mut hasher = ContentHasher::new(algorithm)?;
-    hasher.update(bytes);
-    Ok(hasher.finish())
 }
 
 /// Fills `body` from `file` piece by piece while a second thread hashes the pieces already

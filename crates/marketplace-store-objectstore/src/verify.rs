@@ -6,9 +6,29 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::Stream;
 use futures::stream::BoxStream;
-use marketplace_core::{ContentHash, ContentHasher, Error, Result};
+use marketplace_core::{ContentHash, ContentHasher, Error, HashAlgorithm, Result};
 
 use crate::error::StoreError;
+
+/// The digest of `bytes` under `algorithm`.
+pub(crate) fn digest(algorithm: HashAlgorithm, bytes: &[u8]) -> Result<ContentHash> {
+    let mut hasher = ContentHasher::new(algorithm)?;
+    hasher.update(bytes);
+    Ok(hasher.finish())
+}
+
+/// `Ok` when the bytes read from `store` as `expected` hashed to `actual`, else `Integrity`.
+pub(crate) fn check(expected: &ContentHash, actual: &ContentHash, store: &str) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::integrity(
+            format!("object {expected} in {store}"),
+            expected,
+            actual,
+        ))
+    }
+}
 
 /// Yields the chunks of `inner`; after the last one, checks the digest and yields an
 /// `Integrity` error if it does not match. A caller that reads to the end never accepts bad
@@ -60,14 +80,9 @@ impl Stream for VerifyingStream {
                     return Poll::Ready(None);
                 };
                 let actual = hasher.finish();
-                if actual == this.expected {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(Error::integrity(
-                        format!("object {} in {}", this.expected, this.store),
-                        &this.expected,
-                        actual,
-                    ))))
+                match check(&this.expected, &actual, &this.store) {
+                    Ok(()) => Poll::Ready(None),
+                    Err(e) => Poll::Ready(Some(Err(e))),
                 }
             }
         }
