@@ -21,8 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "[package]\nname = \"greeting\"\nversion = \"1.0.0\"\ndescription = \"A friendly greeting template\"\nlicense = \"MIT\"\nkeywords = [\"template\"]\n",
     )?;
     std::fs::write(src.join("greeting.txt"), "Hello, {{name}}!\n")?;
-    let (archive, _manifest) = pack_dir(&src, &ArchiveLimits::default())?;
-    let published = market.publish(archive, &key.private_key).await?;
+    // pack_dir checks every archive rule while packing; publishing does not read it again.
+    let packed = pack_dir(&src, &ArchiveLimits::default())?;
+    let published = market.publish(packed, &key.private_key).await?;
     println!("published {} ({})", published.id, published.checksum);
 
     for hit in market

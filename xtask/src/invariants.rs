@@ -19,6 +19,7 @@ pub(crate) const BACKEND_LIBRARIES: &[&str] = &[
 /// client without its backend features.
 const BACKEND_FREE: &[(&str, &[&str])] = &[
     ("marketplace-core", &[]),
+    ("marketplace-package", &[]),
     ("marketplace-conformance", &["--features", "client"]),
     ("marketplace-client", &["--no-default-features"]),
 ];
@@ -113,7 +114,7 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
     }
     if problems.is_empty() {
         println!(
-            "    marketplace-core, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
+            "    marketplace-core, marketplace-package, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
         );
         println!("    each backend crate depends on marketplace-core and its own library only");
         Ok(())

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use marketplace_client::{ArchiveLimits, InstallReport, MarketplaceClient, Published, pack_dir};
+use marketplace_client::{
+    Archive, ArchiveLimits, InstallReport, MarketplaceClient, Published, pack_dir,
+};
 use marketplace_core::semver::VersionReq;
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::{
@@ -174,41 +175,45 @@ async fn keygen(home: &Home, name: &str, trust: bool, out: &Output) -> CliResult
 }
 
 fn pack(dir: &Path, output: Option<&Path>, out: &Output) -> CliResult {
-    let (archive, manifest) = pack_dir(dir, &ArchiveLimits::default())?;
+    let packed = pack_dir(dir, &ArchiveLimits::default())?;
     let path = match output {
         Some(path) => path.to_owned(),
-        None => PathBuf::from(format!("{}.tar.gz", manifest.top_dir())),
+        None => PathBuf::from(format!("{}.tar.gz", packed.top())),
     };
-    std::fs::write(&path, &archive).map_err(|e| CliError {
+    let archive = packed.archive();
+    std::fs::write(&path, archive).map_err(|e| CliError {
         code: exit::FAILURE,
         message: format!("write {}: {e}", path.display()),
         hint: None,
     })?;
-    let checksum = marketplace_core::ContentHash::sha256(&archive);
+    let checksum = packed.digest();
     out.line(format!(
         "packed {} into {} ({}, {checksum})",
-        manifest.id,
+        packed.id(),
         path.display(),
         human_bytes(archive.len() as u64)
     ));
     out.json(&json!({
-        "id": manifest.id,
+        "id": packed.id(),
         "path": path,
         "size": archive.len(),
         "checksum": checksum,
     }))
 }
 
-/// The bytes of an archive, or of a directory packed on the fly.
-fn read_package(path: &Path) -> CliResult<Bytes> {
+/// An archive file's bytes, or a directory packed on the fly (already validated while packing,
+/// so publishing does not read it again).
+fn read_package(path: &Path) -> CliResult<Archive> {
     if path.is_dir() {
-        Ok(pack_dir(path, &ArchiveLimits::default())?.0)
+        Ok(pack_dir(path, &ArchiveLimits::default())?.into())
     } else {
-        std::fs::read(path).map(Bytes::from).map_err(|e| CliError {
-            code: exit::NOT_FOUND,
-            message: format!("cannot read {}: {e}", path.display()),
-            hint: Some("pass a .tar.gz made by `mkt pack`, or a package directory".into()),
-        })
+        std::fs::read(path)
+            .map(Archive::from)
+            .map_err(|e| CliError {
+                code: exit::NOT_FOUND,
+                message: format!("cannot read {}: {e}", path.display()),
+                hint: Some("pass a .tar.gz made by `mkt pack`, or a package directory".into()),
+            })
     }
 }
 
@@ -250,7 +255,7 @@ async fn publish_all(
 }
 
 async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> CliResult {
-    let key = home.load_key(key)?;
+    let key = home.load_key(key).await?;
     let published = publish_all(&home.client, paths, &key, out).await?;
     if !out.is_json() && out_is_hidden_progress() {
         for p in &published {
@@ -539,7 +544,6 @@ async fn verify(client: &MarketplaceClient, text: &str, out: &Output) -> CliResu
 }
 
 async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) -> CliResult {
-    let crypto = client.crypto();
     match command {
         TrustCommand::Add { pem, level } => {
             let text = std::fs::read_to_string(&pem).map_err(|e| CliError {
@@ -547,7 +551,7 @@ async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) 
                 message: format!("cannot read {}: {e}", pem.display()),
                 hint: Some("pass the publisher's public key file (NAME.pub.pem)".into()),
             })?;
-            let key = match crypto.import_key_pem(&text)? {
+            let key = match client.import_key_pem(&text).await? {
                 marketplace_core::Key::Public(key) => key,
                 marketplace_core::Key::Private(pair) => pair.public_key,
             };
@@ -556,7 +560,7 @@ async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) 
                 Level::Full => TrustLevel::Full,
                 Level::Ultimate => TrustLevel::Ultimate,
             };
-            crypto.add_trusted_key(&key, level).await?;
+            client.trust_key(&key, level).await?;
             out.line(format!("trusted key {} ({level})", key.key_id()));
             out.json(&json!({ "key_id": key.key_id(), "level": level }))
         }
@@ -566,12 +570,12 @@ async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) 
                     CliError::usage(e.to_string())
                         .with_hint("key ids are 32 hex digits; see `mkt trust list`")
                 })?;
-            crypto.revoke_key(&id, &reason).await?;
+            client.revoke_key(&id, &reason).await?;
             out.line(format!("revoked key {id}: {reason}"));
             out.json(&json!({ "key_id": id, "revoked": true, "reason": reason }))
         }
         TrustCommand::List => {
-            let keys = crypto.trusted_keys().await?;
+            let keys = client.trusted_keys().await?;
             if out.is_json() {
                 return out.json(&keys);
             }
@@ -635,44 +639,21 @@ async fn metrics(client: &MarketplaceClient, out: &Output) -> CliResult {
     })?;
     // A command-line process is short-lived: report the state of the marketplace as gauges,
     // next to the counters and latencies of the reads that measured it.
-    let mut versions = 0u64;
-    let mut yanked = 0u64;
-    let mut packages = std::collections::BTreeMap::new();
-    let mut offset = 0;
-    loop {
-        let page = client.registry().list(1000, offset).await?;
-        offset += page.len();
-        for r in &page {
-            versions += 1;
-            yanked += u64::from(r.is_yanked());
-            packages.insert(r.metadata.id.package().canonical(), r.downloads);
-        }
-        if page.len() < 1000 {
-            break;
-        }
-    }
-    let store = client.store().stats().await?;
-    let index = client.search_engine().stats().await?;
+    let summary = client.summary().await?;
     let gauges = [
-        ("mkt_packages", packages.len() as f64),
-        ("mkt_versions", versions as f64),
-        ("mkt_yanked_versions", yanked as f64),
-        ("mkt_downloads", packages.values().sum::<u64>() as f64),
-        ("mkt_store_objects", store.objects as f64),
-        ("mkt_store_bytes", store.bytes as f64),
-        ("mkt_index_documents", index.documents as f64),
+        ("mkt_packages", summary.packages as f64),
+        ("mkt_versions", summary.versions as f64),
+        ("mkt_yanked_versions", summary.yanked_versions as f64),
+        ("mkt_downloads", summary.downloads as f64),
+        ("mkt_store_objects", summary.store.objects as f64),
+        ("mkt_store_bytes", summary.store.bytes as f64),
+        ("mkt_index_documents", summary.index.documents as f64),
     ];
     for (name, value) in gauges {
         metrics.gauge(name, value, &[]);
     }
     if out.is_json() {
-        let snapshot: serde_json::Value =
-            serde_json::from_str(&metrics.export_json()?).map_err(|e| CliError {
-                code: exit::FAILURE,
-                message: format!("metrics JSON: {e}"),
-                hint: None,
-            })?;
-        return out.json(&snapshot);
+        return out.json(&metrics.snapshot());
     }
     print!("{}", metrics.export_prometheus()?);
     Ok(())
@@ -718,7 +699,7 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
     out.step(&format!("a fresh marketplace in {}", root.display()));
     let home = Home::open(root.clone()).await?;
     let client = &home.client;
-    let key = home.load_key(home::DEFAULT_KEY)?;
+    let key = home.load_key(home::DEFAULT_KEY).await?;
     out.line(format!(
         "SQLite registry, local package store, tantivy index, ring keys; signing key {}",
         key.public_key.key_id()

@@ -46,7 +46,8 @@ impl Home {
         let client = MarketplaceBuilder::local(&root)
             .and_then(MarketplaceBuilder::build)
             .map_err(|e| {
-                let hint = if e.to_string().to_lowercase().contains("lock") {
+                // A busy home (another process holds a lock) is a transient backend error.
+                let hint = if e.is_transient() {
                     "another mkt is using this home; wait for it to finish"
                 } else {
                     "check that MKT_HOME (or --home) points to a writable marketplace directory"
@@ -103,22 +104,24 @@ impl Home {
                 hint: Some("choose another --name; keys are never overwritten".into()),
             });
         }
-        let crypto = self.client.crypto();
-        let pair = crypto.generate_keypair().await?;
-        let private_pem = crypto.export_key_pem(&Key::Private(pair.clone()))?;
-        let public_pem = crypto.export_key_pem(&Key::Public(pair.public_key.clone()))?;
+        let client = &self.client;
+        let pair = client.generate_keypair().await?;
+        let private_pem = client.export_key_pem(&Key::Private(pair.clone())).await?;
+        let public_pem = client
+            .export_key_pem(&Key::Public(pair.public_key.clone()))
+            .await?;
         fs::create_dir_all(self.keys_dir())
             .map_err(|e| io_error(format!("create {}", self.keys_dir().display()), e))?;
         write_new(&private_path, private_pem.as_bytes(), true)?;
         write_new(&self.public_key_path(name), public_pem.as_bytes(), false)?;
         if let Some(level) = trust {
-            crypto.add_trusted_key(&pair.public_key, level).await?;
+            client.trust_key(&pair.public_key, level).await?;
         }
         Ok(pair)
     }
 
     /// The signing key `name_or_path`: a key name in the keys directory, or a PEM file.
-    pub(crate) fn load_key(&self, name_or_path: &str) -> CliResult<KeyPair> {
+    pub(crate) async fn load_key(&self, name_or_path: &str) -> CliResult<KeyPair> {
         let named = self.key_path(name_or_path);
         let path = if named.is_file() {
             named
@@ -135,7 +138,7 @@ impl Home {
                 "create one with `mkt keygen --name {name_or_path} --trust`, or pass a PEM file"
             )),
         })?;
-        match self.client.crypto().import_key_pem(&pem)? {
+        match self.client.import_key_pem(&pem).await? {
             Key::Private(pair) => Ok(pair),
             Key::Public(_) => Err(CliError {
                 code: exit::INVALID,

@@ -258,7 +258,7 @@ impl From<marketplace_core::Error> for CliError {
                         .into(),
                 ),
             ),
-            ErrorKind::Signature => (exit::VERIFICATION, Some(signature_hint(&message))),
+            ErrorKind::Signature => (exit::VERIFICATION, e.signature_failure().map(signature_hint)),
             ErrorKind::Invalid => (exit::INVALID, None),
             ErrorKind::AlreadyExists => (
                 exit::FAILURE,
@@ -278,17 +278,24 @@ impl From<marketplace_core::Error> for CliError {
     }
 }
 
-fn signature_hint(message: &str) -> String {
-    if message.contains("revoked") {
-        "the signing key was revoked; the publisher must sign a new version with another key".into()
-    } else if message.contains("not trusted") {
-        "the signing key is not trusted here; if you trust its owner, run `mkt trust add THEIR-KEY.pub.pem`"
-            .into()
-    } else if message.contains("not signed") {
-        "unsigned packages are never installed; ask the publisher for a signed release".into()
-    } else {
-        "the signature does not match the package: it was altered after signing; do not use it"
-            .into()
+fn signature_hint(failure: marketplace_core::SignatureFailure) -> String {
+    use marketplace_core::SignatureFailure;
+    match failure {
+        SignatureFailure::Revoked => {
+            "the signing key was revoked; the publisher must sign a new version with another key"
+                .into()
+        }
+        SignatureFailure::Untrusted => {
+            "the signing key is not trusted here; if you trust its owner, run `mkt trust add THEIR-KEY.pub.pem`"
+                .into()
+        }
+        SignatureFailure::Unsigned => {
+            "unsigned packages are never installed; ask the publisher for a signed release".into()
+        }
+        _ => {
+            "the signature does not match the package: it was altered after signing; do not use it"
+                .into()
+        }
     }
 }
 

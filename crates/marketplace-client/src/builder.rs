@@ -7,10 +7,10 @@ use marketplace_core::{
     CryptoVerifier, Error, MetricsCollector, PackageStore, Registry, Result, SearchEngine,
 };
 
-use crate::archive::ArchiveLimits;
 use crate::client::MarketplaceClient;
 use crate::plugin::MarketplacePlugin;
 use crate::retry::RetryPolicy;
+use marketplace_package::ArchiveLimits;
 
 /// Composes a registry, a package store, a search engine, a crypto verifier, an optional
 /// metrics collector and plugins into a [`MarketplaceClient`].
@@ -161,7 +161,7 @@ impl MarketplaceBuilder {
         #[cfg(feature = "otel")]
         let metrics = Some(
             self.metrics
-                .unwrap_or_else(|| Arc::new(crate::metrics::OtelMetrics::new())),
+                .unwrap_or_else(|| Arc::new(crate::otel::OtelMetrics::new())),
         );
         #[cfg(not(feature = "otel"))]
         let metrics = self.metrics;

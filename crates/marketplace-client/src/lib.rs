@@ -4,29 +4,44 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod archive;
 mod builder;
 mod client;
-pub mod lockfile;
-pub mod manifest;
+mod install;
+mod instrument;
+mod maintain;
 #[cfg(feature = "otel")]
-mod metrics;
+mod otel;
 mod plugin;
+mod publish;
+mod query;
 mod retry;
+mod trust;
+mod verify;
 
-pub use archive::{ArchiveEntry, ArchiveInfo, ArchiveLimits, extract, inspect, pack_dir};
 pub use builder::MarketplaceBuilder;
-pub use client::{
-    BACKEND_SECONDS, BYTES_TOTAL, Downloaded, GcReport, InstallReport, InstalledPackage,
-    MarketplaceClient, OPERATION_SECONDS, OPERATIONS_TOTAL, PackageInfo, PreparedPackage,
-    Published, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL, Verified,
+pub use client::MarketplaceClient;
+pub use install::{Downloaded, InstallReport, InstalledPackage};
+pub use instrument::{
+    BACKEND_SECONDS, BYTES_TOTAL, INDEX_FAILURES_TOTAL, OPERATION_SECONDS, OPERATIONS_TOTAL,
+    PLUGIN_ERRORS_TOTAL, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL,
 };
-pub use lockfile::{LOCKFILE, LockedPackage, Lockfile};
-pub use manifest::{MANIFEST_FILE, Manifest};
+pub use maintain::GcReport;
 #[cfg(feature = "otel")]
-pub use metrics::OtelMetrics;
+pub use otel::OtelMetrics;
 pub use plugin::{LicenseAllowList, MarketplacePlugin};
+pub use publish::{Archive, PreparedPackage, Published};
+pub use query::{PackageInfo, Summary};
 pub use retry::RetryPolicy;
+pub use verify::Verified;
+
+/// The contract: types, traits and errors (re-exported so that tools need one dependency).
+pub use marketplace_core;
+/// The package format: manifests, packing, one-pass validation, extraction, lockfiles.
+pub use marketplace_package;
+pub use marketplace_package::{
+    ArchiveEntry, ArchiveLimits, Inspected, LOCKFILE, LockedPackage, Lockfile, MANIFEST_FILE,
+    Manifest, Staged, extract, inspect, pack_dir, stage,
+};
 
 /// The integration guide (`docs/INTEGRATION.md`), included so that its examples compile as doc
 /// tests.

@@ -269,7 +269,10 @@ fn package(version: &str) -> Bytes {
     )
     .unwrap();
     std::fs::write(dir.path().join("data.txt"), "payload").unwrap();
-    pack_dir(dir.path(), &ArchiveLimits::default()).unwrap().0
+    pack_dir(dir.path(), &ArchiveLimits::default())
+        .unwrap()
+        .archive()
+        .clone()
 }
 
 /// A marketplace whose four backends answer to `plan`, with a trusted key (set up unarmed).

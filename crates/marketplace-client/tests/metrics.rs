@@ -1,6 +1,6 @@
 //! After a publish / install / search round trip, `export_prometheus` is valid Prometheus text
 //! exposition format (checked line by line by a strict parser here) and holds the operation
-//! counters and latency histograms; `export_json` parses back to the snapshot.
+//! counters and latency histograms; the snapshot's JSON parses back to it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -228,8 +228,11 @@ async fn prometheus_export_after_a_round_trip() {
     )
     .unwrap();
     std::fs::write(src.join("lib.txt"), "x").unwrap();
-    let (archive, _) = pack_dir(&src, &ArchiveLimits::default()).unwrap();
-    client.publish(archive, &key.private_key).await.unwrap();
+    let packed = pack_dir(&src, &ArchiveLimits::default()).unwrap();
+    client
+        .publish(packed.archive().clone(), &key.private_key)
+        .await
+        .unwrap();
     client
         .install(
             &"metered".parse().unwrap(),
@@ -290,6 +293,7 @@ async fn prometheus_export_after_a_round_trip() {
             "no latency for {op}: {backend_ops:?}"
         );
     }
-    let parsed: MetricsSnapshot = serde_json::from_str(&metrics.export_json().unwrap()).unwrap();
+    let json = serde_json::to_string(&metrics.snapshot()).unwrap();
+    let parsed: MetricsSnapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed, metrics.snapshot());
 }

@@ -159,7 +159,8 @@ fn archive(id: &str, deps: &[(&str, &str)], license: &str) -> Bytes {
     .expect("write file");
     pack_dir(dir.path(), &ArchiveLimits::default())
         .expect("kit packages pack")
-        .0
+        .archive()
+        .clone()
 }
 
 fn pkg(id: &str) -> Bytes {

@@ -120,7 +120,13 @@ impl Registry for BrokenRegistry {
                 }
                 deps.push(pick);
             }
-            nodes.insert(current, deps);
+            nodes.insert(
+                current,
+                marketplace_core::GraphNode {
+                    metadata: meta,
+                    dependencies: deps,
+                },
+            );
         }
         Ok(marketplace_core::DependencyGraph {
             root: id.clone(),
@@ -433,9 +439,6 @@ impl MetricsCollector for OverwritingCounters {
     }
     fn export_prometheus(&self) -> Result<String> {
         self.0.export_prometheus()
-    }
-    fn export_json(&self) -> Result<String> {
-        self.0.export_json()
     }
 }
 

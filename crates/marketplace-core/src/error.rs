@@ -52,7 +52,9 @@ pub enum Error {
     Signature {
         /// What was being verified.
         what: String,
-        /// Why it failed, including the key id where one is known.
+        /// Which check failed, for callers to branch on.
+        failure: SignatureFailure,
+        /// Why it failed, in words, including the key id where one is known.
         reason: String,
     },
     /// Dependency resolution found no solution; the explanation names the clashing requirements.
@@ -83,6 +85,39 @@ pub enum Error {
         /// hiccups). Only transient errors are retried by the client.
         transient: bool,
     },
+}
+
+/// Which signature check failed, in an [`Error::Signature`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SignatureFailure {
+    /// There is no signature.
+    Unsigned,
+    /// The signature is malformed or does not verify: the metadata was changed after signing,
+    /// or another key made it.
+    Bad,
+    /// The signing key is not in the trust store.
+    Untrusted,
+    /// The signing key was revoked.
+    Revoked,
+}
+
+impl SignatureFailure {
+    /// A short, stable, snake_case label (`unsigned`, `bad`, `untrusted`, `revoked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureFailure::Unsigned => "unsigned",
+            SignatureFailure::Bad => "bad",
+            SignatureFailure::Untrusted => "untrusted",
+            SignatureFailure::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for SignatureFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The kind of an [`Error`], for branching and for metric labels.
@@ -203,11 +238,24 @@ impl Error {
         }
     }
 
-    /// A [`Error::Signature`] error for `what`.
-    pub fn signature(what: impl fmt::Display, reason: impl Into<String>) -> Self {
+    /// A [`Error::Signature`] error for `what`: `failure` says which check, `reason` why.
+    pub fn signature(
+        what: impl fmt::Display,
+        failure: SignatureFailure,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Signature {
             what: what.to_string(),
+            failure,
             reason: reason.into(),
+        }
+    }
+
+    /// Which signature check failed, for an [`Error::Signature`].
+    pub fn signature_failure(&self) -> Option<SignatureFailure> {
+        match self {
+            Error::Signature { failure, .. } => Some(*failure),
+            _ => None,
         }
     }
 

@@ -18,7 +18,7 @@ mod search;
 mod store;
 
 pub use crypto::CryptoVerifier;
-pub use error::{BoxError, Error, ErrorKind, Result};
+pub use error::{BoxError, Error, ErrorKind, Result, SignatureFailure};
 pub use hash::{ContentHash, ContentHasher, HashAlgorithm};
 pub use keys::{
     Key, KeyId, KeyPair, PrivateKey, PublicKey, Signature, SignatureAlgorithm, TrustLevel,
@@ -27,11 +27,11 @@ pub use keys::{
 pub use metadata::{
     License, MAX_AUTHOR_LEN, MAX_AUTHORS, MAX_CATEGORIES, MAX_CATEGORY_LEN, MAX_DEPENDENCIES,
     MAX_DESCRIPTION_LEN, MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata,
-    PackageRecord, YankInfo, now_seconds, parse_url, validate_categories, validate_description,
-    validate_keywords,
+    PackageRecord, YankInfo, now_seconds, parse_url, validate_authors, validate_categories,
+    validate_dependencies, validate_description, validate_keywords,
 };
 pub use metrics::{
-    Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
+    ERRORS_TOTAL, Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
     is_valid_metric_name,
 };
 pub use name::{
@@ -40,10 +40,12 @@ pub use name::{
 };
 pub use payload::{SIGNING_PAYLOAD_DOMAIN, signing_payload};
 pub use registry::{
-    DailyDownloads, DependencyGraph, EventKind, PackageStats, Registry, RegistryEvent,
+    DailyDownloads, DependencyGraph, EventKind, GraphNode, PackageStats, Registry, RegistryEvent,
     VersionState, check_registration, last_30_days,
 };
-pub use resolve::{is_exact_pin, resolve_graph};
+pub use resolve::{
+    BlockingResolutionSource, ResolutionSource, is_exact_pin, resolve_graph, resolve_graph_blocking,
+};
 pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
 pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};
 

@@ -174,16 +174,7 @@ impl PackageMetadata {
     /// Checks every rule of the data model; the error names the field and the rule.
     pub fn validate(&self) -> Result<()> {
         validate_description(&self.description)?;
-        if self.authors.len() > MAX_AUTHORS {
-            return Err(Error::invalid(
-                "authors",
-                self.authors.join(", "),
-                format!("at most {MAX_AUTHORS} authors"),
-            ));
-        }
-        for author in &self.authors {
-            validate_text("authors", author, 1, MAX_AUTHOR_LEN)?;
-        }
+        validate_authors(&self.authors)?;
         for (field, url) in [
             ("repository", &self.repository),
             ("homepage", &self.homepage),
@@ -194,23 +185,7 @@ impl PackageMetadata {
         }
         validate_keywords(&self.keywords)?;
         validate_categories(&self.categories)?;
-        if self.dependencies.len() > MAX_DEPENDENCIES {
-            return Err(Error::invalid(
-                "dependencies",
-                format!("{} entries", self.dependencies.len()),
-                format!("at most {MAX_DEPENDENCIES} direct dependencies"),
-            ));
-        }
-        let own = self.id.package().canonical();
-        for dep in self.dependencies.keys() {
-            if dep.canonical() == own {
-                return Err(Error::invalid(
-                    "dependencies",
-                    dep.to_string(),
-                    "a package cannot depend on itself",
-                ));
-            }
-        }
+        validate_dependencies(&self.id.package(), &self.dependencies)?;
         if let Some(signature) = &self.signature {
             let expected = signature.algorithm().signature_len();
             if signature.bytes.len() != expected {
@@ -254,6 +229,43 @@ fn validate_text(field: &str, value: &str, min: usize, max: usize) -> Result<()>
         ));
     }
     Ok(())
+}
+
+/// Checks authors: at most 32, each 1–256 characters without control characters.
+pub fn validate_authors(authors: &[String]) -> Result<()> {
+    if authors.len() > MAX_AUTHORS {
+        return Err(Error::invalid(
+            "authors",
+            authors.join(", "),
+            format!("at most {MAX_AUTHORS} authors"),
+        ));
+    }
+    authors
+        .iter()
+        .try_for_each(|author| validate_text("authors", author, 1, MAX_AUTHOR_LEN))
+}
+
+/// Checks the dependencies of `package`: at most 256, none on the package itself.
+pub fn validate_dependencies(
+    package: &PackageRef,
+    dependencies: &BTreeMap<PackageRef, VersionReq>,
+) -> Result<()> {
+    if dependencies.len() > MAX_DEPENDENCIES {
+        return Err(Error::invalid(
+            "dependencies",
+            format!("{} entries", dependencies.len()),
+            format!("at most {MAX_DEPENDENCIES} direct dependencies"),
+        ));
+    }
+    let own = package.canonical();
+    match dependencies.keys().find(|dep| dep.canonical() == own) {
+        Some(dep) => Err(Error::invalid(
+            "dependencies",
+            dep.to_string(),
+            "a package cannot depend on itself",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a description: at most 2000 characters, no control characters but newline and tab.

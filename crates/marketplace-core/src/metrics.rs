@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result};
 
+/// The counter [`MetricsCollector::error`] records into, labelled `operation` and `kind`.
+pub const ERRORS_TOTAL: &str = "marketplace_errors_total";
+
 /// Metric labels, e.g. `[("operation", "publish"), ("outcome", "ok")]`.
 pub type Labels<'a> = &'a [(&'a str, &'a str)];
 
@@ -102,16 +105,17 @@ pub trait MetricsCollector: Send + Sync {
     }
 
     /// Counts one error of `kind` during `operation` in the counter
-    /// `marketplace_errors_total{operation, kind}`.
+    /// [`ERRORS_TOTAL`]`{operation, kind}`.
     fn error(&self, operation: &str, kind: ErrorKind) {
         self.counter(
-            "marketplace_errors_total",
+            ERRORS_TOTAL,
             1,
             &[("operation", operation), ("kind", kind.as_str())],
         );
     }
 
-    /// Every series now.
+    /// Every series now, sorted by name then labels. Its serde form is the JSON export: callers
+    /// serialise the typed value themselves.
     fn snapshot(&self) -> MetricsSnapshot;
 
     /// Forgets every series.
@@ -120,9 +124,6 @@ pub trait MetricsCollector: Send + Sync {
     /// The Prometheus text exposition format (`# TYPE` lines, one line per series; histograms
     /// as `_bucket`, `_sum` and `_count`).
     fn export_prometheus(&self) -> Result<String>;
-
-    /// The snapshot as JSON (the serde form of [`MetricsSnapshot`]).
-    fn export_json(&self) -> Result<String>;
 }
 
 /// Whether `name` is a valid Prometheus metric name.

@@ -21,13 +21,23 @@ pub struct VersionState {
     pub yanked: bool,
 }
 
-/// A resolved dependency graph: one version per package, every requirement satisfied.
+/// A resolved dependency graph: one version per package, every requirement satisfied, each with
+/// the metadata the resolver read (so a caller needs no second read to verify or install it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DependencyGraph {
     /// The package whose dependencies were resolved.
     pub root: PackageId,
-    /// Every package of the graph (the root included) with its resolved direct dependencies.
-    pub nodes: BTreeMap<PackageId, Vec<PackageId>>,
+    /// Every package of the graph (the root included).
+    pub nodes: BTreeMap<PackageId, GraphNode>,
+}
+
+/// One package of a [`DependencyGraph`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphNode {
+    /// Its metadata, as the registry returned it.
+    pub metadata: PackageMetadata,
+    /// Its resolved direct dependencies, in id order.
+    pub dependencies: Vec<PackageId>,
 }
 
 impl DependencyGraph {
@@ -48,7 +58,14 @@ impl DependencyGraph {
 
     /// The resolved direct dependencies of `id` (empty when `id` is not in the graph).
     pub fn dependencies_of(&self, id: &PackageId) -> &[PackageId] {
-        self.nodes.get(id).map_or(&[], Vec::as_slice)
+        self.nodes
+            .get(id)
+            .map_or(&[], |node| node.dependencies.as_slice())
+    }
+
+    /// The metadata of `id`, if it is in the graph.
+    pub fn metadata_of(&self, id: &PackageId) -> Option<&PackageMetadata> {
+        self.nodes.get(id).map(|node| &node.metadata)
     }
 
     /// The version chosen for `package`, if it is in the graph.
@@ -272,6 +289,8 @@ pub trait Registry: Send + Sync {
     /// Errors: `NotFound` if `id` does not exist; `Conflict` with an explanation naming the
     /// packages and requirements that clash when no solution exists, when a dependency does
     /// not exist or has only yanked matches, or when the chosen versions form a cycle.
+    ///
+    /// Each node carries the metadata of its version exactly as [`Registry::get`] returns it.
     async fn resolve_dependencies(
         &self,
         id: &PackageId,
@@ -369,10 +388,14 @@ mod tests {
     #[test]
     fn install_order_puts_dependencies_first_and_survives_a_cycle() {
         let (a, b, c) = (id("a@1.0.0"), id("b@1.0.0"), id("c@1.0.0"));
+        let node = |id: &PackageId, dependencies: Vec<PackageId>| GraphNode {
+            metadata: PackageMetadata::new(id.clone(), "", ContentHash::sha256(b""), 0),
+            dependencies,
+        };
         let mut nodes = BTreeMap::new();
-        nodes.insert(a.clone(), vec![b.clone(), c.clone()]);
-        nodes.insert(b.clone(), vec![c.clone()]);
-        nodes.insert(c.clone(), vec![]);
+        nodes.insert(a.clone(), node(&a, vec![b.clone(), c.clone()]));
+        nodes.insert(b.clone(), node(&b, vec![c.clone()]));
+        nodes.insert(c.clone(), node(&c, vec![]));
         let graph = DependencyGraph {
             root: a.clone(),
             nodes,
@@ -380,7 +403,7 @@ mod tests {
         assert_eq!(graph.install_order(), vec![c.clone(), b.clone(), a.clone()]);
 
         let mut cyclic = graph.clone();
-        cyclic.nodes.insert(c.clone(), vec![a.clone()]);
+        cyclic.nodes.insert(c.clone(), node(&c, vec![a.clone()]));
         let order = cyclic.install_order();
         assert_eq!(order.len(), 3, "{order:?}");
     }

@@ -1,11 +1,19 @@
-//! Dependency resolution over any [`Registry`], built on PubGrub.
+//! Dependency resolution, built on PubGrub, over anything that can answer two reads: the
+//! versions of a package with their yank state, and the metadata of one version
+//! ([`ResolutionSource`], implemented for every [`Registry`]).
 //!
-//! The registry is asynchronous and the solver is not, so resolution alternates: the solver
-//! runs over what has been fetched so far; when it needs a version list or a version's
-//! dependencies that are not fetched yet it stops, the data is fetched (together with a greedy
-//! guess of what it will need next), and the solver runs again. Each round fetches something
-//! new, so resolution terminates; in the common case (no backtracking) the greedy prefetch
-//! fetches everything before the first run.
+//! The solver is synchronous and the reads may not be, so resolution is a state machine
+//! ([`Resolver`]) that says what it needs next; a driver fetches it and hands it back. There
+//! are two drivers over the one machine: [`resolve_graph`] awaits a [`ResolutionSource`] (each
+//! batch of reads concurrently), and [`resolve_graph_blocking`] calls a
+//! [`BlockingResolutionSource`] — the fast path a backend may offer when its reads are plain
+//! function calls (a database connection inside one blocking task).
+//!
+//! The solver runs over what has been fetched so far; when it needs a version list or a
+//! version's dependencies that are not fetched yet it stops, the data is fetched (together with
+//! a greedy guess of what it will need next), and the solver runs again. Each round fetches
+//! something new, so resolution terminates; in the common case (no backtracking) the greedy
+//! prefetch fetches everything before the first run.
 //!
 //! Version sets are built from the versions that exist: a requirement becomes the set of
 //! existing versions that match it (pre-release rules of semver included) and are not yanked,
@@ -15,12 +23,12 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-use futures_util::future::join_all;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use futures_util::future::join_all;
 use pubgrub::{
     DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
     PackageResolutionStatistics, PubGrubError, Ranges, Reporter, VersionSet,
@@ -30,7 +38,40 @@ use semver::{Op, Version, VersionReq};
 use crate::error::{Error, Result};
 use crate::metadata::PackageMetadata;
 use crate::name::{PackageId, PackageRef};
-use crate::registry::{DependencyGraph, Registry, VersionState};
+use crate::registry::{DependencyGraph, GraphNode, Registry, VersionState};
+
+/// The reads dependency resolution makes. Implemented for every [`Registry`]; a remote or
+/// cached source can implement it directly.
+#[async_trait]
+pub trait ResolutionSource: Send + Sync {
+    /// Every version of `package`, ascending, with its yank state. `NotFound` if the package has
+    /// no versions.
+    async fn version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>>;
+
+    /// The metadata of one version. `NotFound` if absent.
+    async fn metadata(&self, id: &PackageId) -> Result<PackageMetadata>;
+}
+
+#[async_trait]
+impl<R: Registry + ?Sized> ResolutionSource for R {
+    async fn version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        self.list_version_states(package).await
+    }
+
+    async fn metadata(&self, id: &PackageId) -> Result<PackageMetadata> {
+        self.get(id).await
+    }
+}
+
+/// The same two reads as plain calls: the synchronous fast path for backends whose reads need
+/// no awaiting once they hold a connection (see [`resolve_graph_blocking`]).
+pub trait BlockingResolutionSource {
+    /// As [`ResolutionSource::version_states`].
+    fn version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>>;
+
+    /// As [`ResolutionSource::metadata`].
+    fn metadata(&self, id: &PackageId) -> Result<PackageMetadata>;
+}
 
 /// Whether `requirement` pins one exact version (`=1.2.3`), the only kind that may select a
 /// yanked version.
@@ -41,58 +82,261 @@ pub fn is_exact_pin(requirement: &VersionReq) -> bool {
     }
 }
 
-/// Resolves the dependency graph of `root`; the provided implementation of
-/// [`Registry::resolve_dependencies`] (see there for the semantics and errors).
-pub async fn resolve_graph<R: Registry + ?Sized>(
-    registry: &R,
+/// Resolves the dependency graph of `root` over `source`; the provided implementation of
+/// [`Registry::resolve_dependencies`] (see there for the semantics and errors). Each batch of
+/// reads the resolver asks for is made concurrently.
+pub async fn resolve_graph<S: ResolutionSource + ?Sized>(
+    source: &S,
     root: &PackageId,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let root_meta = registry.get(root).await?;
-    let root_pkg = Pkg::new(root_meta.id.package());
-    let mut cache = Cache::default();
-    cache.store_deps(
-        &root_pkg,
-        root_meta.id.version.clone(),
-        &root_meta.dependencies,
-    );
-    cache
-        .prefetch(registry, &root_pkg, &root_meta.id.version)
-        .await?;
-
+    let mut resolver = Resolver::new(source.metadata(root).await?, transitive);
     loop {
+        match resolver.next() {
+            Step::Done(result) => return result,
+            Step::Metadata(ids) => {
+                let answers = join_all(ids.iter().map(|id| source.metadata(id))).await;
+                resolver.supply_metadata(answers)?;
+            }
+            Step::Versions(packages) => {
+                let answers = join_all(packages.iter().map(|p| source.version_states(p))).await;
+                resolver.supply_versions(answers)?;
+            }
+        }
+    }
+}
+
+/// [`resolve_graph`] over a synchronous source: the same resolver, every read a plain call.
+/// A backend runs it inside one blocking task to resolve next to its data.
+pub fn resolve_graph_blocking<S: BlockingResolutionSource + ?Sized>(
+    source: &S,
+    root: &PackageId,
+    transitive: bool,
+) -> Result<DependencyGraph> {
+    let mut resolver = Resolver::new(source.metadata(root)?, transitive);
+    loop {
+        match resolver.next() {
+            Step::Done(result) => return result,
+            Step::Metadata(ids) => {
+                let answers = ids.iter().map(|id| source.metadata(id)).collect();
+                resolver.supply_metadata(answers)?;
+            }
+            Step::Versions(packages) => {
+                let answers = packages.iter().map(|p| source.version_states(p)).collect();
+                resolver.supply_versions(answers)?;
+            }
+        }
+    }
+}
+
+/// What the resolver needs next, or its result.
+enum Step {
+    /// The metadata of these versions.
+    Metadata(Vec<PackageId>),
+    /// The version lists of these packages.
+    Versions(Vec<PackageRef>),
+    /// Resolution is over.
+    Done(Result<DependencyGraph>),
+}
+
+/// A breadth-first prefetch in progress: the versions of one level, and which read it waits
+/// for.
+struct Walk {
+    level: Vec<(Pkg, Version)>,
+    visited: HashSet<(Pkg, Version)>,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Fetch the metadata of the level's versions not fetched yet.
+    Metadata,
+    /// Fetch the version lists of their dependencies not fetched yet.
+    Versions,
+    /// Move to the next level: the highest allowed version of each dependency.
+    Advance,
+}
+
+/// Dependency resolution as a state machine: [`Resolver::next`] says what to read, the
+/// driver supplies it. Independent of how the reads are made.
+struct Resolver {
+    cache: Cache,
+    root: PackageId,
+    root_pkg: Pkg,
+    transitive: bool,
+    walk: Option<Walk>,
+    /// What the last `Step::Metadata` or `Step::Versions` asked for, in order.
+    asked_metadata: Vec<(Pkg, Version)>,
+    asked_versions: Vec<Pkg>,
+}
+
+impl Resolver {
+    fn new(root_meta: PackageMetadata, transitive: bool) -> Self {
+        let root = root_meta.id.clone();
+        let root_pkg = Pkg::new(root.package());
+        let mut cache = Cache::default();
+        let version = root.version.clone();
+        cache.store_metadata(&root_pkg, version.clone(), root_meta);
+        Resolver {
+            cache,
+            root,
+            walk: Some(Walk::from(root_pkg.clone(), version)),
+            root_pkg,
+            transitive,
+            asked_metadata: Vec::new(),
+            asked_versions: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> Step {
+        loop {
+            if let Some(walk) = &mut self.walk {
+                match walk.phase {
+                    Phase::Metadata => {
+                        walk.level.retain(|key| walk.visited.insert(key.clone()));
+                        walk.phase = Phase::Versions;
+                        let need: Vec<(Pkg, Version)> = walk
+                            .level
+                            .iter()
+                            .filter(|key| !self.cache.deps.contains_key(*key))
+                            .cloned()
+                            .collect();
+                        if !need.is_empty() {
+                            let ids = need.iter().map(|(p, v)| p.package.at(v.clone())).collect();
+                            self.asked_metadata = need;
+                            return Step::Metadata(ids);
+                        }
+                    }
+                    Phase::Versions => {
+                        walk.phase = Phase::Advance;
+                        let mut packages: Vec<Pkg> = Vec::new();
+                        for key in &walk.level {
+                            for (dep, _) in &self.cache.deps[key] {
+                                if !self.cache.versions.contains_key(dep) && !packages.contains(dep)
+                                {
+                                    packages.push(dep.clone());
+                                }
+                            }
+                        }
+                        if !packages.is_empty() {
+                            let refs = packages
+                                .iter()
+                                .map(|p| PackageRef::clone(&p.package))
+                                .collect();
+                            self.asked_versions = packages;
+                            return Step::Versions(refs);
+                        }
+                    }
+                    Phase::Advance => {
+                        let mut next = Vec::new();
+                        for key in &walk.level {
+                            for (dep, req) in &self.cache.deps[key] {
+                                if let Some(best) =
+                                    self.cache.allowed(dep, req).and_then(|v| v.last().cloned())
+                                {
+                                    next.push((dep.clone(), best));
+                                }
+                            }
+                        }
+                        if next.is_empty() {
+                            self.walk = None;
+                        } else {
+                            walk.level = next;
+                            walk.phase = Phase::Metadata;
+                        }
+                    }
+                }
+                continue;
+            }
+            match self.solve() {
+                Solved::Done(result) => return Step::Done(result),
+                Solved::Missing(Missing::Versions(pkg)) => {
+                    let package = PackageRef::clone(&pkg.package);
+                    self.asked_versions = vec![pkg];
+                    return Step::Versions(vec![package]);
+                }
+                Solved::Missing(Missing::Deps(pkg, version)) => {
+                    self.walk = Some(Walk::from(pkg, version));
+                }
+            }
+        }
+    }
+
+    fn supply_metadata(&mut self, answers: Vec<Result<PackageMetadata>>) -> Result<()> {
+        for ((pkg, version), meta) in std::mem::take(&mut self.asked_metadata)
+            .into_iter()
+            .zip(answers)
+        {
+            self.cache.store_metadata(&pkg, version, meta?);
+        }
+        Ok(())
+    }
+
+    fn supply_versions(&mut self, answers: Vec<Result<Vec<VersionState>>>) -> Result<()> {
+        for (pkg, states) in std::mem::take(&mut self.asked_versions)
+            .into_iter()
+            .zip(answers)
+        {
+            let states = match states {
+                Ok(states) => Some(states),
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            self.cache.versions.insert(pkg, states);
+        }
+        Ok(())
+    }
+
+    /// Runs the solver over what is fetched.
+    fn solve(&self) -> Solved {
         let provider = Provider {
-            cache: &cache,
+            cache: &self.cache,
             missing: RefCell::new(None),
         };
-        let outcome = pubgrub::resolve(&provider, root_pkg.clone(), root_meta.id.version.clone());
+        let outcome = pubgrub::resolve(&provider, self.root_pkg.clone(), self.root.version.clone());
         let missing = provider.missing.into_inner();
         match outcome {
             Ok(solution) => {
                 let chosen: HashMap<Pkg, Version> = solution.into_iter().collect();
-                return build_graph(&cache, &root_pkg, root_meta.id.clone(), &chosen, transitive);
+                Solved::Done(build_graph(
+                    &self.cache,
+                    &self.root_pkg,
+                    &self.root,
+                    &chosen,
+                    self.transitive,
+                ))
             }
             Err(PubGrubError::NoSolution(mut tree)) => {
                 tree.collapse_no_versions();
                 let mut explanation = DefaultStringReporter::report(&tree);
-                explanation.push_str(&cache.notes());
-                return Err(Error::Conflict {
-                    root: root.to_string(),
+                explanation.push_str(&self.cache.notes());
+                Solved::Done(Err(Error::Conflict {
+                    root: self.root.to_string(),
                     explanation,
-                });
+                }))
             }
             Err(_) => match missing {
-                Some(Missing::Versions(pkg)) => cache.fetch_versions(registry, &pkg).await?,
-                Some(Missing::Deps(pkg, version)) => {
-                    cache.prefetch(registry, &pkg, &version).await?;
-                }
-                None => {
-                    return Err(Error::Conflict {
-                        root: root.to_string(),
-                        explanation: "the resolver stopped without a reason".into(),
-                    });
-                }
+                Some(missing) => Solved::Missing(missing),
+                None => Solved::Done(Err(Error::Conflict {
+                    root: self.root.to_string(),
+                    explanation: "the resolver stopped without a reason".into(),
+                })),
             },
+        }
+    }
+}
+
+enum Solved {
+    Done(Result<DependencyGraph>),
+    Missing(Missing),
+}
+
+impl Walk {
+    fn from(pkg: Pkg, version: Version) -> Self {
+        Walk {
+            level: vec![(pkg, version)],
+            visited: HashSet::new(),
+            phase: Phase::Metadata,
         }
     }
 }
@@ -203,17 +447,6 @@ impl VersionSet for ReqSet {
     }
 }
 
-async fn get_owned<R: Registry + ?Sized>(registry: &R, id: PackageId) -> Result<PackageMetadata> {
-    registry.get(&id).await
-}
-
-async fn list_owned<R: Registry + ?Sized>(
-    registry: &R,
-    package: PackageRef,
-) -> Result<Vec<VersionState>> {
-    registry.list_version_states(&package).await
-}
-
 /// What the solver needed and the cache did not have.
 enum Missing {
     Versions(Pkg),
@@ -232,97 +465,19 @@ struct Cache {
     versions: HashMap<Pkg, Option<Vec<VersionState>>>,
     /// Direct dependencies of fetched versions.
     deps: HashMap<(Pkg, Version), DepList>,
-    /// The spelling a package was registered with.
-    spelled: HashMap<Pkg, PackageRef>,
+    /// The metadata of fetched versions, handed to the caller with the graph.
+    metadata: HashMap<(Pkg, Version), PackageMetadata>,
 }
 
 impl Cache {
-    fn store_deps(&mut self, pkg: &Pkg, version: Version, deps: &BTreeMap<PackageRef, VersionReq>) {
-        let list = deps
+    fn store_metadata(&mut self, pkg: &Pkg, version: Version, metadata: PackageMetadata) {
+        let list = metadata
+            .dependencies
             .iter()
             .map(|(p, req)| (Pkg::new(p.clone()), req.clone()))
             .collect();
-        self.deps.insert((pkg.clone(), version), list);
-    }
-
-    async fn fetch_versions<R: Registry + ?Sized>(
-        &mut self,
-        registry: &R,
-        pkg: &Pkg,
-    ) -> Result<()> {
-        if self.versions.contains_key(pkg) {
-            return Ok(());
-        }
-        let states = match registry.list_version_states(&pkg.package).await {
-            Ok(states) => Some(states),
-            Err(Error::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        self.versions.insert(pkg.clone(), states);
-        Ok(())
-    }
-
-    /// Fetches the dependencies of `pkg@version` and, breadth first, the version lists of
-    /// everything reachable and the dependencies of the version most likely to be chosen
-    /// (the highest allowed one). Each level of the walk is fetched with concurrent registry
-    /// calls, so a registry with a pool of readers answers them in parallel.
-    async fn prefetch<R: Registry + ?Sized>(
-        &mut self,
-        registry: &R,
-        pkg: &Pkg,
-        version: &Version,
-    ) -> Result<()> {
-        let mut level = vec![(pkg.clone(), version.clone())];
-        let mut visited: HashSet<(Pkg, Version)> = HashSet::new();
-        while !level.is_empty() {
-            level.retain(|key| visited.insert(key.clone()));
-            let need: Vec<&(Pkg, Version)> = level
-                .iter()
-                .filter(|key| !self.deps.contains_key(*key))
-                .collect();
-            let metas = join_all(
-                need.iter()
-                    .map(|(pkg, version)| get_owned(registry, pkg.package.at(version.clone()))),
-            )
-            .await;
-            for ((pkg, version), meta) in need.into_iter().zip(metas) {
-                let meta = meta?;
-                self.spelled.insert(pkg.clone(), meta.id.package());
-                self.store_deps(pkg, version.clone(), &meta.dependencies);
-            }
-            let mut packages: Vec<Pkg> = Vec::new();
-            for key in &level {
-                for (dep, _) in &self.deps[key] {
-                    if !self.versions.contains_key(dep) && !packages.contains(dep) {
-                        packages.push(dep.clone());
-                    }
-                }
-            }
-            let lists = join_all(
-                packages
-                    .iter()
-                    .map(|p| list_owned(registry, PackageRef::clone(&p.package))),
-            )
-            .await;
-            for (dep, states) in packages.into_iter().zip(lists) {
-                let states = match states {
-                    Ok(states) => Some(states),
-                    Err(Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                };
-                self.versions.insert(dep, states);
-            }
-            let mut next = Vec::new();
-            for key in &level {
-                for (dep, req) in &self.deps[key] {
-                    if let Some(best) = self.allowed(dep, req).and_then(|v| v.last().cloned()) {
-                        next.push((dep.clone(), best));
-                    }
-                }
-            }
-            level = next;
-        }
-        Ok(())
+        self.deps.insert((pkg.clone(), version.clone()), list);
+        self.metadata.insert((pkg.clone(), version), metadata);
     }
 
     /// The existing versions of `pkg` that `req` may select, ascending.
@@ -472,23 +627,20 @@ impl DependencyProvider for Provider<'_> {
 fn build_graph(
     cache: &Cache,
     root_pkg: &Pkg,
-    root: PackageId,
+    root: &PackageId,
     chosen: &HashMap<Pkg, Version>,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let id_of = |pkg: &Pkg, version: &Version| -> PackageId {
-        if pkg == root_pkg {
-            return root.clone();
-        }
-        let package = cache.spelled.get(pkg).unwrap_or(&pkg.package);
-        // Use the registered spelling of the version (with any build metadata).
-        let version = cache
-            .versions
-            .get(pkg)
-            .and_then(Option::as_ref)
-            .and_then(|states| states.iter().find(|s| &s.version == version))
-            .map_or_else(|| version.clone(), |s| s.version.clone());
-        package.at(version)
+    // Every chosen version had its dependencies asked for, so its metadata was fetched; the
+    // metadata carries the registered spelling (with any build metadata).
+    let metadata_of = |pkg: &Pkg, version: &Version| -> Result<&PackageMetadata> {
+        cache
+            .metadata
+            .get(&(pkg.clone(), version.clone()))
+            .ok_or_else(|| Error::Conflict {
+                root: root.to_string(),
+                explanation: format!("the resolver chose {pkg} {version} without reading it"),
+            })
     };
     let mut edges: HashMap<Pkg, Vec<Pkg>> = HashMap::new();
     let mut nodes = BTreeMap::new();
@@ -501,18 +653,25 @@ fn build_graph(
         let mut ids = Vec::with_capacity(deps.len());
         for (dep, _) in deps {
             if let Some(v) = chosen.get(dep) {
-                ids.push(id_of(dep, v));
+                ids.push(metadata_of(dep, v)?.id.clone());
                 edges.entry(pkg.clone()).or_default().push(dep.clone());
             }
         }
         ids.sort();
-        nodes.insert(id_of(pkg, version), ids);
+        let metadata = metadata_of(pkg, version)?.clone();
+        nodes.insert(
+            metadata.id.clone(),
+            GraphNode {
+                metadata,
+                dependencies: ids,
+            },
+        );
     }
     if let Some(cycle) = find_cycle(&edges, root_pkg) {
-        let path: Vec<String> = cycle
-            .iter()
-            .map(|pkg| id_of(pkg, &chosen[pkg]).to_string())
-            .collect();
+        let mut path = Vec::with_capacity(cycle.len());
+        for pkg in &cycle {
+            path.push(metadata_of(pkg, &chosen[pkg])?.id.to_string());
+        }
         return Err(Error::Conflict {
             root: root.to_string(),
             explanation: format!("dependency cycle: {}", path.join(" -> ")),
@@ -520,18 +679,20 @@ fn build_graph(
     }
     if !transitive {
         let keep: HashSet<PackageId> = nodes
-            .get(&root)
+            .get(root)
             .into_iter()
-            .flatten()
-            .cloned()
+            .flat_map(|node| node.dependencies.iter().cloned())
             .chain([root.clone()])
             .collect();
         nodes.retain(|id, _| keep.contains(id));
-        for deps in nodes.values_mut() {
-            deps.retain(|d| keep.contains(d));
+        for node in nodes.values_mut() {
+            node.dependencies.retain(|d| keep.contains(d));
         }
     }
-    Ok(DependencyGraph { root, nodes })
+    Ok(DependencyGraph {
+        root: root.clone(),
+        nodes,
+    })
 }
 
 /// A cycle reachable from `start`, as a path that begins and ends with the same package.

@@ -96,6 +96,15 @@ pub trait PackageStore: Send + Sync {
 
     /// Number of objects and total bytes.
     async fn stats(&self) -> Result<StorageStats>;
+
+    /// Removes what interrupted uploads left behind (staged bodies never renamed into place)
+    /// that is older than `older_than`, and returns how many leftovers were removed. Uploads in
+    /// progress are younger than any sensible `older_than` (an hour, say). Provided: nothing to
+    /// remove, for stores that stage nothing.
+    async fn cleanup_staging(&self, older_than: std::time::Duration) -> Result<u64> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// Adapts a [`ByteStream`] to the `std::io::Error` items `StreamReader` wants, carrying our error

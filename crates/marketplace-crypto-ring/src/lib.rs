@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use marketplace_core::{
     ContentHash, CryptoVerifier, Error, HashAlgorithm, Key, KeyId, KeyPair, PackageMetadata,
-    PrivateKey, PublicKey, Result, Signature, SignatureAlgorithm, TrustLevel, TrustResult,
-    TrustedKey, VerificationResult, signing_payload,
+    PrivateKey, PublicKey, Result, Signature, SignatureAlgorithm, SignatureFailure, TrustLevel,
+    TrustResult, TrustedKey, VerificationResult, signing_payload,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
@@ -208,6 +208,7 @@ impl CryptoVerifier for RingCryptoVerifier {
         if !added {
             return Err(Error::signature(
                 format!("key {key_id}"),
+                SignatureFailure::Revoked,
                 "the key is revoked; revocation is permanent and cannot be undone by trusting it again",
             ));
         }

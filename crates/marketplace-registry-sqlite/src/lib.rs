@@ -172,27 +172,23 @@ impl SqliteRegistry {
 }
 
 impl Inner {
-    /// Resolves `id` with the core resolver over one connection, in the calling (blocking)
-    /// thread: one hop for the whole resolution.
+    /// Resolves `id` with the core resolver's synchronous driver over one connection, in the
+    /// calling (blocking) thread: one hop for the whole resolution.
     fn resolve_blocking(&self, id: &PackageId, transitive: bool) -> Result<DependencyGraph> {
-        use resolution::{ReadView, ViewConnection};
-        let connection = match &self.path {
-            None => ViewConnection::Shared(&self.writer),
-            Some(path) => ViewConnection::Owned(Mutex::new(
-                self.take_reader(path)
-                    .map_err(|e| e.during("open a reader"))?,
-            )),
-        };
-        let view = ReadView {
-            connection,
-            location: &self.location,
-        };
-        let result =
-            futures_executor::block_on(marketplace_core::resolve_graph(&view, id, transitive));
-        if let Some(conn) = view.into_connection() {
-            self.give_back(conn);
+        let resolved = self.with_reader(|connection, location| {
+            let source = resolution::ConnectionSource {
+                connection,
+                location,
+            };
+            Ok(marketplace_core::resolve_graph_blocking(
+                &source, id, transitive,
+            ))
+        });
+        match resolved {
+            Ok(result) => result,
+            Err(QueryError::Contract(e)) => Err(e),
+            Err(QueryError::Db(e)) => Err(e.during("open a reader")),
         }
-        result
     }
 
     /// An idle pooled reader, or a new one.

@@ -214,30 +214,6 @@ impl ObjectStorePackageStore {
         Self::s3(config).map(Some)
     }
 
-    /// Removes staging objects (uploads interrupted by a crash) older than `older_than`;
-    /// returns how many were removed. Uploads in progress are younger than any sensible
-    /// `older_than` (an hour, say).
-    pub async fn cleanup_staging(&self, older_than: Duration) -> Result<u64> {
-        let cutoff = OffsetDateTime::now_utc() - older_than;
-        let staging = layout::staging_dir(&self.root);
-        let leftovers: Vec<ObjectMeta> = self
-            .store
-            .list(Some(&staging))
-            .try_collect()
-            .await
-            .map_err(|e| self.fail("list staging uploads", e))?;
-        let mut removed = 0;
-        for meta in leftovers {
-            if modified(&meta) <= cutoff {
-                match self.store.delete(&meta.location).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
-                    Err(e) => return Err(self.fail("remove a staging upload", e)),
-                }
-            }
-        }
-        Ok(removed)
-    }
-
     fn fail(&self, operation: impl Into<String>, source: object_store::Error) -> Error {
         StoreError::ObjectStore {
             store: self.name.clone(),
@@ -664,5 +640,27 @@ impl PackageStore for ObjectStorePackageStore {
             }
         }
         Ok(stats)
+    }
+
+    /// Removes staging objects (uploads interrupted by a crash) older than `older_than`.
+    async fn cleanup_staging(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = OffsetDateTime::now_utc() - older_than;
+        let staging = layout::staging_dir(&self.root);
+        let leftovers: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&staging))
+            .try_collect()
+            .await
+            .map_err(|e| self.fail("list staging uploads", e))?;
+        let mut removed = 0;
+        for meta in leftovers {
+            if modified(&meta) <= cutoff {
+                match self.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+                    Err(e) => return Err(self.fail("remove a staging upload", e)),
+                }
+            }
+        }
+        Ok(removed)
     }
 }

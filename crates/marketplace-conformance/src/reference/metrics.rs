@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 use marketplace_core::{
-    Error, Labels, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot, Result,
+    Labels, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot, Result,
     is_valid_metric_name,
 };
 
@@ -190,10 +190,5 @@ impl MetricsCollector for MemoryMetrics {
             }
         }
         Ok(out)
-    }
-
-    fn export_json(&self) -> Result<String> {
-        serde_json::to_string(&self.snapshot())
-            .map_err(|e| Error::backend("memory-metrics", "export metrics as JSON", e, false))
     }
 }

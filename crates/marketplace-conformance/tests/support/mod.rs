@@ -132,6 +132,7 @@ impl CryptoVerifier for DalekCryptoVerifier {
         if entry.revoked.is_some() {
             return Err(Error::signature(
                 format!("key {}", key.key_id()),
+                marketplace_core::SignatureFailure::Revoked,
                 "the key is revoked and cannot be trusted again",
             ));
         }

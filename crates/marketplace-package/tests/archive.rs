@@ -1,12 +1,15 @@
 //! The package format: reproducible packing, every archive rule, and all-or-nothing extraction.
 
-use std::io::Write;
+use bytes::Bytes;
+use marketplace_core::{ContentHash, Error, HashAlgorithm};
+use marketplace_package::testing::{EntryType, raw_archive};
+use marketplace_package::{
+    ArchiveLimits, MANIFEST_FILE, Manifest, extract, inspect, inspect_as, pack_dir, stage,
+};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use marketplace_client::{ArchiveLimits, MANIFEST_FILE, Manifest, extract, inspect, pack_dir};
-use marketplace_core::{ContentHash, Error};
-use tar::{EntryType, Header};
+fn inspect_raw(archive: Vec<u8>, limits: &ArchiveLimits) -> marketplace_core::Result<()> {
+    inspect(Bytes::from(archive), limits).map(drop)
+}
 
 const MANIFEST: &str = r#"[package]
 name = "web-framework"
@@ -39,30 +42,6 @@ fn package_dir() -> tempfile::TempDir {
     dir
 }
 
-/// A .tar.gz with raw entries: (path bytes, type, data). Paths are written as given, so
-/// malicious ones can be built.
-fn raw_archive(entries: &[(&[u8], EntryType, &[u8])]) -> Vec<u8> {
-    let mut tar = Vec::new();
-    for (path, kind, data) in entries {
-        let mut header = Header::new_old();
-        header.as_old_mut().name[..path.len()].copy_from_slice(path);
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        header.set_entry_type(*kind);
-        if *kind == EntryType::Symlink || *kind == EntryType::Link {
-            header.as_old_mut().linkname[..10].copy_from_slice(b"/etc/passw");
-        }
-        header.set_cksum();
-        tar.extend_from_slice(header.as_bytes());
-        tar.extend_from_slice(data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
-    }
-    tar.extend_from_slice(&[0u8; 1024]);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&tar).expect("gzip");
-    gz.finish().expect("gzip")
-}
-
 const MINIMAL: &[u8] = b"[package]\nname = \"web\"\nversion = \"1.0.0\"\n";
 
 fn assert_invalid(result: Result<impl std::fmt::Debug, Error>, needle: &str) {
@@ -79,26 +58,35 @@ fn assert_invalid(result: Result<impl std::fmt::Debug, Error>, needle: &str) {
 fn packing_is_reproducible_and_round_trips() {
     let dir = package_dir();
     let limits = ArchiveLimits::default();
-    let (first, manifest) = pack_dir(dir.path(), &limits).expect("pack");
+    let first = pack_dir(dir.path(), &limits).expect("pack");
     // Touch a file's time: the archive must not change.
     std::fs::write(dir.path().join("README.md"), "# web-framework").expect("rewrite");
-    let (second, _) = pack_dir(dir.path(), &limits).expect("pack again");
-    assert_eq!(ContentHash::sha256(&first), ContentHash::sha256(&second));
+    let second = pack_dir(dir.path(), &limits).expect("pack again");
+    assert_eq!(first.archive(), second.archive());
+    assert_eq!(first.digest(), &ContentHash::sha256(first.archive()));
 
-    assert_eq!(manifest.id.to_string(), "acme/web-framework@1.2.3");
-    assert_eq!(manifest.dependencies.len(), 2);
-    let info = inspect(&first, &limits).expect("inspect");
-    assert_eq!(info.top, "web-framework-1.2.3");
-    let paths: Vec<&str> = info.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(first.id().to_string(), "acme/web-framework@1.2.3");
+    assert_eq!(first.metadata().dependencies.len(), 2);
+    assert_eq!(first.metadata().size, first.archive().len() as u64);
+    // Reading the packed bytes back proves exactly what packing recorded.
+    let info = inspect(first.archive().clone(), &limits).expect("inspect");
+    assert_eq!(info.top(), "web-framework-1.2.3");
+    assert_eq!(info.files(), first.files());
+    assert_eq!(info.unpacked_size(), first.unpacked_size());
+    assert_eq!(info.digest(), first.digest());
+    let paths: Vec<&str> = info.files().iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
         vec!["README.md", MANIFEST_FILE, "templates/pages/index.html"],
         ".git is left out, entries sorted"
     );
+    let sha512 = inspect_as(first.archive().clone(), &limits, HashAlgorithm::Sha512)
+        .expect("inspect with SHA-512");
+    assert_eq!(sha512.digest().algorithm(), HashAlgorithm::Sha512);
 
     let out = tempfile::tempdir().expect("tempdir");
     let dest = out.path().join("installed/web");
-    extract(&first, &dest, &limits).expect("extract");
+    extract(&info, &dest).expect("extract");
     assert_eq!(
         std::fs::read_to_string(dest.join("templates/pages/index.html")).expect("read"),
         "<h1>{{ title }}</h1>"
@@ -211,7 +199,7 @@ fn every_rule_names_the_entry() {
         (Vec::new(), "not a readable .tar.gz"),
     ];
     for (archive, needle) in cases {
-        assert_invalid(inspect(&archive, &limits), needle);
+        assert_invalid(inspect_raw(archive, &limits), needle);
     }
 }
 
@@ -230,13 +218,16 @@ fn limits_guard_against_bombs_and_floods() {
     let mut limits = ArchiveLimits::default();
     limits.max_unpacked = 1024 * 1024;
     assert_invalid(
-        inspect(&bomb, &limits),
+        inspect_raw(bomb.clone(), &limits),
         "unpacks past the 1048576 byte limit",
     );
 
     let mut limits = ArchiveLimits::default();
     limits.max_compressed = 100;
-    assert_invalid(inspect(&bomb, &limits), "larger than the 100 byte limit");
+    assert_invalid(
+        inspect_raw(bomb.clone(), &limits),
+        "larger than the 100 byte limit",
+    );
 
     let names: Vec<Vec<u8>> = (0..20).map(|i| format!("web/f{i}").into_bytes()).collect();
     let mut entries: Vec<(&[u8], EntryType, &[u8])> =
@@ -249,7 +240,7 @@ fn limits_guard_against_bombs_and_floods() {
     let mut limits = ArchiveLimits::default();
     limits.max_entries = 10;
     assert_invalid(
-        inspect(&raw_archive(&entries), &limits),
+        inspect_raw(raw_archive(&entries), &limits),
         "more than 10 entries",
     );
 
@@ -257,8 +248,8 @@ fn limits_guard_against_bombs_and_floods() {
     let mut limits = ArchiveLimits::default();
     limits.max_path_len = 50;
     assert_invalid(
-        inspect(
-            &raw_archive(&[
+        inspect_raw(
+            raw_archive(&[
                 (b"web/marketplace.toml", EntryType::Regular, MINIMAL),
                 (&long, EntryType::Regular, b"x"),
             ]),
@@ -277,7 +268,9 @@ fn a_refused_archive_writes_nothing() {
         (b"web/ok", EntryType::Regular, b"fine"),
         (b"web/../escape", EntryType::Regular, b"x"),
     ]);
-    assert_invalid(extract(&evil, &dest, &ArchiveLimits::default()), "`..`");
+    let limits = ArchiveLimits::default();
+    let staged = stage(Bytes::from(evil), &limits, HashAlgorithm::Sha256, &dest);
+    assert_invalid(staged.map(drop), "`..`");
     assert!(
         !dest.exists(),
         "nothing may be written for a refused archive"
@@ -293,7 +286,8 @@ fn a_refused_archive_writes_nothing() {
     std::fs::create_dir_all(&dest).expect("mkdir");
     std::fs::write(dest.join("keep"), "mine").expect("file");
     let good = raw_archive(&[(b"web/marketplace.toml", EntryType::Regular, MINIMAL)]);
-    let err = extract(&good, &dest, &ArchiveLimits::default()).expect_err("non-empty destination");
+    let good = inspect(Bytes::from(good), &limits).expect("a valid archive");
+    let err = extract(&good, &dest).expect_err("non-empty destination");
     assert!(err.to_string().contains("not empty"), "{err}");
     assert_eq!(
         std::fs::read_to_string(dest.join("keep")).expect("read"),
@@ -308,10 +302,71 @@ fn symlinks_in_the_source_directory_are_refused() {
     {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).expect("symlink");
         assert_invalid(
-            pack_dir(dir.path(), &ArchiveLimits::default()),
+            pack_dir(dir.path(), &ArchiveLimits::default()).map(drop),
             "symbolic link",
         );
     }
     let manifest = Manifest::parse(MANIFEST).expect("manifest");
     assert_eq!(manifest.top_dir(), "web-framework-1.2.3");
+}
+
+#[test]
+fn staging_writes_nothing_until_commit_and_a_drop_leaves_nothing() {
+    let dir = package_dir();
+    let limits = ArchiveLimits::default();
+    let packed = pack_dir(dir.path(), &limits).expect("pack");
+    let out = tempfile::tempdir().expect("tempdir");
+
+    let dest = out.path().join("web");
+    let staged = stage(
+        packed.archive().clone(),
+        &limits,
+        HashAlgorithm::Sha256,
+        &dest,
+    )
+    .expect("stage");
+    assert!(!dest.exists(), "staging writes nothing to the destination");
+    assert_eq!(staged.inspected().digest(), packed.digest());
+    drop(staged);
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).expect("list").collect();
+    assert!(
+        leftovers.is_empty(),
+        "a dropped stage leaves nothing: {leftovers:?}"
+    );
+
+    let staged = stage(
+        packed.archive().clone(),
+        &limits,
+        HashAlgorithm::Sha256,
+        &dest,
+    )
+    .expect("stage");
+    staged.commit().expect("commit");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("README.md")).expect("read"),
+        "# web-framework"
+    );
+    let names: Vec<_> = std::fs::read_dir(out.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec!["web"], "no staging directory is left behind");
+}
+
+#[test]
+fn stricter_limits_are_applied_to_an_archive_inspected_under_looser_ones() {
+    let dir = package_dir();
+    let packed = pack_dir(dir.path(), &ArchiveLimits::default()).expect("pack");
+    ArchiveLimits::default()
+        .admit(&packed)
+        .expect("the same limits admit it");
+    let mut limits = ArchiveLimits::default();
+    limits.max_entries = 2;
+    assert_invalid(limits.admit(&packed), "more than 2 entries");
+    let mut limits = ArchiveLimits::default();
+    limits.max_unpacked = 10;
+    assert_invalid(limits.admit(&packed), "byte limit");
+    let mut limits = ArchiveLimits::default();
+    limits.max_path_len = 10;
+    assert_invalid(limits.admit(&packed), "longer than 10 bytes");
 }

@@ -6,7 +6,8 @@ use marketplace_core::semver::VersionReq;
 use marketplace_core::url::Url;
 use marketplace_core::{
     ContentHash, Error, License, Name, PackageId, PackageMetadata, PackageRef, Result, now_seconds,
-    parse_requirement_for, parse_url, parse_version,
+    parse_requirement_for, parse_url, parse_version, validate_authors, validate_categories,
+    validate_dependencies, validate_description, validate_keywords,
 };
 use serde::Deserialize;
 
@@ -43,8 +44,10 @@ struct RawPackage {
     repository: Option<String>,
 }
 
-/// A parsed and validated manifest.
+/// A parsed and validated manifest: every field follows the rules of the data model. Made only
+/// by [`Manifest::parse`] (the type is `#[non_exhaustive]`), so it is valid wherever it is seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Manifest {
     /// The package and version it describes.
     pub id: PackageId,
@@ -123,8 +126,16 @@ impl Manifest {
             let req = parse_requirement_for(&field(&format!("dependencies.{dep}")), req)?;
             dependencies.insert(package, req);
         }
-        let manifest = Manifest {
-            id: PackageId::new(namespace, name, version),
+        let id = PackageId::new(namespace, name, version);
+        // Every data-model rule of the fields a manifest sets, checked once here: the metadata
+        // built from a `Manifest` is valid by construction.
+        validate_description(&p.description)?;
+        validate_authors(&p.authors)?;
+        validate_keywords(&p.keywords)?;
+        validate_categories(&p.categories)?;
+        validate_dependencies(&id.package(), &dependencies)?;
+        Ok(Manifest {
+            id,
             description: p.description,
             authors: p.authors,
             license,
@@ -133,15 +144,11 @@ impl Manifest {
             homepage,
             repository,
             dependencies,
-        };
-        // Check every data-model rule now, with a placeholder checksum.
-        manifest
-            .to_metadata(ContentHash::sha256(b""), 0)
-            .validate()?;
-        Ok(manifest)
+        })
     }
 
-    /// The metadata of the package archive with this manifest.
+    /// The metadata of the package archive with this manifest, published now. It satisfies
+    /// [`PackageMetadata::validate`] because the manifest was validated when parsed.
     pub fn to_metadata(&self, checksum: ContentHash, size: u64) -> PackageMetadata {
         let mut m = PackageMetadata::new(self.id.clone(), self.description.clone(), checksum, size);
         m.authors.clone_from(&self.authors);

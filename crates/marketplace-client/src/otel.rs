@@ -433,9 +433,4 @@ impl MetricsCollector for OtelMetrics {
         }
         Ok(out)
     }
-
-    fn export_json(&self) -> Result<String> {
-        serde_json::to_string(&self.snapshot())
-            .map_err(|e| Error::backend("opentelemetry", "export metrics as JSON", e, false))
-    }
 }

@@ -1,0 +1,316 @@
+//! Downloading one version, and installing a package with its whole dependency graph.
+//!
+//! Install reads each node's metadata once (the resolver's graph carries it) and each archive
+//! once: it is validated, hashed and unpacked into a staging directory in one pass, and the
+//! staged packages are moved into place only when every one of them passed.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use marketplace_core::semver::VersionReq;
+use marketplace_core::{
+    ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef, Result,
+};
+use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
+
+use crate::client::{MarketplaceClient, blocking, install_dir};
+use crate::instrument::{PostHook, Refusal};
+
+/// A downloaded, verified package.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Downloaded {
+    /// Its metadata.
+    pub metadata: PackageMetadata,
+    /// The archive, whose hash and signature were checked.
+    pub archive: Bytes,
+}
+
+/// One package an install put into its destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstalledPackage {
+    /// The exact version.
+    pub id: PackageId,
+    /// The archive's content hash.
+    pub checksum: ContentHash,
+    /// Where it was extracted.
+    pub path: PathBuf,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstallReport {
+    /// The version of the requested package.
+    pub root: PackageId,
+    /// Packages extracted by this install, dependencies first.
+    pub installed: Vec<InstalledPackage>,
+    /// Packages of the graph that were already in place (same version and hash).
+    pub already_present: Vec<PackageId>,
+    /// Whether the versions came from the destination's lockfile instead of resolution.
+    pub from_lockfile: bool,
+    /// The lockfile written.
+    pub lockfile: PathBuf,
+}
+
+impl MarketplaceClient {
+    /// Downloads one version: runs the `pre_download` hooks, checks the signature and trust,
+    /// fetches the archive and checks its hash, then counts the download.
+    ///
+    /// Errors: `NotFound`, `Integrity` (tampered bytes), `Signature` (unsigned, wrongly
+    /// signed, untrusted or revoked key), a plugin's error, `Backend`.
+    pub async fn download(&self, id: &PackageId) -> Result<Downloaded> {
+        let span = tracing::info_span!("marketplace.download", package = %id);
+        self.flow("download", span, async {
+            let metadata = self
+                .call("registry", "get", true, || self.registry.get(id))
+                .await?;
+            self.pre_download_hooks(&metadata).await?;
+            self.check_signature("download", &metadata).await?;
+            let archive = self.fetch_checked("download", &metadata).await?;
+            self.record_download(&metadata.id).await;
+            self.add_bytes("downloaded", archive.len());
+            self.post_hooks(PostHook::Download, &metadata, &archive)
+                .await;
+            Ok(Downloaded { metadata, archive })
+        })
+        .await
+    }
+
+    async fn record_download(&self, id: &PackageId) {
+        if let Err(e) = self
+            .call("registry", "record_download", false, || {
+                self.registry.record_download(id)
+            })
+            .await
+        {
+            tracing::warn!(package = %id, error = %e, "download not counted");
+        }
+    }
+
+    /// Installs the highest version of `package` matching `requirement`, with its whole
+    /// dependency graph, into `dest` (created if needed): each package goes to
+    /// `dest/name-version` (or `dest/namespace/name-version`) and `dest/marketplace.lock`
+    /// records exact versions and hashes.
+    ///
+    /// If the lockfile already holds a version of `package` that matches `requirement`, its
+    /// locked graph is installed instead of resolving again, and an archive whose hash
+    /// differs from the locked one is refused. Every package of the graph is fetched and
+    /// verified (hash, signature, trust, archive rules, plugin policy) before anything is
+    /// written, so a refusal leaves `dest` as it was; packages already in place with the
+    /// locked hash are skipped.
+    ///
+    /// Errors: `NotFound` (no such package, or no version matches — the message says when
+    /// only yanked versions do), `Conflict` (unsatisfiable dependencies), `Integrity`,
+    /// `Signature`, `Invalid` (archive rules), a plugin's error, `Backend`.
+    pub async fn install(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+        dest: &Path,
+    ) -> Result<InstallReport> {
+        let span = tracing::info_span!("marketplace.install", package = %package, requirement = %requirement);
+        self.flow(
+            "install",
+            span,
+            self.install_inner(package, requirement, dest),
+        )
+        .await
+    }
+
+    async fn install_inner(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+        dest: &Path,
+    ) -> Result<InstallReport> {
+        let lock_dest = dest.to_owned();
+        let mut lock = blocking("read the lockfile", move || Lockfile::read(&lock_dest))
+            .await?
+            .unwrap_or_default();
+        // 1. Which versions: the lockfile's, or a fresh resolution.
+        let locked = lock
+            .root_for(package)
+            .filter(|root| requirement.matches(&root.version))
+            .and_then(|root| Some((root.clone(), lock.graph_of(root)?)));
+        let from_lockfile = locked.is_some();
+        let graph = match locked {
+            Some((root, locked)) => self.locked_graph(root, locked).await?,
+            None => {
+                let root = self.resolve_root(package, requirement).await?;
+                self.call("registry", "resolve_dependencies", true, || {
+                    self.registry.resolve_dependencies(&root, true)
+                })
+                .await?
+            }
+        };
+        // 2. Verify and stage everything before writing anything to `dest`.
+        let mut staged: Vec<(&PackageMetadata, Staged)> = Vec::new();
+        let mut already_present = Vec::new();
+        for id in graph.install_order() {
+            let Some(metadata) = graph.metadata_of(&id) else {
+                continue;
+            };
+            let target = install_dir(dest, &id);
+            let in_place = lock
+                .get(&id)
+                .is_some_and(|l| l.checksum == metadata.checksum)
+                && target.is_dir();
+            if in_place {
+                already_present.push(id);
+                continue;
+            }
+            self.pre_download_hooks(metadata).await?;
+            self.check_signature("install", metadata).await?;
+            let archive = self.fetch("install", metadata).await?;
+            let package = self
+                .stage_checked("install", metadata, archive, target)
+                .await?;
+            staged.push((metadata, package));
+        }
+        // 3. Move every staged package into place; on a failure, remove what this install
+        //    moved.
+        let (metadata, packages): (Vec<&PackageMetadata>, Vec<Staged>) = staged.into_iter().unzip();
+        let dest_owned = dest.to_owned();
+        let committed = blocking("extract packages", move || {
+            commit_all(packages, &dest_owned)
+        })
+        .await?;
+        // 4. Count, hook, lock.
+        let mut installed = Vec::with_capacity(committed.len());
+        for (metadata, (path, archive)) in metadata.into_iter().zip(committed) {
+            self.record_download(&metadata.id).await;
+            self.post_hooks(PostHook::Download, metadata, &archive)
+                .await;
+            self.add_bytes("downloaded", archive.len());
+            installed.push(InstalledPackage {
+                id: metadata.id.clone(),
+                checksum: metadata.checksum.clone(),
+                path,
+            });
+        }
+        let locked_packages = graph.nodes.iter().map(|(id, node)| LockedPackage {
+            id: id.clone(),
+            checksum: node.metadata.checksum.clone(),
+            dependencies: node.dependencies.clone(),
+        });
+        lock.record(graph.root.clone(), locked_packages);
+        let lock_dest = dest.to_owned();
+        blocking("write the lockfile", move || {
+            std::fs::create_dir_all(&lock_dest).map_err(|e| {
+                Error::backend(
+                    "filesystem",
+                    format!("create {}", lock_dest.display()),
+                    e,
+                    false,
+                )
+            })?;
+            lock.write(&lock_dest)
+        })
+        .await?;
+        Ok(InstallReport {
+            root: graph.root,
+            installed,
+            already_present,
+            from_lockfile,
+            lockfile: dest.join(LOCKFILE),
+        })
+    }
+
+    /// The locked graph of `root`, with each node's metadata read once from the registry; a
+    /// registered hash that differs from the locked one is refused.
+    async fn locked_graph(
+        &self,
+        root: PackageId,
+        locked: std::collections::BTreeMap<PackageId, LockedPackage>,
+    ) -> Result<DependencyGraph> {
+        let mut nodes = std::collections::BTreeMap::new();
+        for (id, locked) in locked {
+            let metadata = self
+                .call("registry", "get", true, || self.registry.get(&id))
+                .await?;
+            if metadata.checksum != locked.checksum {
+                return Err(self.refused(
+                    "install",
+                    Refusal::Checksum,
+                    Error::integrity(
+                        format!("{id} (locked in {LOCKFILE})"),
+                        &locked.checksum,
+                        &metadata.checksum,
+                    ),
+                ));
+            }
+            nodes.insert(
+                id,
+                GraphNode {
+                    metadata,
+                    dependencies: locked.dependencies,
+                },
+            );
+        }
+        Ok(DependencyGraph { root, nodes })
+    }
+
+    /// The version to install: the highest match that is not yanked (yanked only by exact
+    /// pin). `NotFound` says when the package is unknown and when only yanked versions match.
+    async fn resolve_root(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+    ) -> Result<PackageId> {
+        if let Some(id) = self
+            .call("registry", "resolve_version", true, || {
+                self.registry.resolve_version(package, requirement)
+            })
+            .await?
+        {
+            return Ok(id);
+        }
+        let states = self
+            .call("registry", "list_version_states", true, || {
+                self.registry.list_version_states(package)
+            })
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(format!("package {package}")),
+                e => e,
+            })?;
+        let yanked: Vec<String> = states
+            .iter()
+            .filter(|s| s.yanked && requirement.matches(&s.version))
+            .map(|s| s.version.to_string())
+            .collect();
+        Err(if yanked.is_empty() {
+            Error::not_found(format!("a version of {package} matching {requirement}"))
+        } else {
+            Error::not_found(format!(
+                "a version of {package} matching {requirement} that is not yanked (yanked: {}; pin one with =VERSION to use it)",
+                yanked.join(", ")
+            ))
+        })
+    }
+}
+
+/// Commits staged packages in order; on a failure removes the ones already committed (and a
+/// namespace directory this left empty) and returns the error. Returns each package's path and
+/// archive.
+fn commit_all(packages: Vec<Staged>, dest: &Path) -> Result<Vec<(PathBuf, Bytes)>> {
+    let mut done: Vec<(PathBuf, Bytes)> = Vec::with_capacity(packages.len());
+    for package in packages {
+        let path = package.dest().to_owned();
+        match package.commit() {
+            Ok(inspected) => done.push((path, inspected.archive().clone())),
+            Err(e) => {
+                for (dir, _) in &done {
+                    let _ = std::fs::remove_dir_all(dir);
+                    if let Some(parent) = dir.parent().filter(|p| *p != dest) {
+                        let _ = std::fs::remove_dir(parent);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,367 @@
+//! Publishing: one archive or a batch, signed here or with a detached signature. Each step is
+//! done once: the archive is validated, hashed and its metadata built in one pass (or not at
+//! all, for an archive `pack_dir` just made); the signature just made is not verified again,
+//! only its key's trust; then store → register → index.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use marketplace_core::{
+    ContentHash, Error, PackageId, PackageMetadata, PackageRecord, PrivateKey, Result, Signature,
+};
+use marketplace_package::{Inspected, inspect};
+
+use crate::client::{MarketplaceClient, blocking};
+use crate::instrument::{INDEX_FAILURES_TOTAL, PostHook};
+
+/// Archives stored at once by [`MarketplaceClient::publish_batch`].
+const STORE_CONCURRENCY: usize = 8;
+
+/// An archive to publish: bytes from anywhere (validated on publish), or an archive already
+/// [`Inspected`] — as [`marketplace_package::pack_dir`] returns it — which is not read again.
+#[derive(Debug, Clone)]
+pub enum Archive {
+    /// Archive bytes.
+    Bytes(Bytes),
+    /// An archive validated by the package crate (boxed: it carries its metadata).
+    Inspected(Box<Inspected>),
+}
+
+impl From<Bytes> for Archive {
+    fn from(bytes: Bytes) -> Self {
+        Archive::Bytes(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Archive {
+    fn from(bytes: Vec<u8>) -> Self {
+        Archive::Bytes(Bytes::from(bytes))
+    }
+}
+
+impl From<Inspected> for Archive {
+    fn from(inspected: Inspected) -> Self {
+        Archive::Inspected(Box::new(inspected))
+    }
+}
+
+/// A package archive validated and turned into metadata, ready to be signed and published.
+///
+/// `metadata.signature` is empty; set it from a detached signature over
+/// [`marketplace_core::signing_payload`] of `metadata`, then call
+/// [`MarketplaceClient::publish_prepared`]. [`MarketplaceClient::publish`] does both with a
+/// private key.
+#[derive(Debug, Clone)]
+pub struct PreparedPackage {
+    /// Its metadata, from the manifest, with checksum, size and publication time. Only the
+    /// signature (and the publication time) may be changed before publishing.
+    pub metadata: PackageMetadata,
+    inspected: Inspected,
+}
+
+impl PreparedPackage {
+    /// The archive bytes.
+    pub fn archive(&self) -> &Bytes {
+        self.inspected.archive()
+    }
+
+    /// What validating the archive found.
+    pub fn inspected(&self) -> &Inspected {
+        &self.inspected
+    }
+
+    /// Refuses metadata that was changed beyond its signature and publication time.
+    fn check_unchanged(&self) -> Result<()> {
+        let mut expected = self.inspected.metadata().clone();
+        expected.published_at = self.metadata.published_at;
+        expected.signature.clone_from(&self.metadata.signature);
+        if expected != self.metadata {
+            return Err(Error::invalid(
+                "metadata",
+                self.metadata.id.to_string(),
+                "must be the metadata prepare() computed for this archive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The id as registered.
+    pub id: PackageId,
+    /// The archive's content hash.
+    pub checksum: ContentHash,
+    /// Archive size in bytes.
+    pub size: u64,
+    /// Whether the search index took the package. When `false` the package is published and
+    /// installable, and [`MarketplaceClient::rebuild_index`] makes it searchable.
+    pub indexed: bool,
+}
+
+impl MarketplaceClient {
+    /// Validates an archive and its manifest and computes its metadata, without changing
+    /// anything: one pass over the bytes, or none for an [`Inspected`] archive (which is only
+    /// held to this client's limits). `Invalid` names the entry or manifest field and the rule.
+    pub async fn prepare(&self, archive: impl Into<Archive>) -> Result<PreparedPackage> {
+        let inspected = match archive.into() {
+            Archive::Bytes(bytes) => {
+                let limits = self.limits;
+                blocking("inspect an archive", move || inspect(bytes, &limits)).await?
+            }
+            Archive::Inspected(inspected) => {
+                self.limits.admit(&inspected)?;
+                *inspected
+            }
+        };
+        Ok(PreparedPackage {
+            metadata: inspected.metadata().clone(),
+            inspected,
+        })
+    }
+
+    /// Publishes a package archive, signed with `key`.
+    ///
+    /// Validates the archive and manifest, checks that the version is free, signs, checks that
+    /// the key is trusted and not revoked, runs the `pre_publish` hooks, then stores the bytes,
+    /// registers the version and indexes it — in that order, so a failure never leaves a
+    /// registered version without its bytes (an orphaned blob is removed by
+    /// [`MarketplaceClient::gc`]).
+    ///
+    /// Errors: `Invalid` (archive, manifest, plugin policy), `AlreadyExists`, `Signature`
+    /// (key not trusted or revoked), `Backend`.
+    pub async fn publish(
+        &self,
+        archive: impl Into<Archive>,
+        key: &PrivateKey,
+    ) -> Result<Published> {
+        let archive = archive.into();
+        let span = tracing::info_span!(
+            "marketplace.publish",
+            size = archive_len(&archive),
+            package = tracing::field::Empty
+        );
+        self.flow("publish", span, async {
+            let mut prepared = self.prepare(archive).await?;
+            tracing::Span::current()
+                .record("package", tracing::field::display(&prepared.metadata.id));
+            self.check_free(&prepared.metadata.id).await?;
+            let signature = self.sign(&prepared.metadata, key).await?;
+            // A signature this client just made needs no second verification; whether its key
+            // may publish does.
+            self.check_trust("publish", &prepared.metadata.id, &signature)
+                .await?;
+            prepared.metadata.signature = Some(signature);
+            self.publish_checked(prepared).await
+        })
+        .await
+    }
+
+    /// Publishes a prepared package whose `metadata.signature` was set from a detached
+    /// signature. Same checks and errors as [`MarketplaceClient::publish`], and the signature
+    /// is verified; the metadata must be what [`MarketplaceClient::prepare`] computed for the
+    /// archive (signature and publication time aside).
+    pub async fn publish_prepared(&self, prepared: PreparedPackage) -> Result<Published> {
+        let span = tracing::info_span!("marketplace.publish", package = %prepared.metadata.id);
+        self.flow("publish", span, async {
+            prepared.check_unchanged()?;
+            self.check_free(&prepared.metadata.id).await?;
+            self.check_signature("publish", &prepared.metadata).await?;
+            self.publish_checked(prepared).await
+        })
+        .await
+    }
+
+    async fn sign(&self, metadata: &PackageMetadata, key: &PrivateKey) -> Result<Signature> {
+        self.call("crypto", "sign", true, || self.crypto.sign(metadata, key))
+            .await
+    }
+
+    async fn check_free(&self, id: &PackageId) -> Result<()> {
+        match self
+            .call("registry", "get", true, || self.registry.get(id))
+            .await
+        {
+            Ok(existing) => Err(Error::already_exists(format!("package {}", existing.id))),
+            Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Hooks, store, register, index: a signed package whose signature and trust were checked.
+    async fn publish_checked(&self, prepared: PreparedPackage) -> Result<Published> {
+        let PreparedPackage {
+            metadata,
+            inspected,
+        } = prepared;
+        let archive = inspected.archive();
+        self.pre_publish_hooks(&metadata).await?;
+        // 1. bytes
+        self.store_checked(&metadata, archive).await?;
+        // 2. registry: the version exists from here on.
+        let id = self.register(&metadata).await?;
+        self.add_bytes("published", archive.len());
+        // 3. index: derived data; a miss is repaired by rebuild_index.
+        let mut record = PackageRecord::new(metadata);
+        record.metadata.id = id.clone();
+        let indexed = match self
+            .call("search", "index", true, || self.search.index(&record))
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(package = %id, error = %e, "published but not indexed; rebuild_index repairs this");
+                self.count(INDEX_FAILURES_TOTAL, &[]);
+                false
+            }
+        };
+        self.post_hooks(PostHook::Publish, &record.metadata, archive)
+            .await;
+        Ok(Published {
+            id,
+            checksum: record.metadata.checksum,
+            size: record.metadata.size,
+            indexed,
+        })
+    }
+
+    /// Stores the archive and checks the store filed it under the metadata's checksum.
+    async fn store_checked(&self, metadata: &PackageMetadata, archive: &Bytes) -> Result<()> {
+        let hash = self
+            .call("store", "store", true, || self.store.store(archive.clone()))
+            .await?;
+        if hash != metadata.checksum {
+            return Err(Error::integrity(
+                format!("stored archive of {}", metadata.id),
+                &metadata.checksum,
+                &hash,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers, retrying transient errors; a retry that finds the version registered with
+    /// the same hash (the earlier attempt landed) counts as success.
+    async fn register(&self, metadata: &PackageMetadata) -> Result<PackageId> {
+        let hash = &metadata.checksum;
+        let mut attempt = 0;
+        self.call("registry", "register", true, || {
+            attempt += 1;
+            let retried = attempt > 1;
+            async move {
+                match self.registry.register(metadata.clone(), hash.clone()).await {
+                    Err(Error::AlreadyExists { what }) if retried => {
+                        match self.registry.get(&metadata.id).await {
+                            Ok(existing) if existing.checksum == *hash => Ok(existing.id),
+                            _ => Err(Error::AlreadyExists { what }),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Publishes many archives signed with one key, for imports: every archive is validated
+    /// and signed first and the batch is refused as a whole on the first problem (nothing is
+    /// stored); then all bytes are stored, all versions registered in one batch
+    /// ([`marketplace_core::Registry::register_batch`], atomic on registries with transactions)
+    /// and indexed in one batch.
+    pub async fn publish_batch<A: Into<Archive>>(
+        &self,
+        archives: Vec<A>,
+        key: &PrivateKey,
+    ) -> Result<Vec<Published>> {
+        let span = tracing::info_span!("marketplace.publish_batch", count = archives.len());
+        self.flow("publish_batch", span, async {
+            let mut prepared = Vec::with_capacity(archives.len());
+            let mut seen = HashSet::new();
+            for archive in archives {
+                let mut p = self.prepare(archive).await?;
+                if !seen.insert(p.metadata.id.canonical()) {
+                    return Err(Error::already_exists(format!(
+                        "package {} (twice in one batch)",
+                        p.metadata.id
+                    )));
+                }
+                let signature = self.sign(&p.metadata, key).await?;
+                // One key signs the whole batch: its trust is checked once.
+                if prepared.is_empty() {
+                    self.check_trust("publish", &p.metadata.id, &signature)
+                        .await?;
+                }
+                p.metadata.signature = Some(signature);
+                self.pre_publish_hooks(&p.metadata).await?;
+                prepared.push(p);
+            }
+            for p in &prepared {
+                self.check_free(&p.metadata.id).await?;
+            }
+            // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
+            // trip), so overlapping them multiplies throughput.
+            let mut stores = futures::stream::iter(&prepared)
+                .map(|p| self.store_checked(&p.metadata, p.archive()))
+                .buffer_unordered(STORE_CONCURRENCY);
+            while let Some(stored) = stores.next().await {
+                stored?;
+            }
+            drop(stores);
+            let items: Vec<_> = prepared
+                .iter()
+                .map(|p| (p.metadata.clone(), p.metadata.checksum.clone()))
+                .collect();
+            let ids = self
+                .call("registry", "register_batch", false, || {
+                    self.registry.register_batch(items.clone())
+                })
+                .await?;
+            let records: Vec<PackageRecord> = prepared
+                .iter()
+                .zip(&ids)
+                .map(|(p, id)| {
+                    let mut metadata = p.metadata.clone();
+                    metadata.id = id.clone();
+                    PackageRecord::new(metadata)
+                })
+                .collect();
+            let indexed = match self
+                .call("search", "index_batch", true, || {
+                    self.search.index_batch(&records)
+                })
+                .await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "batch published but not indexed; rebuild_index repairs this");
+                    self.count(INDEX_FAILURES_TOTAL, &[]);
+                    false
+                }
+            };
+            let mut published = Vec::with_capacity(prepared.len());
+            for (p, record) in prepared.iter().zip(records) {
+                self.add_bytes("published", p.archive().len());
+                self.post_hooks(PostHook::Publish, &record.metadata, p.archive())
+                    .await;
+                published.push(Published {
+                    id: record.metadata.id,
+                    checksum: record.metadata.checksum,
+                    size: record.metadata.size,
+                    indexed,
+                });
+            }
+            Ok(published)
+        })
+        .await
+    }
+}
+
+fn archive_len(archive: &Archive) -> usize {
+    match archive {
+        Archive::Bytes(bytes) => bytes.len(),
+        Archive::Inspected(inspected) => inspected.archive().len(),
+    }
+}

@@ -1,0 +1,138 @@
+//! Reading the marketplace: search, suggestions, one version's information, versions,
+//! statistics, and a summary of the whole marketplace.
+
+use marketplace_core::{
+    IndexStats, PackageId, PackageMetadata, PackageRef, PackageStats, Result, SearchQuery,
+    SearchResult, StorageStats, VersionState,
+};
+
+use crate::client::MarketplaceClient;
+
+/// Everything known about one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PackageInfo {
+    /// Its metadata.
+    pub metadata: PackageMetadata,
+    /// Whether it is yanked.
+    pub yanked: bool,
+    /// Its download statistics.
+    pub stats: PackageStats,
+}
+
+/// The state of a whole marketplace, from its backends (see [`MarketplaceClient::summary`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Packages (names) with at least one version.
+    pub packages: u64,
+    /// Versions, yanked ones included.
+    pub versions: u64,
+    /// Yanked versions.
+    pub yanked_versions: u64,
+    /// Downloads of every package.
+    pub downloads: u64,
+    /// The package store's object count and bytes.
+    pub store: StorageStats,
+    /// The search index's statistics.
+    pub index: IndexStats,
+}
+
+impl MarketplaceClient {
+    /// Full-text search (see [`SearchQuery`]).
+    pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
+        let span = tracing::info_span!("marketplace.search", text = %query.text);
+        self.flow("search", span, async {
+            self.call("search", "search", true, || self.search.search(query))
+                .await
+        })
+        .await
+    }
+
+    /// Package names starting with `prefix`, for completion.
+    pub async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<PackageRef>> {
+        let span = tracing::info_span!("marketplace.suggest", prefix);
+        self.flow("suggest", span, async {
+            self.call("search", "suggest", true, || {
+                self.search.suggest(prefix, limit)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Metadata, yank state and download statistics of one version.
+    pub async fn info(&self, id: &PackageId) -> Result<PackageInfo> {
+        let span = tracing::info_span!("marketplace.info", package = %id);
+        self.flow("info", span, async {
+            let metadata = self
+                .call("registry", "get", true, || self.registry.get(id))
+                .await?;
+            let yanked = self
+                .call("registry", "is_yanked", true, || {
+                    self.registry.is_yanked(id)
+                })
+                .await?;
+            let stats = self
+                .call("registry", "get_stats", true, || {
+                    self.registry.get_stats(id)
+                })
+                .await?;
+            Ok(PackageInfo {
+                metadata,
+                yanked,
+                stats,
+            })
+        })
+        .await
+    }
+
+    /// Every version of a package, ascending, with its yank state. `NotFound` if unknown.
+    pub async fn versions(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        let span = tracing::info_span!("marketplace.versions", package = %package);
+        self.flow("versions", span, async {
+            self.call("registry", "list_version_states", true, || {
+                self.registry.list_version_states(package)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Download statistics of a version and its package.
+    pub async fn stats(&self, id: &PackageId) -> Result<PackageStats> {
+        let span = tracing::info_span!("marketplace.stats", package = %id);
+        self.flow("stats", span, async {
+            self.call("registry", "get_stats", true, || {
+                self.registry.get_stats(id)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Counts of packages, versions, yanks and downloads (reading the whole registry), with
+    /// the store's and the index's statistics.
+    pub async fn summary(&self) -> Result<Summary> {
+        let span = tracing::info_span!("marketplace.summary");
+        self.flow("summary", span, async {
+            let mut summary = Summary::default();
+            let mut downloads = std::collections::BTreeMap::new();
+            for record in self.all_records().await? {
+                summary.versions += 1;
+                summary.yanked_versions += u64::from(record.is_yanked());
+                downloads.insert(record.metadata.id.package().canonical(), record.downloads);
+            }
+            summary.packages = downloads.len() as u64;
+            summary.downloads = downloads.values().sum();
+            summary.store = self
+                .call("store", "stats", true, || self.store.stats())
+                .await?;
+            summary.index = self
+                .call("search", "stats", true, || self.search.stats())
+                .await?;
+            Ok(summary)
+        })
+        .await
+    }
+}

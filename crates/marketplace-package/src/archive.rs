@@ -1,0 +1,451 @@
+//! Reading a package archive: every rule checked, the manifest parsed and the archive hashed in
+//! one pass over its bytes ([`inspect`], [`stage`]); extraction of what was proved
+//! ([`extract`], [`Staged::commit`]) without checking it again.
+//!
+//! Rules: every entry under one top-level directory; no absolute paths, no `..`, no symlinks,
+//! hard links or devices; UTF-8 paths; limits on compressed size, unpacked size, entry count
+//! and path length; exactly one manifest. A violation is `Invalid`, naming the entry and the
+//! rule.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use marketplace_core::{
+    ContentHash, ContentHasher, Error, HashAlgorithm, PackageId, PackageMetadata, Result,
+};
+use tar::EntryType;
+
+use crate::limits::ArchiveLimits;
+use crate::manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest};
+use crate::rules::{Checker, EntryKind, rule};
+
+/// One file of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Path inside the top-level directory, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A valid archive and everything one pass over it proved: its manifest as validated
+/// metadata, its entries and sizes, and its digest.
+///
+/// Only [`inspect`], [`stage`] and [`crate::pack_dir`] make one, and it keeps the bytes it
+/// describes, so whoever holds an `Inspected` holds a valid archive and need not check it again.
+/// Cloning is cheap (the bytes are shared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    archive: Bytes,
+    metadata: PackageMetadata,
+    top: String,
+    files: Vec<ArchiveEntry>,
+    unpacked_size: u64,
+    entries: usize,
+    longest_path: usize,
+}
+
+impl Inspected {
+    /// The archive bytes.
+    pub fn archive(&self) -> &Bytes {
+        &self.archive
+    }
+
+    /// The package's metadata from its manifest, valid by construction: `checksum` is the
+    /// archive's digest, `size` its length, `published_at` the time of inspection, no
+    /// signature.
+    pub fn metadata(&self) -> &PackageMetadata {
+        &self.metadata
+    }
+
+    /// The package and version the manifest names.
+    pub fn id(&self) -> &PackageId {
+        &self.metadata.id
+    }
+
+    /// The archive's digest (the algorithm asked for; SHA-256 by default).
+    pub fn digest(&self) -> &ContentHash {
+        &self.metadata.checksum
+    }
+
+    /// The top-level directory.
+    pub fn top(&self) -> &str {
+        &self.top
+    }
+
+    /// The files, in archive order (directories left out).
+    pub fn files(&self) -> &[ArchiveEntry] {
+        &self.files
+    }
+
+    /// Total unpacked size of the files.
+    pub fn unpacked_size(&self) -> u64 {
+        self.unpacked_size
+    }
+
+    /// Entries in the archive, directories included.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Length in bytes of the longest entry path.
+    pub fn longest_path(&self) -> usize {
+        self.longest_path
+    }
+
+    /// The bytes and the metadata, taken apart.
+    pub fn into_parts(self) -> (Bytes, PackageMetadata) {
+        (self.archive, self.metadata)
+    }
+
+    pub(crate) fn from_parts(
+        archive: Bytes,
+        manifest: &Manifest,
+        digest: ContentHash,
+        checker: &Checker<'_>,
+        files: Vec<ArchiveEntry>,
+    ) -> Result<Self> {
+        let top = checker
+            .top()
+            .ok_or_else(|| Error::invalid("archive", "", "is empty"))?
+            .to_owned();
+        let metadata = manifest.to_metadata(digest, archive.len() as u64);
+        Ok(Inspected {
+            archive,
+            metadata,
+            top,
+            files,
+            unpacked_size: checker.unpacked_size(),
+            entries: checker.entries(),
+            longest_path: checker.longest_path(),
+        })
+    }
+}
+
+/// Validates an archive without writing anything and hashes it with SHA-256, in one pass.
+pub fn inspect(archive: Bytes, limits: &ArchiveLimits) -> Result<Inspected> {
+    inspect_as(archive, limits, HashAlgorithm::Sha256)
+}
+
+/// [`inspect`], hashing with `algorithm` (SHA-256 or SHA-512; others are `Invalid`).
+pub fn inspect_as(
+    archive: Bytes,
+    limits: &ArchiveLimits,
+    algorithm: HashAlgorithm,
+) -> Result<Inspected> {
+    read_archive(archive, limits, algorithm, None)
+}
+
+/// An archive validated and unpacked into a staging directory beside its destination, in one
+/// pass. [`Staged::commit`] moves it into place; dropping it removes the staging directory, so
+/// a caller can stage several packages and commit them only once every one passed its checks.
+#[derive(Debug)]
+pub struct Staged {
+    inspected: Inspected,
+    staging: tempfile::TempDir,
+    dest: PathBuf,
+}
+
+impl Staged {
+    /// What the pass proved.
+    pub fn inspected(&self) -> &Inspected {
+        &self.inspected
+    }
+
+    /// Where [`Staged::commit`] puts the files.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Renames the staging directory to the destination (which must still be absent or
+    /// empty). `AlreadyExists` if something was put there meanwhile; `Backend` for I/O.
+    pub fn commit(self) -> Result<Inspected> {
+        let Staged {
+            inspected,
+            staging,
+            dest,
+        } = self;
+        check_destination(&dest)?;
+        if dest.exists() {
+            fs::remove_dir(&dest).map_err(|e| write_error(&dest, e))?;
+        } else if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+        }
+        let staged = staging.keep();
+        fs::rename(&staged, &dest).map_err(|e| {
+            let _ = fs::remove_dir_all(&staged);
+            write_error(&dest, e)
+        })?;
+        Ok(inspected)
+    }
+}
+
+/// Validates `archive` and unpacks it into a staging directory beside `dest` in one pass
+/// (decompressing once and hashing with `algorithm` on the way). `dest` must be absent or an
+/// empty directory. Nothing is written to `dest` until [`Staged::commit`].
+pub fn stage(
+    archive: Bytes,
+    limits: &ArchiveLimits,
+    algorithm: HashAlgorithm,
+    dest: &Path,
+) -> Result<Staged> {
+    let staging = staging_beside(dest)?;
+    let inspected = read_archive(archive, limits, algorithm, Some(staging.path()))?;
+    Ok(Staged {
+        inspected,
+        staging,
+        dest: dest.to_owned(),
+    })
+}
+
+/// Extracts an inspected archive's top-level directory into `dest` (absent or empty): one
+/// decompression, no rule checked again. Files go to a staging directory beside `dest` that is
+/// renamed into place at the end, so a failure writes nothing to `dest`.
+pub fn extract(inspected: &Inspected, dest: &Path) -> Result<()> {
+    let staging = staging_beside(dest)?;
+    #[cfg(feature = "counters")]
+    crate::counters::decompressed();
+    let mut tar = tar::Archive::new(GzDecoder::new(inspected.archive.as_ref()));
+    let mut files = inspected.files.iter();
+    for entry in tar.entries().map_err(|e| unreadable("entries", e))? {
+        let mut entry = entry.map_err(|e| unreadable("entry", e))?;
+        if entry.header().entry_type() == EntryType::Directory {
+            continue;
+        }
+        // The same bytes were inspected, so the entries come in the order recorded.
+        let Some(file) = files.next() else {
+            return Err(unreadable(
+                "entries",
+                io::Error::other("more entries than inspected"),
+            ));
+        };
+        let target = staging.path().join(&file.path);
+        copy_entry(&mut entry, Some(&target), file.size, &file.path)?;
+    }
+    Staged {
+        inspected: inspected.clone(),
+        staging,
+        dest: dest.to_owned(),
+    }
+    .commit()
+    .map(drop)
+}
+
+/// Reads the archive hashes its bytes as the decompressor consumes them.
+struct Hashing<'a> {
+    rest: &'a [u8],
+    hasher: ContentHasher,
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.rest.len());
+        let (chunk, rest) = self.rest.split_at(n);
+        buf[..n].copy_from_slice(chunk);
+        self.hasher.update(chunk);
+        self.rest = rest;
+        Ok(n)
+    }
+}
+
+impl Hashing<'_> {
+    /// Hashes what the decompressor did not read (bytes after the compressed stream) and
+    /// returns the digest of the whole archive.
+    fn finish(mut self) -> ContentHash {
+        self.hasher.update(self.rest);
+        self.hasher.finish()
+    }
+}
+
+fn entry_kind(kind: EntryType) -> EntryKind {
+    match kind {
+        EntryType::Directory => EntryKind::Directory,
+        EntryType::Regular | EntryType::Continuous => EntryKind::File,
+        EntryType::Symlink => EntryKind::Symlink,
+        EntryType::Link => EntryKind::HardLink,
+        EntryType::Char => EntryKind::Other("character device"),
+        EntryType::Block => EntryKind::Other("block device"),
+        EntryType::Fifo => EntryKind::Other("FIFO"),
+        _ => EntryKind::Other("other"),
+    }
+}
+
+/// The one pass: decompress, check every rule, parse the manifest, hash, and write the files
+/// under `out` when given.
+fn read_archive(
+    archive: Bytes,
+    limits: &ArchiveLimits,
+    algorithm: HashAlgorithm,
+    out: Option<&Path>,
+) -> Result<Inspected> {
+    if archive.len() as u64 > limits.max_compressed {
+        return Err(Error::invalid(
+            "archive",
+            format!("{} bytes", archive.len()),
+            format!("is larger than the {} byte limit", limits.max_compressed),
+        ));
+    }
+    let hashing = Hashing {
+        rest: &archive,
+        hasher: ContentHasher::new(algorithm)?,
+    };
+    #[cfg(feature = "counters")]
+    {
+        crate::counters::decompressed();
+        crate::counters::hashed();
+    }
+    let mut tar = tar::Archive::new(GzDecoder::new(hashing));
+    let mut checker = Checker::new(limits);
+    let mut manifest_text: Option<String> = None;
+    let mut files = Vec::new();
+    for entry in tar.entries().map_err(|e| unreadable("entries", e))? {
+        let mut entry = entry.map_err(|e| unreadable("entry", e))?;
+        let raw = entry.path_bytes().into_owned();
+        let kind = entry_kind(entry.header().entry_type());
+        let Some(inner) = checker.entry(&raw, kind)? else {
+            continue;
+        };
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        // A header that announces more than the budget is refused before anything is
+        // decompressed; otherwise count the bytes actually read, not the size claimed.
+        checker.announce(&shown, entry.header().size().unwrap_or(0))?;
+        let target = out.map(|dir| dir.join(&inner));
+        let size = if inner == MANIFEST_FILE {
+            let text = read_manifest(&mut entry, &shown)?;
+            if let Some(target) = &target {
+                write_file(target, text.as_bytes())?;
+            }
+            let size = text.len() as u64;
+            manifest_text = Some(text);
+            size
+        } else {
+            copy_entry(&mut entry, target.as_deref(), checker.budget() + 1, &shown)?
+        };
+        checker.unpacked(&shown, size)?;
+        files.push(ArchiveEntry { path: inner, size });
+    }
+    let digest = tar.into_inner().into_inner().finish();
+    let top = checker
+        .top()
+        .ok_or_else(|| Error::invalid("archive", "", "is empty"))?;
+    let text = manifest_text.ok_or_else(|| {
+        Error::invalid(
+            "archive",
+            top,
+            format!("has no {MANIFEST_FILE} in its top-level directory {top:?}"),
+        )
+    })?;
+    let manifest = Manifest::parse(&text)?;
+    Inspected::from_parts(archive, &manifest, digest, &checker, files)
+}
+
+fn read_manifest(entry: &mut impl Read, shown: &str) -> Result<String> {
+    let mut text = String::new();
+    entry
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| rule(shown, "manifest is not UTF-8 text"))?;
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(rule(
+            shown,
+            format!("manifest is larger than {MAX_MANIFEST_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Copies at most `limit` bytes of an entry to `target` (or nowhere), telling read errors (a
+/// broken archive: `Invalid`) from write errors (`Backend`). Returns the bytes read.
+fn copy_entry(
+    entry: &mut impl Read,
+    target: Option<&Path>,
+    limit: u64,
+    shown: &str,
+) -> Result<u64> {
+    let mut file = match target {
+        Some(path) => Some(create_file(path)?),
+        None => None,
+    };
+    let mut reader = entry.take(limit);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(unreadable(shown, e)),
+        };
+        if let (Some(file), Some(path)) = (&mut file, target) {
+            file.write_all(&buf[..n])
+                .map_err(|e| write_error(path, e))?;
+        }
+        total += n as u64;
+    }
+    Ok(total)
+}
+
+fn create_file(path: &Path) -> Result<fs::File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    }
+    fs::File::create(path).map_err(|e| write_error(path, e))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    create_file(path)?
+        .write_all(bytes)
+        .map_err(|e| write_error(path, e))
+}
+
+/// `dest` must be absent or an empty directory.
+fn check_destination(dest: &Path) -> Result<()> {
+    if dest.exists()
+        && fs::read_dir(dest)
+            .map_err(|e| write_error(dest, e))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::already_exists(format!(
+            "directory {} (not empty)",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A staging directory on the same file system as `dest` (so that committing is a rename), in
+/// the nearest directory above `dest` that exists: staging creates no directory that a failure
+/// would leave behind. [`Staged::commit`] creates the missing ones.
+fn staging_beside(dest: &Path) -> Result<tempfile::TempDir> {
+    check_destination(dest)?;
+    let parent = dest
+        .ancestors()
+        .skip(1)
+        .find(|p| !p.as_os_str().is_empty() && p.is_dir())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".extract-")
+        .tempdir_in(parent)
+        .map_err(|e| write_error(parent, e))
+}
+
+fn unreadable(what: &str, e: io::Error) -> Error {
+    Error::invalid(
+        "archive",
+        what,
+        format!("is not a readable .tar.gz archive ({e})"),
+    )
+}
+
+fn write_error(path: &Path, e: io::Error) -> Error {
+    Error::backend(
+        "filesystem",
+        format!("extract into {}", path.display()),
+        e,
+        false,
+    )
+}
