@@ -16,7 +16,7 @@ use marketplace_registry_sqlite::SqliteRegistry;
 use marketplace_search_tantivy::TantivySearchEngine;
 use marketplace_store_objectstore::ObjectStorePackageStore;
 
-use crate::corpus::{self, Rng};
+use marketplace_testing::corpus::{self, Rng};
 
 /// How hard to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

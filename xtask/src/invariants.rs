@@ -90,10 +90,130 @@ pub(crate) fn backend_problems(package: &str, own: &[&str], deps: &[String]) -> 
     problems
 }
 
-/// Fails naming every dependency that breaks an architecture invariant: a backend library in
-/// the core or the kit, or a backend crate depending on another backend.
-pub(crate) fn check(root: &Path) -> Result<(), String> {
+/// The crates of the house, each with the house crates it may depend on — normal, dev and build
+/// dependencies alike: the layers of docs/ARCHITECTURE.md, so that nothing imports upward (the
+/// client never depends on the kit, not even for its tests). A crate of the house missing from
+/// this table is a problem too.
+pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
+    ("crates/marketplace-core", "marketplace-core", &[]),
+    (
+        "crates/marketplace-package",
+        "marketplace-package",
+        &["marketplace-core", "marketplace-package"],
+    ),
+    (
+        "crates/marketplace-crypto-ring",
+        "marketplace-crypto-ring",
+        &["marketplace-core", "marketplace-conformance"],
+    ),
+    (
+        "crates/marketplace-registry-sqlite",
+        "marketplace-registry-sqlite",
+        &["marketplace-core", "marketplace-conformance"],
+    ),
+    (
+        "crates/marketplace-store-objectstore",
+        "marketplace-store-objectstore",
+        &[
+            "marketplace-core",
+            "marketplace-conformance",
+            "marketplace-testing",
+        ],
+    ),
+    (
+        "crates/marketplace-search-tantivy",
+        "marketplace-search-tantivy",
+        &[
+            "marketplace-core",
+            "marketplace-conformance",
+            "marketplace-testing",
+        ],
+    ),
+    (
+        "crates/marketplace-client",
+        "marketplace-client",
+        &[
+            "marketplace-core",
+            "marketplace-package",
+            "marketplace-registry-sqlite",
+            "marketplace-store-objectstore",
+            "marketplace-search-tantivy",
+            "marketplace-crypto-ring",
+        ],
+    ),
+    (
+        "crates/marketplace-conformance",
+        "marketplace-conformance",
+        &[
+            "marketplace-core",
+            "marketplace-package",
+            "marketplace-client",
+        ],
+    ),
+    (
+        "crates/marketplace-cli",
+        "marketplace-cli",
+        &["marketplace-core", "marketplace-client"],
+    ),
+    (
+        "testing/support",
+        "marketplace-testing",
+        &["marketplace-core", "marketplace-package"],
+    ),
+];
+
+/// The house crates named in the dependency sections of a `Cargo.toml`.
+pub(crate) fn house_dependencies(manifest: &str) -> Vec<String> {
+    let mut in_dependencies = false;
+    let mut found = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            let section = line.trim_matches(|c| c == '[' || c == ']');
+            in_dependencies = section.ends_with("dependencies");
+            continue;
+        }
+        if !in_dependencies {
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if name.starts_with("marketplace-") && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// Every house dependency that a crate's layer does not allow.
+pub(crate) fn layer_problems(root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
+    for (dir, package, allowed) in LAYERS {
+        let path = root.join(dir).join("Cargo.toml");
+        let Ok(manifest) = std::fs::read_to_string(&path) else {
+            problems.push(format!(
+                "{} is listed in the layers but missing",
+                path.display()
+            ));
+            continue;
+        };
+        for dep in house_dependencies(&manifest) {
+            if !allowed.contains(&dep.as_str()) {
+                problems.push(format!(
+                    "{package} depends on {dep}, which its layer does not allow (an upward or sideways import; see docs/ARCHITECTURE.md)"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Fails naming every dependency that breaks an architecture invariant: a backend library in
+/// the core or the kit, a backend crate depending on another backend, or a house crate
+/// depending on one its layer does not allow.
+pub(crate) fn check(root: &Path) -> Result<(), String> {
+    let mut problems = layer_problems(root);
     for (package, own) in BACKEND_CRATES {
         if exists(root, package) {
             let deps = normal_dependencies(root, package, &[])?;
@@ -117,6 +237,9 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
             "    marketplace-core, marketplace-package, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
         );
         println!("    each backend crate depends on marketplace-core and its own library only");
+        println!(
+            "    no crate of the house depends on one above its layer (dev-dependencies included)"
+        );
         Ok(())
     } else {
         Err(problems.join("\n"))

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("invariants") => invariants::check(&workspace_root()),
-        Some("conformance") => conformance::run(&args[1..]),
+        Some("conformance") => conformance::run(&args[1..], None),
         Some("bench-report") => bench_report(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
@@ -44,7 +44,7 @@ fn print_help() {
          ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, cargo deny check licenses bans sources\n  \
          invariants   check the dependency invariants of the architecture\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
-         conformance  the conformance matrix: every per-trait suite once per backend mode, the\n               client suite once per combination, then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
+         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
 
@@ -116,9 +116,24 @@ fn ci() -> Result<(), String> {
     if !status.success() {
         return Err("docs failed: broken intra-doc links or rustdoc warnings (see above)".into());
     }
-    run("tests", &["test", "--workspace", "--locked"])?;
-    println!("==> conformance matrix");
-    conformance::run(&[])?;
+    // The backend crates' conformance tests save their per-trait reports, so the matrix runs
+    // only the client suite per combination: no suite runs twice.
+    let reports = conformance::reports_dir();
+    let _ = std::fs::remove_dir_all(&reports);
+    println!(
+        "==> tests: {}={} cargo test --workspace --locked",
+        conformance::REPORT_DIR_VAR,
+        reports.display()
+    );
+    let status = cargo()
+        .args(["test", "--workspace", "--locked"])
+        .env(conformance::REPORT_DIR_VAR, &reports)
+        .status()
+        .map_err(|e| format!("tests: could not start cargo: {e}"))?;
+    if !status.success() {
+        return Err("tests failed; run `cargo test --workspace` to see why".into());
+    }
+    conformance::run(&[], Some(&reports))?;
     deny()?;
     println!("==> ci: every gate passed");
     Ok(())
@@ -126,10 +141,7 @@ fn ci() -> Result<(), String> {
 
 /// `cargo xtask bench-report [--quick]`: the workload runner, built in release mode.
 fn bench_report(args: &[String]) -> Result<(), String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let out = target.join("bench-report");
+    let out = conformance::target_dir().join("bench-report");
     let mut command = cargo();
     command.args([
         "run",

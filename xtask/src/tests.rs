@@ -27,7 +27,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_rust_file_starts_with_a_module_doc_line() {
     let root = workspace_root();
     let mut files = Vec::new();
-    for dir in ["crates", "xtask", "examples", "benches"] {
+    for dir in ["crates", "testing", "xtask", "examples", "benches"] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(
@@ -56,7 +56,11 @@ fn every_library_forbids_unsafe_and_documents_itself() {
     let Ok(crates) = fs::read_dir(root.join("crates")) else {
         panic!("no crates/ directory under {}", root.display());
     };
-    for entry in crates.flatten() {
+    let testing = fs::read_dir(root.join("testing"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in crates.flatten().chain(testing) {
         let lib = entry.path().join("src/lib.rs");
         let Ok(text) = fs::read_to_string(&lib) else {
             continue;
@@ -125,22 +129,40 @@ fn backend_crates_depend_on_no_other_backend() {
 }
 
 #[test]
-fn suite_summary_lines_parse() {
-    use crate::conformance::{SuiteLine, parse_suite_line};
+fn no_crate_imports_upward() {
+    let problems = invariants::layer_problems(&workspace_root());
+    assert!(problems.is_empty(), "{problems:#?}");
+    let sample = "[dependencies]\nmarketplace-core.workspace = true\nserde = \"1\"\n\n[dev-dependencies]\nmarketplace-conformance = { workspace = true }\n[features]\nmarketplace-x = []\n";
     assert_eq!(
-        parse_suite_line("registry suite: 28 checks, 27 passed, 1 failed, 0 skipped (1.23s)"),
-        Some(SuiteLine {
-            suite: "registry".into(),
-            passed: 27,
-            failed: 1,
-            skipped: 0,
-            time: "1.23s".into(),
-        })
+        invariants::house_dependencies(sample),
+        vec!["marketplace-core", "marketplace-conformance"],
+        "the manifest reader finds normal and dev dependencies, not features"
     );
-    let prefixed = parse_suite_line(
-        "in memory: client suite: 17 checks, 17 passed, 0 failed, 0 skipped (540.44ms)",
-    )
-    .expect("a prefixed line parses");
-    assert_eq!((prefixed.suite.as_str(), prefixed.passed), ("client", 17));
-    assert_eq!(parse_suite_line("test result: ok. 3 passed"), None);
+}
+
+#[test]
+fn every_crate_of_the_house_has_a_layer() {
+    let root = workspace_root();
+    let mut dirs = Vec::new();
+    for parent in ["crates", "testing"] {
+        for entry in fs::read_dir(root.join(parent))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.path().join("Cargo.toml").is_file() {
+                dirs.push(format!("{parent}/{}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    let unlisted: Vec<&String> = dirs
+        .iter()
+        .filter(|d| {
+            d.as_str() != "testing/matrix" && !invariants::LAYERS.iter().any(|(dir, _, _)| dir == d)
+        })
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "add these crates to invariants::LAYERS: {unlisted:?}"
+    );
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use marketplace_core::{
-    Error, KeyId, PackageId, PackageMetadata, Result, Signature, SignatureFailure, TrustLevel,
-    TrustResult, VerificationResult,
+    ContentHash, Error, KeyId, PackageId, PackageMetadata, Result, Signature, SignatureFailure,
+    TrustLevel, TrustResult, VerificationResult,
 };
 use marketplace_package::{Inspected, Staged, inspect_as, stage};
 
@@ -21,7 +21,7 @@ pub struct Verified {
     /// The package.
     pub id: PackageId,
     /// Its archive hash, recomputed from the stored bytes.
-    pub checksum: marketplace_core::ContentHash,
+    pub checksum: ContentHash,
     /// The key that signed it.
     pub key_id: KeyId,
     /// How far that key is trusted.
@@ -153,15 +153,7 @@ impl MarketplaceClient {
             })
             .await?;
         if actual != metadata.checksum {
-            return Err(self.refused(
-                operation,
-                Refusal::Checksum,
-                Error::integrity(
-                    format!("archive of {}", metadata.id),
-                    &metadata.checksum,
-                    actual,
-                ),
-            ));
+            return Err(self.checksum_mismatch(operation, metadata, &actual));
         }
         self.check_size(operation, metadata, &bytes)?;
         Ok(bytes)
@@ -228,15 +220,7 @@ impl MarketplaceClient {
         inspected: &Inspected,
     ) -> Result<()> {
         if inspected.digest() != &metadata.checksum {
-            return Err(self.refused(
-                operation,
-                Refusal::Checksum,
-                Error::integrity(
-                    format!("archive of {}", metadata.id),
-                    &metadata.checksum,
-                    inspected.digest(),
-                ),
-            ));
+            return Err(self.checksum_mismatch(operation, metadata, inspected.digest()));
         }
         self.check_size(operation, metadata, inspected.archive())?;
         if inspected.id().canonical() != metadata.id.canonical() {
@@ -251,6 +235,24 @@ impl MarketplaceClient {
             ));
         }
         Ok(())
+    }
+
+    /// The archive of `metadata` hashes to `actual`: refused as altered.
+    fn checksum_mismatch(
+        &self,
+        operation: &str,
+        metadata: &PackageMetadata,
+        actual: &ContentHash,
+    ) -> Error {
+        self.refused(
+            operation,
+            Refusal::Checksum,
+            Error::integrity(
+                format!("archive of {}", metadata.id),
+                &metadata.checksum,
+                actual,
+            ),
+        )
     }
 
     fn check_size(&self, operation: &str, metadata: &PackageMetadata, bytes: &Bytes) -> Result<()> {
@@ -287,15 +289,9 @@ impl MarketplaceClient {
             })
             .await
         {
-            Ok(actual) if actual != metadata.checksum => self.refused(
-                operation,
-                Refusal::Checksum,
-                Error::integrity(
-                    format!("archive of {}", metadata.id),
-                    &metadata.checksum,
-                    actual,
-                ),
-            ),
+            Ok(actual) if actual != metadata.checksum => {
+                self.checksum_mismatch(operation, metadata, &actual)
+            }
             Ok(_) => self.refused(operation, Refusal::Archive, error),
             Err(e) => e,
         }

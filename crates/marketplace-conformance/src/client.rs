@@ -3,15 +3,12 @@
 //! detection, hostile archives, plugin vetoes, gc, index repair and metrics.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use marketplace_client::{
     ArchiveLimits, LOCKFILE, LicenseAllowList, Lockfile, MarketplaceBuilder, MarketplaceClient,
     MarketplacePlugin, OPERATION_SECONDS, OPERATIONS_TOTAL, pack_dir,
@@ -21,6 +18,8 @@ use marketplace_core::{
     PackageStore, Result, SearchQuery, StorageMetadata, StorageStats, TrustLevel,
     parse_requirement,
 };
+
+use marketplace_package::testing::{EntryType, raw_archive, zeros_bomb};
 
 use crate::Capabilities;
 use crate::report::{CheckResult, SuiteReport, ensure, ensure_eq};
@@ -313,21 +312,21 @@ async fn publish_refuses_invalid_archives(ctx: &Ctx<'_>) -> CheckResult {
         ("not gzip", Bytes::from_static(b"definitely not a tarball")),
         (
             "../ path",
-            Bytes::from(hostile("kit-1.0.0/../escape", Kind::File)),
+            Bytes::from(hostile("kit-1.0.0/../escape", EntryType::Regular)),
         ),
         (
             "absolute path",
-            Bytes::from(hostile("/etc/kit", Kind::File)),
+            Bytes::from(hostile("/etc/kit", EntryType::Regular)),
         ),
         (
             "symlink",
-            Bytes::from(hostile("kit-1.0.0/link", Kind::Symlink)),
+            Bytes::from(hostile("kit-1.0.0/link", EntryType::Symlink)),
         ),
         (
             "bad manifest",
             Bytes::from(raw_archive(&[(
-                "kit-1.0.0/marketplace.toml",
-                Kind::File,
+                b"kit-1.0.0/marketplace.toml",
+                EntryType::Regular,
                 b"[package]\nname = \"bad name!\"\nversion = \"1\"\n",
             )])),
         ),
@@ -821,101 +820,43 @@ async fn bad_signatures_refused(ctx: &Ctx<'_>) -> CheckResult {
     Ok(())
 }
 
-enum Kind {
-    File,
-    Symlink,
-}
-
-/// A `.tar.gz` whose entries are written byte for byte (paths included), with a valid
-/// manifest for `kit/hostile@1.0.0` first unless the entries bring their own.
-fn raw_archive(entries: &[(&str, Kind, &[u8])]) -> Vec<u8> {
-    let mut tar = Vec::new();
-    for (path, kind, data) in entries {
-        let mut header = tar::Header::new_old();
-        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        match kind {
-            Kind::File => header.set_entry_type(tar::EntryType::Regular),
-            Kind::Symlink => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.as_old_mut().linkname[..11].copy_from_slice(b"/etc/passwd");
-            }
-        }
-        header.set_cksum();
-        tar.extend_from_slice(header.as_bytes());
-        tar.extend_from_slice(data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
-    }
-    tar.extend_from_slice(&[0u8; 1024]);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&tar).expect("gzip in memory");
-    gz.finish().expect("gzip in memory")
-}
-
 const HOSTILE_MANIFEST: &[u8] =
     b"[package]\nname = \"hostile\"\nversion = \"1.0.0\"\nnamespace = \"kit\"\nlicense = \"MIT\"\n";
 
 /// A package archive with a valid manifest plus one hostile entry.
-fn hostile(path: &str, kind: Kind) -> Vec<u8> {
+fn hostile(path: &str, kind: EntryType) -> Vec<u8> {
     raw_archive(&[
         (
-            "hostile-1.0.0/marketplace.toml",
-            Kind::File,
+            b"hostile-1.0.0/marketplace.toml",
+            EntryType::Regular,
             HOSTILE_MANIFEST,
         ),
-        (path, kind, b"owned"),
+        (path.as_bytes(), kind, b"owned"),
     ])
 }
 
 /// A package that unpacks to 1 GiB of zeros (about 1 MiB compressed), made once.
 fn bomb() -> Bytes {
     static BOMB: OnceLock<Bytes> = OnceLock::new();
-    BOMB.get_or_init(|| {
-        const SIZE: u64 = 1 << 30;
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-        let mut header = tar::Header::new_old();
-        let manifest_path = b"hostile-1.0.0/marketplace.toml";
-        header.as_old_mut().name[..manifest_path.len()].copy_from_slice(manifest_path);
-        header.set_mode(0o644);
-        header.set_size(HOSTILE_MANIFEST.len() as u64);
-        header.set_cksum();
-        let mut start = header.as_bytes().to_vec();
-        start.extend_from_slice(HOSTILE_MANIFEST);
-        start.resize(start.len().div_ceil(512) * 512, 0);
-        let mut header = tar::Header::new_old();
-        let zeros_path = b"hostile-1.0.0/zeros";
-        header.as_old_mut().name[..zeros_path.len()].copy_from_slice(zeros_path);
-        header.set_mode(0o644);
-        header.set_size(SIZE);
-        header.set_cksum();
-        start.extend_from_slice(header.as_bytes());
-        gz.write_all(&start).expect("gzip in memory");
-        let chunk = vec![0u8; 1 << 20];
-        for _ in 0..(SIZE >> 20) {
-            gz.write_all(&chunk).expect("gzip in memory");
-        }
-        gz.write_all(&[0u8; 1024]).expect("gzip in memory");
-        Bytes::from(gz.finish().expect("gzip in memory"))
-    })
-    .clone()
+    BOMB.get_or_init(|| Bytes::from(zeros_bomb("hostile-1.0.0", HOSTILE_MANIFEST, 1 << 30)))
+        .clone()
 }
 
 async fn hostile_archives_refused(ctx: &Ctx<'_>) -> CheckResult {
     let cases: Vec<(&str, Bytes, &str)> = vec![
         (
             "../ path",
-            Bytes::from(hostile("hostile-1.0.0/../../escape", Kind::File)),
+            Bytes::from(hostile("hostile-1.0.0/../../escape", EntryType::Regular)),
             "..",
         ),
         (
             "absolute path",
-            Bytes::from(hostile("/tmp/kit-owned", Kind::File)),
+            Bytes::from(hostile("/tmp/kit-owned", EntryType::Regular)),
             "absolute",
         ),
         (
             "symlink",
-            Bytes::from(hostile("hostile-1.0.0/link", Kind::Symlink)),
+            Bytes::from(hostile("hostile-1.0.0/link", EntryType::Symlink)),
             "symbolic link",
         ),
         ("1 GiB bomb", bomb(), "byte limit"),

@@ -8,6 +8,7 @@
 mod client;
 mod crypto;
 pub mod fixtures;
+pub mod layer;
 mod metrics;
 mod property;
 pub mod reference;
@@ -21,7 +22,7 @@ pub use client::{ClientFactory, client_suite};
 pub use crypto::{OPENSSL_PRIVATE_PEM, OPENSSL_PUBLIC_PEM, crypto_suite};
 pub use metrics::metrics_suite;
 pub use registry::registry_suite;
-pub use report::{CheckOutcome, CheckResult, Outcome, SuiteReport};
+pub use report::{CheckOutcome, CheckResult, Outcome, REPORT_DIR_VAR, SuiteReport};
 pub use search::search_suite;
 pub use store::store_suite;
 

@@ -7,12 +7,18 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use marketplace_core::{Error, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// Where [`SuiteReport::assert_passed`] also writes each report as JSON, when set: the
+/// conformance matrix sets it while it runs backend crates' tests, and reads the reports back.
+pub const REPORT_DIR_VAR: &str = "MARKETPLACE_CONFORMANCE_REPORTS";
 
 /// What a check returns: `Err` carries why it failed.
 pub type CheckResult = Result<(), String>;
 
 /// How one check ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "why", rename_all = "lowercase")]
 pub enum Outcome {
     /// The backend behaved as the contract says.
     Passed,
@@ -23,30 +29,101 @@ pub enum Outcome {
 }
 
 /// One named check and how it went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// `suite::check`, e.g. `registry::duplicate_version_rejected`.
     pub name: String,
     /// The outcome.
+    #[serde(flatten)]
     pub outcome: Outcome,
     /// How long it took.
+    #[serde(with = "seconds")]
     pub duration: Duration,
 }
 
-/// The result of one suite run.
-#[derive(Debug, Clone)]
+/// The result of one suite run. Its serde form is the JSON the conformance matrix reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteReport {
-    /// The suite's name (`registry`, `store`, `search`, `crypto`, `metrics`).
+    /// The suite's name (`registry`, `store`, `search`, `crypto`, `metrics`, `client`).
     pub suite: String,
+    /// Which backend or mode was checked, when the caller said (see [`SuiteReport::named`]).
+    #[serde(default)]
+    pub backend: Option<String>,
     /// Every check in the order run.
     pub checks: Vec<CheckOutcome>,
+}
+
+/// Durations as seconds (a float), in the JSON form of a report.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
 }
 
 impl SuiteReport {
     pub(crate) fn new(suite: &str) -> Self {
         SuiteReport {
             suite: suite.to_owned(),
+            backend: None,
             checks: Vec::new(),
+        }
+    }
+
+    /// Names the backend or mode the report is about (`sqlite-file`, `my-registry`), for the
+    /// conformance matrix's columns.
+    pub fn named(mut self, backend: impl Into<String>) -> Self {
+        self.backend = Some(backend.into());
+        self
+    }
+
+    /// Whether every check was skipped or passed, and at least one was skipped.
+    pub fn skipped_any(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Skipped(_)))
+    }
+
+    /// Writes the report as JSON into the directory named by [`REPORT_DIR_VAR`], if it is set
+    /// (as `SUITE-BACKEND-PID-N.json`). Errors are printed, not raised: saving a report must
+    /// never fail the test that made it.
+    pub fn save(&self) {
+        static SAVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let Some(dir) = std::env::var_os(REPORT_DIR_VAR) else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        let n = SAVED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let backend: String = self
+            .backend
+            .as_deref()
+            .unwrap_or("unnamed")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = dir.join(format!(
+            "{}-{backend}-{}-{n}.json",
+            self.suite,
+            std::process::id()
+        ));
+        let written = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::to_vec_pretty(self).map_err(|e| e.to_string()))
+            .and_then(|json| std::fs::write(&path, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!(
+                "could not save the {} report to {}: {e}",
+                self.suite,
+                path.display()
+            );
         }
     }
 
@@ -73,9 +150,10 @@ impl SuiteReport {
     }
 
     /// Panics with the list of failed checks and why, if any failed. For use in a backend's
-    /// one conformance test.
+    /// one conformance test. Saves the report first (see [`SuiteReport::save`]).
     #[track_caller]
     pub fn assert_passed(&self) {
+        self.save();
         if !self.passed() {
             panic!("{self}");
         }
@@ -122,9 +200,14 @@ impl fmt::Display for SuiteReport {
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
             .count();
+        let on = self
+            .backend
+            .as_deref()
+            .map(|b| format!(" on {b}"))
+            .unwrap_or_default();
         writeln!(
             f,
-            "{} suite: {} checks, {} passed, {failed} failed, {skipped} skipped ({:.2?})",
+            "{} suite{on}: {} checks, {} passed, {failed} failed, {skipped} skipped ({:.2?})",
             self.suite,
             self.checks.len(),
             self.checks.len() - failed - skipped,

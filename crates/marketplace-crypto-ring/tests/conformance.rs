@@ -7,6 +7,7 @@ use marketplace_crypto_ring::RingCryptoVerifier;
 async fn conformance_in_memory() {
     crypto_suite(&RingCryptoVerifier::in_memory(), &Capabilities::default())
         .await
+        .named("ring-memory")
         .assert_passed();
 }
 
@@ -16,5 +17,6 @@ async fn conformance_with_a_trust_store_file() {
     let crypto = RingCryptoVerifier::open(dir.path().join("keys/trust.json")).expect("open");
     crypto_suite(&crypto, &Capabilities::default())
         .await
+        .named("ring")
         .assert_passed();
 }

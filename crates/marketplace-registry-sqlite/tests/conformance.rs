@@ -7,12 +7,16 @@ use marketplace_registry_sqlite::SqliteRegistry;
 async fn conformance() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = SqliteRegistry::open(dir.path().join("db/registry.sqlite")).expect("open file");
-    let report = registry_suite(&file, &Capabilities::default()).await;
+    let report = registry_suite(&file, &Capabilities::default())
+        .await
+        .named("sqlite-file");
     println!("file database: {report}");
     report.assert_passed();
 
     let memory = SqliteRegistry::open_in_memory().expect("open in memory");
-    let report = registry_suite(&memory, &Capabilities::default()).await;
+    let report = registry_suite(&memory, &Capabilities::default())
+        .await
+        .named("sqlite-memory");
     println!("in-memory database: {report}");
     report.assert_passed();
 }

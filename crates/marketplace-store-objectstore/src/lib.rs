@@ -7,7 +7,6 @@
 mod error;
 mod layout;
 mod local;
-pub mod testing;
 mod verify;
 
 use std::sync::Arc;
@@ -84,6 +83,26 @@ impl S3Config {
         S3Config {
             bucket: bucket.into(),
             ..S3Config::default()
+        }
+    }
+
+    /// `bucket` on an S3-compatible server (MinIO, moto, Ceph …) at `endpoint`, with static
+    /// credentials; plain `http://` endpoints are allowed.
+    pub fn compatible(
+        bucket: impl Into<String>,
+        endpoint: impl Into<String>,
+        region: impl Into<String>,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        S3Config {
+            bucket: bucket.into(),
+            endpoint: Some(endpoint.into()),
+            region: Some(region.into()),
+            access_key_id: Some(access_key_id.into()),
+            secret_access_key: Some(secret_access_key.into()),
+            allow_http: true,
+            prefix: None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Corruption on disk, multipart uploads, interrupted uploads and staging clean-up.
 
+mod common;
+
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -118,8 +120,8 @@ async fn multipart_uploads_on_every_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     multipart_round_trip(&ObjectStorePackageStore::local(dir.path()).expect("local")).await;
     multipart_round_trip(&ObjectStorePackageStore::in_memory()).await;
-    if let Some(server) = marketplace_store_objectstore::testing::S3Server::start() {
-        multipart_round_trip(&server.store("multipart").expect("bucket")).await;
+    if let Some(server) = marketplace_testing::s3::S3Server::start() {
+        multipart_round_trip(&common::s3_store(&server, "multipart")).await;
     }
 }
 

@@ -19,7 +19,9 @@ fn capabilities() -> Capabilities {
 async fn registry_suite_passes() {
     let dir = tempfile::tempdir().unwrap();
     let registry = JsonDirRegistry::open(dir.path()).unwrap();
-    let report = registry_suite(&registry, &capabilities()).await;
+    let report = registry_suite(&registry, &capabilities())
+        .await
+        .named("jsondir-registry");
     println!("{report}");
     report.assert_passed();
 }
@@ -33,7 +35,9 @@ async fn client_suite_passes_with_this_registry() {
         let registry = JsonDirRegistry::open(dir.path().join(format!("r{n}")))?;
         Ok(MarketplaceBuilder::in_memory()?.registry(Arc::new(registry)))
     };
-    let report = client_suite(&factory, &capabilities()).await;
+    let report = client_suite(&factory, &capabilities())
+        .await
+        .named("jsondir-registry");
     println!("{report}");
     report.assert_passed();
 }

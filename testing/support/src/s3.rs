@@ -1,6 +1,5 @@
-//! A test harness for the S3 mode: an S3-compatible server (`moto_server`, from the
-//! `moto[server]` PyPI package) on 127.0.0.1 and a free port, stopped when dropped. Used by this
-//! crate's tests and by the conformance matrix; std only, no extra dependencies.
+//! An S3-compatible server for tests: `moto_server` (from the `moto[server]` PyPI package) on
+//! 127.0.0.1 and a free port, killed when dropped. std only.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,21 +8,35 @@ use std::time::{Duration, Instant};
 
 use marketplace_core::{Error, Result};
 
-use crate::{ObjectStorePackageStore, S3Config};
-
 /// A running S3 server; killed on drop.
 ///
 /// ```no_run
-/// use marketplace_store_objectstore::testing::S3Server;
+/// use marketplace_testing::s3::S3Server;
 ///
 /// if let Some(server) = S3Server::start() {
-///     let store = server.store("my-bucket").expect("a bucket");
-///     # let _ = store;
+///     let bucket = server.bucket("my-bucket").expect("a bucket");
+///     println!("{} at {}", bucket.name, bucket.endpoint);
 /// }
 /// ```
+#[derive(Debug)]
 pub struct S3Server {
     child: Child,
     port: u16,
+}
+
+/// A bucket on an [`S3Server`], and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Bucket {
+    /// The bucket's name.
+    pub name: String,
+    /// The server's endpoint URL (`http://127.0.0.1:PORT`).
+    pub endpoint: String,
+    /// The region the server answers for.
+    pub region: String,
+    /// The access key id the server accepts.
+    pub access_key_id: String,
+    /// The secret access key the server accepts.
+    pub secret_access_key: String,
 }
 
 impl Drop for S3Server {
@@ -33,11 +46,10 @@ impl Drop for S3Server {
     }
 }
 
-fn free_port() -> u16 {
+fn free_port() -> std::io::Result<u16> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 fn http(port: u16, request: &str) -> std::io::Result<String> {
@@ -64,7 +76,8 @@ impl S3Server {
     /// installed.
     ///
     /// # Panics
-    /// If the server is installed but does not start within 30 seconds.
+    /// If the server is installed but cannot be started or does not listen within 30 seconds:
+    /// a test that needs it cannot go on.
     pub fn start() -> Option<S3Server> {
         if !S3Server::available() {
             eprintln!(
@@ -72,7 +85,7 @@ impl S3Server {
             );
             return None;
         }
-        let port = free_port();
+        let port = free_port().expect("a free port on 127.0.0.1");
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -91,25 +104,25 @@ impl S3Server {
         Some(server)
     }
 
-    /// Creates `bucket` and returns a store in it. `Backend` if the server cannot be reached
-    /// or refuses the bucket.
-    pub fn store(&self, bucket: &str) -> Result<ObjectStorePackageStore> {
-        let create = format!("create bucket {bucket} on 127.0.0.1:{}", self.port);
+    /// Creates `name` and says how to reach it. `Backend` if the server cannot be reached or
+    /// refuses the bucket.
+    pub fn bucket(&self, name: &str) -> Result<S3Bucket> {
+        let create = format!("create bucket {name} on 127.0.0.1:{}", self.port);
         let response = http(
             self.port,
-            &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
+            &format!("PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port),
         )
         .map_err(|e| Error::backend("moto_server", create.clone(), e, false))?;
         if !response.starts_with("HTTP/1.1 200") {
             let status = response.lines().next().unwrap_or("no response").to_owned();
             return Err(Error::backend("moto_server", create, status, false));
         }
-        let mut config = S3Config::bucket(bucket);
-        config.endpoint = Some(format!("http://127.0.0.1:{}", self.port));
-        config.region = Some("us-east-1".into());
-        config.access_key_id = Some("testing".into());
-        config.secret_access_key = Some("testing".into());
-        config.allow_http = true;
-        ObjectStorePackageStore::s3(config)
+        Ok(S3Bucket {
+            name: name.to_owned(),
+            endpoint: format!("http://127.0.0.1:{}", self.port),
+            region: "us-east-1".into(),
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        })
     }
 }

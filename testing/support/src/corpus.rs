@@ -336,7 +336,7 @@ mod tests {
     fn archives_pass_the_package_rules() {
         let record = &corpus(3, 2)[0];
         let bytes = archive(&record.metadata, 10);
-        let info = marketplace_client::inspect(bytes.clone(), &Default::default()).unwrap();
+        let info = marketplace_package::inspect(bytes.clone(), &Default::default()).unwrap();
         assert_eq!(info.id(), &record.metadata.id);
     }
 }

@@ -1,0 +1,177 @@
+//! The dimensions of the matrix and their modes — the one table every run enumerates — and how
+//! each mode's backend is made.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use marketplace_client::MarketplaceBuilder;
+use marketplace_conformance::layer::{Layered, RegistryOverride};
+use marketplace_core::{
+    CryptoVerifier, PackageId, PackageRef, PackageStore, Registry, Result, SearchEngine,
+    VersionState, async_trait,
+};
+use marketplace_crypto_ring::RingCryptoVerifier;
+use marketplace_registry_sqlite::SqliteRegistry;
+use marketplace_search_tantivy::TantivySearchEngine;
+use marketplace_store_objectstore::{ObjectStorePackageStore, S3Config};
+use marketplace_testing::s3::S3Server;
+
+/// The dimensions and their modes. The names match what the backend crates' conformance tests
+/// call their reports (`SuiteReport::named`).
+pub(crate) const DIMENSIONS: [(&str, &[&str]); 4] = [
+    ("registry", &["sqlite-file", "sqlite-memory"]),
+    ("store", &["local", "memory", "s3"]),
+    ("search", &["tantivy-ram", "tantivy-disk"]),
+    ("crypto", &["ring"]),
+];
+
+/// Everything the constructors need: scratch space, the S3 server, the broken mode if any.
+pub(crate) struct Env {
+    dir: tempfile::TempDir,
+    next: AtomicUsize,
+    s3: Option<S3Server>,
+    broken: Option<(String, String)>,
+}
+
+/// Stops the run with a message: a backend that cannot even be made fails the whole matrix.
+fn or_exit<T>(what: &str, result: Result<T>) -> T {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: could not make the {what} backend: {e}");
+        std::process::exit(1);
+    })
+}
+
+impl Env {
+    /// Scratch space, and an S3 server when a selected store mode needs one.
+    pub(crate) fn new(selected: &[Vec<String>], broken: Option<(String, String)>) -> Self {
+        let s3 = if selected[1].iter().any(|m| m == "s3") {
+            if !S3Server::available() {
+                eprintln!(
+                    "error: the s3 store mode needs moto_server (pip install 'moto[server]'), or leave it out with --store local,memory"
+                );
+                std::process::exit(1);
+            }
+            S3Server::start()
+        } else {
+            None
+        };
+        Env {
+            dir: or_exit(
+                "scratch",
+                tempfile::tempdir().map_err(|e| {
+                    marketplace_core::Error::backend(
+                        "filesystem",
+                        "make a scratch directory",
+                        e,
+                        false,
+                    )
+                }),
+            ),
+            next: AtomicUsize::new(0),
+            s3,
+            broken,
+        }
+    }
+
+    fn scratch(&self) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        self.dir.path().join(format!("m{n}"))
+    }
+
+    /// Whether `--break` chose this mode.
+    pub(crate) fn is_broken(&self, dimension: &str, mode: &str) -> bool {
+        self.broken
+            .as_ref()
+            .is_some_and(|(d, m)| d == dimension && m == mode)
+    }
+
+    pub(crate) fn registry(&self, mode: &str) -> Arc<dyn Registry> {
+        let registry: Arc<dyn Registry> = match mode {
+            "sqlite-file" => Arc::new(or_exit(
+                mode,
+                SqliteRegistry::open(self.scratch().join("registry.sqlite3")),
+            )),
+            _ => Arc::new(or_exit(mode, SqliteRegistry::open_in_memory())),
+        };
+        if self.is_broken("registry", mode) {
+            Arc::new(Layered::new(registry).with_override(ForgetsYanks))
+        } else {
+            registry
+        }
+    }
+
+    pub(crate) fn store(&self, mode: &str) -> Arc<dyn PackageStore> {
+        match mode {
+            "local" => Arc::new(or_exit(
+                mode,
+                ObjectStorePackageStore::local(self.scratch().join("store")),
+            )),
+            "memory" => Arc::new(ObjectStorePackageStore::in_memory()),
+            _ => {
+                let Some(server) = &self.s3 else {
+                    eprintln!("error: the s3 mode was chosen but no S3 server runs");
+                    std::process::exit(1);
+                };
+                let name = format!("matrix-{}", self.next.fetch_add(1, Ordering::SeqCst));
+                let bucket = or_exit(mode, server.bucket(&name));
+                Arc::new(or_exit(
+                    mode,
+                    ObjectStorePackageStore::s3(S3Config::compatible(
+                        bucket.name,
+                        bucket.endpoint,
+                        bucket.region,
+                        bucket.access_key_id,
+                        bucket.secret_access_key,
+                    )),
+                ))
+            }
+        }
+    }
+
+    pub(crate) fn search(&self, mode: &str) -> Arc<dyn SearchEngine> {
+        match mode {
+            "tantivy-disk" => Arc::new(or_exit(
+                mode,
+                TantivySearchEngine::open(self.scratch().join("index")),
+            )),
+            _ => Arc::new(or_exit(mode, TantivySearchEngine::in_memory())),
+        }
+    }
+
+    pub(crate) fn crypto(&self, mode: &str) -> Arc<dyn CryptoVerifier> {
+        Arc::new(or_exit(
+            mode,
+            RingCryptoVerifier::open(self.scratch().join("trust.json")),
+        ))
+    }
+
+    /// A marketplace of one combination of modes.
+    pub(crate) fn builder(&self, combo: &[String]) -> MarketplaceBuilder {
+        MarketplaceBuilder::new()
+            .registry(self.registry(&combo[0]))
+            .store(self.store(&combo[1]))
+            .search(self.search(&combo[2]))
+            .crypto(self.crypto(&combo[3]))
+    }
+}
+
+/// A registry that forgets yanks: what `--break` injects.
+struct ForgetsYanks;
+
+#[async_trait]
+impl RegistryOverride for ForgetsYanks {
+    async fn list_version_states(
+        &self,
+        inner: &dyn Registry,
+        package: &PackageRef,
+    ) -> Result<Vec<VersionState>> {
+        let mut states = inner.list_version_states(package).await?;
+        states.iter_mut().for_each(|s| s.yanked = false);
+        Ok(states)
+    }
+
+    async fn is_yanked(&self, inner: &dyn Registry, id: &PackageId) -> Result<bool> {
+        inner.is_yanked(id).await.map(|_| false)
+    }
+}
