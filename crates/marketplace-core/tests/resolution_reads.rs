@@ -1,0 +1,145 @@
+//! The resolver reads each version's metadata once and each package's version list once, and
+//! its two drivers (awaiting and blocking) give the same graph from the same reads.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use marketplace_core::semver::VersionReq;
+use marketplace_core::{
+    BlockingResolutionSource, ContentHash, Error, PackageId, PackageMetadata, PackageRef,
+    ResolutionSource, Result, VersionState, async_trait, resolve_graph, resolve_graph_blocking,
+};
+
+/// A universe of versions that counts every read.
+#[derive(Default)]
+struct Counting {
+    versions: BTreeMap<String, Vec<PackageMetadata>>,
+    metadata_reads: Mutex<BTreeMap<String, u32>>,
+    version_reads: Mutex<BTreeMap<String, u32>>,
+}
+
+impl Counting {
+    fn add(&mut self, id: &str, deps: &[(&str, &str)]) {
+        let id: PackageId = id.parse().expect("id");
+        let mut m = PackageMetadata::new(id.clone(), "", ContentHash::sha256(b""), 0);
+        for (dep, req) in deps {
+            m.dependencies.insert(
+                dep.parse().expect("ref"),
+                VersionReq::parse(req).expect("req"),
+            );
+        }
+        self.versions
+            .entry(id.package().canonical())
+            .or_default()
+            .push(m);
+    }
+
+    fn read_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        *self
+            .version_reads
+            .lock()
+            .unwrap()
+            .entry(package.canonical())
+            .or_default() += 1;
+        let list = self
+            .versions
+            .get(&package.canonical())
+            .ok_or_else(|| Error::not_found(package))?;
+        Ok(list
+            .iter()
+            .map(|m| VersionState {
+                version: m.id.version.clone(),
+                yanked: false,
+            })
+            .collect())
+    }
+
+    fn read_metadata(&self, id: &PackageId) -> Result<PackageMetadata> {
+        *self
+            .metadata_reads
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default() += 1;
+        self.versions
+            .get(&id.package().canonical())
+            .and_then(|list| list.iter().find(|m| m.id.version == id.version))
+            .cloned()
+            .ok_or_else(|| Error::not_found(id))
+    }
+
+    fn reset(&self) {
+        self.metadata_reads.lock().unwrap().clear();
+        self.version_reads.lock().unwrap().clear();
+    }
+}
+
+#[async_trait]
+impl ResolutionSource for Counting {
+    async fn version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        self.read_states(package)
+    }
+    async fn metadata(&self, id: &PackageId) -> Result<PackageMetadata> {
+        self.read_metadata(id)
+    }
+}
+
+impl BlockingResolutionSource for Counting {
+    fn version_states(&self, package: &PackageRef) -> Result<Vec<VersionState>> {
+        self.read_states(package)
+    }
+    fn metadata(&self, id: &PackageId) -> Result<PackageMetadata> {
+        self.read_metadata(id)
+    }
+}
+
+fn universe() -> Counting {
+    let mut u = Counting::default();
+    u.add("r/base@1.0.0", &[]);
+    u.add("r/base@1.1.0", &[]);
+    u.add("r/left@1.0.0", &[("r/base", "^1")]);
+    u.add("r/right@1.0.0", &[("r/base", "^1.1")]);
+    u.add("r/app@1.0.0", &[("r/left", "^1"), ("r/right", "^1")]);
+    u
+}
+
+#[test]
+fn each_read_is_made_once_and_both_drivers_agree() {
+    let u = universe();
+    let root: PackageId = "r/app@1.0.0".parse().unwrap();
+    let graph = poll_to_end(resolve_graph(&u, &root, true)).expect("resolves");
+    assert_eq!(graph.len(), 4);
+    for (id, node) in &graph.nodes {
+        assert_eq!(&node.metadata.id, id, "each node carries its own metadata");
+    }
+    let metadata = u.metadata_reads.lock().unwrap().clone();
+    assert!(
+        metadata.values().all(|n| *n == 1),
+        "metadata read more than once: {metadata:?}"
+    );
+    for id in graph.packages() {
+        assert_eq!(metadata.get(&id.to_string()), Some(&1), "{id} read once");
+    }
+    let versions = u.version_reads.lock().unwrap().clone();
+    assert!(
+        versions.values().all(|n| *n == 1),
+        "version lists read more than once: {versions:?}"
+    );
+
+    u.reset();
+    let blocking = resolve_graph_blocking(&u, &root, true).expect("resolves");
+    assert_eq!(blocking, graph, "the blocking driver gives the same graph");
+    assert!(u.metadata_reads.lock().unwrap().values().all(|n| *n == 1));
+}
+
+/// The async driver over a source whose futures are always ready needs no runtime: poll once.
+fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
