@@ -20,6 +20,7 @@ pub(crate) const BACKEND_LIBRARIES: &[&str] = &[
 const BACKEND_FREE: &[(&str, &[&str])] = &[
     ("marketplace-core", &[]),
     ("marketplace-package", &[]),
+    ("marketplace-protocol", &[]),
     ("marketplace-conformance", &["--features", "client"]),
     ("marketplace-client", &["--no-default-features"]),
 ];
@@ -100,6 +101,11 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         "crates/marketplace-package",
         "marketplace-package",
         &["marketplace-core", "marketplace-package"],
+    ),
+    (
+        "crates/marketplace-protocol",
+        "marketplace-protocol",
+        &["marketplace-core"],
     ),
     (
         "crates/marketplace-crypto-ring",
@@ -234,7 +240,7 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
     }
     if problems.is_empty() {
         println!(
-            "    marketplace-core, marketplace-package, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
+            "    marketplace-core, marketplace-package, marketplace-protocol, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
         );
         println!("    each backend crate depends on marketplace-core and its own library only");
         println!(

@@ -11,6 +11,7 @@ use marketplace_core::{
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
+use crate::encoding;
 use crate::error::SqliteError;
 
 /// Errors of one statement: either the contract's own (`NotFound`, `AlreadyExists`) or a
@@ -54,7 +55,11 @@ fn corrupt(location: &str, what: &str, reason: impl ToString) -> QueryError {
 }
 
 fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetadata> {
-    serde_json::from_str(json).map_err(|e| corrupt(location, "package metadata", e))
+    encoding::decode_metadata(json).map_err(|e| corrupt(location, "package metadata", e))
+}
+
+fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
+    encoding::encode_metadata(metadata).map_err(|e| corrupt(location, "package metadata", e))
 }
 
 fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
@@ -107,7 +112,7 @@ fn yank_info(
 }
 
 fn append_event(tx: &Transaction<'_>, location: &str, kind: &EventKind) -> QResult<()> {
-    let json = serde_json::to_string(kind).map_err(|e| corrupt(location, "event", e))?;
+    let json = encoding::encode_event(kind).map_err(|e| corrupt(location, "event", e))?;
     tx.prepare_cached("INSERT INTO events (at, kind) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![format_time(OffsetDateTime::now_utc()), json]))
         .at(location)?;
@@ -120,8 +125,7 @@ pub(crate) fn insert_version(
     location: &str,
     metadata: &PackageMetadata,
 ) -> QResult<PackageId> {
-    let json =
-        serde_json::to_string(metadata).map_err(|e| corrupt(location, "package metadata", e))?;
+    let json = metadata_row(location, metadata)?;
     tx.prepare_cached("INSERT INTO packages (key) VALUES (?1) ON CONFLICT (key) DO NOTHING")
         .and_then(|mut s| s.execute(params![metadata.id.package().canonical()]))
         .at(location)?;
@@ -305,8 +309,7 @@ pub(crate) fn update_metadata(
         return Ok(metadata);
     }
     update.apply_to(&mut metadata);
-    let json =
-        serde_json::to_string(&metadata).map_err(|e| corrupt(location, "package metadata", e))?;
+    let json = metadata_row(location, &metadata)?;
     tx.prepare_cached("UPDATE versions SET metadata = ?1 WHERE id = ?2")
         .and_then(|mut s| s.execute(params![json, row_id]))
         .at(location)?;
@@ -466,7 +469,7 @@ pub(crate) fn events_since(
         events.push(RegistryEvent {
             seq: seq.max(0) as u64,
             at: parse_time(location, &at)?,
-            kind: serde_json::from_str(&kind).map_err(|e| corrupt(location, "event", e))?,
+            kind: encoding::decode_event(&kind).map_err(|e| corrupt(location, "event", e))?,
         });
     }
     Ok(events)

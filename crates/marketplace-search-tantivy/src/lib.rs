@@ -6,6 +6,7 @@
 
 mod error;
 mod query;
+mod record;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,7 @@ use tantivy::{
 };
 
 use crate::error::SearchError;
+use crate::record::Stored;
 use crate::schema::Fields;
 
 /// Memory the index writer may use before flushing a segment.
@@ -84,8 +86,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The order in which a package's versions compete to be current.
-fn rank(record: &PackageRecord) -> (bool, &marketplace_core::semver::Version) {
-    let version = &record.metadata.id.version;
+fn rank(record: &Stored) -> (bool, &marketplace_core::semver::Version) {
+    let version = &record.id.version;
     (version.pre.is_empty(), version)
 }
 
@@ -226,7 +228,7 @@ impl Inner {
         .during(operation)
     }
 
-    fn record_of(&self, doc: &TantivyDocument) -> Result<PackageRecord> {
+    fn record_of(&self, doc: &TantivyDocument) -> Result<Stored> {
         let json = doc
             .get_first(self.fields.record)
             .and_then(|v| v.as_str())
@@ -237,16 +239,16 @@ impl Inner {
                 }
                 .during("read a document")
             })?;
-        serde_json::from_str(json).map_err(|e| {
+        record::decode(json).map_err(|reason| {
             SearchError::Corrupt {
                 index: self.name.clone(),
-                reason: e.to_string(),
+                reason,
             }
             .during("read a document")
         })
     }
 
-    fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<PackageRecord> {
+    fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<Stored> {
         let doc: TantivyDocument = searcher
             .doc(address)
             .map_err(|e| self.fail("load a document", e))?;
@@ -254,7 +256,7 @@ impl Inner {
     }
 
     /// Every indexed version of the package with canonical key `package`.
-    fn versions(&self, searcher: &Searcher, package: &str) -> Result<Vec<PackageRecord>> {
+    fn versions(&self, searcher: &Searcher, package: &str) -> Result<Vec<Stored>> {
         let query = TermQuery::new(
             Term::from_field_text(self.fields.package, package),
             IndexRecordOption::Basic,
@@ -268,14 +270,8 @@ impl Inner {
             .collect()
     }
 
-    fn document(
-        &self,
-        record: &PackageRecord,
-        current: bool,
-        current_any: bool,
-    ) -> Result<TantivyDocument> {
+    fn document(&self, m: &Stored, current: bool, current_any: bool) -> Result<TantivyDocument> {
         let f = &self.fields;
-        let m = &record.metadata;
         let package = m.id.package().canonical();
         let name = m.id.name.canonical();
         let mut doc = TantivyDocument::default();
@@ -319,7 +315,7 @@ impl Inner {
                 doc.add_text(f.license, license.as_str());
             }
         }
-        doc.add_u64(f.downloads, record.downloads);
+        doc.add_u64(f.downloads, m.downloads);
         doc.add_i64(f.published, m.published_at.unix_timestamp());
         doc.add_u64(f.current, u64::from(current));
         doc.add_u64(f.current_any, u64::from(current_any));
@@ -331,10 +327,10 @@ impl Inner {
         if current_any && !current {
             doc.add_u64(f.current_any, query::HIDDEN);
         }
-        let json = serde_json::to_string(record).map_err(|e| {
+        let json = record::encode(m).map_err(|reason| {
             SearchError::Corrupt {
                 index: self.name.clone(),
-                reason: e.to_string(),
+                reason,
             }
             .during("index a document")
         })?;
@@ -347,18 +343,16 @@ impl Inner {
         &self,
         writer: &IndexWriter,
         package: &str,
-        versions: &[PackageRecord],
+        versions: &[Stored],
     ) -> Result<()> {
         writer.delete_term(Term::from_field_text(self.fields.package, package));
         let current = versions
             .iter()
-            .filter(|r| !r.is_yanked())
+            .filter(|r| !r.yanked)
             .max_by(|a, b| rank(a).cmp(&rank(b)));
         let current_any = versions.iter().max_by(|a, b| rank(a).cmp(&rank(b)));
         for record in versions {
-            let is = |best: Option<&PackageRecord>| {
-                best.is_some_and(|b| b.metadata.id == record.metadata.id)
-            };
+            let is = |best: Option<&Stored>| best.is_some_and(|b| b.id == record.id);
             let doc = self.document(record, is(current), is(current_any))?;
             writer
                 .add_document(doc)
@@ -371,11 +365,11 @@ impl Inner {
     fn apply(
         &self,
         writer: &IndexWriter,
-        upserts: &[PackageRecord],
+        upserts: &[Stored],
         removals: &[PackageId],
     ) -> Result<()> {
         let searcher = self.reader.searcher();
-        let mut touched: BTreeMap<String, Vec<PackageRecord>> = BTreeMap::new();
+        let mut touched: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         let mut load = |package: String| -> Result<()> {
             if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(package) {
                 let versions = self.versions(&searcher, slot.key())?;
@@ -384,23 +378,21 @@ impl Inner {
             Ok(())
         };
         for record in upserts {
-            load(record.metadata.id.package().canonical())?;
+            load(record.id.package().canonical())?;
         }
         for id in removals {
             load(id.package().canonical())?;
         }
         for record in upserts {
-            let versions = touched
-                .entry(record.metadata.id.package().canonical())
-                .or_default();
-            let key = record.metadata.id.canonical();
-            versions.retain(|r| r.metadata.id.canonical() != key);
+            let versions = touched.entry(record.id.package().canonical()).or_default();
+            let key = record.id.canonical();
+            versions.retain(|r| r.id.canonical() != key);
             versions.push(record.clone());
         }
         for id in removals {
             let key = id.canonical();
             if let Some(versions) = touched.get_mut(&id.package().canonical()) {
-                versions.retain(|r| r.metadata.id.canonical() != key);
+                versions.retain(|r| r.id.canonical() != key);
             }
         }
         for (package, versions) in &touched {
@@ -420,11 +412,11 @@ impl Inner {
             .map(|(score, address)| {
                 let record = self.load(searcher, address)?;
                 let highlights = snippets
-                    .map(|g| g.snippet(&record.metadata.description))
+                    .map(|g| g.snippet(&record.description))
                     .filter(|s| !s.highlighted().is_empty())
                     .map(|s| vec![s.to_html()])
                     .unwrap_or_default();
-                Ok(SearchResult::from_record(&record, score, highlights))
+                Ok(record.hit(score, highlights))
             })
             .collect()
     }
@@ -554,7 +546,7 @@ impl SearchEngine for TantivySearchEngine {
     }
 
     async fn index_batch(&self, records: &[PackageRecord]) -> Result<()> {
-        let records = records.to_vec();
+        let records: Vec<Stored> = records.iter().map(Stored::from).collect();
         self.write(
             format!("index {} documents", records.len()),
             move |inner, writer| inner.apply(writer, &records, &[]),
@@ -607,7 +599,7 @@ impl SearchEngine for TantivySearchEngine {
             )
             .map_err(|e| inner.fail("suggest", e))?;
         top.into_iter()
-            .map(|(_, address)| Ok(inner.load(&searcher, address)?.metadata.id.package()))
+            .map(|(_, address)| Ok(inner.load(&searcher, address)?.id.package()))
             .collect()
     }
 
@@ -646,7 +638,7 @@ impl SearchEngine for TantivySearchEngine {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let source = inner.load(&searcher, *address)?.metadata;
+        let source = inner.load(&searcher, *address)?;
         let mut fields = vec![(
             f.description,
             vec![OwnedValue::Str(source.description.clone())],
@@ -710,15 +702,14 @@ impl SearchEngine for TantivySearchEngine {
             writer
                 .delete_all_documents()
                 .map_err(|e| inner.fail("clear the index", e))?;
-            let mut packages: HashMap<String, Vec<PackageRecord>> = HashMap::new();
+            let mut packages: HashMap<String, Vec<Stored>> = HashMap::new();
             let mut count = 0u64;
             for record in records {
                 count += 1;
-                let versions = packages
-                    .entry(record.metadata.id.package().canonical())
-                    .or_default();
-                let key = record.metadata.id.canonical();
-                versions.retain(|r| r.metadata.id.canonical() != key);
+                let record = Stored::from(&record);
+                let versions = packages.entry(record.id.package().canonical()).or_default();
+                let key = record.id.canonical();
+                versions.retain(|r| r.id.canonical() != key);
                 versions.push(record);
             }
             for (package, versions) in &packages {

@@ -1,0 +1,790 @@
+//! Version 1 of the API's bodies (`/api/v1/…`).
+//!
+//! Conventions: names, versions, requirements and content hashes are their text forms
+//! (`acme/web`, `1.2.0`, `^1.2`, `sha256:<hex>`); key and signature bytes are lowercase hex;
+//! times are RFC 3339 in UTC. Optional fields may be absent on input and are written as `null`.
+//! Reading (`TryFrom`) validates every field with the core's rules, naming the field.
+
+use std::collections::BTreeMap;
+
+use marketplace_core::semver::Version;
+use marketplace_core::time::{Date, OffsetDateTime};
+use marketplace_core::{
+    ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
+    License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef, PackageStats, PublicKey,
+    RegistryEvent, Result, SearchResult, Signature, SignatureAlgorithm, TrustLevel, TrustResult,
+    TrustedKey, VersionState, parse_requirement_for, parse_url, parse_version,
+};
+use serde::{Deserialize, Serialize};
+
+/// The API version these types belong to (the `v1` of `/api/v1/`).
+pub const VERSION: u32 = 1;
+
+fn invalid(field: &str, value: &str, rule: impl Into<String>) -> Error {
+    Error::invalid(format!("response field {field}"), value, rule)
+}
+
+fn package_id(field: &str, text: &str) -> Result<PackageId> {
+    text.parse()
+        .map_err(|e: Error| invalid(field, text, e.to_string()))
+}
+
+fn content_hash(field: &str, text: &str) -> Result<ContentHash> {
+    text.parse()
+        .map_err(|e: Error| invalid(field, text, e.to_string()))
+}
+
+fn hex_bytes(field: &str, text: &str) -> Result<Vec<u8>> {
+    hex::decode(text).map_err(|e| invalid(field, text, format!("must be hex ({e})")))
+}
+
+// ---- package metadata --------------------------------------------------------------------------
+
+/// A detached Ed25519 signature over a version's signing payload (docs/TRAITS.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureBody {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The signer's raw public key, hex (64 digits).
+    pub public_key: String,
+    /// The signer's key id (first 16 bytes of SHA-256 of the key), hex. Written for people;
+    /// checked against `public_key` when read.
+    pub key_id: String,
+    /// The raw signature, hex (128 digits).
+    pub signature: String,
+}
+
+impl From<&Signature> for SignatureBody {
+    fn from(s: &Signature) -> Self {
+        SignatureBody {
+            algorithm: s.algorithm().to_string(),
+            public_key: hex::encode(&s.public_key.bytes),
+            key_id: s.key_id().to_string(),
+            signature: hex::encode(&s.bytes),
+        }
+    }
+}
+
+impl TryFrom<SignatureBody> for Signature {
+    type Error = Error;
+    fn try_from(s: SignatureBody) -> Result<Self> {
+        if s.algorithm != SignatureAlgorithm::Ed25519.to_string() {
+            return Err(invalid(
+                "signature.algorithm",
+                &s.algorithm,
+                "must be ed25519",
+            ));
+        }
+        let public_key = PublicKey::ed25519(hex_bytes("signature.public_key", &s.public_key)?)
+            .map_err(|e| invalid("signature.public_key", &s.public_key, e.to_string()))?;
+        if public_key.key_id().to_string() != s.key_id {
+            return Err(invalid(
+                "signature.key_id",
+                &s.key_id,
+                format!("is not the id of the public key ({})", public_key.key_id()),
+            ));
+        }
+        let bytes = hex_bytes("signature.signature", &s.signature)?;
+        if bytes.len() != SignatureAlgorithm::Ed25519.signature_len() {
+            return Err(invalid(
+                "signature.signature",
+                &s.signature,
+                "an ed25519 signature is 64 bytes",
+            ));
+        }
+        Ok(Signature { public_key, bytes })
+    }
+}
+
+/// Everything published about one version: `GET /api/v1/packages/{package}/{version}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMetadata {
+    /// The namespace, if any.
+    pub namespace: Option<String>,
+    /// The package name as registered.
+    pub name: String,
+    /// The version (semver, build metadata included as registered).
+    pub version: String,
+    /// What the package is for.
+    pub description: String,
+    /// Authors, e.g. `Jane Doe <jane@example.com>`.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// SPDX license expression.
+    pub license: Option<String>,
+    /// Source repository URL.
+    pub repository: Option<String>,
+    /// Home page URL.
+    pub homepage: Option<String>,
+    /// Search keywords.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Categories.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Direct dependencies: package (`ns/name` or `name`) → requirement (cargo semantics).
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
+    /// Content hash of the archive, `sha256:<hex>`.
+    pub checksum: String,
+    /// Archive size in bytes.
+    pub size: u64,
+    /// The author's signature, if signed.
+    pub signature: Option<SignatureBody>,
+    /// When the version was published (signed: nanoseconds are kept).
+    #[serde(with = "marketplace_core::time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+}
+
+impl From<&PackageMetadata> for VersionMetadata {
+    fn from(m: &PackageMetadata) -> Self {
+        VersionMetadata {
+            namespace: m.id.namespace.as_ref().map(ToString::to_string),
+            name: m.id.name.to_string(),
+            version: m.id.version.to_string(),
+            description: m.description.clone(),
+            authors: m.authors.clone(),
+            license: m.license.as_ref().map(ToString::to_string),
+            repository: m.repository.as_ref().map(ToString::to_string),
+            homepage: m.homepage.as_ref().map(ToString::to_string),
+            keywords: m.keywords.clone(),
+            categories: m.categories.clone(),
+            dependencies: m
+                .dependencies
+                .iter()
+                .map(|(p, r)| (p.to_string(), r.to_string()))
+                .collect(),
+            checksum: m.checksum.to_string(),
+            size: m.size,
+            signature: m.signature.as_ref().map(SignatureBody::from),
+            published_at: m.published_at,
+        }
+    }
+}
+
+impl TryFrom<VersionMetadata> for PackageMetadata {
+    type Error = Error;
+    fn try_from(w: VersionMetadata) -> Result<Self> {
+        let namespace = w
+            .namespace
+            .as_deref()
+            .map(|ns| Name::for_field("response field namespace", ns))
+            .transpose()?;
+        let name = Name::for_field("response field name", &w.name)?;
+        let version =
+            parse_version(&w.version).map_err(|e| invalid("version", &w.version, e.to_string()))?;
+        let mut m = PackageMetadata::new(
+            PackageId::new(namespace, name, version),
+            w.description,
+            content_hash("checksum", &w.checksum)?,
+            w.size,
+        );
+        m.authors = w.authors;
+        m.license = w
+            .license
+            .as_deref()
+            .map(|l| License::new(l).map_err(|e| invalid("license", l, e.to_string())))
+            .transpose()?;
+        m.repository = w
+            .repository
+            .as_deref()
+            .map(|u| parse_url("response field repository", u))
+            .transpose()?;
+        m.homepage = w
+            .homepage
+            .as_deref()
+            .map(|u| parse_url("response field homepage", u))
+            .transpose()?;
+        m.keywords = w.keywords;
+        m.categories = w.categories;
+        for (package, req) in &w.dependencies {
+            let field = format!("response field dependencies.{package}");
+            m.dependencies.insert(
+                PackageRef::parse_field(&field, package)?,
+                parse_requirement_for(&field, req)?,
+            );
+        }
+        m.signature = w.signature.map(Signature::try_from).transpose()?;
+        m.published_at = w.published_at;
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+// ---- versions, info, statistics ----------------------------------------------------------------
+
+/// One version and whether it is yanked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionEntry {
+    /// The version.
+    pub version: String,
+    /// Whether it is yanked (kept for exact pins and lockfiles, not chosen by ranges).
+    pub yanked: bool,
+}
+
+/// Every version of a package, ascending: `GET /api/v1/packages/{package}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionList {
+    /// The package (`ns/name` or `name`).
+    pub package: String,
+    /// Its versions in semver order.
+    pub versions: Vec<VersionEntry>,
+}
+
+impl VersionList {
+    /// The list of `package`'s versions.
+    pub fn new(package: &PackageRef, states: &[VersionState]) -> Self {
+        VersionList {
+            package: package.to_string(),
+            versions: states
+                .iter()
+                .map(|s| VersionEntry {
+                    version: s.version.to_string(),
+                    yanked: s.yanked,
+                })
+                .collect(),
+        }
+    }
+
+    /// The versions as the core's type; `Invalid` for a version that does not parse.
+    pub fn states(&self) -> Result<Vec<VersionState>> {
+        self.versions
+            .iter()
+            .map(|v| {
+                Ok(VersionState {
+                    version: Version::parse(&v.version)
+                        .map_err(|e| invalid("versions.version", &v.version, e.to_string()))?,
+                    yanked: v.yanked,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Downloads on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayDownloads {
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// Downloads of the package (every version) that day.
+    pub downloads: u64,
+}
+
+/// Download statistics: `GET /api/v1/packages/{package}/{version}/stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The version asked about (`ns/name@version`).
+    pub id: String,
+    /// Downloads of this version.
+    pub version_downloads: u64,
+    /// Downloads of every version.
+    pub total_downloads: u64,
+    /// Downloads per version.
+    pub per_version: BTreeMap<String, u64>,
+    /// The last 30 days, oldest first, today last.
+    pub last_30_days: Vec<DayDownloads>,
+}
+
+fn day_text(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+impl From<&PackageStats> for Stats {
+    fn from(s: &PackageStats) -> Self {
+        Stats {
+            id: s.id.to_string(),
+            version_downloads: s.version_downloads,
+            total_downloads: s.total_downloads,
+            per_version: s
+                .per_version
+                .iter()
+                .map(|(v, n)| (v.to_string(), *n))
+                .collect(),
+            last_30_days: s
+                .last_30_days
+                .iter()
+                .map(|d: &DailyDownloads| DayDownloads {
+                    date: day_text(d.date),
+                    downloads: d.downloads,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One version's metadata, yank state and statistics: `GET /api/v1/packages/{package}/{version}/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageInfo {
+    /// The metadata.
+    pub metadata: VersionMetadata,
+    /// Whether the version is yanked.
+    pub yanked: bool,
+    /// Its download statistics.
+    pub stats: Stats,
+}
+
+// ---- resolution --------------------------------------------------------------------------------
+
+/// One package of a resolved graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphEntry {
+    /// Its metadata, signature and checksum included, so the client verifies without asking
+    /// again.
+    pub metadata: VersionMetadata,
+    /// Its resolved direct dependencies (`ns/name@version`).
+    pub dependencies: Vec<String>,
+}
+
+/// A resolved dependency graph in one response: `GET /api/v1/resolve?package=&req=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedGraph {
+    /// The root (`ns/name@version`).
+    pub root: String,
+    /// Every package of the graph, root included, in id order.
+    pub nodes: Vec<GraphEntry>,
+}
+
+impl From<&DependencyGraph> for ResolvedGraph {
+    fn from(g: &DependencyGraph) -> Self {
+        ResolvedGraph {
+            root: g.root.to_string(),
+            nodes: g
+                .nodes
+                .values()
+                .map(|node| GraphEntry {
+                    metadata: VersionMetadata::from(&node.metadata),
+                    dependencies: node.dependencies.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<ResolvedGraph> for DependencyGraph {
+    type Error = Error;
+    fn try_from(g: ResolvedGraph) -> Result<Self> {
+        let root = package_id("root", &g.root)?;
+        let mut nodes = BTreeMap::new();
+        for entry in g.nodes {
+            let metadata = PackageMetadata::try_from(entry.metadata)?;
+            let dependencies = entry
+                .dependencies
+                .iter()
+                .map(|d| package_id("nodes.dependencies", d))
+                .collect::<Result<Vec<_>>>()?;
+            let id = metadata.id.clone();
+            if nodes
+                .insert(
+                    id.clone(),
+                    GraphNode {
+                        metadata,
+                        dependencies,
+                    },
+                )
+                .is_some()
+            {
+                return Err(invalid("nodes", &id.to_string(), "lists a version twice"));
+            }
+        }
+        if !nodes.contains_key(&root) {
+            return Err(invalid("root", &g.root, "is not among the nodes"));
+        }
+        Ok(DependencyGraph { root, nodes })
+    }
+}
+
+// ---- search ------------------------------------------------------------------------------------
+
+/// One search hit: a package at its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The version shown (`ns/name@version`).
+    pub id: String,
+    /// Its description.
+    pub description: String,
+    /// Its keywords.
+    pub keywords: Vec<String>,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// Downloads of the package.
+    pub downloads: u64,
+    /// Whether the version shown is yanked (only when yanked versions were asked for).
+    pub yanked: bool,
+    /// Relevance score, comparable within one response only.
+    pub score: f32,
+    /// Description snippets, matched terms between `<b>` and `</b>`.
+    pub highlights: Vec<String>,
+}
+
+/// Search results: `GET /api/v1/search?q=…`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// The hits, best first.
+    pub hits: Vec<SearchHit>,
+}
+
+impl From<&SearchResult> for SearchHit {
+    fn from(r: &SearchResult) -> Self {
+        SearchHit {
+            id: r.id.to_string(),
+            description: r.description.clone(),
+            keywords: r.keywords.clone(),
+            categories: r.categories.clone(),
+            downloads: r.downloads,
+            yanked: r.yanked,
+            score: r.score,
+            highlights: r.highlights.clone(),
+        }
+    }
+}
+
+impl TryFrom<SearchHit> for SearchResult {
+    type Error = Error;
+    fn try_from(h: SearchHit) -> Result<Self> {
+        Ok(SearchResult {
+            id: package_id("hits.id", &h.id)?,
+            description: h.description,
+            keywords: h.keywords,
+            categories: h.categories,
+            downloads: h.downloads,
+            yanked: h.yanked,
+            score: h.score,
+            highlights: h.highlights,
+        })
+    }
+}
+
+// ---- the change feed ---------------------------------------------------------------------------
+
+/// What an event records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A version was registered with this archive hash.
+    Registered {
+        /// `ns/name@version`.
+        id: String,
+        /// `sha256:<hex>`.
+        checksum: String,
+    },
+    /// A version was yanked.
+    Yanked {
+        /// `ns/name@version`.
+        id: String,
+        /// The reason given.
+        reason: String,
+    },
+    /// A yanked version was restored.
+    Unyanked {
+        /// `ns/name@version`.
+        id: String,
+    },
+    /// Mutable metadata changed; absent fields are unchanged, `null` clears a URL.
+    MetadataUpdated {
+        /// `ns/name@version`.
+        id: String,
+        /// New description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// New keywords.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keywords: Option<Vec<String>>,
+        /// New categories.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        categories: Option<Vec<String>>,
+        /// New home page (`null` clears it).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        homepage: Option<Option<String>>,
+        /// New repository (`null` clears it).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        repository: Option<Option<String>>,
+    },
+}
+
+/// A field that is present, `null` included (absent fields take the default, `None`): tells
+/// "cleared" from "unchanged".
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log: 1 first, +1 per event, never skipped.
+    pub seq: u64,
+    /// When it happened.
+    #[serde(with = "marketplace_core::time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened.
+    pub event: EventBody,
+}
+
+/// A page of the change feed: `GET /api/v1/events?since=&limit=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// Events with `seq > since`, ascending.
+    pub events: Vec<Event>,
+}
+
+fn url_text(url: &Option<marketplace_core::url::Url>) -> Option<String> {
+    url.as_ref().map(ToString::to_string)
+}
+
+impl TryFrom<&RegistryEvent> for Event {
+    type Error = Error;
+    /// `Invalid` for an event kind this version of the API cannot describe (a newer core).
+    fn try_from(e: &RegistryEvent) -> Result<Self> {
+        let event = match &e.kind {
+            EventKind::Registered { id, checksum } => EventBody::Registered {
+                id: id.to_string(),
+                checksum: checksum.to_string(),
+            },
+            EventKind::Yanked { id, reason } => EventBody::Yanked {
+                id: id.to_string(),
+                reason: reason.clone(),
+            },
+            EventKind::Unyanked { id } => EventBody::Unyanked { id: id.to_string() },
+            EventKind::MetadataUpdated { id, update } => EventBody::MetadataUpdated {
+                id: id.to_string(),
+                description: update.description.clone(),
+                keywords: update.keywords.clone(),
+                categories: update.categories.clone(),
+                homepage: update.homepage.as_ref().map(url_text),
+                repository: update.repository.as_ref().map(url_text),
+            },
+            other => {
+                return Err(Error::invalid(
+                    "event",
+                    format!("{other:?}"),
+                    format!("API version {VERSION} has no form for this kind of event"),
+                ));
+            }
+        };
+        Ok(Event {
+            seq: e.seq,
+            at: e.at,
+            event,
+        })
+    }
+}
+
+fn parse_optional_url(
+    field: &str,
+    url: Option<Option<String>>,
+) -> Result<Option<Option<marketplace_core::url::Url>>> {
+    url.map(|u| u.map(|u| parse_url(field, &u)).transpose())
+        .transpose()
+}
+
+impl TryFrom<Event> for RegistryEvent {
+    type Error = Error;
+    fn try_from(e: Event) -> Result<Self> {
+        let kind = match e.event {
+            EventBody::Registered { id, checksum } => EventKind::Registered {
+                id: package_id("event.id", &id)?,
+                checksum: content_hash("event.checksum", &checksum)?,
+            },
+            EventBody::Yanked { id, reason } => EventKind::Yanked {
+                id: package_id("event.id", &id)?,
+                reason,
+            },
+            EventBody::Unyanked { id } => EventKind::Unyanked {
+                id: package_id("event.id", &id)?,
+            },
+            EventBody::MetadataUpdated {
+                id,
+                description,
+                keywords,
+                categories,
+                homepage,
+                repository,
+            } => {
+                let update = MetadataUpdate {
+                    description,
+                    keywords,
+                    categories,
+                    homepage: parse_optional_url("response field event.homepage", homepage)?,
+                    repository: parse_optional_url("response field event.repository", repository)?,
+                };
+                update.validate()?;
+                EventKind::MetadataUpdated {
+                    id: package_id("event.id", &id)?,
+                    update: Box::new(update),
+                }
+            }
+        };
+        Ok(RegistryEvent {
+            seq: e.seq,
+            at: e.at,
+            kind,
+        })
+    }
+}
+
+// ---- keys --------------------------------------------------------------------------------------
+
+/// A key of the server's trust store: `GET /api/v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// Its id, hex.
+    pub key_id: String,
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The raw public key, hex.
+    pub public_key: String,
+    /// `marginal`, `full`, `ultimate`, `unknown` or `revoked`.
+    pub trust: String,
+    /// When it was trusted, or revoked.
+    #[serde(with = "marketplace_core::time::serde::rfc3339::option", default)]
+    pub since: Option<OffsetDateTime>,
+    /// Why it was revoked.
+    #[serde(default)]
+    pub revocation_reason: Option<String>,
+}
+
+impl From<&TrustedKey> for KeyEntry {
+    fn from(k: &TrustedKey) -> Self {
+        let (trust, since, revocation_reason) = match &k.trust {
+            TrustResult::Trusted { level, since, .. } => (level.to_string(), Some(*since), None),
+            TrustResult::Revoked { reason, at, .. } => {
+                ("revoked".to_owned(), Some(*at), Some(reason.clone()))
+            }
+            _ => ("unknown".to_owned(), None, None),
+        };
+        KeyEntry {
+            key_id: k.public_key.key_id().to_string(),
+            algorithm: k.public_key.algorithm.to_string(),
+            public_key: hex::encode(&k.public_key.bytes),
+            trust,
+            since,
+            revocation_reason,
+        }
+    }
+}
+
+impl KeyEntry {
+    /// The public key, checked against its id; `Invalid` if either is malformed.
+    pub fn public_key(&self) -> Result<PublicKey> {
+        let key = PublicKey::ed25519(hex_bytes("keys.public_key", &self.public_key)?)
+            .map_err(|e| invalid("keys.public_key", &self.public_key, e.to_string()))?;
+        let id: KeyId = self
+            .key_id
+            .parse()
+            .map_err(|e: Error| invalid("keys.key_id", &self.key_id, e.to_string()))?;
+        if key.key_id() != id {
+            return Err(invalid(
+                "keys.key_id",
+                &self.key_id,
+                "is not the id of the public key",
+            ));
+        }
+        Ok(key)
+    }
+
+    /// The trust level, when the key is trusted.
+    pub fn level(&self) -> Option<TrustLevel> {
+        match self.trust.as_str() {
+            "marginal" => Some(TrustLevel::Marginal),
+            "full" => Some(TrustLevel::Full),
+            "ultimate" => Some(TrustLevel::Ultimate),
+            _ => None,
+        }
+    }
+}
+
+// ---- writes ------------------------------------------------------------------------------------
+
+/// The body of `POST /api/v1/packages/{package}/{version}/yank`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YankRequest {
+    /// Why the version is yanked (shown to everyone who resolves it).
+    pub reason: String,
+}
+
+/// What a publish did: the response of `PUT /api/v1/packages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// The version as registered (`ns/name@version`).
+    pub id: String,
+    /// The archive's content hash.
+    pub checksum: String,
+    /// The archive's size in bytes.
+    pub size: u64,
+    /// Whether search found it at once (otherwise it will after the index catches up).
+    pub indexed: bool,
+}
+
+// ---- errors ------------------------------------------------------------------------------------
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// One error: a kind to branch on, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// `not_found`, `already_exists`, `invalid`, `integrity`, `signature`, `conflict`,
+    /// `unauthorized`, `backend` (or a kind added later: treat unknown kinds as `backend`).
+    pub kind: String,
+    /// What was being done, to what, and why it failed.
+    pub message: String,
+    /// For `invalid`: the field or input that broke a rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What to do about it, when there is something to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl From<&Error> for ErrorResponse {
+    fn from(e: &Error) -> Self {
+        let field = match e {
+            Error::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        ErrorResponse {
+            error: ErrorBody {
+                kind: e.kind().as_str().to_owned(),
+                message: e.to_string(),
+                field,
+                hint: None,
+            },
+        }
+    }
+}
+
+impl ErrorBody {
+    /// The kind, as the core's; unknown kinds read as `Backend`.
+    pub fn kind(&self) -> ErrorKind {
+        match self.kind.as_str() {
+            "not_found" => ErrorKind::NotFound,
+            "already_exists" => ErrorKind::AlreadyExists,
+            "invalid" => ErrorKind::Invalid,
+            "integrity" => ErrorKind::Integrity,
+            "signature" => ErrorKind::Signature,
+            "conflict" => ErrorKind::Conflict,
+            "unauthorized" => ErrorKind::Unauthorized,
+            _ => ErrorKind::Backend,
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The v1 wire format is what `tests/fixtures/v1/*.json` say, byte for byte, and every fixture
+//! reads back into the core value it was written from. A change to the API shows up here as a
+//! diff of a fixture. `UPDATE_GOLDEN=1 cargo test -p marketplace-protocol` rewrites the
+//! fixtures (review the diff: within v1, fields may only be added).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use marketplace_core::semver::Version;
+use marketplace_core::{
+    ContentHash, DailyDownloads, DependencyGraph, Error, EventKind, GraphNode, MetadataUpdate,
+    PackageMetadata, PackageStats, PublicKey, RegistryEvent, SearchResult, Signature, TrustLevel,
+    TrustResult, TrustedKey, VersionState, parse_requirement,
+};
+use marketplace_protocol::v1;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::macros::{date, datetime};
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/v1")
+        .join(format!("{name}.json"))
+}
+
+/// Serialises `value`, compares it with the fixture, and returns the fixture parsed back.
+fn golden<T: Serialize + DeserializeOwned>(name: &str, value: &T) -> T {
+    let mut json = serde_json::to_string_pretty(value).expect("serialise");
+    json.push('\n');
+    let path = fixture_path(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &json).expect("write fixture");
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(json, expected, "the wire form of {name} changed");
+    serde_json::from_str(&expected).expect("the fixture parses")
+}
+
+fn signed_metadata() -> PackageMetadata {
+    let mut m = PackageMetadata::new(
+        "acme/web-framework@1.2.3+build.5".parse().unwrap(),
+        "Routing and templates for web services",
+        ContentHash::sha256(b"archive"),
+        4096,
+    );
+    m.authors = vec!["Jane Doe <jane@example.com>".into()];
+    m.license = Some("MIT OR Apache-2.0".parse().unwrap());
+    m.repository = Some("https://example.com/acme/web".parse().unwrap());
+    m.keywords = vec!["web".into(), "http".into()];
+    m.categories = vec!["templates".into()];
+    m.dependencies.insert(
+        "acme/http".parse().unwrap(),
+        parse_requirement("^1.2").unwrap(),
+    );
+    m.dependencies.insert(
+        "logging".parse().unwrap(),
+        parse_requirement("0.3").unwrap(),
+    );
+    m.signature = Some(Signature {
+        public_key: PublicKey::ed25519(vec![7u8; 32]).unwrap(),
+        bytes: vec![9u8; 64],
+    });
+    m.published_at = datetime!(2026-11-24 10:00:00.5 UTC);
+    m
+}
+
+fn plain_metadata(id: &str) -> PackageMetadata {
+    let mut m = PackageMetadata::new(
+        id.parse().unwrap(),
+        "",
+        ContentHash::sha256(id.as_bytes()),
+        10,
+    );
+    m.published_at = datetime!(2026-11-24 10:00:00 UTC);
+    m
+}
+
+#[test]
+fn version_metadata() {
+    let m = signed_metadata();
+    let back = golden("version_metadata", &v1::VersionMetadata::from(&m));
+    assert_eq!(PackageMetadata::try_from(back).unwrap(), m);
+}
+
+#[test]
+fn version_list() {
+    let states = vec![
+        VersionState {
+            version: Version::new(1, 0, 0),
+            yanked: true,
+        },
+        VersionState {
+            version: Version::new(1, 1, 0),
+            yanked: false,
+        },
+    ];
+    let list = v1::VersionList::new(&"acme/web".parse().unwrap(), &states);
+    assert_eq!(golden("version_list", &list).states().unwrap(), states);
+}
+
+#[test]
+fn package_info_with_stats() {
+    let id = "acme/web@1.1.0".parse().unwrap();
+    let stats = PackageStats {
+        id,
+        version_downloads: 3,
+        total_downloads: 5,
+        per_version: BTreeMap::from([(Version::new(1, 0, 0), 2), (Version::new(1, 1, 0), 3)]),
+        last_30_days: vec![DailyDownloads {
+            date: date!(2026 - 11 - 24),
+            downloads: 5,
+        }],
+    };
+    let info = v1::PackageInfo {
+        metadata: v1::VersionMetadata::from(&plain_metadata("acme/web@1.1.0")),
+        yanked: false,
+        stats: v1::Stats::from(&stats),
+    };
+    golden("package_info", &info);
+}
+
+#[test]
+fn resolved_graph() {
+    let app = plain_metadata("g/app@1.0.0");
+    let base = plain_metadata("g/base@1.1.0");
+    let graph = DependencyGraph {
+        root: app.id.clone(),
+        nodes: BTreeMap::from([
+            (
+                app.id.clone(),
+                GraphNode {
+                    metadata: app.clone(),
+                    dependencies: vec![base.id.clone()],
+                },
+            ),
+            (
+                base.id.clone(),
+                GraphNode {
+                    metadata: base,
+                    dependencies: vec![],
+                },
+            ),
+        ]),
+    };
+    let back = golden("resolved_graph", &v1::ResolvedGraph::from(&graph));
+    assert_eq!(DependencyGraph::try_from(back).unwrap(), graph);
+}
+
+#[test]
+fn search_results() {
+    let mut hit = SearchResult::from_record(
+        &marketplace_core::PackageRecord::new(signed_metadata()),
+        2.5,
+        vec!["Routing and <b>templates</b>".into()],
+    );
+    hit.downloads = 42;
+    let results = v1::SearchResults {
+        hits: vec![v1::SearchHit::from(&hit)],
+    };
+    let back = golden("search_results", &results);
+    assert_eq!(SearchResult::try_from(back.hits[0].clone()).unwrap(), hit);
+}
+
+#[test]
+fn change_feed() {
+    let id: marketplace_core::PackageId = "acme/web@1.0.0".parse().unwrap();
+    let at = datetime!(2026-11-24 10:00:00 UTC);
+    let events = vec![
+        RegistryEvent {
+            seq: 1,
+            at,
+            kind: EventKind::Registered {
+                id: id.clone(),
+                checksum: ContentHash::sha256(b"archive"),
+            },
+        },
+        RegistryEvent {
+            seq: 2,
+            at,
+            kind: EventKind::Yanked {
+                id: id.clone(),
+                reason: "broken build".into(),
+            },
+        },
+        RegistryEvent {
+            seq: 3,
+            at,
+            kind: EventKind::Unyanked { id: id.clone() },
+        },
+        RegistryEvent {
+            seq: 4,
+            at,
+            kind: EventKind::MetadataUpdated {
+                id,
+                update: Box::new(MetadataUpdate {
+                    description: Some("New words".into()),
+                    homepage: Some(None),
+                    ..MetadataUpdate::default()
+                }),
+            },
+        },
+    ];
+    let page = v1::EventPage {
+        events: events
+            .iter()
+            .map(|e| v1::Event::try_from(e).unwrap())
+            .collect(),
+    };
+    let back = golden("event_page", &page);
+    let read: Vec<RegistryEvent> = back
+        .events
+        .into_iter()
+        .map(|e| RegistryEvent::try_from(e).unwrap())
+        .collect();
+    assert_eq!(read, events);
+}
+
+#[test]
+fn keys() {
+    let key = PublicKey::ed25519(vec![7u8; 32]).unwrap();
+    let trusted = TrustedKey {
+        public_key: key.clone(),
+        trust: TrustResult::Trusted {
+            key_id: key.key_id(),
+            level: TrustLevel::Full,
+            since: datetime!(2026-11-24 10:00:00 UTC),
+        },
+    };
+    let back = golden("keys", &vec![v1::KeyEntry::from(&trusted)]);
+    assert_eq!(back[0].public_key().unwrap(), key);
+    assert_eq!(back[0].level(), Some(TrustLevel::Full));
+}
+
+#[test]
+fn writes_and_errors() {
+    golden(
+        "yank_request",
+        &v1::YankRequest {
+            reason: "security: CVE-2026-0001".into(),
+        },
+    );
+    golden(
+        "publish_response",
+        &v1::PublishResponse {
+            id: "acme/web@1.0.0".into(),
+            checksum: ContentHash::sha256(b"archive").to_string(),
+            size: 4096,
+            indexed: true,
+        },
+    );
+    let error = Error::invalid("name", "1bad", "must start with an ASCII letter");
+    let back = golden("error", &v1::ErrorResponse::from(&error));
+    assert_eq!(back.error.kind(), marketplace_core::ErrorKind::Invalid);
+}
+
+#[test]
+fn hostile_bodies_are_invalid_not_panics() {
+    let mut wire = v1::VersionMetadata::from(&signed_metadata());
+    for (field, mutate) in [
+        (
+            "name",
+            Box::new(|w: &mut v1::VersionMetadata| w.name = "1bad".into())
+                as Box<dyn Fn(&mut v1::VersionMetadata)>,
+        ),
+        ("version", Box::new(|w| w.version = "one".into())),
+        ("checksum", Box::new(|w| w.checksum = "sha256:zz".into())),
+        (
+            "dependencies",
+            Box::new(|w| {
+                w.dependencies.insert("ok".into(), "not a req".into());
+            }),
+        ),
+        (
+            "signature.key_id",
+            Box::new(|w| {
+                if let Some(s) = &mut w.signature {
+                    s.key_id = "00".repeat(16);
+                }
+            }),
+        ),
+        (
+            "signature.public_key",
+            Box::new(|w| {
+                if let Some(s) = &mut w.signature {
+                    s.public_key = "abc".into();
+                }
+            }),
+        ),
+        (
+            "license",
+            Box::new(|w| w.license = Some("Not A License".into())),
+        ),
+    ] {
+        let mut bad = wire.clone();
+        mutate(&mut bad);
+        let err = PackageMetadata::try_from(bad).expect_err(field);
+        assert_eq!(
+            err.kind(),
+            marketplace_core::ErrorKind::Invalid,
+            "{field}: {err}"
+        );
+    }
+    wire.keywords = (0..50).map(|i| format!("k{i}")).collect();
+    assert!(
+        PackageMetadata::try_from(wire).is_err(),
+        "the core's rules apply too"
+    );
+}
