@@ -166,3 +166,61 @@ fn every_crate_of_the_house_has_a_layer() {
         "add these crates to invariants::LAYERS: {unlisted:?}"
     );
 }
+
+/// The `### \`dir\`` sections of docs/ARCHITECTURE.md's code map, each with its text.
+fn code_map_sections(doc: &str) -> Vec<(String, String)> {
+    doc.split("\n### `")
+        .skip(1)
+        .filter_map(|block| {
+            let (dir, rest) = block.split_once('`')?;
+            let text = rest.split("\n## ").next().unwrap_or(rest);
+            Some((dir.to_owned(), text.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn code_map_names_every_source_file() {
+    let root = workspace_root();
+    let doc = fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
+    let sections = code_map_sections(&doc);
+    let mut files = Vec::new();
+    for dir in ["crates", "testing", "xtask", "examples", "benches"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut missing = Vec::new();
+    for file in &files {
+        let path = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        // The demo's packages are package content, not project source.
+        if path.starts_with("examples/packages/") {
+            continue;
+        }
+        let section = sections
+            .iter()
+            .filter(|(dir, _)| path.starts_with(&format!("{dir}/")))
+            .max_by_key(|(dir, _)| dir.len());
+        match section {
+            Some((dir, text)) => {
+                let relative = &path[dir.len() + 1..];
+                if !text.contains(relative) {
+                    missing.push(format!("{path} (not named in the `{dir}` section)"));
+                }
+            }
+            None => missing.push(format!("{path} (no code map section for its crate)")),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md's code map does not name: {missing:#?}"
+    );
+    for (dir, _) in &sections {
+        assert!(
+            root.join(dir).is_dir(),
+            "the code map has a section for {dir}, which does not exist"
+        );
+    }
+}
