@@ -14,7 +14,7 @@ use marketplace_core::{
 use serde_json::json;
 
 use crate::home::{self, Home};
-use crate::output::{Output, human_bytes};
+use crate::output::{Output, human_bytes, plain};
 use crate::{Cli, CliError, CliResult, Command, Level, SearchArgs, Sort, TrustCommand, exit};
 
 pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
@@ -28,12 +28,11 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     let home = Home::open(root).await?;
     if let Some(key) = &home.created_key {
         if !matches!(cli.command, Command::Init) && !out.is_json() {
-            eprintln!(
-                "{} new marketplace at {} with signing key `default` ({})",
-                out.dim("note:"),
+            out.note(&format!(
+                "new marketplace at {} with signing key `default` ({})",
                 home.root.display(),
                 key.public_key.key_id()
-            );
+            ));
         }
     }
     let client = &home.client;
@@ -48,7 +47,7 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         Command::Yank { package, reason } => {
             let id = parse_id(&package)?;
             client.yank(&id, &reason).await?;
-            out.line(format!("yanked {id}: {reason}"));
+            out.line(format!("yanked {id}: {}", plain(&reason)));
             out.json(&json!({ "id": id, "yanked": true, "reason": reason }))
         }
         Command::Unyank { package } => {
@@ -320,7 +319,7 @@ async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> C
                 .highlights
                 .first()
                 .map(|s| out.snippet(s))
-                .unwrap_or_else(|| h.description.clone());
+                .unwrap_or_else(|| plain(&h.description));
             vec![
                 out.bold(&h.id.package().to_string()),
                 h.id.version.to_string(),
@@ -375,7 +374,7 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
             String::new()
         }
     ));
-    out.line(&m.description);
+    out.line(plain(&m.description));
     let mut rows = vec![
         (
             "license",
@@ -384,9 +383,9 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "none".into()),
         ),
-        ("authors", m.authors.join(", ")),
-        ("keywords", m.keywords.join(", ")),
-        ("categories", m.categories.join(", ")),
+        ("authors", plain(&m.authors.join(", "))),
+        ("keywords", plain(&m.keywords.join(", "))),
+        ("categories", plain(&m.categories.join(", "))),
         (
             "homepage",
             m.homepage
@@ -571,7 +570,7 @@ async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) 
                         .with_hint("key ids are 32 hex digits; see `mkt trust list`")
                 })?;
             client.revoke_key(&id, &reason).await?;
-            out.line(format!("revoked key {id}: {reason}"));
+            out.line(format!("revoked key {id}: {}", plain(&reason)));
             out.json(&json!({ "key_id": id, "revoked": true, "reason": reason }))
         }
         TrustCommand::List => {
@@ -594,7 +593,7 @@ async fn trust(client: &MarketplaceClient, command: TrustCommand, out: &Output) 
                     marketplace_core::TrustResult::Revoked { key_id, reason, at } => vec![
                         key_id.to_string(),
                         out.bad("revoked"),
-                        format!("{}: {reason}", at.date()),
+                        format!("{}: {}", at.date(), plain(reason)),
                     ],
                     marketplace_core::TrustResult::Unknown { key_id } => {
                         vec![key_id.to_string(), "unknown".into(), String::new()]
@@ -655,7 +654,7 @@ async fn metrics(client: &MarketplaceClient, out: &Output) -> CliResult {
     if out.is_json() {
         return out.json(&metrics.snapshot());
     }
-    print!("{}", metrics.export_prometheus()?);
+    out.raw(&metrics.export_prometheus()?);
     Ok(())
 }
 
@@ -751,7 +750,7 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
                 h.highlights
                     .first()
                     .map(|s| out.snippet(s))
-                    .unwrap_or_else(|| h.description.clone()),
+                    .unwrap_or_else(|| plain(&h.description)),
             ]
         })
         .collect();

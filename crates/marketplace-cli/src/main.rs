@@ -318,7 +318,9 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(commands::run(cli, &out)) {
+    let result = runtime.block_on(commands::run(cli, &out));
+    // An output that could not be written is the command's failure too (a closed pipe is not).
+    match result.and_then(|()| out.finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             out.error(&e);

@@ -1,7 +1,8 @@
 //! Output for people (aligned tables, colour on a terminal, progress bars) and for scripts
 //! (`--json`).
 
-use std::io::IsTerminal as _;
+use std::cell::RefCell;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
@@ -28,6 +29,9 @@ pub(crate) struct Output {
     color: bool,
     color_err: bool,
     progress: bool,
+    /// The first error writing to stdout (a closed pipe, a full disk); nothing more is written
+    /// after it, and [`Output::finish`] reports it.
+    failed: RefCell<Option<std::io::Error>>,
 }
 
 const BOLD: Style = Style::new().bold();
@@ -54,6 +58,52 @@ impl Output {
             color: decide(std::io::stdout().is_terminal()),
             color_err: decide(std::io::stderr().is_terminal()),
             progress: !json && std::io::stderr().is_terminal(),
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// Writes `text` and a newline to stdout, unless an earlier write failed; a failure is kept
+    /// for [`Output::finish`] instead of panicking as `println!` would.
+    fn emit(&self, text: &str) {
+        if self.failed.borrow().is_some() {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+            *self.failed.borrow_mut() = Some(e);
+        }
+    }
+
+    /// Writes `text` as it is (no newline added) to stdout, like [`Output::emit`].
+    pub(crate) fn raw(&self, text: &str) {
+        if self.failed.borrow().is_some() {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+            *self.failed.borrow_mut() = Some(e);
+        }
+    }
+
+    /// Whether writing the output failed: `Ok` when it did not, or when the reader closed the
+    /// pipe (`mkt search x | head -1` — nothing more is wanted); otherwise an error saying why
+    /// (a full disk says so).
+    pub(crate) fn finish(&self) -> Result<(), CliError> {
+        match self.failed.borrow_mut().take() {
+            None => Ok(()),
+            Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Some(e) => {
+                let hint = (e.raw_os_error() == Some(28)
+                    || e.kind() == std::io::ErrorKind::StorageFull)
+                    .then(|| {
+                        "the disk is full: free some space and run the command again".to_owned()
+                    });
+                Err(CliError {
+                    code: crate::exit::FAILURE,
+                    message: format!("could not write the output: {e}"),
+                    hint,
+                })
+            }
         }
     }
 
@@ -88,7 +138,7 @@ impl Output {
     /// Prints a line for people (nothing in JSON mode).
     pub(crate) fn line(&self, text: impl AsRef<str>) {
         if !self.json {
-            println!("{}", text.as_ref());
+            self.emit(text.as_ref());
         }
     }
 
@@ -109,7 +159,7 @@ impl Output {
                 message: format!("could not write JSON: {e}"),
                 hint: None,
             })?;
-            println!("{text}");
+            self.emit(&text);
         }
         Ok(())
     }
@@ -135,7 +185,7 @@ impl Output {
                     line.push_str(&" ".repeat(pad + 2));
                 }
             }
-            println!("{}", line.trim_end());
+            self.emit(line.trim_end());
         };
         render(headers.iter().map(|h| self.paint(HEADER, h)).collect());
         for row in rows {
@@ -151,7 +201,7 @@ impl Output {
         } else {
             (String::new(), String::new())
         };
-        unescape(&html.replace("<b>", &open).replace("</b>", &close))
+        unescape(&plain(html).replace("<b>", &open).replace("</b>", &close))
     }
 
     /// A progress bar on stderr, hidden when stderr is not a terminal or in JSON mode.
@@ -180,6 +230,16 @@ impl Output {
         spinner
     }
 
+    /// A note for people on stderr (never fails: stderr may be closed).
+    pub(crate) fn note(&self, text: &str) {
+        let note = if self.color_err {
+            format!("{DIM}note:{DIM:#}")
+        } else {
+            "note:".to_owned()
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{note} {text}");
+    }
+
     /// Reports an error on stderr: what failed, then what to do.
     pub(crate) fn error(&self, e: &CliError) {
         let paint = |style: Style, text: &str| {
@@ -189,11 +249,40 @@ impl Output {
                 text.to_owned()
             }
         };
-        eprintln!("{} {}", paint(BAD, "error:"), e.message);
+        // A closed or full stderr leaves nowhere to report to: never panic over it.
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{} {}", paint(BAD, "error:"), plain(&e.message));
         if let Some(hint) = &e.hint {
-            eprintln!("  {} {hint}", paint(BOLD, "hint:"));
+            let _ = writeln!(stderr, "  {} {}", paint(BOLD, "hint:"), plain(hint));
         }
     }
+}
+
+/// Text from packages, users or servers (descriptions, reasons, messages) made safe for a
+/// terminal: control characters and the invisible characters that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width marks) are shown as escapes such as
+/// `\u{202e}`, and newlines and tabs become spaces, so no package can move the cursor,
+/// recolour the screen, or make what is shown differ from what is there.
+pub(crate) fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' | '\r' => out.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Format characters that change how text around them is shown without being seen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
 }
 
 /// The width of `text` on screen: characters outside ANSI escape sequences.
@@ -247,12 +336,19 @@ mod tests {
             color: true,
             color_err: false,
             progress: false,
+            failed: RefCell::new(None),
         };
         assert_eq!(visible_width(&out.bold("abc")), 3);
         let snippet = out.snippet("fast <b>web</b> &amp; &lt;api&gt;");
         assert!(snippet.contains("\x1b["));
         assert_eq!(visible_width(&snippet), "fast web & <api>".len());
         assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(
+            plain("ok\x1b[31mred\u{202e}evil\nnext"),
+            "ok\\u{1b}[31mred\\u{202e}evil next"
+        );
+        let hostile = out.snippet("<b>web</b>\u{202e}gnp.exe");
+        assert!(!hostile.contains('\u{202e}'), "{hostile:?}");
         assert_eq!(human_bytes(1_234_567), "1.2 MB");
     }
 }

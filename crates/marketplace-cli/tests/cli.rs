@@ -463,3 +463,78 @@ fn demo_runs_the_whole_tour() {
     assert_eq!(json["published"].as_array().unwrap().len(), 14);
     assert_eq!(json["verified"].as_array().unwrap().len(), 4);
 }
+
+/// A package directory with `description` in its manifest.
+fn package_with_description(root: &Path, name: &str, description: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("marketplace.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\ndescription = \"{description}\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn package_text_cannot_reorder_or_hide_what_the_terminal_shows() {
+    let env = Env::new();
+    let dir = package_with_description(
+        env.dir.path(),
+        "trojan",
+        "Harmless \\u202egnp.exe\\u200b tool",
+    );
+    env.ok(&["publish", dir.to_str().unwrap()]);
+    for args in [&["search", "trojan"][..], &["info", "trojan"][..]] {
+        let out = env.ok(args);
+        assert!(
+            !out.contains('\u{202e}') && !out.contains('\u{200b}'),
+            "mkt {args:?} printed a format character raw: {out:?}"
+        );
+        assert!(out.contains("\\u{202e}"), "mkt {args:?}: {out}");
+    }
+    // JSON carries the text as it is (escaped by JSON's own rules).
+    let json = env.json(&["info", "trojan"]);
+    assert!(json.to_string().contains('\u{202e}') || json.to_string().contains("u202e"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_named() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    // A reader that closed its end: `mkt … | head -0`.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mkt"))
+        .args(["search", "anything"])
+        .env("MKT_HOME", env.home())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("mkt"))
+            .args(["search", "anything"])
+            .env("MKT_HOME", env.home())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_ne!(output.status.code(), Some(0));
+        assert!(stderr.contains("No space left on device"), "{stderr}");
+        assert!(stderr.contains("disk is full"), "{stderr}");
+    } else {
+        eprintln!("SKIP: no /dev/full on this platform; the full-disk output case is not tested");
+    }
+}

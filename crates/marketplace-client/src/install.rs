@@ -63,9 +63,7 @@ impl MarketplaceClient {
     pub async fn download(&self, id: &PackageId) -> Result<Downloaded> {
         let span = tracing::info_span!("marketplace.download", package = %id);
         self.flow("download", span, async {
-            let metadata = self
-                .call("registry", "get", true, || self.registry.get(id))
-                .await?;
+            let metadata = self.get_checked("download", id).await?;
             self.pre_download_hooks(&metadata).await?;
             self.check_signature("download", &metadata).await?;
             let archive = self.fetch_checked("download", &metadata).await?;
@@ -139,10 +137,13 @@ impl MarketplaceClient {
             Some((root, locked)) => self.locked_graph(root, locked).await?,
             None => {
                 let root = self.resolve_root(package, requirement).await?;
-                self.call("registry", "resolve_dependencies", true, || {
-                    self.registry.resolve_dependencies(&root, true)
-                })
-                .await?
+                let graph = self
+                    .call("registry", "resolve_dependencies", true, || {
+                        self.registry.resolve_dependencies(&root, true)
+                    })
+                    .await?;
+                self.check_graph("install", &root, &graph)?;
+                graph
             }
         };
         // 2. Verify and stage everything before writing anything to `dest`.
@@ -227,9 +228,7 @@ impl MarketplaceClient {
     ) -> Result<DependencyGraph> {
         let mut nodes = std::collections::BTreeMap::new();
         for (id, locked) in locked {
-            let metadata = self
-                .call("registry", "get", true, || self.registry.get(&id))
-                .await?;
+            let metadata = self.get_checked("install", &id).await?;
             if metadata.checksum != locked.checksum {
                 return Err(self.refused(
                     "install",

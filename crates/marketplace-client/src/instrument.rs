@@ -19,7 +19,8 @@ pub const OPERATIONS_TOTAL: &str = "marketplace_operations_total";
 pub const OPERATION_SECONDS: &str = "marketplace_operation_duration_seconds";
 /// Histogram of backend call latency in seconds, labelled `backend`, `operation`, `outcome`.
 pub const BACKEND_SECONDS: &str = "marketplace_backend_duration_seconds";
-/// Counter of refused packages, labelled `operation` and `reason` (see [`Refusal`]).
+/// Counter of refused packages, labelled `operation` and `reason` (`checksum`, `signature`,
+/// `trust`, `archive`, `identity`).
 pub const VERIFICATION_FAILURES_TOTAL: &str = "marketplace_verification_failures_total";
 /// Counter of retried backend calls, labelled `backend` and `operation`.
 pub const RETRIES_TOTAL: &str = "marketplace_retries_total";
@@ -42,6 +43,8 @@ pub(crate) enum Refusal {
     Trust,
     /// Its archive breaks a rule or does not name the registered version.
     Archive,
+    /// The registry answered for one version with another's metadata.
+    Identity,
 }
 
 impl Refusal {
@@ -51,6 +54,7 @@ impl Refusal {
             Refusal::Signature => "signature",
             Refusal::Trust => "trust",
             Refusal::Archive => "archive",
+            Refusal::Identity => "identity",
         }
     }
 }

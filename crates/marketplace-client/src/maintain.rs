@@ -64,9 +64,7 @@ impl MarketplaceClient {
     /// registry is the truth and `rebuild_index` repairs the index).
     async fn reindex(&self, id: &PackageId, yanked: Option<YankInfo>) {
         let result = async {
-            let metadata = self
-                .call("registry", "get", true, || self.registry.get(id))
-                .await?;
+            let metadata = self.get_checked("reindex", id).await?;
             let downloads = self
                 .call("registry", "get_stats", true, || {
                     self.registry.get_stats(id)

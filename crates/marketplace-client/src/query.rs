@@ -65,9 +65,7 @@ impl MarketplaceClient {
     pub async fn info(&self, id: &PackageId) -> Result<PackageInfo> {
         let span = tracing::info_span!("marketplace.info", package = %id);
         self.flow("info", span, async {
-            let metadata = self
-                .call("registry", "get", true, || self.registry.get(id))
-                .await?;
+            let metadata = self.get_checked("info", id).await?;
             let yanked = self
                 .call("registry", "is_yanked", true, || {
                     self.registry.is_yanked(id)

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use marketplace_core::{
-    ContentHash, Error, KeyId, PackageId, PackageMetadata, Result, Signature, SignatureFailure,
-    TrustLevel, TrustResult, VerificationResult,
+    ContentHash, DependencyGraph, Error, KeyId, PackageId, PackageMetadata, Result, Signature,
+    SignatureFailure, TrustLevel, TrustResult, VerificationResult, check_identity,
 };
 use marketplace_package::{Inspected, Staged, inspect_as, stage};
 
@@ -37,9 +37,7 @@ impl MarketplaceClient {
     pub async fn verify(&self, id: &PackageId) -> Result<Verified> {
         let span = tracing::info_span!("marketplace.verify", package = %id);
         self.flow("verify", span, async {
-            let metadata = self
-                .call("registry", "get", true, || self.registry.get(id))
-                .await?;
+            let metadata = self.get_checked("verify", id).await?;
             let (key_id, trust) = self.check_signature("verify", &metadata).await?;
             let archive = self.fetch("verify", &metadata).await?;
             let inspected = self.inspect_checked("verify", &metadata, archive).await?;
@@ -52,6 +50,67 @@ impl MarketplaceClient {
             })
         })
         .await
+    }
+
+    /// The metadata of `id` from the registry, refused unless it is the metadata of `id` (a row
+    /// holding another version's validly signed metadata must not pass for it).
+    pub(crate) async fn get_checked(
+        &self,
+        operation: &str,
+        id: &PackageId,
+    ) -> Result<PackageMetadata> {
+        let metadata = self
+            .call("registry", "get", true, || self.registry.get(id))
+            .await?;
+        check_identity(id, &metadata).map_err(|e| self.refused(operation, Refusal::Identity, e))?;
+        Ok(metadata)
+    }
+
+    /// Refuses a resolved graph that is not the graph of `root`: every node must carry its own
+    /// metadata and every edge must lead to a node.
+    pub(crate) fn check_graph(
+        &self,
+        operation: &str,
+        root: &PackageId,
+        graph: &DependencyGraph,
+    ) -> Result<()> {
+        let refuse = |what: String, expected: String, actual: String| {
+            self.refused(
+                operation,
+                Refusal::Identity,
+                Error::integrity(what, expected, actual),
+            )
+        };
+        if graph.root.canonical() != root.canonical() {
+            return Err(refuse(
+                format!("the dependency graph of {root}"),
+                root.to_string(),
+                graph.root.to_string(),
+            ));
+        }
+        if !graph.nodes.contains_key(&graph.root) {
+            return Err(refuse(
+                format!("the dependency graph of {root}"),
+                "a node for its root".into(),
+                "none".into(),
+            ));
+        }
+        for (id, node) in &graph.nodes {
+            check_identity(id, &node.metadata)
+                .map_err(|e| self.refused(operation, Refusal::Identity, e))?;
+            if let Some(missing) = node
+                .dependencies
+                .iter()
+                .find(|d| !graph.nodes.contains_key(*d))
+            {
+                return Err(refuse(
+                    format!("the dependency graph of {root}"),
+                    format!("a node for {missing}, a dependency of {id}"),
+                    "none".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `metadata` carries a valid signature by a trusted, unrevoked key.

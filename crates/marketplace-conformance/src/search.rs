@@ -44,6 +44,12 @@ pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> Sui
     report.run("filters_are_query_clauses", filters(e)).await;
     report.run("sort_orders", sorts(e)).await;
     report.run("limit_and_offset", pagination(e)).await;
+    report
+        .run(
+            "exact_name_shows_one_version",
+            exact_name_shows_one_version(e),
+        )
+        .await;
     if caps.typo_tolerance {
         report.run("typo_tolerance", typos(e)).await;
     } else {
@@ -524,6 +530,87 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
         search(e, &q(0, 0)).await?.is_empty(),
         "limit 0 gives nothing"
     );
+    // Limits and offsets far beyond the index are answered, never an allocation of that size.
+    for (limit, offset) in [
+        (usize::MAX, 0),
+        (usize::MAX, usize::MAX),
+        (1_000_000_000, 0),
+        (3, usize::MAX - 1),
+    ] {
+        for sort in [
+            SortOrder::Relevance,
+            SortOrder::Downloads,
+            SortOrder::Recent,
+            SortOrder::Name,
+        ] {
+            let query = SearchQuery {
+                sort,
+                ..q(limit, offset)
+            };
+            let hits = search(e, &query).await?;
+            ensure!(
+                hits.len() <= 7,
+                "limit {limit}, offset {offset}, {sort:?}: {} hits",
+                hits.len()
+            );
+        }
+    }
+    e.suggest("kestrel", usize::MAX)
+        .await
+        .ctx("suggest with the largest limit")?;
+    e.similar(&"pa/kestrel0@1.0.0".parse().expect("id"), usize::MAX)
+        .await
+        .ctx("similar with the largest limit")?;
+    Ok(())
+}
+
+/// A query that is exactly a package's name shows that package once, at its current version —
+/// not every version, and never a yanked one unless asked.
+async fn exact_name_shows_one_version(e: &dyn SearchEngine) -> CheckResult {
+    index_all(
+        e,
+        &[
+            record("ev-marmoset@1.0.0", "Marmoset tools.", &[], &[], 5),
+            record("ev-marmoset@1.1.0", "Marmoset tools.", &[], &[], 5),
+            yanked(record("ev-marmoset@2.0.0", "Marmoset tools.", &[], &[], 5)),
+            record("evns/ev-tamarin@1.0.0", "Tamarin tools.", &[], &[], 5),
+            record("evns/ev-tamarin@1.1.0", "Tamarin tools.", &[], &[], 5),
+        ],
+    )
+    .await?;
+    for (query, want) in [
+        ("ev-marmoset", "ev-marmoset@1.1.0"),
+        ("EV_Marmoset", "ev-marmoset@1.1.0"),
+        ("evns/ev-tamarin", "evns/ev-tamarin@1.1.0"),
+        ("ev-tamarin", "evns/ev-tamarin@1.1.0"),
+    ] {
+        let hits = text(e, query).await?;
+        let matching: Vec<String> = ids(&hits)
+            .into_iter()
+            .filter(|id| id.starts_with(want.split('@').next().unwrap_or(want)))
+            .collect();
+        ensure_eq!(
+            matching,
+            vec![want.to_owned()],
+            "{query:?} shows one version"
+        );
+    }
+    let with_yanked = search(
+        e,
+        &SearchQuery {
+            include_yanked: true,
+            ..SearchQuery::text("ev-marmoset")
+        },
+    )
+    .await?;
+    ensure_eq!(
+        ids(&with_yanked)
+            .into_iter()
+            .filter(|id| id.starts_with("ev-marmoset"))
+            .collect::<Vec<_>>(),
+        vec!["ev-marmoset@2.0.0".to_owned()],
+        "with include_yanked, the highest version once"
+    );
     Ok(())
 }
 
@@ -590,6 +677,8 @@ async fn hostile_queries(e: &dyn SearchEngine) -> CheckResult {
     )
     .await?;
     let junk = "(]{\"'\\:*?~^!".repeat(800);
+    let long_word = "x".repeat(120 * 1024);
+    let long_words = "abcdefghij ".repeat(12 * 1024);
     let queries = [
         "\"",
         "\"unterminated",
@@ -617,6 +706,8 @@ async fn hostile_queries(e: &dyn SearchEngine) -> CheckResult {
         "Ω≈ç√∫",
         "   ",
         &junk,
+        &long_word,
+        &long_words,
     ];
     for q in queries {
         let shown: String = q.chars().take(30).collect();

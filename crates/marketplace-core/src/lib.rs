@@ -44,7 +44,8 @@ pub use registry::{
     VersionState, check_registration, last_30_days,
 };
 pub use resolve::{
-    BlockingResolutionSource, ResolutionSource, is_exact_pin, resolve_graph, resolve_graph_blocking,
+    BlockingResolutionSource, ResolutionSource, check_identity, is_exact_pin, resolve_graph,
+    resolve_graph_blocking,
 };
 pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
 pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};

@@ -245,7 +245,8 @@ pub fn validate_authors(authors: &[String]) -> Result<()> {
         .try_for_each(|author| validate_text("authors", author, 1, MAX_AUTHOR_LEN))
 }
 
-/// Checks the dependencies of `package`: at most 256, none on the package itself.
+/// Checks the dependencies of `package`: at most 256, none on the package itself, no package
+/// twice under two spellings.
 pub fn validate_dependencies(
     package: &PackageRef,
     dependencies: &BTreeMap<PackageRef, VersionReq>,
@@ -258,14 +259,25 @@ pub fn validate_dependencies(
         ));
     }
     let own = package.canonical();
-    match dependencies.keys().find(|dep| dep.canonical() == own) {
-        Some(dep) => Err(Error::invalid(
-            "dependencies",
-            dep.to_string(),
-            "a package cannot depend on itself",
-        )),
-        None => Ok(()),
+    let mut seen: BTreeMap<String, &PackageRef> = BTreeMap::new();
+    for dep in dependencies.keys() {
+        let key = dep.canonical();
+        if key == own {
+            return Err(Error::invalid(
+                "dependencies",
+                dep.to_string(),
+                "a package cannot depend on itself",
+            ));
+        }
+        if let Some(first) = seen.insert(key, dep) {
+            return Err(Error::invalid(
+                "dependencies",
+                format!("{first}, {dep}"),
+                "name the same package (names compare ignoring case and `-`/`_`); keep one requirement",
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Checks a description: at most 2000 characters, no control characters but newline and tab.

@@ -90,7 +90,9 @@ pub async fn resolve_graph<S: ResolutionSource + ?Sized>(
     root: &PackageId,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let mut resolver = Resolver::new(source.metadata(root).await?, transitive);
+    let root_meta = source.metadata(root).await?;
+    check_identity(root, &root_meta)?;
+    let mut resolver = Resolver::new(root_meta, transitive);
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -113,7 +115,9 @@ pub fn resolve_graph_blocking<S: BlockingResolutionSource + ?Sized>(
     root: &PackageId,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let mut resolver = Resolver::new(source.metadata(root)?, transitive);
+    let root_meta = source.metadata(root)?;
+    check_identity(root, &root_meta)?;
+    let mut resolver = Resolver::new(root_meta, transitive);
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -127,6 +131,19 @@ pub fn resolve_graph_blocking<S: BlockingResolutionSource + ?Sized>(
             }
         }
     }
+}
+
+/// Refuses metadata that is not the version it was read for (a registry row holding another
+/// version's signed metadata would otherwise be installed in its place): `Integrity`.
+pub fn check_identity(asked: &PackageId, metadata: &PackageMetadata) -> Result<()> {
+    if metadata.id.canonical() != asked.canonical() {
+        return Err(Error::integrity(
+            format!("the metadata read for {asked}"),
+            asked,
+            &metadata.id,
+        ));
+    }
+    Ok(())
 }
 
 /// What the resolver needs next, or its result.
@@ -267,7 +284,10 @@ impl Resolver {
             .into_iter()
             .zip(answers)
         {
-            self.cache.store_metadata(&pkg, version, meta?);
+            let meta = meta?;
+            let asked = pkg.package.at(version.clone());
+            check_identity(&asked, &meta)?;
+            self.cache.store_metadata(&pkg, version, meta);
         }
         Ok(())
     }

@@ -27,7 +27,8 @@ pub enum SortOrder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SearchQuery {
-    /// Free text (may be empty: then filters alone select).
+    /// Free text (may be empty: then filters alone select). Only the first
+    /// [`SearchQuery::MAX_TEXT_BYTES`] are read.
     pub text: String,
     /// Packages must have every one of these categories.
     pub categories: Vec<String>,
@@ -64,6 +65,23 @@ impl Default for SearchQuery {
 }
 
 impl SearchQuery {
+    /// The most of `text` a search reads, in bytes: longer text is cut (on a character
+    /// boundary), so that no query text costs more than a sentence does.
+    pub const MAX_TEXT_BYTES: usize = 1024;
+
+    /// `text` cut to [`SearchQuery::MAX_TEXT_BYTES`]: what engines search for.
+    pub fn bounded_text(&self) -> &str {
+        let text = self.text.as_str();
+        if text.len() <= Self::MAX_TEXT_BYTES {
+            return text;
+        }
+        let mut cut = Self::MAX_TEXT_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        &text[..cut]
+    }
+
     /// A query for `text` with default filters.
     pub fn text(text: impl Into<String>) -> Self {
         SearchQuery {

@@ -2,17 +2,19 @@
 //! one pass over its bytes ([`inspect`], [`stage`]); extraction of what was proved
 //! ([`extract`], [`Staged::commit`]) without checking it again.
 //!
-//! Rules: every entry under one top-level directory; no absolute paths, no `..`, no symlinks,
-//! hard links or devices; UTF-8 paths; limits on compressed size, unpacked size, entry count
-//! and path length; exactly one manifest. A violation is `Invalid`, naming the entry and the
-//! rule.
+//! Rules: exactly one gzip member (CRC and length checked) holding one complete tar stream and
+//! nothing after it; every entry under one top-level directory; no absolute paths, no `..`, no
+//! NUL bytes, no symlinks, hard links, devices, PAX headers or sparse files; UTF-8 paths; no
+//! path twice and no file where a directory is; limits on compressed size, unpacked size,
+//! entry count and path length, checked before anything is read; exactly one manifest. A
+//! violation is `Invalid`, naming the entry and the rule.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use marketplace_core::{
     ContentHash, ContentHasher, Error, HashAlgorithm, PackageId, PackageMetadata, Result,
 };
@@ -210,12 +212,19 @@ pub fn extract(inspected: &Inspected, dest: &Path) -> Result<()> {
     crate::counters::decompressed();
     let mut tar = tar::Archive::new(GzDecoder::new(inspected.archive.as_ref()));
     let mut files = inspected.files.iter();
-    for entry in tar.entries().map_err(|e| unreadable("entries", e))? {
+    let entries = tar
+        .entries()
+        .map_err(|e| unreadable("entries", e))?
+        .raw(true);
+    for entry in entries {
         let mut entry = entry.map_err(|e| unreadable("entry", e))?;
-        if entry.header().entry_type() == EntryType::Directory {
+        // Inspection admitted only directories, long names and files: the files come in the
+        // order recorded.
+        if entry.header().entry_type() != EntryType::Regular
+            && entry.header().entry_type() != EntryType::Continuous
+        {
             continue;
         }
-        // The same bytes were inspected, so the entries come in the order recorded.
         let Some(file) = files.next() else {
             return Err(unreadable(
                 "entries",
@@ -234,7 +243,7 @@ pub fn extract(inspected: &Inspected, dest: &Path) -> Result<()> {
     .map(drop)
 }
 
-/// Reads the archive hashes its bytes as the decompressor consumes them.
+/// Hands the archive to the decompressor and hashes every byte as it goes.
 struct Hashing<'a> {
     rest: &'a [u8],
     hasher: ContentHasher,
@@ -251,14 +260,12 @@ impl Read for Hashing<'_> {
     }
 }
 
-impl Hashing<'_> {
-    /// Hashes what the decompressor did not read (bytes after the compressed stream) and
-    /// returns the digest of the whole archive.
-    fn finish(mut self) -> ContentHash {
-        self.hasher.update(self.rest);
-        self.hasher.finish()
-    }
-}
+/// Longest zero padding accepted after the end-of-archive blocks (GNU tar pads to 10 KiB
+/// records; this leaves room for larger blocking factors and refuses a zero bomb).
+const MAX_TRAILING_PADDING: u64 = 64 * 1024;
+
+/// The decompressor of exactly one gzip member over the hashed archive.
+type Decoder<'a> = GzDecoder<BufReader<Hashing<'a>>>;
 
 fn entry_kind(kind: EntryType) -> EntryKind {
     match kind {
@@ -269,12 +276,23 @@ fn entry_kind(kind: EntryType) -> EntryKind {
         EntryType::Char => EntryKind::Other("character device"),
         EntryType::Block => EntryKind::Other("block device"),
         EntryType::Fifo => EntryKind::Other("FIFO"),
-        _ => EntryKind::Other("other"),
+        EntryType::GNULongLink => EntryKind::Other("GNU long link name"),
+        EntryType::XHeader => EntryKind::Other("PAX extended header"),
+        EntryType::XGlobalHeader => EntryKind::Other("PAX global header"),
+        EntryType::GNUSparse => EntryKind::Other("GNU sparse file"),
+        _ => EntryKind::Other("unknown"),
     }
 }
 
 /// The one pass: decompress, check every rule, parse the manifest, hash, and write the files
 /// under `out` when given.
+///
+/// What is read is exactly what others unpack: one gzip member, its CRC and length checked,
+/// holding one tar stream that ends with its end-of-archive blocks (zero padding after them
+/// allowed, up to a bound), followed by nothing. Tar entries are read raw, so no extension is
+/// interpreted behind the rules' back: GNU long names (the only extension `pack_dir` and cargo
+/// write) are read here, bounded by the path limit; PAX headers, long link names and sparse
+/// files are refused.
 fn read_archive(
     archive: Bytes,
     limits: &ArchiveLimits,
@@ -297,37 +315,70 @@ fn read_archive(
         crate::counters::decompressed();
         crate::counters::hashed();
     }
-    let mut tar = tar::Archive::new(GzDecoder::new(hashing));
+    let mut decoder: Decoder<'_> = GzDecoder::new(BufReader::with_capacity(64 * 1024, hashing));
     let mut checker = Checker::new(limits);
     let mut manifest_text: Option<String> = None;
     let mut files = Vec::new();
-    for entry in tar.entries().map_err(|e| unreadable("entries", e))? {
-        let mut entry = entry.map_err(|e| unreadable("entry", e))?;
-        let raw = entry.path_bytes().into_owned();
-        let kind = entry_kind(entry.header().entry_type());
-        let Some(inner) = checker.entry(&raw, kind)? else {
-            continue;
-        };
-        let shown = String::from_utf8_lossy(&raw).into_owned();
-        // A header that announces more than the budget is refused before anything is
-        // decompressed; otherwise count the bytes actually read, not the size claimed.
-        checker.announce(&shown, entry.header().size().unwrap_or(0))?;
-        let target = out.map(|dir| dir.join(&inner));
-        let size = if inner == MANIFEST_FILE {
-            let text = read_manifest(&mut entry, &shown)?;
-            if let Some(target) = &target {
-                write_file(target, text.as_bytes())?;
+    {
+        let mut tar = tar::Archive::new(&mut decoder);
+        let mut long_name: Option<Vec<u8>> = None;
+        let entries = tar
+            .entries()
+            .map_err(|e| unreadable("entries", e))?
+            .raw(true);
+        for entry in entries {
+            let mut entry = entry.map_err(|e| unreadable("entry", e))?;
+            let header_type = entry.header().entry_type();
+            let size = entry.header().size().map_err(|e| unreadable("entry", e))?;
+            if header_type == EntryType::GNULongName {
+                checker.count_header()?;
+                long_name = Some(read_long_name(&mut entry, size, limits)?);
+                continue;
             }
-            let size = text.len() as u64;
-            manifest_text = Some(text);
-            size
-        } else {
-            copy_entry(&mut entry, target.as_deref(), checker.budget() + 1, &shown)?
-        };
-        checker.unpacked(&shown, size)?;
-        files.push(ArchiveEntry { path: inner, size });
+            let raw = match long_name.take() {
+                Some(name) => name,
+                None => entry.path_bytes().into_owned(),
+            };
+            let Some(inner) = checker.entry(&raw, entry_kind(header_type), size)? else {
+                continue;
+            };
+            let shown = String::from_utf8_lossy(&raw).into_owned();
+            // A header that announces more than the budget is refused before anything is
+            // decompressed; otherwise count the bytes actually read, not the size claimed.
+            checker.announce(&shown, size)?;
+            let target = out.map(|dir| dir.join(&inner));
+            let read = if inner == MANIFEST_FILE {
+                let text = read_manifest(&mut entry, &shown)?;
+                if let Some(target) = &target {
+                    write_file(target, text.as_bytes())?;
+                }
+                let read = text.len() as u64;
+                manifest_text = Some(text);
+                read
+            } else {
+                copy_entry(&mut entry, target.as_deref(), checker.budget() + 1, &shown)?
+            };
+            if read != size {
+                return Err(rule(
+                    &shown,
+                    format!("announces {size} bytes but holds {read}"),
+                ));
+            }
+            checker.unpacked(&shown, read)?;
+            files.push(ArchiveEntry {
+                path: inner,
+                size: read,
+            });
+        }
+        if long_name.is_some() {
+            return Err(Error::invalid(
+                "archive",
+                "GNU long name",
+                "ends with a long name that names no entry",
+            ));
+        }
     }
-    let digest = tar.into_inner().into_inner().finish();
+    let digest = finish_stream(decoder)?;
     let top = checker
         .top()
         .ok_or_else(|| Error::invalid("archive", "", "is empty"))?;
@@ -340,6 +391,74 @@ fn read_archive(
     })?;
     let manifest = Manifest::parse(&text)?;
     Inspected::from_parts(archive, &manifest, digest, &checker, files)
+}
+
+/// A GNU long name: bounded by the path limit before it is read, NUL-terminated, no NUL inside.
+fn read_long_name(entry: &mut impl Read, size: u64, limits: &ArchiveLimits) -> Result<Vec<u8>> {
+    // The name plus its NUL terminator.
+    let cap = limits.max_path_len as u64 + 1;
+    if size > cap {
+        return Err(Error::invalid(
+            "archive",
+            format!("a GNU long name of {size} bytes"),
+            format!("names a path longer than {} bytes", limits.max_path_len),
+        ));
+    }
+    let mut name = Vec::with_capacity(size as usize);
+    entry
+        .take(cap)
+        .read_to_end(&mut name)
+        .map_err(|e| unreadable("GNU long name", e))?;
+    while name.last() == Some(&0) {
+        name.pop();
+    }
+    if name.contains(&0) {
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        return Err(rule(&shown, "path contains a NUL byte"));
+    }
+    Ok(name)
+}
+
+/// After the last entry: the rest of the tar stream is its end-of-archive blocks and bounded
+/// zero padding, the gzip member ends with a matching CRC and length, and nothing follows it.
+/// Returns the digest of the whole archive.
+fn finish_stream(mut decoder: Decoder<'_>) -> Result<ContentHash> {
+    let end = |rule: &str| Error::invalid("archive", "end of archive", rule.to_owned());
+    // The tar reader stopped after the first zero block (or at the end of the stream).
+    let mut rest = Vec::new();
+    (&mut decoder)
+        .take(MAX_TRAILING_PADDING + 1)
+        .read_to_end(&mut rest)
+        .map_err(|e| unreadable("end of archive", e))?;
+    if rest.len() as u64 > MAX_TRAILING_PADDING {
+        return Err(end(&format!(
+            "has more than {MAX_TRAILING_PADDING} bytes after the end-of-archive blocks"
+        )));
+    }
+    if rest.iter().any(|b| *b != 0) {
+        return Err(end(
+            "has data after the end-of-archive blocks (a second archive?)",
+        ));
+    }
+    if rest.len() < 512 || rest.len() % 512 != 0 {
+        return Err(end(
+            "does not end with the two zero blocks of a complete tar stream",
+        ));
+    }
+    // One byte more: reaching the end of the member makes the decoder check CRC and length.
+    let mut probe = [0u8; 1];
+    match decoder.read(&mut probe) {
+        Ok(0) => {}
+        Ok(_) => return Err(end("has data after the end-of-archive blocks")),
+        Err(e) => return Err(unreadable("gzip trailer", e)),
+    }
+    let reader = decoder.into_inner();
+    if !reader.buffer().is_empty() || !reader.get_ref().rest.is_empty() {
+        return Err(end(
+            "has bytes after the end of the gzip stream (a second member, or trailing data)",
+        ));
+    }
+    Ok(reader.into_inner().hasher.finish())
 }
 
 fn read_manifest(entry: &mut impl Read, shown: &str) -> Result<String> {

@@ -45,8 +45,8 @@ pub fn pack_dir(dir: &Path, limits: &ArchiveLimits) -> Result<Inspected> {
             .ok_or_else(|| rule(&relative.to_string_lossy(), "path is not UTF-8"))?
             .replace('\\', "/");
         let name = format!("{top}/{inner}");
-        checker.entry(name.as_bytes(), EntryKind::File)?;
         let metadata = fs::metadata(&source).map_err(|e| pack_error(&source, e))?;
+        checker.entry(name.as_bytes(), EntryKind::File, metadata.len())?;
         let mut header = Header::new_gnu();
         header.set_mode(if is_executable(&metadata) {
             0o755

@@ -13,6 +13,14 @@ pub(crate) fn rule(entry: &str, rule: impl Into<String>) -> Error {
     Error::invalid(format!("archive entry {entry:?}"), entry, rule)
 }
 
+/// The proper ancestors of a `/`-separated path, longest first (`a/b/c` → `a/b`, `a`).
+fn parents(path: &str) -> impl Iterator<Item = &str> {
+    path.char_indices()
+        .rev()
+        .filter(|(_, c)| *c == '/')
+        .map(move |(i, _)| &path[..i])
+}
+
 /// What an entry is, as far as the rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EntryKind {
@@ -28,7 +36,10 @@ pub(crate) enum EntryKind {
 pub(crate) struct Checker<'a> {
     limits: &'a ArchiveLimits,
     top: Option<String>,
-    seen: BTreeSet<String>,
+    /// File paths (inside the top-level directory) seen so far.
+    files: BTreeSet<String>,
+    /// Directory paths seen so far: explicit directory entries and every file's parents.
+    dirs: BTreeSet<String>,
     entries: usize,
     unpacked: u64,
     longest_path: usize,
@@ -39,16 +50,16 @@ impl<'a> Checker<'a> {
         Checker {
             limits,
             top: None,
-            seen: BTreeSet::new(),
+            files: BTreeSet::new(),
+            dirs: BTreeSet::new(),
             entries: 0,
             unpacked: 0,
             longest_path: 0,
         }
     }
 
-    /// Checks the next entry's path and kind. Returns the path inside the top-level directory
-    /// for a file, `None` for a directory (which carries no data).
-    pub(crate) fn entry(&mut self, raw: &[u8], kind: EntryKind) -> Result<Option<String>> {
+    /// Counts one header against the entry limit (extension headers count too).
+    pub(crate) fn count_header(&mut self) -> Result<()> {
         if self.entries >= self.limits.max_entries {
             return Err(Error::invalid(
                 "archive",
@@ -57,23 +68,26 @@ impl<'a> Checker<'a> {
             ));
         }
         self.entries += 1;
+        Ok(())
+    }
+
+    /// Checks the next entry's path, kind and announced size. Returns the path inside the
+    /// top-level directory for a file, `None` for a directory (which carries no data).
+    ///
+    /// What extraction could not do is refused here, so that an archive that passes unpacks:
+    /// a path given twice, a file where a directory is (or will be) and the reverse, in either
+    /// order, a directory entry carrying data.
+    pub(crate) fn entry(
+        &mut self,
+        raw: &[u8],
+        kind: EntryKind,
+        size: u64,
+    ) -> Result<Option<String>> {
+        self.count_header()?;
         let shown = String::from_utf8_lossy(raw);
-        let (top, inner) = self.split_path(raw, &shown)?;
-        match &self.top {
-            None => self.top = Some(top),
-            Some(existing) if *existing != top => {
-                return Err(rule(
-                    &shown,
-                    format!(
-                        "is outside the top-level directory {existing:?}; every entry must be under one directory"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
+        // What an entry is decides before where it is: a refused kind is named as such.
         match kind {
-            EntryKind::Directory => return Ok(None),
-            EntryKind::File => {}
+            EntryKind::Directory | EntryKind::File => {}
             EntryKind::Symlink => {
                 return Err(rule(&shown, "is a symbolic link; links are not allowed"));
             }
@@ -87,16 +101,63 @@ impl<'a> Checker<'a> {
                 ));
             }
         }
+        let (top, inner) = self.split_path(raw, &shown)?;
+        match &self.top {
+            None => self.top = Some(top),
+            Some(existing) if *existing != top => {
+                return Err(rule(
+                    &shown,
+                    format!(
+                        "is outside the top-level directory {existing:?}; every entry must be under one directory"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if kind == EntryKind::Directory {
+            if size > 0 {
+                return Err(rule(
+                    &shown,
+                    format!("is a directory entry carrying {size} bytes of data"),
+                ));
+            }
+            if self.files.contains(&inner) {
+                return Err(rule(&shown, "is a directory with the path of a file"));
+            }
+            self.add_dirs(&inner, true);
+            return Ok(None);
+        }
         if inner.is_empty() {
             return Err(rule(
                 &shown,
                 "is a file at the top level; files must be inside the top-level directory",
             ));
         }
-        if !self.seen.insert(inner.clone()) {
+        if self.files.contains(&inner) {
             return Err(rule(&shown, "appears twice in the archive"));
         }
+        if self.dirs.contains(&inner) {
+            return Err(rule(&shown, "is a file with the path of a directory"));
+        }
+        if let Some(parent) = parents(&inner).find(|p| self.files.contains(*p)) {
+            return Err(rule(
+                &shown,
+                format!("is under {parent:?}, which is a file"),
+            ));
+        }
+        self.add_dirs(&inner, false);
+        self.files.insert(inner.clone());
         Ok(Some(inner))
+    }
+
+    /// Records the directories a path implies: its parents, and itself when it is one.
+    fn add_dirs(&mut self, inner: &str, itself: bool) {
+        if itself && !inner.is_empty() {
+            self.dirs.insert(inner.to_owned());
+        }
+        for parent in parents(inner) {
+            self.dirs.insert(parent.to_owned());
+        }
     }
 
     /// How many more bytes may be unpacked.
@@ -148,6 +209,9 @@ impl<'a> Checker<'a> {
 
     /// Checks one entry path and splits off the top-level directory.
     fn split_path(&mut self, raw: &[u8], shown: &str) -> Result<(String, String)> {
+        if raw.contains(&0) {
+            return Err(rule(shown, "path contains a NUL byte"));
+        }
         let text = std::str::from_utf8(raw).map_err(|_| rule(shown, "path is not UTF-8"))?;
         if text.len() > self.limits.max_path_len {
             return Err(rule(

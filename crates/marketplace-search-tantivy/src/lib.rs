@@ -85,6 +85,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// `limit`, but no more than the documents there are (at least 1, as tantivy requires).
+fn bound_limit(searcher: &Searcher, limit: usize) -> usize {
+    let documents = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+    limit.min(documents).max(1)
+}
+
 /// The order in which a package's versions compete to be current.
 fn rank(record: &Stored) -> (bool, &marketplace_core::semver::Version) {
     let version = &record.id.version;
@@ -427,8 +433,13 @@ impl Inner {
             .index
             .tokenizer_for_field(self.fields.description)
             .map_err(|e| self.fail("prepare the query", e))?;
-        let terms = query::terms(&mut analyzer, &query.text);
-        let text = query::text_query(&self.fields, &terms, &query.text);
+        let terms = query::terms(&mut analyzer, query.bounded_text());
+        let current = if query.include_yanked {
+            self.fields.current_any
+        } else {
+            self.fields.current
+        };
+        let text = query::text_query(&self.fields, &terms, query.bounded_text(), current);
         let text_on_current_only = text.is_some() && self.layout.load(Ordering::Acquire);
         let mut clauses = query::filters(&self.fields, query, text_on_current_only);
         if let Some(text) = &text {
@@ -458,12 +469,16 @@ impl Inner {
     }
 
     fn search(&self, query: &SearchQuery) -> Result<Vec<SearchResult>> {
-        if query.limit == 0 {
+        let searcher = self.reader.searcher();
+        // No query returns more hits than there are documents: bounding limit and offset by
+        // that keeps the collector's allocation real whatever the caller asked for.
+        let documents = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        if query.limit == 0 || query.offset >= documents {
             return Ok(Vec::new());
         }
-        let searcher = self.reader.searcher();
+        let limit = query.limit.min(documents - query.offset);
         let (full, text) = self.query_for(query)?;
-        let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
+        let top = TopDocs::with_limit(limit).and_offset(query.offset);
         let fail = |e| self.fail("search", e);
         let sort = match (query.sort, &text) {
             (SortOrder::Relevance, None) => SortOrder::Downloads,
@@ -595,7 +610,8 @@ impl SearchEngine for TantivySearchEngine {
         let top = searcher
             .search(
                 &query,
-                &TopDocs::with_limit(limit).order_by_fast_field::<u64>("downloads", Order::Desc),
+                &TopDocs::with_limit(bound_limit(&searcher, limit))
+                    .order_by_fast_field::<u64>("downloads", Order::Desc),
             )
             .map_err(|e| inner.fail("suggest", e))?;
         top.into_iter()
@@ -689,7 +705,10 @@ impl SearchEngine for TantivySearchEngine {
             ),
         ]);
         let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .search(
+                &query,
+                &TopDocs::with_limit(bound_limit(&searcher, limit)).order_by_score(),
+            )
             .map_err(|e| inner.fail("find similar packages", e))?;
         inner.hits(&searcher, top, None)
     }

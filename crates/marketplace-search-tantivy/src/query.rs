@@ -9,13 +9,15 @@ use tantivy::Term;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 
 use crate::schema::Fields;
 
 /// Most distinct terms taken from one query text (the rest is ignored).
 const MAX_TERMS: usize = 16;
+/// Longest term given typo tolerance (a fuzzy automaton grows with the term).
+const MAX_FUZZY_TERM: usize = 32;
 
 /// Field weights: name over keywords over description.
 const NAME_BOOST: f32 = 5.0;
@@ -30,12 +32,13 @@ pub(crate) fn canonical(text: &str) -> String {
     text.trim().to_lowercase().replace('_', "-")
 }
 
-/// Edits allowed for a term: none below 5 letters, 1 for 5–8, 2 for 9 or more.
+/// Edits allowed for a term: none below 5 letters, 1 for 5–8, 2 for 9 to 32, none beyond.
 pub(crate) fn allowed_edits(term: &str) -> u8 {
     match term.chars().count() {
         0..=4 => 0,
         5..=8 => 1,
-        _ => 2,
+        9..=MAX_FUZZY_TERM => 2,
+        _ => 0,
     }
 }
 
@@ -65,21 +68,44 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
 
 /// The scoring part of a text search: any term in name, keywords or description (typos
 /// tolerated in name and keywords), and the whole text as an exact or misspelt name.
-pub(crate) fn text_query(fields: &Fields, terms: &[String], whole: &str) -> Option<Box<dyn Query>> {
+///
+/// Only current versions carry searchable text, but every version carries its package key (to
+/// find a package's versions): the exact-package clause is held to `current` (the flag field of
+/// the query's mode), or a query equal to a package's name would match all its versions.
+pub(crate) fn text_query(
+    fields: &Fields,
+    terms: &[String],
+    whole: &str,
+    current: Field,
+) -> Option<Box<dyn Query>> {
     if terms.is_empty() {
         return None;
     }
     let mut clauses = Vec::new();
     let whole = canonical(whole);
-    if !whole.is_empty() {
+    // Longer text cannot be a name: no exact or misspelt-name clause for it.
+    if !whole.is_empty() && whole.len() <= 2 * marketplace_core::MAX_NAME_LEN + 1 {
         clauses.push(boosted(
             term_query(Term::from_field_text(fields.name_exact, &whole)),
             EXACT_NAME_BOOST,
         ));
-        clauses.push(boosted(
-            term_query(Term::from_field_text(fields.package, &whole)),
-            EXACT_NAME_BOOST,
-        ));
+        let package = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                term_query(Term::from_field_text(fields.package, &whole)),
+            ),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(current, 1),
+                        IndexRecordOption::Basic,
+                    )),
+                    0.0,
+                )),
+            ),
+        ]);
+        clauses.push(boosted(Box::new(package), EXACT_NAME_BOOST));
         // A misspelt whole name still beats names that merely contain the word.
         let edits = allowed_edits(&whole);
         if edits > 0 {

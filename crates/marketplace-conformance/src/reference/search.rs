@@ -180,8 +180,10 @@ fn run(
     query: &SearchQuery,
     paginate: bool,
 ) -> Vec<SearchResult> {
-    let terms = words(&query.text);
-    let whole = query.text.trim().to_lowercase().replace('_', "-");
+    let mut terms = words(query.bounded_text());
+    let mut seen = std::collections::BTreeSet::new();
+    terms.retain(|t| seen.insert(t.clone()));
+    let whole = query.bounded_text().trim().to_lowercase().replace('_', "-");
     let mut hits: Vec<SearchResult> = current(docs, query.include_yanked)
         .into_iter()
         .filter(|r| matches_filters(r, query))
