@@ -26,14 +26,18 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     }
     let root = home::resolve(cli.home)?;
     let home = Home::open(root).await?;
-    if let Some(key) = &home.created_key {
-        if !matches!(cli.command, Command::Init) && !out.is_json() {
-            out.note(&format!(
-                "new marketplace at {} with signing key `default` ({})",
-                home.root.display(),
-                key.public_key.key_id()
-            ));
-        }
+    if let Some(key) = &home.created_key
+        && !matches!(cli.command, Command::Init)
+        && !out.is_json()
+    {
+        out.note(&format!(
+            "new marketplace at {} with signing key `default` ({})",
+            home.root.display(),
+            key.public_key.key_id()
+        ));
+    }
+    if let Some((why, versions)) = &home.repaired_index {
+        out.note(&format!("{why} ({versions} versions indexed)"));
     }
     let client = &home.client;
     match cli.command {

@@ -18,6 +18,8 @@ pub(crate) struct Home {
     pub(crate) client: MarketplaceClient,
     /// The key created because the home was new, if it was.
     pub(crate) created_key: Option<KeyPair>,
+    /// Why the search index was rebuilt on opening, and how many versions it holds now.
+    pub(crate) repaired_index: Option<(String, u64)>,
 }
 
 fn io_error(what: String, e: std::io::Error) -> CliError {
@@ -54,16 +56,28 @@ impl Home {
                 };
                 CliError::from(e).with_hint(hint)
             })?;
+        // The search index is derived: one found damaged or missing is rebuilt from the
+        // registry before any command uses it.
+        let repaired_index = match client.index_repair().map(str::to_owned) {
+            Some(why) => Some((why, client.rebuild_index().await?)),
+            None => None,
+        };
         let mut home = Home {
             root,
             client,
             created_key: None,
+            repaired_index,
         };
         if !home.key_path(DEFAULT_KEY).exists() {
-            let key = home
+            match home
                 .generate_key(DEFAULT_KEY, Some(TrustLevel::Ultimate))
-                .await?;
-            home.created_key = Some(key);
+                .await
+            {
+                Ok(key) => home.created_key = Some(key),
+                // Another process made the home's key meanwhile: use that one.
+                Err(_) if home.key_path(DEFAULT_KEY).exists() => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(home)
     }
@@ -110,13 +124,19 @@ impl Home {
         let public_pem = client
             .export_key_pem(&Key::Public(pair.public_key.clone()))
             .await?;
-        fs::create_dir_all(self.keys_dir())
-            .map_err(|e| io_error(format!("create {}", self.keys_dir().display()), e))?;
-        write_new(&private_path, private_pem.as_bytes(), true)?;
-        write_new(&self.public_key_path(name), public_pem.as_bytes(), false)?;
+        let keys = self.keys_dir();
+        fs::create_dir_all(&keys).map_err(|e| io_error(format!("create {}", keys.display()), e))?;
+        // Written under temporary names, trusted, then renamed into place, private key last: a
+        // process killed at any point leaves either a complete, trusted key or none by this
+        // name (a temporary file or a trusted key without files is harmless), never a key that
+        // exists but is not trusted.
+        let private = staged(&keys, private_pem.as_bytes(), true)?;
+        let public = staged(&keys, public_pem.as_bytes(), false)?;
         if let Some(level) = trust {
             client.trust_key(&pair.public_key, level).await?;
         }
+        place(public, &self.public_key_path(name))?;
+        place(private, &private_path)?;
         Ok(pair)
     }
 
@@ -152,20 +172,33 @@ impl Home {
     }
 }
 
-fn write_new(path: &Path, bytes: &[u8], private: bool) -> CliResult {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+/// `bytes` in a new, fsynced temporary file in `dir` (owner-only when `private`).
+fn staged(dir: &Path, bytes: &[u8], private: bool) -> CliResult<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".key-");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if private { 0o600 } else { 0o644 });
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(fs::Permissions::from_mode(if private {
+            0o600
+        } else {
+            0o644
+        }));
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options
-        .open(path)
-        .map_err(|e| io_error(format!("create {}", path.display()), e))?;
+    let mut file = builder
+        .tempfile_in(dir)
+        .map_err(|e| io_error(format!("create a key file in {}", dir.display()), e))?;
     file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error(format!("write {}", path.display()), e))
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| io_error(format!("write a key file in {}", dir.display()), e))?;
+    Ok(file)
+}
+
+/// Renames a staged key file to `path`, never replacing a key that exists.
+fn place(file: tempfile::NamedTempFile, path: &Path) -> CliResult {
+    file.persist_noclobber(path)
+        .map(drop)
+        .map_err(|e| io_error(format!("create {}", path.display()), e.error))
 }

@@ -268,6 +268,10 @@ impl From<marketplace_core::Error> for CliError {
                 exit::FAILURE,
                 Some("relax a requirement, or pin compatible versions with NAME@=VERSION".into()),
             ),
+            ErrorKind::Backend if disk_full(&e) => (
+                exit::FAILURE,
+                Some("the disk is full: free some space and try again; nothing was half-written".into()),
+            ),
             _ => (exit::FAILURE, None),
         };
         CliError {
@@ -276,6 +280,20 @@ impl From<marketplace_core::Error> for CliError {
             hint,
         }
     }
+}
+
+/// Whether an error comes, at its root, from a full disk (ENOSPC).
+fn disk_full(e: &marketplace_core::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.raw_os_error() == Some(28) || io.kind() == std::io::ErrorKind::StorageFull)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn signature_hint(failure: marketplace_core::SignatureFailure) -> String {

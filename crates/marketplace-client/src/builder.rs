@@ -41,6 +41,8 @@ pub struct MarketplaceBuilder {
     plugins: Vec<Arc<dyn MarketplacePlugin>>,
     limits: ArchiveLimits,
     retry: RetryPolicy,
+    /// Why the search index must be rebuilt from the registry (it was damaged or missing).
+    index_repair: Option<String>,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -174,6 +176,7 @@ impl MarketplaceBuilder {
             plugins: self.plugins,
             limits: self.limits,
             retry: self.retry,
+            index_repair: self.index_repair,
         })
     }
 }
@@ -195,19 +198,22 @@ impl MarketplaceBuilder {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::backend("filesystem", format!("create {}", dir.display()), e, false)
         })?;
-        Ok(MarketplaceBuilder::new()
-            .registry(Arc::new(marketplace_registry_sqlite::SqliteRegistry::open(
-                dir.join("registry.sqlite3"),
-            )?))
+        refuse_emptied_registry(dir)?;
+        let registry_file = dir.join("registry.sqlite3");
+        let existing_home = std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0);
+        let registry = marketplace_registry_sqlite::SqliteRegistry::open(&registry_file)?;
+        let (search, index_repair) = open_or_set_aside_index(&dir.join("index"), existing_home)?;
+        let mut builder = MarketplaceBuilder::new()
+            .registry(Arc::new(registry))
             .store(Arc::new(
                 marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
             ))
-            .search(Arc::new(
-                marketplace_search_tantivy::TantivySearchEngine::open(dir.join("index"))?,
-            ))
+            .search(Arc::new(search))
             .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
                 dir.join("trust.json"),
-            )?)))
+            )?));
+        builder.index_repair = index_repair;
+        Ok(builder)
     }
 
     /// The embedded default, entirely in memory: for tests and short-lived tools.
@@ -225,5 +231,90 @@ impl MarketplaceBuilder {
             .crypto(Arc::new(
                 marketplace_crypto_ring::RingCryptoVerifier::in_memory(),
             )))
+    }
+}
+
+/// A registry file of zero bytes beside a store that holds archives was truncated or replaced:
+/// SQLite would take it for a new, empty database and the marketplace would forget every
+/// package it holds. Refused, saying so. (A zero-byte file with an empty store is what a first
+/// use killed before its first commit leaves, and is opened as new.)
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring"
+))]
+fn refuse_emptied_registry(dir: &std::path::Path) -> Result<()> {
+    let registry = dir.join("registry.sqlite3");
+    let empty = std::fs::metadata(&registry).is_ok_and(|m| m.len() == 0);
+    if !empty {
+        return Ok(());
+    }
+    let objects = dir.join("store").join("sha256");
+    let holds_archives = std::fs::read_dir(&objects).is_ok_and(|mut d| d.next().is_some());
+    if holds_archives {
+        return Err(Error::backend(
+            "sqlite",
+            format!("open the registry database {}", registry.display()),
+            format!(
+                "the registry file is empty (0 bytes) but the store {} holds archives: it was truncated or replaced; restore it from a backup (an empty registry is never started over existing packages)",
+                dir.join("store").display()
+            ),
+            false,
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the on-disk index. The index is derived data: one that cannot be opened (damaged) is
+/// moved aside and a fresh one opened, and one missing from an existing home is opened fresh;
+/// either way the reason is returned, for the client to rebuild it from the registry. A busy
+/// index (another process holds its writer) is not damaged and its error is returned as is.
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring"
+))]
+fn open_or_set_aside_index(
+    path: &std::path::Path,
+    existing_home: bool,
+) -> Result<(
+    marketplace_search_tantivy::TantivySearchEngine,
+    Option<String>,
+)> {
+    use marketplace_search_tantivy::TantivySearchEngine;
+    let missing = !path.exists();
+    match TantivySearchEngine::open(path) {
+        Ok(engine) => {
+            let repair = (missing && existing_home).then(|| {
+                format!(
+                    "the search index {} was missing; it is rebuilt from the registry",
+                    path.display()
+                )
+            });
+            Ok((engine, repair))
+        }
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => {
+            let stamp = marketplace_core::time::OffsetDateTime::now_utc().unix_timestamp();
+            let aside = path.with_file_name(format!("index.damaged-{stamp}"));
+            std::fs::rename(path, &aside).map_err(|io| {
+                Error::backend(
+                    "filesystem",
+                    format!("set the damaged index {} aside", path.display()),
+                    io,
+                    false,
+                )
+            })?;
+            let engine = TantivySearchEngine::open(path)?;
+            Ok((
+                engine,
+                Some(format!(
+                    "the search index could not be opened ({e}); it was moved to {} and is rebuilt from the registry",
+                    aside.display()
+                )),
+            ))
+        }
     }
 }

@@ -27,6 +27,7 @@ pub struct MarketplaceClient {
     pub(crate) plugins: Vec<Arc<dyn MarketplacePlugin>>,
     pub(crate) limits: ArchiveLimits,
     pub(crate) retry: RetryPolicy,
+    pub(crate) index_repair: Option<String>,
 }
 
 impl fmt::Debug for MarketplaceClient {
@@ -71,6 +72,13 @@ impl MarketplaceClient {
     /// The archive limits applied on publish and install.
     pub fn limits(&self) -> &ArchiveLimits {
         &self.limits
+    }
+
+    /// Why the search index must be rebuilt, when [`crate::MarketplaceBuilder::local`] found it
+    /// damaged (and set it aside) or missing: call [`MarketplaceClient::rebuild_index`], as
+    /// `mkt` does on opening a home (saying so).
+    pub fn index_repair(&self) -> Option<&str> {
+        self.index_repair.as_deref()
     }
 }
 

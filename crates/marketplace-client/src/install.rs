@@ -14,6 +14,7 @@ use marketplace_core::{
 use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 
 use crate::client::{MarketplaceClient, blocking, install_dir};
+use crate::destination::{Destination, Entry};
 use crate::instrument::{PostHook, Refusal};
 
 /// A downloaded, verified package.
@@ -123,10 +124,16 @@ impl MarketplaceClient {
         requirement: &VersionReq,
         dest: &Path,
     ) -> Result<InstallReport> {
-        let lock_dest = dest.to_owned();
-        let mut lock = blocking("read the lockfile", move || Lockfile::read(&lock_dest))
-            .await?
-            .unwrap_or_default();
+        // An existing destination is locked for this install, and repaired if an earlier one
+        // was interrupted, before anything is read from it; a new one is created (and locked)
+        // only when there is something to put in it.
+        let mut destination = None;
+        let mut lock = Lockfile::default();
+        if dest.is_dir() {
+            let (opened, read) = open_destination(dest).await?;
+            destination = Some(opened);
+            lock = read;
+        }
         // 1. Which versions: the lockfile's, or a fresh resolution.
         let locked = lock
             .root_for(package)
@@ -165,17 +172,36 @@ impl MarketplaceClient {
             self.pre_download_hooks(metadata).await?;
             self.check_signature("install", metadata).await?;
             let archive = self.fetch("install", metadata).await?;
+            if destination.is_none() {
+                destination = Some(open_destination(dest).await?.0);
+            }
             let package = self
                 .stage_checked("install", metadata, archive, target)
                 .await?;
             staged.push((metadata, package));
         }
-        // 3. Move every staged package into place; on a failure, remove what this install
-        //    moved.
+        // 3. Journal, then move every staged package into place; on a failure, remove what this
+        //    install moved (and should the process die meanwhile, the journal lets the next
+        //    install do it).
+        let entries: Vec<Entry> = staged
+            .iter()
+            .map(|(metadata, package)| Entry {
+                id: metadata.id.clone(),
+                checksum: metadata.checksum.clone(),
+                path: package.dest().to_owned(),
+            })
+            .collect();
         let (metadata, packages): (Vec<&PackageMetadata>, Vec<Staged>) = staged.into_iter().unzip();
+        let destination = match destination {
+            Some(destination) => destination,
+            // Everything was in place already; the lockfile is still rewritten.
+            None => open_destination(dest).await?.0,
+        };
         let dest_owned = dest.to_owned();
-        let committed = blocking("extract packages", move || {
-            commit_all(packages, &dest_owned)
+        let (destination, committed) = blocking("extract packages", move || {
+            destination.begin(&entries)?;
+            let committed = commit_all(packages, &dest_owned)?;
+            Ok((destination, committed))
         })
         .await?;
         // 4. Count, hook, lock.
@@ -199,15 +225,8 @@ impl MarketplaceClient {
         lock.record(graph.root.clone(), locked_packages);
         let lock_dest = dest.to_owned();
         blocking("write the lockfile", move || {
-            std::fs::create_dir_all(&lock_dest).map_err(|e| {
-                Error::backend(
-                    "filesystem",
-                    format!("create {}", lock_dest.display()),
-                    e,
-                    false,
-                )
-            })?;
-            lock.write(&lock_dest)
+            lock.write(&lock_dest)?;
+            destination.finish()
         })
         .await?;
         Ok(InstallReport {
@@ -289,6 +308,11 @@ impl MarketplaceClient {
             ))
         })
     }
+}
+
+async fn open_destination(dest: &Path) -> Result<(Destination, Lockfile)> {
+    let dest = dest.to_owned();
+    blocking("open the destination", move || Destination::open(&dest)).await
 }
 
 /// Commits staged packages in order; on a failure removes the ones already committed (and a

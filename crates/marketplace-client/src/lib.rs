@@ -6,6 +6,7 @@
 
 mod builder;
 mod client;
+mod destination;
 mod install;
 mod instrument;
 mod maintain;

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
-    PackageResolutionStatistics, PubGrubError, Ranges, Reporter, VersionSet,
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider, DerivationTree,
+    External, PackageResolutionStatistics, PubGrubError, Ranges, Reporter, VersionSet,
 };
 use semver::{Op, Version, VersionReq};
 
@@ -326,9 +326,8 @@ impl Resolver {
                     self.transitive,
                 ))
             }
-            Err(PubGrubError::NoSolution(mut tree)) => {
-                tree.collapse_no_versions();
-                let mut explanation = DefaultStringReporter::report(&tree);
+            Err(PubGrubError::NoSolution(tree)) => {
+                let mut explanation = explain(tree);
                 explanation.push_str(&self.cache.notes());
                 Solved::Done(Err(Error::Conflict {
                     root: self.root.to_string(),
@@ -357,6 +356,105 @@ impl Walk {
             level: vec![(pkg, version)],
             visited: HashSet::new(),
             phase: Phase::Metadata,
+        }
+    }
+}
+
+type Tree = DerivationTree<Pkg, ReqSet, String>;
+
+/// Deepest derivation explained in PubGrub's own words; its reporter (and `collapse_no_versions`)
+/// recurse once per level, so deeper trees — a conflict at the end of a chain thousands of
+/// packages long — get a summary built without recursion.
+const MAX_REPORTED_DEPTH: usize = 200;
+
+/// The explanation of a failed resolution, and the tree taken apart without recursion (dropping
+/// a deep tree the ordinary way would recurse once per level too).
+fn explain(mut tree: Tree) -> String {
+    let explanation = if depth(&tree) <= MAX_REPORTED_DEPTH {
+        tree.collapse_no_versions();
+        DefaultStringReporter::report(&tree)
+    } else {
+        summarise(&tree)
+    };
+    dismantle(tree);
+    explanation
+}
+
+/// The depth of a derivation tree, walked with an explicit stack.
+fn depth(tree: &Tree) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(tree, 1usize)];
+    while let Some((node, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        if let DerivationTree::Derived(derived) = node {
+            stack.push((&derived.cause1, level + 1));
+            stack.push((&derived.cause2, level + 1));
+        }
+    }
+    deepest
+}
+
+/// The facts a deep tree was derived from, in order, the middle of a long list elided: what each
+/// package needs, and which requirement nothing satisfies.
+fn summarise(tree: &Tree) -> String {
+    let mut facts: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![tree];
+    while let Some(node) = stack.pop() {
+        match node {
+            DerivationTree::Derived(derived) => {
+                stack.push(&derived.cause2);
+                stack.push(&derived.cause1);
+            }
+            DerivationTree::External(external) => {
+                let fact = match external {
+                    External::NotRoot(..) => continue,
+                    External::NoVersions(pkg, set) => {
+                        format!("no version of {pkg} matches {set}")
+                    }
+                    External::FromDependencyOf(pkg, set, dep, dep_set) => {
+                        format!("{pkg} {set} depends on {dep} {dep_set}")
+                    }
+                    External::Custom(pkg, set, why) => format!("{pkg} {set}: {why}"),
+                };
+                if seen.insert(fact.clone()) {
+                    facts.push(fact);
+                }
+            }
+        }
+    }
+    const EACH_END: usize = 6;
+    let mut out =
+        String::from("no versions satisfy every requirement; the requirements that clash:");
+    let shown: Vec<&String> = if facts.len() > 2 * EACH_END {
+        facts
+            .iter()
+            .take(EACH_END)
+            .chain(facts.iter().skip(facts.len() - EACH_END))
+            .collect()
+    } else {
+        facts.iter().collect()
+    };
+    for (i, fact) in shown.iter().enumerate() {
+        if facts.len() > 2 * EACH_END && i == EACH_END {
+            out.push_str(&format!("\n  … {} more …", facts.len() - 2 * EACH_END));
+        }
+        out.push_str(&format!("\n  {fact}"));
+    }
+    out
+}
+
+/// Drops a derivation tree level by level: an `Arc` this tree holds alone is opened and its
+/// causes queued, a shared one just released.
+fn dismantle(tree: Tree) {
+    let mut stack: Vec<Tree> = vec![tree];
+    while let Some(node) = stack.pop() {
+        if let DerivationTree::Derived(derived) = node {
+            for cause in [derived.cause1, derived.cause2] {
+                if let Ok(owned) = Arc::try_unwrap(cause) {
+                    stack.push(owned);
+                }
+            }
         }
     }
 }

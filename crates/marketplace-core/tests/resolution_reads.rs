@@ -20,6 +20,7 @@ struct Counting {
 
 impl Counting {
     fn add(&mut self, id: &str, deps: &[(&str, &str)]) {
+        // (name, requirement) pairs
         let id: PackageId = id.parse().expect("id");
         let mut m = PackageMetadata::new(id.clone(), "", ContentHash::sha256(b""), 0);
         for (dep, req) in deps {
@@ -141,5 +142,37 @@ fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
         if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
+    }
+}
+
+#[test]
+fn a_conflict_at_the_end_of_a_deep_chain_is_explained_without_overflowing_the_stack() {
+    let mut u = Counting::default();
+    const DEPTH: usize = 3000;
+    u.add("deep/tail@1.0.0", &[]);
+    for i in 0..DEPTH {
+        let next = if i + 1 == DEPTH {
+            ("deep/tail".to_owned(), "^2".to_owned())
+        } else {
+            (format!("deep/p{}", i + 1), "^1".to_owned())
+        };
+        u.add(
+            &format!("deep/p{i}@1.0.0"),
+            &[(next.0.as_str(), next.1.as_str())],
+        );
+    }
+    let root: PackageId = "deep/p0@1.0.0".parse().unwrap();
+    // The test thread's default stack (2 MiB) is what a tool's own threads have.
+    let result = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || resolve_graph_blocking(&u, &root, true).map(|g| g.len()))
+        .unwrap()
+        .join()
+        .expect("resolution must not overflow the stack");
+    match result {
+        Err(Error::Conflict { explanation, .. }) => {
+            assert!(explanation.contains("deep/tail"), "{explanation}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
     }
 }

@@ -84,10 +84,10 @@ impl RingCryptoVerifier {
             .signer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((cached, pair, public)) = cache.as_ref() {
-            if *cached == fingerprint {
-                return Ok((Arc::clone(pair), public.clone()));
-            }
+        if let Some((cached, pair, public)) = cache.as_ref()
+            && *cached == fingerprint
+        {
+            return Ok((Arc::clone(pair), public.clone()));
         }
         let (ring_pair, pair) = pem::key_pair(private_key.pkcs8_der())?;
         let ring_pair = Arc::new(ring_pair);

@@ -22,8 +22,16 @@ pub(crate) enum SearchError {
 }
 
 impl SearchError {
-    /// Converts into the public error, saying what was being done.
+    /// Converts into the public error, saying what was being done. An index whose writer lock
+    /// another process holds is busy, not broken: that error is transient.
     pub(crate) fn during(self, operation: impl Into<String>) -> Error {
-        Error::backend("tantivy", operation, self, false)
+        let transient = matches!(
+            &self,
+            SearchError::Tantivy {
+                source: tantivy::TantivyError::LockFailure(..),
+                ..
+            }
+        );
+        Error::backend("tantivy", operation, self, transient)
     }
 }
