@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod conformance;
+mod fuzz;
 mod invariants;
 
 fn main() -> ExitCode {
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Some("invariants") => invariants::check(&workspace_root()),
         Some("conformance") => conformance::run(&args[1..], None),
         Some("bench-report") => bench_report(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -44,6 +46,7 @@ fn print_help() {
          ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, cargo deny check licenses bans sources\n  \
          invariants   check the dependency invariants of the architecture\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
+         fuzz         every fuzz target (fuzz/) for --seconds N each (default 60), or the\n               targets named; needs cargo-fuzz (`cargo install --locked cargo-fuzz`)\n  \
          conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
@@ -134,6 +137,7 @@ fn ci() -> Result<(), String> {
         return Err("tests failed; run `cargo test --workspace` to see why".into());
     }
     conformance::run(&[], Some(&reports))?;
+    fuzz::ci()?;
     deny()?;
     println!("==> ci: every gate passed");
     Ok(())

@@ -27,7 +27,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_rust_file_starts_with_a_module_doc_line() {
     let root = workspace_root();
     let mut files = Vec::new();
-    for dir in ["crates", "testing", "xtask", "examples", "benches"] {
+    for dir in ["crates", "testing", "xtask", "examples", "benches", "fuzz"] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(
@@ -185,7 +185,7 @@ fn code_map_names_every_source_file() {
     let doc = fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
     let sections = code_map_sections(&doc);
     let mut files = Vec::new();
-    for dir in ["crates", "testing", "xtask", "examples", "benches"] {
+    for dir in ["crates", "testing", "xtask", "examples", "benches", "fuzz"] {
         rust_files(&root.join(dir), &mut files);
     }
     let mut missing = Vec::new();

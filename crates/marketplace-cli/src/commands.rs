@@ -39,6 +39,15 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Some((why, versions)) = &home.repaired_index {
         out.note(&format!("{why} ({versions} versions indexed)"));
     }
+    match &home.caught_up {
+        Ok(0) => {}
+        Ok(events) => out.note(&format!(
+            "the search index caught up with {events} registry events it had missed"
+        )),
+        Err(e) => out.note(&format!(
+            "the search index could not catch up with the registry ({e}); search may miss recent changes until `mkt rebuild-index`"
+        )),
+    }
     let client = &home.client;
     match cli.command {
         Command::Init => init(&home, out),

@@ -20,6 +20,9 @@ pub(crate) struct Home {
     pub(crate) created_key: Option<KeyPair>,
     /// Why the search index was rebuilt on opening, and how many versions it holds now.
     pub(crate) repaired_index: Option<(String, u64)>,
+    /// Registry events the search index had missed and applied on opening (an earlier process
+    /// was killed between registering and indexing), or why catching up failed.
+    pub(crate) caught_up: Result<u64, String>,
 }
 
 fn io_error(what: String, e: std::io::Error) -> CliError {
@@ -62,11 +65,15 @@ impl Home {
             Some(why) => Some((why, client.rebuild_index().await?)),
             None => None,
         };
+        // Whatever the index missed (a process killed after registering) is applied now. A
+        // failure here does not stop the command: the registry is the truth.
+        let caught_up = client.sync_index().await.map_err(|e| e.to_string());
         let mut home = Home {
             root,
             client,
             created_key: None,
             repaired_index,
+            caught_up,
         };
         if !home.key_path(DEFAULT_KEY).exists() {
             match home

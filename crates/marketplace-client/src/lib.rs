@@ -7,6 +7,7 @@
 mod builder;
 mod client;
 mod destination;
+mod follow;
 mod install;
 mod instrument;
 mod maintain;

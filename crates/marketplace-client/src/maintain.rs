@@ -64,6 +64,10 @@ impl MarketplaceClient {
     /// registry is the truth and `rebuild_index` repairs the index).
     async fn reindex(&self, id: &PackageId, yanked: Option<YankInfo>) {
         let result = async {
+            // An engine that follows the change feed takes the change from there.
+            if self.follow(&crate::follow::Known::new()).await?.is_some() {
+                return Ok(());
+            }
             let metadata = self.get_checked("reindex", id).await?;
             let downloads = self
                 .call("registry", "get_stats", true, || {
@@ -111,6 +115,14 @@ impl MarketplaceClient {
     pub async fn rebuild_index(&self) -> Result<u64> {
         let span = tracing::info_span!("marketplace.rebuild_index");
         self.flow("rebuild_index", span, async {
+            if self.follows_feed().await? {
+                let head = self
+                    .call("registry", "latest_event_seq", true, || {
+                        self.registry.latest_event_seq()
+                    })
+                    .await?;
+                return self.rebuild_at(head).await;
+            }
             let records = self.all_records().await?;
             let mut records = Some(records);
             self.call("search", "rebuild", false, || {

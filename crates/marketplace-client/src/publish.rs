@@ -13,7 +13,7 @@ use marketplace_core::{
 use marketplace_package::{Inspected, inspect};
 
 use crate::client::{MarketplaceClient, blocking};
-use crate::instrument::{INDEX_FAILURES_TOTAL, PostHook};
+use crate::instrument::PostHook;
 
 /// Archives stored at once by [`MarketplaceClient::publish_batch`].
 const STORE_CONCURRENCY: usize = 8;
@@ -204,20 +204,10 @@ impl MarketplaceClient {
         // 2. registry: the version exists from here on.
         let id = self.register(&metadata).await?;
         self.add_bytes("published", archive.len());
-        // 3. index: derived data; a miss is repaired by rebuild_index.
+        // 3. index: derived data; a miss is repaired by the next follow of the change feed.
         let mut record = PackageRecord::new(metadata);
         record.metadata.id = id.clone();
-        let indexed = match self
-            .call("search", "index", true, || self.search.index(&record))
-            .await
-        {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(package = %id, error = %e, "published but not indexed; rebuild_index repairs this");
-                self.count(INDEX_FAILURES_TOTAL, &[]);
-                false
-            }
-        };
+        let indexed = self.index_published(std::slice::from_ref(&record)).await;
         self.post_hooks(PostHook::Publish, &record.metadata, archive)
             .await;
         Ok(Published {
@@ -328,19 +318,7 @@ impl MarketplaceClient {
                     PackageRecord::new(metadata)
                 })
                 .collect();
-            let indexed = match self
-                .call("search", "index_batch", true, || {
-                    self.search.index_batch(&records)
-                })
-                .await
-            {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "batch published but not indexed; rebuild_index repairs this");
-                    self.count(INDEX_FAILURES_TOTAL, &[]);
-                    false
-                }
-            };
+            let indexed = self.index_published(&records).await;
             let mut published = Vec::with_capacity(prepared.len());
             for (p, record) in prepared.iter().zip(records) {
                 self.add_bytes("published", p.archive().len());

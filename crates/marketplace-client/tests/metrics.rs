@@ -285,7 +285,7 @@ async fn prometheus_export_after_a_round_trip() {
     for op in [
         "store.store",
         "registry.register",
-        "search.index",
+        "search.apply_feed",
         "crypto.sign",
     ] {
         assert!(

@@ -297,6 +297,7 @@ layer! {
         async fn get_stats(id: &PackageId) -> Result<PackageStats>;
         async fn record_download(id: &PackageId) -> Result<()>;
         async fn events_since(after: u64, limit: usize) -> Result<Vec<RegistryEvent>>;
+        async fn latest_event_seq() -> Result<u64>;
     }
 }
 
@@ -331,6 +332,8 @@ layer! {
         async fn rebuild(records: Box<dyn Iterator<Item = PackageRecord> + Send>) -> Result<u64>;
         async fn optimize() -> Result<()>;
         async fn stats() -> Result<IndexStats>;
+        async fn feed_position() -> Result<Option<u64>>;
+        async fn apply_feed(records: &[PackageRecord], position: u64) -> Result<()>;
     }
 }
 

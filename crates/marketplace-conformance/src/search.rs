@@ -69,6 +69,9 @@ pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> Sui
         .await;
     report.run("optimize_keeps_results", optimize(e)).await;
     report
+        .run("feed_position_follows_apply_feed", feed_position(e))
+        .await;
+    report
         .run(
             "model_random_operations",
             model_check(e, caps.property_cases),
@@ -947,6 +950,41 @@ async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
         (3, 2),
         "stats after rebuild"
     );
+    if let Some(position) = e.feed_position().await.ctx("feed position")? {
+        ensure_eq!(position, 0, "a rebuilt index has followed no feed yet");
+    }
+    Ok(())
+}
+
+/// An engine that keeps a change-feed position records the one `apply_feed` gave it, with the
+/// records; one that keeps none indexes the records all the same.
+async fn feed_position(e: &dyn SearchEngine) -> CheckResult {
+    let first = record("fp/ibis@1.0.0", "Ibis.", &[], &[], 1);
+    e.apply_feed(std::slice::from_ref(&first), 3)
+        .await
+        .ctx("apply_feed")?;
+    ensure_eq!(
+        ids(&text(e, "ibis").await?),
+        vec!["fp/ibis@1.0.0".to_owned()],
+        "records given to apply_feed are indexed"
+    );
+    let kept = e.feed_position().await.ctx("feed position")?;
+    if let Some(position) = kept {
+        ensure_eq!(position, 3, "the position apply_feed recorded");
+        let update = record("fp/ibis@1.1.0", "Ibis.", &[], &[], 1);
+        e.apply_feed(&[update], 9).await.ctx("apply_feed")?;
+        ensure_eq!(
+            e.feed_position().await.ctx("feed position")?,
+            Some(9),
+            "the position moves with each apply"
+        );
+        e.apply_feed(&[], 10).await.ctx("apply_feed of nothing")?;
+        ensure_eq!(
+            e.feed_position().await.ctx("feed position")?,
+            Some(10),
+            "an empty stretch of the feed still moves the position"
+        );
+    }
     Ok(())
 }
 

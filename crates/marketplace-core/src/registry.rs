@@ -342,6 +342,19 @@ pub trait Registry: Send + Sync {
     /// Events with `seq > after`, ascending, at most `limit`. `events_since(0, n)` starts at
     /// the beginning.
     async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>>;
+
+    /// The `seq` of the newest event, 0 when the log is empty: where a follower that applied
+    /// everything stands. Provided: pages through [`Registry::events_since`]; backends answer it
+    /// with one lookup.
+    async fn latest_event_seq(&self) -> Result<u64> {
+        let mut last = 0;
+        loop {
+            match self.events_since(last, 10_000).await?.last() {
+                Some(event) => last = event.seq,
+                None => return Ok(last),
+            }
+        }
+    }
 }
 
 /// Checks that a registration is well-formed: valid metadata and matching hashes. Backends call

@@ -203,4 +203,22 @@ pub trait SearchEngine: Send + Sync {
 
     /// Number of documents and packages.
     async fn stats(&self) -> Result<IndexStats>;
+
+    /// How far this index has followed the registry's change feed: the `seq` of the last event
+    /// applied (`Some(0)` for a fresh or rebuilt index), or `None` when the engine keeps no
+    /// position — the client then indexes each change as it makes it and repairs by
+    /// [`SearchEngine::rebuild`]. Engines that keep one keep it across restarts. Provided:
+    /// `None`.
+    async fn feed_position(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Indexes `records` and records `position` as applied, in one step where the engine can
+    /// (a crash must never leave a position past what was indexed; applying events twice is
+    /// harmless, every record replaces its version). [`SearchEngine::rebuild`] resets the
+    /// position to 0. Provided: [`SearchEngine::index_batch`]; the position is not kept.
+    async fn apply_feed(&self, records: &[PackageRecord], position: u64) -> Result<()> {
+        let _ = position;
+        self.index_batch(records).await
+    }
 }

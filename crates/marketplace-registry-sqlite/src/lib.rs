@@ -386,4 +386,11 @@ impl Registry for SqliteRegistry {
         )
         .await
     }
+
+    async fn latest_event_seq(&self) -> Result<u64> {
+        self.read("read the newest event".to_owned(), |conn, location| {
+            queries::latest_event_seq(conn, location)
+        })
+        .await
+    }
 }

@@ -474,3 +474,12 @@ pub(crate) fn events_since(
     }
     Ok(events)
 }
+
+/// The `seq` of the newest event (0 for an empty log).
+pub(crate) fn latest_event_seq(conn: &Connection, location: &str) -> QResult<u64> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .at(location)?;
+    Ok(seq.max(0) as u64)
+}

@@ -11,7 +11,7 @@ mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -69,6 +69,9 @@ struct Inner {
     /// text, hidden ones are marked), so text queries need no current-version filter. An index
     /// written by an older version of this crate does not, until `rebuild`.
     layout: AtomicBool,
+    /// How far the index has followed the registry's change feed (recorded in each commit's
+    /// payload).
+    feed: AtomicU64,
 }
 
 impl std::fmt::Debug for TantivySearchEngine {
@@ -89,6 +92,43 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn bound_limit(searcher: &Searcher, limit: usize) -> usize {
     let documents = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
     limit.min(documents).max(1)
+}
+
+/// What a commit's payload records: one line per fact.
+struct Payload {
+    /// Every document follows [`LAYOUT`].
+    layout: bool,
+    /// The change-feed position applied (0 when none was recorded).
+    feed: u64,
+}
+
+const FEED_PREFIX: &str = "feed ";
+
+impl Payload {
+    fn parse(payload: Option<&str>) -> Self {
+        let lines = payload.unwrap_or_default().lines();
+        let mut parsed = Payload {
+            layout: false,
+            feed: 0,
+        };
+        for line in lines {
+            if line == LAYOUT {
+                parsed.layout = true;
+            } else if let Some(n) = line.strip_prefix(FEED_PREFIX) {
+                parsed.feed = n.trim().parse().unwrap_or(0);
+            }
+        }
+        parsed
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.layout {
+            writeln!(f, "{LAYOUT}")?;
+        }
+        write!(f, "{FEED_PREFIX}{}", self.feed)
+    }
 }
 
 /// The order in which a package's versions compete to be current.
@@ -156,7 +196,8 @@ impl TantivySearchEngine {
         // An empty index starts in the current layout; a non-empty one is in it only if its
         // last commit says so.
         let metas = index.load_metas().map_err(fail)?;
-        let layout = metas.segments.is_empty() || metas.payload.as_deref() == Some(LAYOUT);
+        let payload = Payload::parse(metas.payload.as_deref());
+        let layout = metas.segments.is_empty() || payload.layout;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let parallel = Executor::multi_thread(threads, "marketplace-search-").map_err(fail)?;
         Ok(TantivySearchEngine {
@@ -169,6 +210,7 @@ impl TantivySearchEngine {
                 parallel,
                 parallel_from: PARALLEL_SEARCH_DOCS,
                 layout: AtomicBool::new(layout),
+                feed: AtomicU64::new(payload.feed),
             }),
         })
     }
@@ -185,16 +227,21 @@ impl TantivySearchEngine {
         let task = tokio::task::spawn_blocking(move || {
             let mut writer = lock(&inner.writer);
             let layout = inner.layout.load(Ordering::Acquire);
+            let feed = inner.feed.load(Ordering::Acquire);
+            let restore = |inner: &Inner| {
+                inner.layout.store(layout, Ordering::Release);
+                inner.feed.store(feed, Ordering::Release);
+            };
             let value = match op(&inner, &mut writer) {
                 Ok(value) => value,
                 Err(e) => {
-                    inner.layout.store(layout, Ordering::Release);
+                    restore(&inner);
                     let _ = writer.rollback();
                     return Err(e);
                 }
             };
             if let Err(e) = inner.commit(&mut writer) {
-                inner.layout.store(layout, Ordering::Release);
+                restore(&inner);
                 return Err(e);
             }
             inner
@@ -215,13 +262,16 @@ impl TantivySearchEngine {
 }
 
 impl Inner {
-    /// Commits, recording the layout in the commit's payload when every document follows it.
+    /// Commits, recording in the commit's payload the layout (when every document follows it)
+    /// and the change-feed position: one atomic step with the documents.
     fn commit(&self, writer: &mut IndexWriter) -> Result<()> {
         let fail = |e| self.fail("commit", e);
         let mut commit = writer.prepare_commit().map_err(fail)?;
-        if self.layout.load(Ordering::Acquire) {
-            commit.set_payload(LAYOUT);
-        }
+        let payload = Payload {
+            layout: self.layout.load(Ordering::Acquire),
+            feed: self.feed.load(Ordering::Acquire),
+        };
+        commit.set_payload(&payload.to_string());
         commit.commit().map_err(fail)?;
         Ok(())
     }
@@ -569,6 +619,23 @@ impl SearchEngine for TantivySearchEngine {
         .await
     }
 
+    async fn feed_position(&self) -> Result<Option<u64>> {
+        Ok(Some(self.inner.feed.load(Ordering::Acquire)))
+    }
+
+    async fn apply_feed(&self, records: &[PackageRecord], position: u64) -> Result<()> {
+        let records: Vec<Stored> = records.iter().map(Stored::from).collect();
+        self.write(
+            format!("apply the change feed up to event {position}"),
+            move |inner, writer| {
+                inner.apply(writer, &records, &[])?;
+                inner.feed.store(position, Ordering::Release);
+                Ok(())
+            },
+        )
+        .await
+    }
+
     async fn remove(&self, id: &PackageId) -> Result<()> {
         let id = id.clone();
         self.write(format!("remove {id}"), move |inner, writer| {
@@ -734,8 +801,10 @@ impl SearchEngine for TantivySearchEngine {
             for (package, versions) in &packages {
                 inner.write_package(writer, package, versions)?;
             }
-            // Every document is now written by this version: the commit records the layout.
+            // Every document is now written by this version: the commit records the layout. A
+            // rebuilt index has followed no feed yet.
             inner.layout.store(true, Ordering::Release);
+            inner.feed.store(0, Ordering::Release);
             Ok(count)
         })
         .await
@@ -903,6 +972,26 @@ mod layout_tests {
 
     use super::{LAYOUT, TantivySearchEngine, lock};
 
+    /// The feed position is kept in the commit, with the documents, and survives a reopen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_feed_position_is_committed_with_the_documents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = TantivySearchEngine::open(dir.path()).expect("open");
+        assert_eq!(engine.feed_position().await.expect("position"), Some(0));
+        let r = record("zoo/okapi@1.0.0", "Okapi tools.", &[], &[], 1);
+        engine.apply_feed(&[r], 7).await.expect("apply");
+        assert_eq!(engine.feed_position().await.expect("position"), Some(7));
+        drop(engine);
+        let engine = TantivySearchEngine::open(dir.path()).expect("reopen");
+        assert_eq!(engine.feed_position().await.expect("position"), Some(7));
+        assert_eq!(hits(&engine, "okapi").await, ["zoo/okapi@1.0.0"]);
+        engine
+            .rebuild(Box::new(std::iter::empty()))
+            .await
+            .expect("rebuild");
+        assert_eq!(engine.feed_position().await.expect("position"), Some(0));
+    }
+
     fn payload(engine: &TantivySearchEngine) -> Option<String> {
         engine.inner.index.load_metas().expect("metas").payload
     }
@@ -938,7 +1027,10 @@ mod layout_tests {
         ];
         let engine = TantivySearchEngine::open(dir.path()).expect("open");
         engine.index_batch(&records).await.expect("index");
-        assert_eq!(payload(&engine).as_deref(), Some(LAYOUT));
+        assert_eq!(
+            payload(&engine).as_deref(),
+            Some("marketplace-search-tantivy layout 2\nfeed 0")
+        );
         assert_eq!(hits(&engine, "zebrafish").await, ["zoo/zebrafish@2.0.0"]);
 
         // What an older version wrote: text on a version that is not current, no payload.
@@ -974,13 +1066,13 @@ mod layout_tests {
         );
         // New writes keep the older layout: the index still holds its documents.
         engine.index_batch(&records[..1]).await.expect("index");
-        assert_eq!(payload(&engine), None);
+        assert_eq!(payload(&engine).as_deref(), Some("feed 0"));
 
         engine
             .rebuild(Box::new(records.clone().into_iter()))
             .await
             .expect("rebuild");
-        assert_eq!(payload(&engine).as_deref(), Some(LAYOUT));
+        assert!(payload(&engine).is_some_and(|p| p.starts_with(LAYOUT)));
         assert_eq!(hits(&engine, "zebrafish").await, ["zoo/zebrafish@2.0.0"]);
         drop(engine);
         let engine = TantivySearchEngine::open(dir.path()).expect("reopen");

@@ -19,6 +19,8 @@ use super::lock;
 #[derive(Default)]
 pub struct MemorySearchEngine {
     docs: Mutex<BTreeMap<String, PackageRecord>>,
+    /// The change-feed position applied.
+    feed: std::sync::atomic::AtomicU64,
 }
 
 impl MemorySearchEngine {
@@ -329,7 +331,22 @@ impl SearchEngine for MemorySearchEngine {
             records.map(|r| (r.metadata.id.canonical(), r)).collect();
         let n = fresh.len() as u64;
         *lock(&self.docs) = fresh;
+        self.feed.store(0, std::sync::atomic::Ordering::SeqCst);
         Ok(n)
+    }
+
+    async fn feed_position(&self) -> Result<Option<u64>> {
+        Ok(Some(self.feed.load(std::sync::atomic::Ordering::SeqCst)))
+    }
+
+    async fn apply_feed(&self, records: &[PackageRecord], position: u64) -> Result<()> {
+        let mut docs = lock(&self.docs);
+        for record in records {
+            docs.insert(record.metadata.id.canonical(), record.clone());
+        }
+        self.feed
+            .store(position, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     async fn optimize(&self) -> Result<()> {

@@ -1,0 +1,214 @@
+//! The search index as a follower of the registry's change feed. An engine that keeps a feed
+//! position ([`marketplace_core::SearchEngine::feed_position`]) is brought up to the newest event
+//! after every write of this client and whenever [`MarketplaceClient::sync_index`] is called
+//! (`mkt` does on opening a home), so a publish killed between registering and indexing, or an
+//! index restored from an old backup, is repaired by the next process — no manual rebuild.
+//! Applying an event twice is harmless (each record replaces its version), so the position may
+//! lag what is indexed but never runs ahead of it.
+
+use std::collections::{HashMap, HashSet};
+
+use marketplace_core::{PackageId, PackageRecord, RegistryEvent, Result, YankInfo};
+
+use crate::client::MarketplaceClient;
+
+/// Events applied per step (one `events_since` page, one `apply_feed`).
+const PAGE: usize = 1000;
+/// An index this many events or more behind from nothing is rebuilt from the registry's listing
+/// (pages of records) rather than replayed event by event (a read per version).
+const REBUILD_FROM: u64 = 2_000;
+
+/// Records the calling flow already holds, by canonical id: used instead of reading them back.
+pub(crate) type Known = HashMap<String, PackageRecord>;
+
+impl MarketplaceClient {
+    /// Brings the search index up to the registry's change feed and returns how many events it
+    /// applied: 0 when it was caught up, or when the engine keeps no feed position (then each
+    /// flow indexes what it changes, and [`MarketplaceClient::rebuild_index`] repairs).
+    pub async fn sync_index(&self) -> Result<u64> {
+        let span = tracing::info_span!("marketplace.sync_index");
+        self.flow("sync_index", span, async {
+            Ok(self.follow(&Known::new()).await?.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Whether the search engine follows the change feed.
+    pub(crate) async fn follows_feed(&self) -> Result<bool> {
+        Ok(self
+            .call("search", "feed_position", true, || {
+                self.search.feed_position()
+            })
+            .await?
+            .is_some())
+    }
+
+    /// The follower: applies every event after the index's position, in pages, and returns how
+    /// many; `None` when the engine keeps no position (the caller indexes directly).
+    pub(crate) async fn follow(&self, known: &Known) -> Result<Option<u64>> {
+        let Some(mut position) = self
+            .call("search", "feed_position", true, || {
+                self.search.feed_position()
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        let head = self
+            .call("registry", "latest_event_seq", true, || {
+                self.registry.latest_event_seq()
+            })
+            .await?;
+        if position == head {
+            return Ok(Some(0));
+        }
+        // An index ahead of the registry followed another registry (or a restored older copy of
+        // this one): start again. One far behind from nothing is rebuilt from the listing.
+        if position > head || (position == 0 && head >= REBUILD_FROM) {
+            self.rebuild_at(head).await?;
+            return Ok(Some(head));
+        }
+        let mut applied = 0;
+        // Up to the head read above; events after it are the next follow's.
+        while position < head {
+            let events = self
+                .call("registry", "events_since", true, || {
+                    self.registry.events_since(position, PAGE)
+                })
+                .await?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                break;
+            };
+            let records = self.records_for(&events, known).await?;
+            self.call("search", "apply_feed", true, || {
+                self.search.apply_feed(&records, last)
+            })
+            .await?;
+            applied += events.len() as u64;
+            position = last;
+        }
+        Ok(Some(applied))
+    }
+
+    /// Makes freshly registered `records` searchable: by following the feed (which also applies
+    /// whatever an earlier, interrupted flow left), or by indexing them directly when the engine
+    /// keeps no position. Returns whether the index took them; a failure is logged and counted
+    /// (the registry is the truth, and the next follow or `rebuild_index` repairs the index).
+    pub(crate) async fn index_published(&self, records: &[PackageRecord]) -> bool {
+        let result = async {
+            let known: Known = records
+                .iter()
+                .map(|r| (r.metadata.id.canonical(), r.clone()))
+                .collect();
+            if self.follow(&known).await?.is_some() {
+                return Ok(());
+            }
+            match records {
+                [one] => {
+                    self.call("search", "index", true, || self.search.index(one))
+                        .await
+                }
+                many => {
+                    self.call("search", "index_batch", true, || {
+                        self.search.index_batch(many)
+                    })
+                    .await
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, versions = records.len(), "published but not indexed; the next sync or rebuild_index repairs this");
+                self.count(crate::instrument::INDEX_FAILURES_TOTAL, &[]);
+                false
+            }
+        }
+    }
+
+    /// Rebuilds the index from the registry's listing and records `head` (read before the
+    /// listing, so later events are applied again, harmlessly) as its position.
+    pub(crate) async fn rebuild_at(&self, head: u64) -> Result<u64> {
+        let records = self.all_records().await?;
+        let mut records = Some(records);
+        let count = self
+            .call("search", "rebuild", false, || {
+                let batch = records.take().unwrap_or_default();
+                self.search.rebuild(Box::new(batch.into_iter()))
+            })
+            .await?;
+        self.call("search", "apply_feed", true, || {
+            self.search.apply_feed(&[], head)
+        })
+        .await?;
+        Ok(count)
+    }
+
+    /// The current record of every version a stretch of the feed touched, in first-touched
+    /// order. The index keeps of a yank only that it happened, so a yank seen in the stretch
+    /// carries its reason and a yank from before it an empty one.
+    async fn records_for(
+        &self,
+        events: &[RegistryEvent],
+        known: &Known,
+    ) -> Result<Vec<PackageRecord>> {
+        let mut order: Vec<&PackageId> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut yanks: HashMap<String, Option<YankInfo>> = HashMap::new();
+        for event in events {
+            let id = event.kind.id();
+            if seen.insert(id.canonical()) {
+                order.push(id);
+            }
+            match &event.kind {
+                marketplace_core::EventKind::Yanked { reason, .. } => {
+                    yanks.insert(
+                        id.canonical(),
+                        Some(YankInfo {
+                            reason: reason.clone(),
+                            at: event.at,
+                        }),
+                    );
+                }
+                marketplace_core::EventKind::Unyanked { .. } => {
+                    yanks.insert(id.canonical(), None);
+                }
+                _ => {}
+            }
+        }
+        let mut records = Vec::with_capacity(order.len());
+        for id in order {
+            let key = id.canonical();
+            if let (Some(record), false) = (known.get(&key), yanks.contains_key(&key)) {
+                records.push(record.clone());
+                continue;
+            }
+            let metadata = self.get_checked("sync_index", id).await?;
+            let downloads = self
+                .call("registry", "get_stats", true, || {
+                    self.registry.get_stats(id)
+                })
+                .await?
+                .total_downloads;
+            let yanked = match yanks.remove(&key) {
+                Some(state) => state,
+                None => self
+                    .call("registry", "is_yanked", true, || {
+                        self.registry.is_yanked(id)
+                    })
+                    .await?
+                    .then(|| YankInfo {
+                        reason: String::new(),
+                        at: metadata.published_at,
+                    }),
+            };
+            records.push(PackageRecord {
+                metadata,
+                yanked,
+                downloads,
+            });
+        }
+        Ok(records)
+    }
+}
