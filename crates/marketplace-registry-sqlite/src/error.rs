@@ -34,6 +34,13 @@ pub(crate) enum SqliteError {
     },
     #[error("a database task panicked or was cancelled: {0}")]
     Task(String),
+    #[error("{location}: the database or disk is full: {source}")]
+    DiskFull {
+        location: String,
+        /// An `io::Error` of kind `StorageFull`, so callers see a full disk the same way
+        /// whichever backend met it.
+        source: std::io::Error,
+    },
     #[error("could not create the directory {path}: {source}")]
     CreateDir {
         path: String,
@@ -49,6 +56,10 @@ impl SqliteError {
             Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
                 SqliteError::NotADatabase { location, source }
             }
+            Some(ErrorCode::DiskFull) => SqliteError::DiskFull {
+                location,
+                source: std::io::Error::new(std::io::ErrorKind::StorageFull, source.to_string()),
+            },
             _ => SqliteError::Sqlite { location, source },
         }
     }
