@@ -100,7 +100,11 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
     (
         "crates/marketplace-package",
         "marketplace-package",
-        &["marketplace-core", "marketplace-package"],
+        &[
+            "marketplace-core",
+            "marketplace-package",
+            "marketplace-testing",
+        ],
     ),
     (
         "crates/marketplace-protocol",
@@ -159,7 +163,11 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
     (
         "crates/marketplace-cli",
         "marketplace-cli",
-        &["marketplace-core", "marketplace-client"],
+        &[
+            "marketplace-core",
+            "marketplace-client",
+            "marketplace-testing",
+        ],
     ),
     (
         "testing/support",

@@ -19,21 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use marketplace_client::{ArchiveLimits, MarketplaceBuilder, inspect};
 use marketplace_core::{PackageId, SearchQuery};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use marketplace_testing::corpus::Rng;
 
 fn mkt(home: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
@@ -52,8 +38,8 @@ fn package_dir(root: &Path, n: u64, rng: &mut Rng) -> PathBuf {
         "[package]\nname = \"p{n}\"\nversion = \"1.0.0\"\ndescription = \"Killed at random {n}\"\nlicense = \"MIT\"\n[dependencies]\n"
     );
     if n > 0 {
-        for _ in 0..rng.below(3) {
-            manifest.push_str(&format!("p{} = \"^1\"\n", rng.below(n)));
+        for _ in 0..rng.below_u64(3) {
+            manifest.push_str(&format!("p{} = \"^1\"\n", rng.below_u64(n)));
         }
     }
     // Duplicate keys would be a refused manifest: keep the last of each.
@@ -69,10 +55,10 @@ fn package_dir(root: &Path, n: u64, rng: &mut Rng) -> PathBuf {
         text.push_str(&format!("{k} = {v}\n"));
     }
     std::fs::write(dir.join("marketplace.toml"), text).unwrap();
-    for f in 0..1 + rng.below(20) {
+    for f in 0..1 + rng.below_u64(20) {
         std::fs::write(
             dir.join("files").join(format!("f{f}.txt")),
-            vec![b'a' + (f % 26) as u8; (rng.below(64) * 1024) as usize],
+            vec![b'a' + (f % 26) as u8; (rng.below_u64(64) * 1024) as usize],
         )
         .unwrap();
     }
@@ -124,14 +110,14 @@ async fn killed_processes_never_break_the_home() {
     let home = root.path().join("home");
     let status = mkt(&home).arg("init").status().unwrap();
     assert!(status.success());
-    let mut rng = Rng(2026);
+    let mut rng = Rng::new(2026);
     let mut next_package = 0u64;
     let dests: Vec<PathBuf> = (0..3)
         .map(|i| root.path().join(format!("dest{i}")))
         .collect();
     let mut kills = 0;
     for i in 0..iterations {
-        let op = rng.below(10);
+        let op = rng.below_u64(10);
         let mut cmd = mkt(&home);
         let what = match op {
             0..=4 => {
@@ -141,8 +127,8 @@ async fn killed_processes_never_break_the_home() {
                 "publish"
             }
             5..=7 if next_package > 0 => {
-                let target = rng.below(next_package);
-                let dest = &dests[rng.below(dests.len() as u64) as usize];
+                let target = rng.below_u64(next_package);
+                let dest = &dests[rng.below_u64(dests.len() as u64) as usize];
                 cmd.arg("install")
                     .arg(format!("p{target}@^1"))
                     .arg("--dest")
@@ -159,7 +145,7 @@ async fn killed_processes_never_break_the_home() {
             }
         };
         let mut child = cmd.spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below_u64(150))).await;
         let finished = child.try_wait().unwrap();
         if finished.is_none() {
             kills += 1;

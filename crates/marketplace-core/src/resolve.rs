@@ -90,9 +90,7 @@ pub async fn resolve_graph<S: ResolutionSource + ?Sized>(
     root: &PackageId,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let root_meta = source.metadata(root).await?;
-    check_identity(root, &root_meta)?;
-    let mut resolver = Resolver::new(root_meta, transitive);
+    let mut resolver = Resolver::new(root, source.metadata(root).await?, transitive)?;
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -115,9 +113,7 @@ pub fn resolve_graph_blocking<S: BlockingResolutionSource + ?Sized>(
     root: &PackageId,
     transitive: bool,
 ) -> Result<DependencyGraph> {
-    let root_meta = source.metadata(root)?;
-    check_identity(root, &root_meta)?;
-    let mut resolver = Resolver::new(root_meta, transitive);
+    let mut resolver = Resolver::new(root, source.metadata(root)?, transitive)?;
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -188,13 +184,15 @@ struct Resolver {
 }
 
 impl Resolver {
-    fn new(root_meta: PackageMetadata, transitive: bool) -> Self {
+    /// A resolution of `asked` from its metadata (refused unless it is `asked`'s).
+    fn new(asked: &PackageId, root_meta: PackageMetadata, transitive: bool) -> Result<Self> {
+        check_identity(asked, &root_meta)?;
         let root = root_meta.id.clone();
         let root_pkg = Pkg::new(root.package());
         let mut cache = Cache::default();
         let version = root.version.clone();
         cache.store_metadata(&root_pkg, version.clone(), root_meta);
-        Resolver {
+        Ok(Resolver {
             cache,
             root,
             walk: Some(Walk::from(root_pkg.clone(), version)),
@@ -202,7 +200,7 @@ impl Resolver {
             transitive,
             asked_metadata: Vec::new(),
             asked_versions: Vec::new(),
-        }
+        })
     }
 
     fn next(&mut self) -> Step {

@@ -212,11 +212,7 @@ pub fn extract(inspected: &Inspected, dest: &Path) -> Result<()> {
     crate::counters::decompressed();
     let mut tar = tar::Archive::new(GzDecoder::new(inspected.archive.as_ref()));
     let mut files = inspected.files.iter();
-    let entries = tar
-        .entries()
-        .map_err(|e| unreadable("entries", e))?
-        .raw(true);
-    for entry in entries {
+    for entry in raw_entries(&mut tar)? {
         let mut entry = entry.map_err(|e| unreadable("entry", e))?;
         // Inspection admitted only directories, long names and files: the files come in the
         // order recorded.
@@ -266,6 +262,15 @@ const MAX_TRAILING_PADDING: u64 = 64 * 1024;
 
 /// The decompressor of exactly one gzip member over the hashed archive.
 type Decoder<'a> = GzDecoder<BufReader<Hashing<'a>>>;
+
+/// The entries of a tar stream as they are: no extension header is interpreted by the tar
+/// crate, so nothing renames an entry behind the rules.
+fn raw_entries<R: Read>(tar: &mut tar::Archive<R>) -> Result<tar::Entries<'_, R>> {
+    Ok(tar
+        .entries()
+        .map_err(|e| unreadable("entries", e))?
+        .raw(true))
+}
 
 fn entry_kind(kind: EntryType) -> EntryKind {
     match kind {
@@ -322,11 +327,7 @@ fn read_archive(
     {
         let mut tar = tar::Archive::new(&mut decoder);
         let mut long_name: Option<Vec<u8>> = None;
-        let entries = tar
-            .entries()
-            .map_err(|e| unreadable("entries", e))?
-            .raw(true);
-        for entry in entries {
+        for entry in raw_entries(&mut tar)? {
             let mut entry = entry.map_err(|e| unreadable("entry", e))?;
             let header_type = entry.header().entry_type();
             let size = entry.header().size().map_err(|e| unreadable("entry", e))?;

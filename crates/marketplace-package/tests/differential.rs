@@ -14,24 +14,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use marketplace_package::testing::{EntryType, raw_archive, raw_tar};
 use marketplace_package::{ArchiveLimits, inspect, pack_dir};
+use marketplace_testing::corpus::Rng;
 
 const MANIFEST: &[u8] = b"[package]\nname = \"web\"\nversion = \"1.0.0\"\n";
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A path with `.` components removed, as every reader resolves it.
 fn normal(path: &str) -> String {
@@ -121,9 +106,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// limit (beyond 100 bytes, GNU long names), sizes from 0 bytes to some KiB.
 fn packed(rng: &mut Rng, scratch: &Path, n: usize) -> Vec<Vec<u8>> {
     let segment = |rng: &mut Rng| -> String {
-        let len = 1 + rng.below(40) as usize;
+        let len = 1 + rng.below_u64(40) as usize;
         (0..len)
-            .map(|_| (b'a' + rng.below(26) as u8) as char)
+            .map(|_| (b'a' + rng.below_u64(26) as u8) as char)
             .collect()
     };
     (0..n)
@@ -131,8 +116,8 @@ fn packed(rng: &mut Rng, scratch: &Path, n: usize) -> Vec<Vec<u8>> {
             let dir = scratch.join(format!("tree{i}"));
             std::fs::create_dir_all(&dir).expect("mkdir");
             std::fs::write(dir.join("marketplace.toml"), MANIFEST).expect("manifest");
-            for _ in 0..1 + rng.below(8) {
-                let depth = rng.below(5) as usize;
+            for _ in 0..1 + rng.below_u64(8) {
+                let depth = rng.below_u64(5) as usize;
                 let mut path = dir.clone();
                 let mut relative = 10; // "web-1.0.0/"
                 for _ in 0..depth {
@@ -145,7 +130,7 @@ fn packed(rng: &mut Rng, scratch: &Path, n: usize) -> Vec<Vec<u8>> {
                     continue;
                 }
                 std::fs::create_dir_all(&path).expect("mkdir");
-                let size = rng.below(5000) as usize;
+                let size = rng.below_u64(5000) as usize;
                 std::fs::write(path.join(name), vec![b'x'; size]).expect("file");
             }
             pack_dir(&dir, &ArchiveLimits::default())
@@ -229,7 +214,7 @@ fn gnu_tar_and_python_see_the_files_we_accept() {
         return;
     }
     let scratch = tempfile::tempdir().expect("tempdir");
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let limits = ArchiveLimits::default();
     let mut ours = Vec::new();
     let mut paths = Vec::new();

@@ -57,6 +57,11 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 
+    /// Uniform in `0..n` (`n > 0`), as a `u64`.
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
     /// `1..=n` drawn with a Zipf-like skew (`P(k) ∝ 1/k`).
     pub fn zipf(&mut self, n: usize) -> usize {
         let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
