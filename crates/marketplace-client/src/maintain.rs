@@ -102,11 +102,13 @@ impl MarketplaceClient {
                     self.registry.list(PAGE, offset)
                 })
                 .await?;
-            let done = page.len() < PAGE;
-            records.extend(page);
-            if done {
+            // Only an empty page ends the listing: the trait does not promise full pages, and
+            // a registry that caps its pages would otherwise hide versions from `gc` (which
+            // would delete their archives).
+            if page.is_empty() {
                 return Ok(records);
             }
+            records.extend(page);
         }
     }
 
