@@ -31,7 +31,7 @@ pub type ClientFactory<'a> = &'a (dyn Fn() -> Result<MarketplaceBuilder> + Send 
 /// Runs the end-to-end suite. `factory` must return a builder for a new, empty marketplace on
 /// every call (for example `MarketplaceBuilder::in_memory`, or `local` on a new directory).
 pub async fn client_suite(factory: ClientFactory<'_>, caps: &Capabilities) -> SuiteReport {
-    let mut report = SuiteReport::new("client");
+    let mut report = SuiteReport::new("client", caps);
     let work = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {

@@ -43,7 +43,7 @@ WpEzH/WnMOYJllEu+QIDAQAB
 pub async fn crypto_suite(crypto: &dyn CryptoVerifier, caps: &Capabilities) -> SuiteReport {
     let _ = caps;
     let c = crypto;
-    let mut report = SuiteReport::new("crypto");
+    let mut report = SuiteReport::new("crypto", caps);
     report.run("sign_then_verify", sign_then_verify(c)).await;
     report.run("tampered_metadata_fails", tampered(c)).await;
     report.run("wrong_key_fails", wrong_key(c)).await;

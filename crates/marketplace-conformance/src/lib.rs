@@ -42,7 +42,18 @@ pub struct Capabilities {
     pub property_cases: u32,
     /// Concurrent tasks in the concurrency checks.
     pub concurrent_tasks: usize,
+    /// How long one check may take before it is reported as hung (default 60 s). A backend
+    /// that blocks the executor without yielding cannot be timed out: it hangs the test.
+    pub check_timeout: std::time::Duration,
+    /// Run only the checks named here: full names (`registry::duplicate_version_rejected`) or
+    /// prefixes ending in `*` (`search::*`). Empty: every check, or those listed (comma
+    /// separated) in the environment variable [`ONLY_VAR`]. Checks left out are reported as
+    /// skipped.
+    pub only: Vec<String>,
 }
+
+/// The environment variable naming the checks to run when `Capabilities::only` is empty.
+pub const ONLY_VAR: &str = "MARKETPLACE_CONFORMANCE_ONLY";
 
 impl Default for Capabilities {
     fn default() -> Self {
@@ -52,6 +63,8 @@ impl Default for Capabilities {
             highlights: true,
             property_cases: 48,
             concurrent_tasks: 16,
+            check_timeout: std::time::Duration::from_secs(60),
+            only: Vec::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ type Check = fn(&dyn MetricsCollector) -> CheckResult;
 pub async fn metrics_suite(metrics: &dyn MetricsCollector, caps: &Capabilities) -> SuiteReport {
     let _ = caps;
     let m = metrics;
-    let mut report = SuiteReport::new("metrics");
+    let mut report = SuiteReport::new("metrics", caps);
     let checks: [(&str, Check); 10] = [
         ("counters_accumulate", counters),
         ("labels_make_series", labels),

@@ -25,7 +25,7 @@ use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect
 /// and a property check against a model over random operation sequences.
 pub async fn registry_suite(registry: &dyn Registry, caps: &Capabilities) -> SuiteReport {
     let r = registry;
-    let mut report = SuiteReport::new("registry");
+    let mut report = SuiteReport::new("registry", caps);
     report.run("register_then_get", register_then_get(r)).await;
     report.run("get_missing_is_not_found", get_missing(r)).await;
     report

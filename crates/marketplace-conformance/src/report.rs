@@ -51,6 +51,10 @@ pub struct SuiteReport {
     pub backend: Option<String>,
     /// Every check in the order run.
     pub checks: Vec<CheckOutcome>,
+    #[serde(skip)]
+    timeout: Duration,
+    #[serde(skip)]
+    only: Vec<String>,
 }
 
 /// Durations as seconds (a float), in the JSON form of a report.
@@ -70,12 +74,39 @@ mod seconds {
 }
 
 impl SuiteReport {
-    pub(crate) fn new(suite: &str) -> Self {
+    pub(crate) fn new(suite: &str, caps: &crate::Capabilities) -> Self {
+        let only = if caps.only.is_empty() {
+            std::env::var(crate::ONLY_VAR)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            caps.only.clone()
+        };
         SuiteReport {
             suite: suite.to_owned(),
             backend: None,
             checks: Vec::new(),
+            timeout: caps.check_timeout,
+            only,
         }
+    }
+
+    /// Whether `name` (a full check name) is among the checks to run.
+    fn selected(&self, name: &str) -> bool {
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == pattern,
+                })
     }
 
     /// Names the backend or mode the report is about (`sqlite-file`, `my-registry`), for the
@@ -163,11 +194,20 @@ impl SuiteReport {
     where
         F: Future<Output = CheckResult>,
     {
+        let full = format!("{}::{name}", self.suite);
+        if !self.selected(&full) {
+            self.skip(name, "not selected");
+            return;
+        }
         let started = Instant::now();
-        let outcome = match AssertUnwindSafe(check).catch_unwind().await {
-            Ok(Ok(())) => Outcome::Passed,
-            Ok(Err(why)) => Outcome::Failed(why),
-            Err(panic) => {
+        let outcome = match within(self.timeout, AssertUnwindSafe(check).catch_unwind()).await {
+            None => Outcome::Failed(format!(
+                "hung: no answer within {:?} (Capabilities::check_timeout)",
+                self.timeout
+            )),
+            Some(Ok(Ok(()))) => Outcome::Passed,
+            Some(Ok(Err(why))) => Outcome::Failed(why),
+            Some(Err(panic)) => {
                 let message = panic
                     .downcast_ref::<String>()
                     .cloned()
@@ -177,7 +217,7 @@ impl SuiteReport {
             }
         };
         self.checks.push(CheckOutcome {
-            name: format!("{}::{name}", self.suite),
+            name: full,
             outcome,
             duration: started.elapsed(),
         });
@@ -221,6 +261,25 @@ impl fmt::Display for SuiteReport {
             }
         }
         Ok(())
+    }
+}
+
+/// `future`'s output, or `None` when it did not finish within `limit`. The timer is a thread,
+/// so the kit needs no particular async runtime (and no runtime timer); it ends as soon as the
+/// future does.
+async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    let (done, done_rx) = std::sync::mpsc::channel::<()>();
+    let (fire, fired) = futures::channel::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+            let _ = fire.send(());
+        }
+    });
+    let outcome = futures::future::select(Box::pin(future), fired).await;
+    drop(done);
+    match outcome {
+        futures::future::Either::Left((output, _)) => Some(output),
+        futures::future::Either::Right(_) => None,
     }
 }
 

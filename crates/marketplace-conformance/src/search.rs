@@ -22,7 +22,7 @@ use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect
 /// property check against a model over random index/remove sequences.
 pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> SuiteReport {
     let e = engine;
-    let mut report = SuiteReport::new("search");
+    let mut report = SuiteReport::new("search", caps);
     report
         .run("finds_by_name_keyword_and_description", finds(e))
         .await;

@@ -24,7 +24,7 @@ use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect
 /// model over random operation sequences.
 pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> SuiteReport {
     let s = store;
-    let mut report = SuiteReport::new("store");
+    let mut report = SuiteReport::new("store", caps);
     report.run("store_then_get", store_then_get(s)).await;
     report.run("store_is_idempotent", idempotent(s)).await;
     report

@@ -346,3 +346,56 @@ async fn unchanged_layers_pass_every_suite() {
         .await
         .assert_passed();
 }
+
+/// Never answers `get`.
+struct HangsOnGet;
+
+#[async_trait]
+impl RegistryOverride for HangsOnGet {
+    async fn get(&self, _inner: &dyn Registry, _id: &PackageId) -> Result<PackageMetadata> {
+        futures::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_backend_fails_the_check_that_waited_naming_it() {
+    let inner: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let registry = Layered::new(inner).with_override(HangsOnGet);
+    let mut caps = Capabilities::default();
+    caps.check_timeout = std::time::Duration::from_millis(300);
+    caps.only = vec!["registry::register_then_get".into()];
+    let report = registry_suite(&registry, &caps).await;
+    assert_caught(&report, "registry::register_then_get");
+    let failure = report.failures().next().expect("a failure");
+    assert!(
+        matches!(&failure.outcome, marketplace_conformance::Outcome::Failed(why) if why.contains("hung")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn checks_are_selected_by_name_and_prefix() {
+    let mut caps = Capabilities::default();
+    caps.only = vec![
+        "registry::register_then_get".into(),
+        "registry::yank*".into(),
+    ];
+    let report = registry_suite(&MemoryRegistry::new(), &caps).await;
+    let ran: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.outcome, marketplace_conformance::Outcome::Skipped(_)))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(ran.contains(&"registry::register_then_get"), "{ran:?}");
+    assert!(
+        ran.iter()
+            .all(|n| *n == "registry::register_then_get" || n.starts_with("registry::yank")),
+        "{ran:?}"
+    );
+    assert!(
+        report.checks.len() > ran.len(),
+        "the rest are reported as skipped"
+    );
+    report.assert_passed();
+}

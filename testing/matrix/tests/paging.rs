@@ -41,16 +41,25 @@ async fn short_pages_never_make_gc_delete_a_referenced_archive() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("marketplace.toml"),
-            format!("[package]\nname = \"paged{n}\"\nversion = \"1.0.0\"\ndescription = \"Paged\"\n"),
+            format!(
+                "[package]\nname = \"paged{n}\"\nversion = \"1.0.0\"\ndescription = \"Paged\"\n"
+            ),
         )
         .unwrap();
         let packed = pack_dir(&dir, &ArchiveLimits::default()).unwrap();
         client.publish(packed, &key.private_key).await.unwrap();
     }
     let report = client.gc(Duration::ZERO).await.unwrap();
-    assert_eq!(report.deleted, 0, "gc deleted referenced archives: {report:?}");
+    assert_eq!(
+        report.deleted, 0,
+        "gc deleted referenced archives: {report:?}"
+    );
     assert_eq!(client.store().stats().await.unwrap().objects, 8);
-    assert_eq!(client.rebuild_index().await.unwrap(), 8, "every version indexed");
+    assert_eq!(
+        client.rebuild_index().await.unwrap(),
+        8,
+        "every version indexed"
+    );
     let mut query = SearchQuery::text("paged");
     query.limit = 100;
     assert_eq!(client.search(&query).await.unwrap().len(), 8);
