@@ -925,6 +925,21 @@ async fn optimize(e: &dyn SearchEngine) -> CheckResult {
 }
 
 async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
+    e.rebuild(Box::new(std::iter::empty()))
+        .await
+        .ctx("rebuild from nothing")?;
+    ensure!(
+        text(e, "flamingo").await?.is_empty(),
+        "rebuild must drop what was indexed before"
+    );
+    // A removal as the last write before the rebuild, as a crashed flow leaves it (for tantivy,
+    // clearing after a delete made the next commit drop every rebuilt document).
+    let gone = record("rb/crane@1.0.0", "Crane.", &[], &[], 1);
+    let kept = record("rb/egret@1.0.0", "Egret.", &[], &[], 1);
+    e.index_batch(&[gone.clone(), kept])
+        .await
+        .ctx("index_batch")?;
+    e.remove(&gone.metadata.id).await.ctx("remove")?;
     let fresh = vec![
         record("rb/heron@1.0.0", "Heron.", &[], &[], 1),
         record("rb/heron@1.1.0", "Heron.", &[], &[], 1),
@@ -935,10 +950,6 @@ async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
         .await
         .ctx("rebuild")?;
     ensure_eq!(n, 3, "rebuild counts what it indexed");
-    ensure!(
-        text(e, "flamingo").await?.is_empty(),
-        "rebuild must drop what was indexed before"
-    );
     ensure_eq!(
         ids(&text(e, "heron").await?),
         vec!["rb/heron@1.1.0".to_owned()],
@@ -953,6 +964,26 @@ async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
     if let Some(position) = e.feed_position().await.ctx("feed position")? {
         ensure_eq!(position, 0, "a rebuilt index has followed no feed yet");
     }
+    // The writes that follow a rebuild (the client records the feed position with an empty
+    // apply, then indexes) keep what the rebuild wrote.
+    e.apply_feed(&[], 4).await.ctx("apply_feed after rebuild")?;
+    index_all(e, &[record("rb/stork@1.0.0", "Stork.", &[], &[], 1)]).await?;
+    ensure_eq!(
+        ids(&text(e, "heron").await?),
+        vec!["rb/heron@1.1.0".to_owned()],
+        "rebuilt documents survive the writes after the rebuild"
+    );
+    ensure_eq!(
+        ids(&text(e, "stork").await?),
+        vec!["rb/stork@1.0.0".to_owned()],
+        "a version indexed after the rebuild"
+    );
+    let stats = e.stats().await.ctx("stats")?;
+    ensure_eq!(
+        (stats.documents, stats.packages),
+        (4, 3),
+        "stats after writes that follow a rebuild"
+    );
     Ok(())
 }
 

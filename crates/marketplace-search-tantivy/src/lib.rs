@@ -22,7 +22,8 @@ use marketplace_core::{
 use tantivy::collector::{Collector, Count, DocSetCollector, FacetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, EnableScoring, MoreLikeThisQuery, Occur, Query, TermQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, EnableScoring, MoreLikeThisQuery, Occur, Query,
+    TermQuery,
 };
 use tantivy::schema::{Facet, IndexRecordOption, OwnedValue, Value};
 use tantivy::snippet::SnippetGenerator;
@@ -193,6 +194,10 @@ impl TantivySearchEngine {
         let writer = index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(fail)?;
+        // Files a killed writer left uncommitted are unreferenced, and this writer reuses their
+        // operation stamps, so one would collide with a file it writes (a delete file is named
+        // by segment and stamp). Holding the writer lock, nothing else is writing: remove them.
+        writer.garbage_collect_files().wait().map_err(fail)?;
         // An empty index starts in the current layout; a non-empty one is in it only if its
         // last commit says so.
         let metas = index.load_metas().map_err(fail)?;
@@ -785,8 +790,11 @@ impl SearchEngine for TantivySearchEngine {
         records: Box<dyn Iterator<Item = PackageRecord> + Send>,
     ) -> Result<u64> {
         self.write("rebuild the index".to_owned(), move |inner, writer| {
+            // A delete of every earlier document, ordered with the adds below. Not
+            // `delete_all_documents`: it rewinds the writer's operation stamps, and the deletes
+            // this rebuild queues then removed its own documents at the next commit.
             writer
-                .delete_all_documents()
+                .delete_query(Box::new(AllQuery))
                 .map_err(|e| inner.fail("clear the index", e))?;
             let mut packages: HashMap<String, Vec<Stored>> = HashMap::new();
             let mut count = 0u64;
