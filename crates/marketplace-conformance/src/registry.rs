@@ -513,6 +513,91 @@ async fn update_metadata(r: &dyn Registry) -> CheckResult {
         ErrorKind::NotFound,
         "update a missing version",
     )?;
+    every_field_changed_then_cleared(r).await
+}
+
+/// Every field `update_metadata` may change is changed, then the URLs cleared; every read path
+/// (`get`, `list`, `list_by_author`) and the event log agree, and the other version of the
+/// package is untouched.
+async fn every_field_changed_then_cleared(r: &dyn Registry) -> CheckResult {
+    let mut one = package("upd/every@1.0.0", &[]);
+    one.homepage = Some(
+        marketplace_core::parse_url("homepage", "https://example.com/a")
+            .map_err(|e| e.to_string())?,
+    );
+    one.repository = Some(
+        marketplace_core::parse_url("repository", "https://example.com/r")
+            .map_err(|e| e.to_string())?,
+    );
+    let two = package("upd/every@1.1.0", &[]);
+    register(r, &one).await?;
+    register(r, &two).await?;
+    let url = |u: &str| marketplace_core::parse_url("url", u).map_err(|e| e.to_string());
+    let change = MetadataUpdate {
+        description: Some("Changed everywhere".into()),
+        keywords: Some(vec!["alpha".into(), "beta".into()]),
+        categories: Some(vec!["tools".into()]),
+        homepage: Some(Some(url("https://example.com/home")?)),
+        repository: Some(Some(url("https://example.com/repo")?)),
+    };
+    let clear = MetadataUpdate {
+        homepage: Some(None),
+        repository: Some(None),
+        ..MetadataUpdate::default()
+    };
+    let before = last_seq(r).await?;
+    for (update, what) in [
+        (&change, "every field changed"),
+        (&clear, "both URLs cleared"),
+    ] {
+        let returned = r
+            .update_metadata(&one.id, update.clone())
+            .await
+            .ctx(format!("update_metadata ({what})"))?;
+        let mut expected = one.clone();
+        change.apply_to(&mut expected);
+        if std::ptr::eq(update, &clear) {
+            clear.apply_to(&mut expected);
+        }
+        ensure_eq!(returned, expected, "{what}: the returned metadata");
+        ensure_eq!(r.get(&one.id).await.ctx("get")?, expected, "{what}: get");
+        let listed = r.list(1000, 0).await.ctx("list")?;
+        let in_list = listed.iter().find(|rec| rec.metadata.id == one.id);
+        ensure_eq!(
+            in_list.map(|rec| &rec.metadata),
+            Some(&expected),
+            "{what}: list"
+        );
+        let author = expected.authors.first().cloned().unwrap_or_default();
+        let by_author = r
+            .list_by_author(&author, 1000, 0)
+            .await
+            .ctx("list_by_author")?;
+        let in_author = by_author.iter().find(|rec| rec.metadata.id == one.id);
+        ensure_eq!(
+            in_author.map(|rec| &rec.metadata),
+            Some(&expected),
+            "{what}: list_by_author"
+        );
+        ensure_eq!(
+            r.get(&two.id).await.ctx("get the other version")?,
+            two.clone(),
+            "{what}: another version of the package is untouched"
+        );
+    }
+    let events = r.events_since(before, 10).await.ctx("events")?;
+    let updates: Vec<&MetadataUpdate> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MetadataUpdated { update, .. } => Some(update.as_ref()),
+            _ => None,
+        })
+        .collect();
+    ensure_eq!(
+        updates,
+        vec![&change, &clear],
+        "the events record each update as made (a cleared URL is not an unchanged one)"
+    );
     Ok(())
 }
 
