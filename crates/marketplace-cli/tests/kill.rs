@@ -116,6 +116,7 @@ async fn killed_processes_never_break_the_home() {
         .map(|i| root.path().join(format!("dest{i}")))
         .collect();
     let mut kills = 0;
+    let mut window_ms: u64 = 150;
     for i in 0..iterations {
         let op = rng.below_u64(10);
         let mut cmd = mkt(&home);
@@ -145,10 +146,15 @@ async fn killed_processes_never_break_the_home() {
             }
         };
         let mut child = cmd.spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.below_u64(150))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below_u64(window_ms))).await;
         let finished = child.try_wait().unwrap();
+        // The kill window follows the machine's speed, so about two kills in three land mid-op
+        // whether commands take 20 ms or 2 s.
         if finished.is_none() {
             kills += 1;
+            window_ms = (window_ms + window_ms / 10).min(5_000);
+        } else {
+            window_ms = (window_ms - window_ms / 5).max(5);
         }
         let _ = child.kill();
         let output = child.wait_with_output().unwrap();
