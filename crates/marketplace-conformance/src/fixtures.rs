@@ -2,7 +2,8 @@
 
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    ContentHash, PackageId, PackageMetadata, PackageRecord, YankInfo, parse_requirement,
+    ContentHash, HashAlgorithm, PackageId, PackageMetadata, PackageRecord, PublicKey, Signature,
+    YankInfo, parse_requirement,
 };
 
 /// Metadata for `id` (`[ns/]name@version`) with the given dependencies (`("name", "^1")`).
@@ -59,4 +60,47 @@ pub fn yanked(mut record: PackageRecord) -> PackageRecord {
         at: OffsetDateTime::from_unix_timestamp(1_790_000_100).expect("in range"),
     });
     record
+}
+
+/// Metadata for `id` with every field set to a value unlike the defaults: several authors, a
+/// compound license, both URLs, keywords, categories, dependencies across namespaces with
+/// compound requirements, a checksum of `algorithm`, a size beyond 32 bits, a signature and a
+/// sub-second timestamp. Every field must round-trip exactly.
+///
+/// # Panics
+/// If `id` does not parse: fixtures are written by the kit's authors.
+pub fn full_package(id: &str, algorithm: HashAlgorithm) -> PackageMetadata {
+    let mut m = package(id, &[("other/http", ">=1.2, <3"), ("util", "~0.4.1")]);
+    // Distinct ids get distinct digests: the id's SHA-256, repeated to the algorithm's length.
+    let seed = ContentHash::sha256(m.id.to_string().as_bytes());
+    let digest: Vec<u8> = seed
+        .digest()
+        .iter()
+        .cycle()
+        .take(algorithm.digest_len())
+        .copied()
+        .collect();
+    m.checksum = ContentHash::new(algorithm, digest).expect("digest has the algorithm's length");
+    m.size = 5_000_000_123;
+    m.authors = vec![
+        "Ada Lovelace <ada@example.com>".into(),
+        "Grace Hopper".into(),
+        "Conformance Kit <kit@example.com>".into(),
+    ];
+    m.license = Some("Apache-2.0 OR MIT".parse().expect("a license expression"));
+    m.repository = Some(
+        marketplace_core::parse_url("repository", "https://example.com/src/full.git")
+            .expect("a URL"),
+    );
+    m.homepage = Some(
+        marketplace_core::parse_url("homepage", "https://example.com/full?tab=readme")
+            .expect("a URL"),
+    );
+    m.keywords = vec!["web".into(), "http-server".into(), "async".into()];
+    m.categories = vec!["network-programming".into(), "web".into()];
+    m.signature = Some(Signature {
+        public_key: PublicKey::ed25519([7u8; 32]).expect("32 bytes"),
+        bytes: (0u8..64).collect(),
+    });
+    m
 }

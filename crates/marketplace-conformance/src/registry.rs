@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
-    DependencyGraph, Error, ErrorKind, EventKind, MetadataUpdate, PackageId, PackageMetadata,
-    PackageRef, Registry, parse_requirement, resolve_graph,
+    DependencyGraph, Error, ErrorKind, EventKind, HashAlgorithm, MetadataUpdate, PackageId,
+    PackageMetadata, PackageRef, Registry, parse_requirement, resolve_graph,
 };
 use proptest::prelude::*;
 
 use crate::Capabilities;
-use crate::fixtures::package;
+use crate::fixtures::{full_package, package};
 use crate::property::property;
 use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect_kind};
 
@@ -150,6 +150,13 @@ async fn last_seq(r: &dyn Registry) -> Result<u64, String> {
             .events_since(after, 1000)
             .await
             .ctx("read the event log")?;
+        if let Some(stale) = page.iter().find(|e| e.seq <= after) {
+            // Without this a log that repeats its cursor would keep the loop here forever.
+            return Err(format!(
+                "events_since({after}) returned event {}, at or before the cursor",
+                stale.seq
+            ));
+        }
         match page.last() {
             Some(e) => after = e.seq,
             None => return Ok(after),
@@ -173,6 +180,41 @@ async fn register_then_get(r: &dyn Registry) -> CheckResult {
         m,
         "get returns exactly what was registered (timestamps to the nanosecond)"
     );
+    // Every field set, under each checksum algorithm: what a narrow column or a single
+    // author field would lose shows here.
+    for (id, algorithm) in [
+        ("reg/full@2.0.0-rc.1+build.5", HashAlgorithm::Sha512),
+        ("reg/full@2.0.0", HashAlgorithm::Blake3),
+        ("reg/full@2.0.1", HashAlgorithm::Sha256),
+    ] {
+        let full = full_package(id, algorithm);
+        register(r, &full).await?;
+        let got = r.get(&full.id).await.ctx(format!("get {id}"))?;
+        ensure_eq!(got, full, "get returns every field of {id} as registered");
+        let listed = r
+            .list_by_author("Grace Hopper", usize::MAX, 0)
+            .await
+            .ctx("list_by_author of the second author")?;
+        ensure!(
+            listed.iter().any(|rec| rec.metadata == full),
+            "list_by_author of a second author misses {id} (or changes it)"
+        );
+    }
+    let listed = r.list(usize::MAX, 0).await.ctx("list")?;
+    let full: Vec<&PackageMetadata> = listed
+        .iter()
+        .map(|rec| &rec.metadata)
+        .filter(|m| m.id.name.as_str() == "full")
+        .collect();
+    ensure_eq!(full.len(), 3, "list holds the three full versions");
+    for m in full {
+        ensure_eq!(
+            *m,
+            r.get(&m.id).await.ctx("get")?,
+            "list and get agree on {}",
+            m.id
+        );
+    }
     Ok(())
 }
 
@@ -186,7 +228,22 @@ async fn get_missing(r: &dyn Registry) -> CheckResult {
     expect_kind(
         r.get(&pid("nope/present@1.0.1")).await,
         ErrorKind::NotFound,
-        "get a missing version",
+        "get a missing version of a known package (not another version)",
+    )?;
+    expect_kind(
+        r.get(&pid("other/present@1.0.0")).await,
+        ErrorKind::NotFound,
+        "get the same name and version in another namespace",
+    )?;
+    expect_kind(
+        r.get(&pid("present@1.0.0")).await,
+        ErrorKind::NotFound,
+        "get the same name and version without a namespace",
+    )?;
+    expect_kind(
+        r.list_versions(&pkg("other/present")).await,
+        ErrorKind::NotFound,
+        "list_versions of the same name in another namespace",
     )?;
     expect_kind(
         r.is_yanked(&pid("nope/missing@1.0.0")).await,
@@ -317,6 +374,25 @@ async fn list_versions_sorted(r: &dyn Registry) -> CheckResult {
         .map(|v| v.parse().expect("version"))
         .collect();
     ensure_eq!(got, want, "versions ascending in semver order");
+    r.yank(&pid("lv/web@1.9.0"), "broken")
+        .await
+        .ctx("yank 1.9.0")?;
+    let states = r
+        .list_version_states(&pkg("lv/web"))
+        .await
+        .ctx("list_version_states")?;
+    ensure_eq!(
+        states
+            .iter()
+            .map(|s| (s.version.clone(), s.yanked))
+            .collect::<Vec<_>>(),
+        want.iter()
+            .map(|v| (v.clone(), v == &Version::new(1, 9, 0)))
+            .collect::<Vec<_>>(),
+        "version states ascending in semver order, the yanked one marked"
+    );
+    let got = r.list_versions(&pkg("lv/web")).await.ctx("list_versions")?;
+    ensure_eq!(got, want, "list_versions keeps a yanked version");
     Ok(())
 }
 
@@ -376,6 +452,17 @@ async fn resolve_version_skips_yanked(r: &dyn Registry) -> CheckResult {
         Some(pid("ry/web@1.2.0")),
         "an exact pin selects a yanked version"
     );
+    for range in ["=1.2", ">=1.2.0, <=1.2.0", "~1.2.0"] {
+        let got = r
+            .resolve_version(&p, &req(range))
+            .await
+            .ctx(format!("resolve {range}"))?;
+        ensure_eq!(
+            got,
+            None,
+            "{range} is a range, not an exact pin: it must not select the yanked 1.2.0"
+        );
+    }
     r.yank(&pid("ry/web@1.1.0"), "broken")
         .await
         .ctx("yank 1.1.0")?;
@@ -402,28 +489,35 @@ async fn resolve_version_skips_yanked(r: &dyn Registry) -> CheckResult {
 
 async fn yank_and_unyank(r: &dyn Registry) -> CheckResult {
     let id = pid("yk/web@1.0.0");
-    register(r, &package("yk/web@1.0.0", &[])).await?;
+    let other = pid("yk/web@1.1.0");
+    for m in [package("yk/web@1.0.0", &[]), package("yk/web@1.1.0", &[])] {
+        let mut m = m;
+        m.authors = vec!["Yank Tester".into()];
+        register(r, &m).await?;
+    }
     ensure!(
         !r.is_yanked(&id).await.ctx("is_yanked")?,
         "a new version is not yanked"
     );
     let before = last_seq(r).await?;
     r.yank(&id, "security issue").await.ctx("yank")?;
-    ensure!(
-        r.is_yanked(&id).await.ctx("is_yanked")?,
-        "yank did not yank"
-    );
+    yank_seen_everywhere(r, &id, Some("security issue"), "after yank").await?;
+    yank_seen_everywhere(r, &other, None, "the other version, after yank").await?;
     r.yank(&id, "again").await.ctx("yank twice")?;
     ensure_eq!(
         last_seq(r).await? - before,
         1,
         "yanking twice logs one event"
     );
+    yank_seen_everywhere(
+        r,
+        &id,
+        Some("security issue"),
+        "after a second yank (which changes nothing)",
+    )
+    .await?;
     r.unyank(&id).await.ctx("unyank")?;
-    ensure!(
-        !r.is_yanked(&id).await.ctx("is_yanked")?,
-        "unyank did not unyank"
-    );
+    yank_seen_everywhere(r, &id, None, "after unyank").await?;
     r.unyank(&id).await.ctx("unyank twice")?;
     ensure_eq!(
         last_seq(r).await? - before,
@@ -440,16 +534,66 @@ async fn yank_and_unyank(r: &dyn Registry) -> CheckResult {
         ErrorKind::NotFound,
         "unyank a missing version",
     )?;
-    r.yank(&id, "kept").await.ctx("yank")?;
+    expect_kind(
+        r.yank(&pid("yk/web@1.0.1"), "x").await,
+        ErrorKind::NotFound,
+        "yank a missing version of a known package",
+    )?;
+    r.yank(&id, "kept").await.ctx("yank again after unyank")?;
+    yank_seen_everywhere(r, &id, Some("kept"), "yanked again with a new reason").await?;
+    ensure_eq!(
+        last_seq(r).await? - before,
+        3,
+        "a yank after an unyank logs an event"
+    );
+    Ok(())
+}
+
+/// Whether `id` reads as yanked with `reason` (or as not yanked) through `is_yanked`, the
+/// version states, `list` and `list_by_author`.
+async fn yank_seen_everywhere(
+    r: &dyn Registry,
+    id: &PackageId,
+    reason: Option<&str>,
+    when: &str,
+) -> CheckResult {
+    let yanked = reason.is_some();
+    ensure_eq!(
+        r.is_yanked(id).await.ctx("is_yanked")?,
+        yanked,
+        "{when}: is_yanked({id})"
+    );
+    let states = r
+        .list_version_states(&id.package())
+        .await
+        .ctx("list_version_states")?;
+    let state = states
+        .iter()
+        .find(|s| s.version == id.version)
+        .ok_or(format!("{when}: {id} is missing from the version states"))?;
+    ensure_eq!(state.yanked, yanked, "{when}: the version state of {id}");
     let listed = r.list(usize::MAX, 0).await.ctx("list")?;
     let record = listed
         .iter()
-        .find(|rec| rec.metadata.id == id)
-        .ok_or("the yanked version is missing from list")?;
+        .find(|rec| rec.metadata.id == *id)
+        .ok_or(format!("{when}: {id} is missing from list"))?;
     ensure_eq!(
         record.yanked.as_ref().map(|y| y.reason.as_str()),
-        Some("kept"),
-        "list shows the yank reason"
+        reason,
+        "{when}: list shows {id}'s yank"
+    );
+    let by_author = r
+        .list_by_author("Yank Tester", usize::MAX, 0)
+        .await
+        .ctx("list_by_author")?;
+    let record = by_author
+        .iter()
+        .find(|rec| rec.metadata.id == *id)
+        .ok_or(format!("{when}: {id} is missing from list_by_author"))?;
+    ensure_eq!(
+        record.yanked.as_ref().map(|y| y.reason.as_str()),
+        reason,
+        "{when}: list_by_author shows {id}'s yank"
     );
     Ok(())
 }
@@ -634,7 +778,9 @@ async fn list_paginates(r: &dyn Registry) -> CheckResult {
 }
 
 async fn list_by_author(r: &dyn Registry) -> CheckResult {
-    for (i, author) in ["Ann", "Bob", "Ann", "Ann"].iter().enumerate() {
+    // Near misses: a longer name, another case, a name containing it.
+    let authors = ["Ann", "Bob", "Anne", "Ann", "ann", "Ann", "Joann", "ANN"];
+    for (i, author) in authors.iter().enumerate() {
         let mut m = package(&format!("au/p{i}@1.0.0"), &[]);
         m.authors = vec![(*author).to_owned(), "Shared Maintainer".into()];
         register(r, &m).await?;
@@ -648,10 +794,10 @@ async fn list_by_author(r: &dyn Registry) -> CheckResult {
         ids,
         vec![
             "au/p0@1.0.0".to_owned(),
-            "au/p2@1.0.0".into(),
-            "au/p3@1.0.0".into()
+            "au/p3@1.0.0".into(),
+            "au/p5@1.0.0".into()
         ],
-        "Ann's versions in registration order"
+        "Ann's versions in registration order (the author matches exactly: not Anne, ann, Joann)"
     );
     let page = r
         .list_by_author("Ann", 1, 1)
@@ -661,8 +807,29 @@ async fn list_by_author(r: &dyn Registry) -> CheckResult {
         page.iter()
             .map(|rec| rec.metadata.id.to_string())
             .collect::<Vec<_>>(),
-        vec!["au/p2@1.0.0".to_owned()],
+        vec!["au/p3@1.0.0".to_owned()],
         "second page of one"
+    );
+    let shared = r
+        .list_by_author("Shared Maintainer", 100, 0)
+        .await
+        .ctx("list_by_author of a second author")?;
+    ensure_eq!(
+        shared.len(),
+        authors.len(),
+        "every version lists its second author"
+    );
+    let prefix = r
+        .list_by_author("An", 10, 0)
+        .await
+        .ctx("list_by_author An")?;
+    ensure!(
+        prefix.is_empty(),
+        "a prefix of an author matched: {:?}",
+        prefix
+            .iter()
+            .map(|rec| rec.metadata.id.to_string())
+            .collect::<Vec<_>>()
     );
     let nobody = r
         .list_by_author("Nobody", 10, 0)
@@ -678,7 +845,36 @@ async fn list_by_author(r: &dyn Registry) -> CheckResult {
 async fn download_stats(r: &dyn Registry) -> CheckResult {
     let v1 = pid("dl/web@1.0.0");
     let v2 = pid("dl/web@2.0.0");
-    register_all(r, &[("dl/web@1.0.0", &[]), ("dl/web@2.0.0", &[])]).await?;
+    let v3 = pid("dl/web@3.0.0-beta.1");
+    register_all(
+        r,
+        &[
+            ("dl/web@1.0.0", &[]),
+            ("dl/web@2.0.0", &[]),
+            ("dl/web@3.0.0-beta.1", &[]),
+            ("dl/webs@1.0.0", &[]),
+        ],
+    )
+    .await?;
+    let zero = r
+        .get_stats(&v1)
+        .await
+        .ctx("get_stats before any download")?;
+    ensure_eq!(
+        (zero.version_downloads, zero.total_downloads),
+        (0, 0),
+        "statistics before any download"
+    );
+    ensure_eq!(
+        zero.per_version.values().copied().collect::<Vec<_>>(),
+        vec![0, 0, 0],
+        "every version has a per-version count before any download"
+    );
+    ensure!(
+        zero.last_30_days.len() == 30 && zero.last_30_days.iter().all(|d| d.downloads == 0),
+        "30 days of zeros before any download: {:?}",
+        zero.last_30_days
+    );
     let before = last_seq(r).await?;
     for _ in 0..3 {
         r.record_download(&v1).await.ctx("record_download 1.0.0")?;
@@ -721,6 +917,30 @@ async fn download_stats(r: &dyn Registry) -> CheckResult {
         4,
         "a listed record carries its package's downloads"
     );
+    let never = r.get_stats(&v3).await.ctx("get_stats of 3.0.0-beta.1")?;
+    ensure_eq!(
+        (never.version_downloads, never.total_downloads),
+        (0, 4),
+        "a version never downloaded, in a package downloaded four times"
+    );
+    ensure_eq!(
+        never.per_version,
+        BTreeMap::from([
+            (Version::new(1, 0, 0), 3),
+            (Version::new(2, 0, 0), 1),
+            (v3.version.clone(), 0),
+        ]),
+        "per-version downloads, zero included"
+    );
+    let neighbour = r
+        .get_stats(&pid("dl/webs@1.0.0"))
+        .await
+        .ctx("get_stats of dl/webs")?;
+    ensure_eq!(
+        (neighbour.version_downloads, neighbour.total_downloads),
+        (0, 0),
+        "a package whose name extends a downloaded one has no downloads"
+    );
     Ok(())
 }
 
@@ -756,6 +976,11 @@ async fn events_log(r: &dyn Registry) -> CheckResult {
         },
     ];
     ensure_eq!(kinds, want, "one event per mutation, in order");
+    ensure_eq!(
+        r.latest_event_seq().await.ctx("latest_event_seq")?,
+        before + 4,
+        "latest_event_seq is the newest event's seq"
+    );
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     ensure_eq!(
         seqs,
@@ -1157,16 +1382,37 @@ async fn resolve_direct_only(r: &dyn Registry) -> CheckResult {
         r,
         &[
             ("dr/leaf@1.0.0", &[]),
+            ("dr/leaf@1.5.0", &[]),
             ("dr/mid@1.0.0", &[("dr/leaf", "^1")]),
-            ("dr/app@1.0.0", &[("dr/mid", "^1")]),
+            // The highest dr/mid needs a dr/leaf that dr/app rules out: full resolution picks
+            // dr/mid 1.0.0, and so must the direct-only graph.
+            ("dr/mid@1.1.0", &[("dr/leaf", "^1.5")]),
+            ("dr/app@1.0.0", &[("dr/mid", "^1"), ("dr/leaf", "<1.5")]),
         ],
     )
     .await?;
     expect_graph(
         resolve(r, "dr/app@1.0.0", false).await?,
-        &[("dr/app", "1.0.0"), ("dr/mid", "1.0.0")],
-        "transitive = false",
-    )
+        &[
+            ("dr/app", "1.0.0"),
+            ("dr/mid", "1.0.0"),
+            ("dr/leaf", "1.0.0"),
+        ],
+        "transitive = false: the direct dependencies at the versions full resolution chose",
+    )?;
+    let full = resolve(r, "dr/app@1.0.0", true)
+        .await?
+        .map_err(|e| format!("full resolution: {e}"))?;
+    let direct = resolve(r, "dr/app@1.0.0", false)
+        .await?
+        .map_err(|e| format!("direct-only resolution: {e}"))?;
+    for id in direct.packages() {
+        ensure!(
+            full.metadata_of(id).is_some(),
+            "the direct-only graph holds {id}, which full resolution did not choose"
+        );
+    }
+    Ok(())
 }
 
 async fn resolve_fifty(r: &dyn Registry) -> CheckResult {
