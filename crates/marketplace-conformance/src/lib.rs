@@ -50,7 +50,58 @@ pub struct Capabilities {
     /// separated) in the environment variable [`ONLY_VAR`]. Checks left out are reported as
     /// skipped.
     pub only: Vec<String>,
+    /// A way to change a stored object's bytes beneath the store under test (on disk, in the
+    /// bucket), so the store suite can prove that every read path verifies. Without it
+    /// `store::every_read_verifies` is skipped. See [`Capabilities::with_tamper`].
+    pub tamper: Option<TamperHook>,
+    /// `upload_stream` holds a bounded part of the body in memory, whatever its size. Stores
+    /// that keep their objects in memory cannot, and say `false`; the check measures the
+    /// process's peak memory (Linux only).
+    pub bounded_upload_memory: bool,
 }
+
+/// Replaces the bytes a store keeps for an object, beneath the store: the file on disk, the
+/// object in the bucket, the entry in the map. The store suite uses it to corrupt objects in
+/// every way (a flipped byte, one byte short, one byte more, nothing) and to see that every
+/// read path reports `Integrity` instead of returning the bytes.
+#[async_trait::async_trait]
+pub trait Tamper: Send + Sync {
+    /// Puts `bytes` where the object `hash` is kept, as if a disk or a bucket had changed it.
+    async fn replace(
+        &self,
+        hash: &marketplace_core::ContentHash,
+        bytes: bytes::Bytes,
+    ) -> Result<(), String>;
+}
+
+#[async_trait::async_trait]
+impl<T: Tamper + ?Sized> Tamper for std::sync::Arc<T> {
+    async fn replace(
+        &self,
+        hash: &marketplace_core::ContentHash,
+        bytes: bytes::Bytes,
+    ) -> Result<(), String> {
+        (**self).replace(hash, bytes).await
+    }
+}
+
+/// A [`Tamper`] in [`Capabilities`] (compared by identity).
+#[derive(Clone)]
+pub struct TamperHook(pub std::sync::Arc<dyn Tamper>);
+
+impl std::fmt::Debug for TamperHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TamperHook(..)")
+    }
+}
+
+impl PartialEq for TamperHook {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TamperHook {}
 
 /// The environment variable naming the checks to run when `Capabilities::only` is empty.
 pub const ONLY_VAR: &str = "MARKETPLACE_CONFORMANCE_ONLY";
@@ -65,6 +116,8 @@ impl Default for Capabilities {
             concurrent_tasks: 16,
             check_timeout: std::time::Duration::from_secs(60),
             only: Vec::new(),
+            tamper: None,
+            bounded_upload_memory: true,
         }
     }
 }
@@ -73,5 +126,11 @@ impl Capabilities {
     /// Everything claimed, default case counts (same as `default()`).
     pub fn all() -> Self {
         Self::default()
+    }
+
+    /// These capabilities with `tamper` as the way to corrupt the store's objects.
+    pub fn with_tamper(mut self, tamper: impl Tamper + 'static) -> Self {
+        self.tamper = Some(TamperHook(std::sync::Arc::new(tamper)));
+        self
     }
 }

@@ -7,21 +7,23 @@ use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use marketplace_core::{ContentHash, ErrorKind, PackageStore};
+use marketplace_core::{ContentHash, ContentHasher, ErrorKind, HashAlgorithm, PackageStore};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::Capabilities;
 use crate::property::property;
 use crate::reference::MemoryPackageStore;
 use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect_kind};
+use crate::{Capabilities, Tamper};
 
 /// Runs every `PackageStore` check against `store`, which must be empty when the suite starts.
 ///
 /// Checks: store/get round trips (empty, small, multi-chunk), idempotent stores, concurrent
-/// stores of the same and of different bodies, missing objects, verified streams, streaming uploads (and that a failing upload stores nothing),
-/// exists/delete, metadata, prefix listing, stats, `copy_to`, and a property check against a
-/// model over random operation sequences.
+/// stores of the same and of different bodies, missing objects, verified streams, streaming
+/// uploads (wrong size hints, bounded memory, and that a failing upload stores nothing),
+/// exists/delete, metadata, prefix listing, stats, `copy_to`, corruption beneath the store
+/// (with [`Capabilities::with_tamper`]), and a property check against a model over random
+/// operation sequences.
 pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> SuiteReport {
     let s = store;
     let mut report = SuiteReport::new("store", caps);
@@ -34,6 +36,27 @@ pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> Suite
     report.run("stream_yields_the_bytes", stream(s)).await;
     report.run("upload_stream", upload_stream(s)).await;
     report
+        .run(
+            "upload_stream_trusts_the_body_not_the_hint",
+            upload_wrong_hints(s),
+        )
+        .await;
+    if !caps.bounded_upload_memory {
+        report.skip(
+            "upload_stream_memory_is_bounded",
+            "the store keeps its objects in memory (Capabilities::bounded_upload_memory)",
+        );
+    } else if peak_memory::supported() {
+        report
+            .run("upload_stream_memory_is_bounded", upload_memory(s))
+            .await;
+    } else {
+        report.skip(
+            "upload_stream_memory_is_bounded",
+            "peak memory is measured on Linux only",
+        );
+    }
+    report
         .run("failed_upload_stores_nothing", failed_upload(s))
         .await;
     report.run("exists_and_delete", exists_and_delete(s)).await;
@@ -41,6 +64,17 @@ pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> Suite
     report.run("list_by_prefix", list(s)).await;
     report.run("stats_count_objects_and_bytes", stats(s)).await;
     report.run("copy_to", copy_to(s)).await;
+    match &caps.tamper {
+        Some(tamper) => {
+            report
+                .run("every_read_verifies", every_read_verifies(s, &*tamper.0))
+                .await;
+        }
+        None => report.skip(
+            "every_read_verifies",
+            "no way to corrupt objects beneath the store given (Capabilities::with_tamper)",
+        ),
+    }
     report
         .run(
             "model_random_operations",
@@ -96,6 +130,23 @@ async fn idempotent(s: &dyn PackageStore) -> CheckResult {
     ensure_eq!(second, first, "the same bytes get the same address");
     let after = s.stats().await.ctx("stats")?;
     ensure_eq!(after, before, "storing the same bytes again adds nothing");
+    let created = s.metadata(&first).await.ctx("metadata")?.created;
+    // Long enough for any clock to move on: a store that rewrites the object shows it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    s.store(bytes.clone()).await.ctx("store a third time")?;
+    s.upload_stream(Box::new(Trickle::new(bytes, None)), None)
+        .await
+        .ctx("upload the same bytes")?;
+    ensure_eq!(
+        s.metadata(&first).await.ctx("metadata")?.created,
+        created,
+        "storing the same bytes again keeps the object as it was (its creation time)"
+    );
+    ensure_eq!(
+        s.stats().await.ctx("stats")?,
+        before,
+        "uploading the same bytes adds nothing"
+    );
     Ok(())
 }
 
@@ -186,6 +237,16 @@ struct Trickle {
     fail_after: Option<usize>,
 }
 
+impl Trickle {
+    fn new(body: Bytes, fail_after: Option<usize>) -> Self {
+        Trickle {
+            body,
+            pos: 0,
+            fail_after,
+        }
+    }
+}
+
 impl AsyncRead for Trickle {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -270,7 +331,9 @@ async fn failed_upload(s: &dyn PackageStore) -> CheckResult {
 }
 
 async fn exists_and_delete(s: &dyn PackageStore) -> CheckResult {
+    let keep = s.store(body(51, 300)).await.ctx("store")?;
     let hash = s.store(body(50, 100)).await.ctx("store")?;
+    let before = s.stats().await.ctx("stats")?;
     ensure!(
         s.exists(&hash).await.ctx("exists")?,
         "a stored object does not exist"
@@ -284,9 +347,31 @@ async fn exists_and_delete(s: &dyn PackageStore) -> CheckResult {
         "a deleted object exists"
     );
     expect_kind(s.get(&hash).await, ErrorKind::NotFound, "get after delete")?;
+    expect_kind(
+        s.metadata(&hash).await,
+        ErrorKind::NotFound,
+        "metadata after delete",
+    )?;
     ensure!(
         !s.delete(&hash).await.ctx("delete twice")?,
         "deleting twice says the object existed"
+    );
+    let after = s.stats().await.ctx("stats")?;
+    ensure_eq!(
+        (before.objects - after.objects, before.bytes - after.bytes),
+        (1, 100),
+        "stats shrink by the deleted object (once, though deleted twice)"
+    );
+    ensure!(
+        !s.list("sha256:", usize::MAX)
+            .await
+            .ctx("list")?
+            .contains(&hash),
+        "list still shows a deleted object"
+    );
+    ensure!(
+        s.get(&keep).await.ctx("get another object")? == body(51, 300),
+        "deleting one object changed another"
     );
     Ok(())
 }
@@ -375,6 +460,262 @@ async fn copy_to(s: &dyn PackageStore) -> CheckResult {
         ErrorKind::NotFound,
         "copy a missing object",
     )
+}
+
+/// Bodies whose size hint is wrong (too small, too large, zero) or missing: the stored object
+/// is everything the reader yielded, and its metadata says how much that was.
+async fn upload_wrong_hints(s: &dyn PackageStore) -> CheckResult {
+    let cases: [(u64, usize, Option<u64>); 5] = [
+        (31, 1_200_000, Some(1_000)),
+        (32, 1_200_000, Some(0)),
+        (33, 200_000, Some(50 * 1024 * 1024)),
+        (34, 9 * 1024 * 1024 + 5, None),
+        (35, 9 * 1024 * 1024 + 6, Some(4096)),
+    ];
+    for (seed, len, hint) in cases {
+        let bytes = body(seed, len);
+        let what = format!("upload_stream of {len} bytes with size hint {hint:?}");
+        let hash = s
+            .upload_stream(Box::new(Trickle::new(bytes.clone(), None)), hint)
+            .await
+            .ctx(&what)?;
+        ensure_eq!(hash, ContentHash::sha256(&bytes), "{what}: the address");
+        let got = s.get(&hash).await.ctx(format!("{what}: get"))?;
+        ensure!(
+            got == bytes,
+            "{what}: read back {} bytes that differ",
+            got.len()
+        );
+        ensure_eq!(
+            s.metadata(&hash)
+                .await
+                .ctx(format!("{what}: metadata"))?
+                .size,
+            len as u64,
+            "{what}: the metadata size"
+        );
+        s.delete(&hash).await.ctx("clean up")?;
+    }
+    Ok(())
+}
+
+/// The size of the body the memory check uploads, and the most the process may grow by while
+/// uploading it: a store that reads the whole body before writing it grows by at least the
+/// body.
+const LARGE_BODY: u64 = 96 * 1024 * 1024;
+const UPLOAD_MEMORY_LIMIT: u64 = LARGE_BODY / 2;
+
+/// `len` bytes made on the fly from one 1 MiB block, each copy stamped with its index, so the
+/// reader itself holds 1 MiB whatever the length.
+struct Generated {
+    block: Vec<u8>,
+    pos: u64,
+    len: u64,
+}
+
+impl Generated {
+    const BLOCK: u64 = 1024 * 1024;
+
+    fn new(len: u64) -> Self {
+        Generated {
+            block: body(77, Self::BLOCK as usize).to_vec(),
+            pos: 0,
+            len,
+        }
+    }
+
+    /// The piece at the current position, at most `max` bytes, stamped with its block index.
+    fn piece(&self, max: usize) -> Vec<u8> {
+        let in_block = (self.pos % Self::BLOCK) as usize;
+        let n = (Self::BLOCK as usize - in_block)
+            .min(max)
+            .min((self.len - self.pos) as usize);
+        let mut piece = self.block[in_block..in_block + n].to_vec();
+        let stamp = (self.pos / Self::BLOCK).to_le_bytes();
+        for (i, b) in piece
+            .iter_mut()
+            .enumerate()
+            .take(stamp.len().saturating_sub(in_block))
+        {
+            *b = stamp[in_block + i];
+        }
+        piece
+    }
+
+    /// The address of the whole body, computed piece by piece.
+    fn hash(len: u64) -> ContentHash {
+        let mut hasher = ContentHasher::new(HashAlgorithm::Sha256).expect("sha256 is built in");
+        let mut body = Generated::new(len);
+        while body.pos < body.len {
+            let piece = body.piece(usize::MAX);
+            body.pos += piece.len() as u64;
+            hasher.update(&piece);
+        }
+        hasher.finish()
+    }
+}
+
+impl AsyncRead for Generated {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.pos < self.len {
+            let piece = self.piece(buf.remaining().min(64 * 1024));
+            buf.put_slice(&piece);
+            self.pos += piece.len() as u64;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Held while the process's peak memory is measured: two measurements at once (two store
+/// suites in one test binary) would each see the other's upload.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn upload_memory(s: &dyn PackageStore) -> CheckResult {
+    let want = Generated::hash(LARGE_BODY);
+    let _measuring = MEASURING.lock().await;
+    for hint in [Some(LARGE_BODY), None] {
+        let what = format!(
+            "upload_stream of {} MiB (size hint {hint:?})",
+            LARGE_BODY >> 20
+        );
+        let baseline = peak_memory::reset().map_err(|e| format!("reset the peak memory: {e}"))?;
+        let hash = s
+            .upload_stream(Box::new(Generated::new(LARGE_BODY)), hint)
+            .await
+            .ctx(&what)?;
+        let peak = peak_memory::peak().map_err(|e| format!("read the peak memory: {e}"))?;
+        ensure_eq!(hash, want, "{what}: the address");
+        let grew = peak.saturating_sub(baseline);
+        ensure!(
+            grew <= UPLOAD_MEMORY_LIMIT,
+            "{what}: the process grew by {} MiB (at most {} MiB allowed): the body is held in memory",
+            grew >> 20,
+            UPLOAD_MEMORY_LIMIT >> 20
+        );
+        ensure_eq!(
+            s.metadata(&hash).await.ctx("metadata")?.size,
+            LARGE_BODY,
+            "{what}: the metadata size"
+        );
+        s.delete(&hash).await.ctx("clean up")?;
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory, on Linux: reset it, then read how high it went.
+mod peak_memory {
+    /// Whether this platform can measure it.
+    pub(super) fn supported() -> bool {
+        cfg!(target_os = "linux") && reset().is_ok()
+    }
+
+    /// Resets the peak to the current resident memory, and returns it (bytes).
+    pub(super) fn reset() -> std::io::Result<u64> {
+        std::fs::write("/proc/self/clear_refs", "5")?;
+        peak()
+    }
+
+    /// The peak resident memory since the last reset (bytes).
+    pub(super) fn peak() -> std::io::Result<u64> {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| std::io::Error::other("no VmHWM line in /proc/self/status"))
+    }
+}
+
+/// Corrupts objects beneath the store in four ways and reads each through every path: `get`
+/// and `copy_to` fail with `Integrity` (and copy nothing), and a stream read to its end ends
+/// with an `Integrity` error after at most the stored bytes.
+async fn every_read_verifies(s: &dyn PackageStore, tamper: &dyn Tamper) -> CheckResult {
+    let corruptions: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+        ("a flipped byte in the middle", |b| {
+            let mut v = b.to_vec();
+            let mid = v.len() / 2;
+            v[mid] ^= 0x01;
+            v
+        }),
+        ("a flipped last byte", |b| {
+            let mut v = b.to_vec();
+            let last = v.len() - 1;
+            v[last] ^= 0x80;
+            v
+        }),
+        ("one byte short", |b| b[..b.len() - 1].to_vec()),
+        ("one byte more", |b| [b, b"\0"].concat()),
+        ("nothing at all", |_| Vec::new()),
+    ];
+    for (i, (what, corrupt)) in corruptions.iter().enumerate() {
+        for len in [10usize, 300_000] {
+            let bytes = body(200 + i as u64 * 2 + u64::from(len > 10), len);
+            let hash = s.store(bytes.clone()).await.ctx("store")?;
+            tamper
+                .replace(&hash, Bytes::from(corrupt(&bytes)))
+                .await
+                .map_err(|e| format!("tamper with {hash}: {e}"))?;
+            let case = format!("{len} bytes, then {what} beneath the store");
+            expect_kind(
+                s.get(&hash).await,
+                ErrorKind::Integrity,
+                &format!("get of {case}"),
+            )?;
+            match s.stream(&hash).await {
+                // Refusing at once is as good as failing at the end.
+                Err(e) if e.kind() == ErrorKind::Integrity => {}
+                Err(e) => return Err(format!("stream of {case}: {e}")),
+                Ok(mut stream) => {
+                    let mut outcome = None;
+                    while let Some(item) = stream.next().await {
+                        if let Err(e) = item {
+                            outcome = Some(e);
+                            break;
+                        }
+                    }
+                    match outcome {
+                        Some(e) if e.kind() == ErrorKind::Integrity => {}
+                        Some(e) => {
+                            return Err(format!(
+                                "stream of {case}: failed with {e}, not an Integrity error"
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "stream of {case}: ended cleanly, so a caller accepts bad bytes"
+                            ));
+                        }
+                    }
+                }
+            }
+            let target = MemoryPackageStore::new();
+            expect_kind(
+                s.copy_to(&hash, &target).await,
+                ErrorKind::Integrity,
+                &format!("copy_to of {case}"),
+            )?;
+            ensure!(
+                !target
+                    .exists(&hash)
+                    .await
+                    .ctx("exists in the copy's target")?,
+                "copy_to of {case} left an object in the target"
+            );
+            s.delete(&hash).await.ctx("clean up")?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]

@@ -192,7 +192,9 @@ async fn registry_with_a_greedy_resolver_fails() {
 async fn broken_store<O: StoreOverride + 'static>(fault: O) -> SuiteReport {
     let inner: Arc<dyn PackageStore> = Arc::new(MemoryPackageStore::new());
     let store = Layered::new(inner).with_override(fault);
-    store_suite(&store, &Capabilities::default()).await
+    let mut caps = Capabilities::default();
+    caps.bounded_upload_memory = false;
+    store_suite(&store, &caps).await
 }
 
 /// Flips the first byte of everything it returns.
@@ -329,8 +331,11 @@ async fn unchanged_layers_pass_every_suite() {
     registry_suite(&Layered::new(registry), &caps)
         .await
         .assert_passed();
-    let store: Arc<dyn PackageStore> = Arc::new(MemoryPackageStore::new());
-    store_suite(&Layered::new(store), &caps)
+    let memory = Arc::new(MemoryPackageStore::new());
+    let mut store_caps = caps.clone().with_tamper(memory.clone());
+    store_caps.bounded_upload_memory = false;
+    let store: Arc<dyn PackageStore> = memory;
+    store_suite(&Layered::new(store), &store_caps)
         .await
         .assert_passed();
     let search: Arc<dyn SearchEngine> = Arc::new(MemorySearchEngine::new());

@@ -193,6 +193,18 @@ impl Error {
         )
     }
 
+    /// The marketplace error an I/O error carries, if it carries one; the I/O error back if
+    /// not. A reader made from a verified stream (as [`crate::PackageStore::copy_to`] makes)
+    /// fails with the stream's own error wrapped in `std::io::Error`: an upload that reads it
+    /// should report that error (`Integrity`, say), not a generic read failure.
+    pub fn carried_by(error: std::io::Error) -> std::result::Result<Error, std::io::Error> {
+        if error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = error.into_inner().expect("checked: it has an inner error");
+            return Ok(*inner.downcast::<Error>().expect("checked: it is an Error"));
+        }
+        Err(error)
+    }
+
     /// A [`Error::NotFound`] for `what`.
     pub fn not_found(what: impl fmt::Display) -> Self {
         Error::NotFound {

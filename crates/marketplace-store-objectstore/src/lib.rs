@@ -233,6 +233,19 @@ impl ObjectStorePackageStore {
         Self::s3(config).map(Some)
     }
 
+    /// Writes `bytes` where the object `hash` lives, without hashing them: what a failing disk
+    /// or a tampered bucket would leave there. For the conformance kit's corruption checks and
+    /// for tools that test a deployment's verification; never a way to store a package (reads
+    /// of the object fail with `Integrity` unless `bytes` hash to `hash`).
+    pub async fn overwrite_unverified(&self, hash: &ContentHash, bytes: Bytes) -> Result<()> {
+        let key = layout::object_path(&self.root, hash);
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.fail(format!("overwrite {hash}"), e))?;
+        Ok(())
+    }
+
     fn fail(&self, operation: impl Into<String>, source: object_store::Error) -> Error {
         StoreError::ObjectStore {
             store: self.name.clone(),
@@ -463,12 +476,14 @@ async fn read_chunk(
             .take((size - buf.len()) as u64)
             .read_buf(&mut buf)
             .await
-            .map_err(|source| {
-                StoreError::Upload {
-                    store: store.to_owned(),
-                    source,
-                }
-                .during("read an upload")
+            .map_err(|e| {
+                Error::carried_by(e).unwrap_or_else(|source| {
+                    StoreError::Upload {
+                        store: store.to_owned(),
+                        source,
+                    }
+                    .during("read an upload")
+                })
             })?;
         if n == 0 {
             break;

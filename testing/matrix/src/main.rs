@@ -229,7 +229,10 @@ async fn main() {
                     eprintln!("running the {dimension} suite on {mode}");
                     let report = match *dimension {
                         "registry" => registry_suite(env.registry(mode).as_ref(), &caps).await,
-                        "store" => store_suite(env.store(mode).as_ref(), &caps).await,
+                        "store" => {
+                            let (store, caps) = env.store_under_test(mode, &caps);
+                            store_suite(store.as_ref(), &caps).await
+                        }
                         "search" => search_suite(env.search(mode).as_ref(), &caps).await,
                         _ => crypto_suite(env.crypto(mode).as_ref(), &caps).await,
                     };

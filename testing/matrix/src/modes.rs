@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use marketplace_client::MarketplaceBuilder;
 use marketplace_conformance::layer::{Layered, RegistryOverride};
+use marketplace_conformance::{Capabilities, Tamper};
 use marketplace_core::{
-    CryptoVerifier, PackageId, PackageRef, PackageStore, Registry, Result, SearchEngine,
-    VersionState, async_trait,
+    ContentHash, CryptoVerifier, PackageId, PackageRef, PackageStore, Registry, Result,
+    SearchEngine, VersionState, async_trait,
 };
 use marketplace_crypto_ring::RingCryptoVerifier;
 use marketplace_registry_sqlite::SqliteRegistry;
@@ -102,12 +103,29 @@ impl Env {
     }
 
     pub(crate) fn store(&self, mode: &str) -> Arc<dyn PackageStore> {
+        Arc::new(self.object_store(mode))
+    }
+
+    /// The store of `mode` and what the store suite may claim of it: its objects can be
+    /// corrupted beneath it, and its uploads hold bounded memory unless it lives in memory.
+    pub(crate) fn store_under_test(
+        &self,
+        mode: &str,
+        caps: &Capabilities,
+    ) -> (Arc<dyn PackageStore>, Capabilities) {
+        let store = self.object_store(mode);
+        let mut caps = caps.clone().with_tamper(Beneath(store.clone()));
+        caps.bounded_upload_memory = mode != "memory";
+        (Arc::new(store), caps)
+    }
+
+    fn object_store(&self, mode: &str) -> ObjectStorePackageStore {
         match mode {
-            "local" => Arc::new(or_exit(
+            "local" => or_exit(
                 mode,
                 ObjectStorePackageStore::local(self.scratch().join("store")),
-            )),
-            "memory" => Arc::new(ObjectStorePackageStore::in_memory()),
+            ),
+            "memory" => ObjectStorePackageStore::in_memory(),
             _ => {
                 let Some(server) = &self.s3 else {
                     eprintln!("error: the s3 mode was chosen but no S3 server runs");
@@ -115,7 +133,7 @@ impl Env {
                 };
                 let name = format!("matrix-{}", self.next.fetch_add(1, Ordering::SeqCst));
                 let bucket = or_exit(mode, server.bucket(&name));
-                Arc::new(or_exit(
+                or_exit(
                     mode,
                     ObjectStorePackageStore::s3(S3Config::compatible(
                         bucket.name,
@@ -124,7 +142,7 @@ impl Env {
                         bucket.access_key_id,
                         bucket.secret_access_key,
                     )),
-                ))
+                )
             }
         }
     }
@@ -173,5 +191,22 @@ impl RegistryOverride for ForgetsYanks {
 
     async fn is_yanked(&self, inner: &dyn Registry, id: &PackageId) -> Result<bool> {
         inner.is_yanked(id).await.map(|_| false)
+    }
+}
+
+/// Corrupts a store's objects by writing past its verification, as a failing disk would.
+struct Beneath(ObjectStorePackageStore);
+
+#[async_trait]
+impl Tamper for Beneath {
+    async fn replace(
+        &self,
+        hash: &ContentHash,
+        bytes: bytes::Bytes,
+    ) -> std::result::Result<(), String> {
+        self.0
+            .overwrite_unverified(hash, bytes)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

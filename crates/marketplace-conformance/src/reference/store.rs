@@ -71,10 +71,10 @@ impl PackageStore for MemoryPackageStore {
         _size_hint: Option<u64>,
     ) -> Result<ContentHash> {
         let mut body = Vec::new();
-        reader
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| Error::backend("memory", "read an upload stream", e, false))?;
+        reader.read_to_end(&mut body).await.map_err(|e| {
+            Error::carried_by(e)
+                .unwrap_or_else(|e| Error::backend("memory", "read an upload stream", e, false))
+        })?;
         self.store(Bytes::from(body)).await
     }
 
@@ -115,5 +115,19 @@ impl PackageStore for MemoryPackageStore {
             objects: objects.len() as u64,
             bytes: objects.values().map(|(b, _)| b.len() as u64).sum(),
         })
+    }
+}
+
+/// The reference store's objects can be changed beneath it, for the corruption checks.
+#[async_trait]
+impl crate::Tamper for MemoryPackageStore {
+    async fn replace(&self, hash: &ContentHash, bytes: Bytes) -> std::result::Result<(), String> {
+        match lock(&self.objects).get_mut(hash) {
+            Some((stored, _)) => {
+                *stored = bytes;
+                Ok(())
+            }
+            None => Err(format!("no object {hash} to tamper with")),
+        }
     }
 }
