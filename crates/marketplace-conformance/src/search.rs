@@ -39,6 +39,9 @@ pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> Sui
     report
         .run("yanked_versions_hidden_by_default", yanked_hidden(e))
         .await;
+    report
+        .run("index_batch_indexes_every_record", index_batch(e))
+        .await;
     report.run("remove_deletes", remove(e)).await;
     report.run("update_replaces", update(e)).await;
     report.run("filters_are_query_clauses", filters(e)).await;
@@ -118,6 +121,9 @@ async fn finds(e: &dyn SearchEngine) -> CheckResult {
         ("quillmarker", "name"),
         ("scribble", "keyword"),
         ("parchment", "description"),
+        ("QuillMarker", "name in another case"),
+        ("SCRIBBLE", "keyword in capitals"),
+        ("Parchment Pages", "description words in another case"),
     ] {
         let hits = text(e, query).await?;
         ensure_eq!(
@@ -308,6 +314,66 @@ async fn remove(e: &dyn SearchEngine) -> CheckResult {
     Ok(())
 }
 
+/// A batch of one, of several packages, of two versions of one package: every record is
+/// searchable (an engine's own `index_batch` is checked directly, not through `index`).
+async fn index_batch(e: &dyn SearchEngine) -> CheckResult {
+    let before = e.stats().await.ctx("stats")?;
+    let single = [record(
+        "ib/lonewolf@1.0.0",
+        "Howls at batches of one.",
+        &[],
+        &[],
+        0,
+    )];
+    e.index_batch(&single).await.ctx("index_batch of one")?;
+    let batch = [
+        record(
+            "ib/goshawk@1.0.0",
+            "Hovers over batched fields.",
+            &[],
+            &[],
+            3,
+        ),
+        record(
+            "ib/goshawk@1.1.0",
+            "Hovers over batched fields.",
+            &[],
+            &[],
+            3,
+        ),
+        record("ib/merlin@0.1.0", "Falcons in a batch.", &[], &[], 1),
+        record("ib/hobby@2.0.0", "Falcons in a batch.", &[], &[], 2),
+    ];
+    e.index_batch(&batch).await.ctx("index_batch of four")?;
+    e.index_batch(&[]).await.ctx("index_batch of nothing")?;
+    for (name, want) in [
+        ("lonewolf", "ib/lonewolf@1.0.0"),
+        ("goshawk", "ib/goshawk@1.1.0"),
+        ("merlin", "ib/merlin@0.1.0"),
+        ("hobby", "ib/hobby@2.0.0"),
+    ] {
+        let hits = text(e, name).await?;
+        ensure!(
+            ids(&hits).first().map(String::as_str) == Some(want),
+            "after index_batch, {name} finds {:?}, not {want} first",
+            ids(&hits)
+        );
+    }
+    let after = e.stats().await.ctx("stats")?;
+    ensure_eq!(
+        (
+            after.documents - before.documents,
+            after.packages - before.packages
+        ),
+        (5, 4),
+        "index_batch adds every document"
+    );
+    for r in single.iter().chain(&batch) {
+        e.remove(&r.metadata.id).await.ctx("clean up")?;
+    }
+    Ok(())
+}
+
 async fn update(e: &dyn SearchEngine) -> CheckResult {
     index_all(
         e,
@@ -371,11 +437,20 @@ async fn filters(e: &dyn SearchEngine) -> CheckResult {
                 &["web"],
                 50,
             ),
+            // Near misses of every filter: a keyword and a category that extend the ones
+            // asked for, a namespace that extends `fl`, one download short of 50.
+            record(
+                "flx/gizmo-d@1.0.0",
+                "Gadgetry for gizmos.",
+                &["clinic", "gadgetry"],
+                &["web-programming"],
+                49,
+            ),
         ],
     )
     .await?;
     let base = SearchQuery::text("gadgetry");
-    let cases: [(SearchQuery, Vec<&str>); 5] = [
+    let cases: [(SearchQuery, Vec<&str>); 7] = [
         (
             SearchQuery {
                 categories: vec!["web".into()],
@@ -399,10 +474,25 @@ async fn filters(e: &dyn SearchEngine) -> CheckResult {
         ),
         (
             SearchQuery {
+                keywords: vec!["cli".into(), "gadgetry".into()],
+                ..base.clone()
+            },
+            vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
+        ),
+        (
+            SearchQuery {
                 namespace: Some("fl".into()),
                 ..base.clone()
             },
             vec!["fl/gizmo-a@1.0.0", "fl/gizmo-b@1.0.0"],
+        ),
+        (
+            SearchQuery {
+                namespace: Some("flx".into()),
+                min_downloads: Some(49),
+                ..base.clone()
+            },
+            vec!["flx/gizmo-d@1.0.0"],
         ),
         (
             SearchQuery {
@@ -446,9 +536,10 @@ async fn filters(e: &dyn SearchEngine) -> CheckResult {
 }
 
 async fn sorts(e: &dyn SearchEngine) -> CheckResult {
-    let mut older = record("so/bravo-wombat@1.0.0", "Wombat tools.", &[], &[], 300);
+    // Version order differs from publication order: "recent" is about when, not which.
+    let mut older = record("so/bravo-wombat@3.0.0", "Wombat tools.", &[], &[], 300);
     older.metadata.published_at -= marketplace_core::time::Duration::days(30);
-    let mut newest = record("so/charlie-wombat@1.0.0", "Wombat tools.", &[], &[], 20);
+    let mut newest = record("so/charlie-wombat@0.2.0", "Wombat tools.", &[], &[], 20);
     newest.metadata.published_at += marketplace_core::time::Duration::days(1);
     index_all(
         e,
@@ -467,25 +558,25 @@ async fn sorts(e: &dyn SearchEngine) -> CheckResult {
         (
             SortOrder::Downloads,
             [
-                "so/bravo-wombat@1.0.0",
+                "so/bravo-wombat@3.0.0",
                 "so/alpha-wombat@1.0.0",
-                "so/charlie-wombat@1.0.0",
+                "so/charlie-wombat@0.2.0",
             ],
         ),
         (
             SortOrder::Name,
             [
                 "so/alpha-wombat@1.0.0",
-                "so/bravo-wombat@1.0.0",
-                "so/charlie-wombat@1.0.0",
+                "so/bravo-wombat@3.0.0",
+                "so/charlie-wombat@0.2.0",
             ],
         ),
         (
             SortOrder::Recent,
             [
-                "so/charlie-wombat@1.0.0",
+                "so/charlie-wombat@0.2.0",
                 "so/alpha-wombat@1.0.0",
-                "so/bravo-wombat@1.0.0",
+                "so/bravo-wombat@3.0.0",
             ],
         ),
     ];
@@ -500,7 +591,7 @@ async fn sorts(e: &dyn SearchEngine) -> CheckResult {
 }
 
 async fn pagination(e: &dyn SearchEngine) -> CheckResult {
-    let records: Vec<PackageRecord> = (0..7)
+    let records: Vec<PackageRecord> = (0..12)
         .map(|i| {
             record(
                 &format!("pa/kestrel{i}@1.0.0"),
@@ -519,12 +610,16 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
         ..SearchQuery::text("kestrel")
     };
     let all = ids(&search(e, &q(100, 0)).await?);
-    ensure_eq!(all.len(), 7, "all seven found");
+    ensure_eq!(
+        all.len(),
+        12,
+        "all twelve found (a page may hold more than ten)"
+    );
     let mut paged = Vec::new();
-    for offset in (0..7).step_by(3) {
-        paged.extend(ids(&search(e, &q(3, offset)).await?));
+    for offset in (0..12).step_by(5) {
+        paged.extend(ids(&search(e, &q(5, offset)).await?));
     }
-    ensure_eq!(paged, all, "pages of three concatenate to the full list");
+    ensure_eq!(paged, all, "pages of five concatenate to the full list");
     ensure!(
         search(e, &q(3, 50)).await?.is_empty(),
         "an offset past the end gives nothing"
@@ -552,7 +647,7 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
             };
             let hits = search(e, &query).await?;
             ensure!(
-                hits.len() <= 7,
+                hits.len() <= 12,
                 "limit {limit}, offset {offset}, {sort:?}: {} hits",
                 hits.len()
             );
