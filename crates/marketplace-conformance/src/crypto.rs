@@ -37,7 +37,9 @@ WpEzH/WnMOYJllEu+QIDAQAB
 /// Runs every `CryptoVerifier` check against `crypto`, whose trust store must be empty when
 /// the suite starts.
 ///
-/// Checks: sign/verify, tampered metadata, wrong key, malformed signatures, unsigned mutable
+/// Checks: sign/verify, known answers (a golden payload and a signature made by another
+/// implementation), signatures checked by a reference verifier, every signed field tampered in
+/// turn, wrong key, malformed signatures, unsigned mutable
 /// fields, checksums (known answers, mismatch), the trust store (unknown, trusted, revoked,
 /// revocation wins), PEM round trips, OpenSSL-made keys, and garbage PEM.
 pub async fn crypto_suite(crypto: &dyn CryptoVerifier, caps: &Capabilities) -> SuiteReport {
@@ -45,6 +47,15 @@ pub async fn crypto_suite(crypto: &dyn CryptoVerifier, caps: &Capabilities) -> S
     let c = crypto;
     let mut report = SuiteReport::new("crypto", caps);
     report.run("sign_then_verify", sign_then_verify(c)).await;
+    report
+        .run("signature_known_answers", signature_known_answers(c))
+        .await;
+    report
+        .run(
+            "signatures_verify_with_a_reference_verifier",
+            reference_verifier(c),
+        )
+        .await;
     report.run("tampered_metadata_fails", tampered(c)).await;
     report.run("wrong_key_fails", wrong_key(c)).await;
     report
@@ -110,21 +121,176 @@ async fn sign_then_verify(c: &dyn CryptoVerifier) -> CheckResult {
     Ok(())
 }
 
+/// The signing payload of [`golden`], written from the layout in `marketplace_core::payload`'s
+/// documentation by an independent implementation (Python), not by `signing_payload`.
+const GOLDEN_PAYLOAD_HEX: &str = "6d61726b6574706c6163652f7369676e696e672d7061796c6f61642f76310a000000036b617400000006676f6c64656e00000012312e322e332d72632e312b6275696c642e37000000020000001e416461204c6f76656c616365203c616461406578616d706c652e636f6d3e0000000c477261636520486f70706572000000114170616368652d322e30204f52204d495400000002000000086b61742f62617365000000045e312e32000000047574696c0000000b3e3d302e332c203c302e35000000477368613235363a333934313536343535656630313436656162313330396138663839383532653735366338646131346337306231363661663839386536316336646365333937380000000000001092000000006ab13b80075bcd15";
+
+/// The Ed25519 signature of [`GOLDEN_PAYLOAD_HEX`] by the [`OPENSSL_PRIVATE_PEM`] key, made
+/// with Python's `cryptography` and checked with `openssl pkeyutl -sign -rawin`.
+const GOLDEN_SIGNATURE_HEX: &str = "57e975fdc4fe601a62799e71b010fcf3a946c7a6f4e8ef89869e121e758c00a1b3f9a47ced528eb76bf19ac128f14bb7905ae614fc4ff4a25b140fc742d5b00b";
+
+/// The known-answer metadata: every signed field set, none at a default.
+fn golden() -> marketplace_core::PackageMetadata {
+    let mut m = package(
+        "kat/golden@1.2.3-rc.1+build.7",
+        &[("kat/base", "^1.2"), ("util", ">=0.3, <0.5")],
+    );
+    m.authors = vec![
+        "Ada Lovelace <ada@example.com>".into(),
+        "Grace Hopper".into(),
+    ];
+    m.license = Some("Apache-2.0 OR MIT".parse().expect("a license expression"));
+    m.checksum = ContentHash::sha256(b"golden archive");
+    m.size = 4242;
+    m.published_at = marketplace_core::time::OffsetDateTime::from_unix_timestamp_nanos(
+        1_790_000_000_123_456_789,
+    )
+    .expect("in range");
+    m
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("kit hex constants parse"))
+        .collect()
+}
+
+async fn signature_known_answers(c: &dyn CryptoVerifier) -> CheckResult {
+    let m = golden();
+    ensure_eq!(
+        hex_of(&marketplace_core::signing_payload(&m)),
+        GOLDEN_PAYLOAD_HEX.to_owned(),
+        "the golden metadata's signing payload (marketplace-core's layout)"
+    );
+    let Key::Private(pair) = c
+        .import_key_pem(OPENSSL_PRIVATE_PEM)
+        .ctx("import the known-answer private key")?
+    else {
+        return Err("the known-answer private key imported as public".into());
+    };
+    let sig = c
+        .sign(&m, &pair.private_key)
+        .await
+        .ctx("sign the golden metadata")?;
+    ensure_eq!(
+        hex_of(&sig.bytes),
+        GOLDEN_SIGNATURE_HEX.to_owned(),
+        "the signature of the golden metadata (Ed25519 is deterministic: another implementation made this one)"
+    );
+    let known = Signature {
+        public_key: PublicKey::ed25519(unhex(OPENSSL_PUBLIC_HEX)).map_err(|e| e.to_string())?,
+        bytes: unhex(GOLDEN_SIGNATURE_HEX),
+    };
+    ensure_eq!(
+        verify(c, &m, &known).await?,
+        VerificationResult::Valid {
+            key_id: known.public_key.key_id()
+        },
+        "the known-answer signature verifies"
+    );
+    let mut flipped = known.clone();
+    flipped.bytes[63] ^= 0x01;
+    ensure!(
+        !verify(c, &m, &flipped).await?.is_valid(),
+        "the known-answer signature with its last bit changed verifies"
+    );
+    Ok(())
+}
+
+/// Signatures the backend makes verify with an independent Ed25519 implementation over the
+/// payload `marketplace-core` defines: a backend that signs something else (another payload,
+/// a hash of it, without the domain separator) fails here even if it verifies its own.
+async fn reference_verifier(c: &dyn CryptoVerifier) -> CheckResult {
+    let keys = keypair(c).await?;
+    for m in [golden(), package("ref/web@0.1.0", &[])] {
+        let sig = c.sign(&m, &keys.private_key).await.ctx("sign")?;
+        let key_bytes: [u8; 32] = sig
+            .public_key
+            .bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("a {}-byte public key", sig.public_key.bytes.len()))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+            .map_err(|e| format!("the reference verifier refuses the public key: {e}"))?;
+        let bytes: [u8; 64] = sig
+            .bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("a {}-byte signature", sig.bytes.len()))?;
+        key.verify_strict(
+            &marketplace_core::signing_payload(&m),
+            &ed25519_dalek::Signature::from_bytes(&bytes),
+        )
+        .map_err(|e| {
+            format!(
+                "the reference verifier refuses the backend's signature of {}: {e}",
+                m.id
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// A change to signed metadata.
 type Tamper = fn(&mut marketplace_core::PackageMetadata);
 
+/// Every field the signing payload covers, changed in turn: each change must break the
+/// signature.
 async fn tampered(c: &dyn CryptoVerifier) -> CheckResult {
-    let (m, sig, keys) = signed(c).await?;
+    let keys = keypair(c).await?;
+    let m = golden();
+    let sig = c.sign(&m, &keys.private_key).await.ctx("sign")?;
     let key_id = keys.public_key.key_id();
-    let changes: [(&str, Tamper); 4] = [
+    let changes: [(&str, Tamper); 18] = [
+        ("namespace", |m| {
+            m.id.namespace = Some("tak".parse().expect("name"));
+        }),
+        ("namespace removed", |m| m.id.namespace = None),
+        ("name", |m| m.id.name = "golder".parse().expect("name")),
         ("version", |m| {
-            m.id.version = "1.0.1".parse().expect("version")
+            m.id.version = "1.2.4-rc.1+build.7".parse().expect("version")
+        }),
+        ("pre-release", |m| {
+            m.id.version = "1.2.3-rc.2+build.7".parse().expect("version")
+        }),
+        ("build metadata", |m| {
+            m.id.version = "1.2.3-rc.1+build.8".parse().expect("version")
+        }),
+        ("authors reordered", |m| m.authors.reverse()),
+        ("an author added", |m| m.authors.push("Mallory".into())),
+        ("an author removed", |m| {
+            m.authors.pop();
+        }),
+        ("license", |m| {
+            m.license = Some("MIT".parse().expect("license"));
+        }),
+        ("license removed", |m| m.license = None),
+        ("a requirement", |m| {
+            let util = "util".parse().expect("name");
+            m.dependencies.insert(
+                util,
+                marketplace_core::parse_requirement(">=0.3, <0.6").expect("req"),
+            );
+        }),
+        ("a dependency removed", |m| {
+            m.dependencies.remove(&"util".parse().expect("name"));
+        }),
+        ("a dependency added", |m| {
+            m.dependencies.insert(
+                "evil/helper".parse().expect("name"),
+                marketplace_core::parse_requirement("*").expect("req"),
+            );
         }),
         ("checksum", |m| m.checksum = ContentHash::sha256(b"evil")),
-        ("dependencies", |m| {
-            m.dependencies.clear();
+        ("checksum algorithm", |m| {
+            m.checksum = ContentHash::new(HashAlgorithm::Blake3, m.checksum.digest().to_vec())
+                .expect("32 bytes");
         }),
         ("size", |m| m.size += 1),
+        ("published_at by a nanosecond", |m| {
+            m.published_at += marketplace_core::time::Duration::nanoseconds(1);
+        }),
     ];
     for (field, change) in changes {
         let mut evil = m.clone();
@@ -222,6 +388,18 @@ async fn checksums(c: &dyn CryptoVerifier) -> CheckResult {
     c.verify_checksum(b"abc", &sha256)
         .await
         .ctx("verify_checksum of matching bytes")?;
+    c.verify_checksum(b"abc", &sha512)
+        .await
+        .ctx("verify_checksum of matching bytes under SHA-512")?;
+    let empty = c
+        .checksum(b"", HashAlgorithm::Sha256)
+        .await
+        .ctx("checksum of nothing")?;
+    ensure_eq!(
+        empty.hex(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned(),
+        "SHA-256 of nothing"
+    );
     Ok(())
 }
 
@@ -234,7 +412,25 @@ async fn checksum_mismatch(c: &dyn CryptoVerifier) -> CheckResult {
         c.verify_checksum(b"abd", &sha).await,
         ErrorKind::Integrity,
         "verify_checksum of other bytes",
-    )
+    )?;
+    // A digest that differs only in its last byte: a comparison of a prefix passes it.
+    let mut digest = sha.digest().to_vec();
+    digest[31] ^= 0x01;
+    let near = ContentHash::new(HashAlgorithm::Sha256, digest).map_err(|e| e.to_string())?;
+    expect_kind(
+        c.verify_checksum(b"abc", &near).await,
+        ErrorKind::Integrity,
+        "verify_checksum against a digest one bit off in its last byte",
+    )?;
+    // The same digest under another algorithm of that length is another checksum.
+    let other_algorithm = ContentHash::new(HashAlgorithm::Blake3, sha.digest().to_vec())
+        .map_err(|e| e.to_string())?;
+    let result = c.verify_checksum(b"abc", &other_algorithm).await;
+    ensure!(
+        matches!(&result, Err(e) if matches!(e.kind(), ErrorKind::Integrity | ErrorKind::Invalid)),
+        "verify_checksum of SHA-256 bytes against a BLAKE3 checksum with the same digest: {result:?}"
+    );
+    Ok(())
 }
 
 async fn trust_levels(c: &dyn CryptoVerifier) -> CheckResult {
@@ -248,6 +444,42 @@ async fn trust_levels(c: &dyn CryptoVerifier) -> CheckResult {
     c.add_trusted_key(&keys.public_key, TrustLevel::Marginal)
         .await
         .ctx("add_trusted_key")?;
+    match c.verify_trust(&id).await.ctx("verify_trust")? {
+        TrustResult::Trusted { level, .. } => {
+            ensure_eq!(
+                level,
+                TrustLevel::Marginal,
+                "the level a key was trusted at"
+            );
+        }
+        other => return Err(format!("a marginally trusted key reported {other:?}")),
+    }
+    let listed = c.trusted_keys().await.ctx("trusted_keys")?;
+    ensure!(
+        listed.iter().any(|k| k.public_key == keys.public_key
+            && matches!(
+                k.trust,
+                TrustResult::Trusted {
+                    level: TrustLevel::Marginal,
+                    ..
+                }
+            )),
+        "trusted_keys does not list the key at its level: {listed:?}"
+    );
+    let other = keypair(c).await?;
+    c.add_trusted_key(&other.public_key, TrustLevel::Ultimate)
+        .await
+        .ctx("add another trusted key")?;
+    match c
+        .verify_trust(&other.public_key.key_id())
+        .await
+        .ctx("verify_trust")?
+    {
+        TrustResult::Trusted { level, .. } => {
+            ensure_eq!(level, TrustLevel::Ultimate, "another key's level");
+        }
+        other => return Err(format!("an ultimately trusted key reported {other:?}")),
+    }
     c.add_trusted_key(&keys.public_key, TrustLevel::Full)
         .await
         .ctx("add_trusted_key again")?;

@@ -1,5 +1,5 @@
-//! A reference `CryptoVerifier` for the kit's own tests, on ed25519-dalek (a dev-dependency,
-//! so the kit itself never depends on a crypto library).
+//! A reference `CryptoVerifier` for the kit's own tests, on ed25519-dalek (the Ed25519 the
+//! kit also checks backends' signatures with).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
