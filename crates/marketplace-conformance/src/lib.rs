@@ -7,6 +7,7 @@
 #[cfg(feature = "client")]
 mod client;
 mod crypto;
+pub mod exposition;
 pub mod fixtures;
 pub mod layer;
 mod metrics;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use marketplace_core::{ErrorKind, MetricValue, MetricsCollector, MetricsSnapshot};
 
 use crate::Capabilities;
+use crate::exposition;
 use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq};
 
 /// One synchronous metrics check.
@@ -15,13 +16,15 @@ type Check = fn(&dyn MetricsCollector) -> CheckResult;
 ///
 /// Checks: counters add up, labels make separate series, gauges keep the last value,
 /// histograms summarise, timings are seconds, errors count by kind, the Prometheus text format
-/// (types, labels with escaping, buckets/sum/count), JSON export equals the snapshot, reset
-/// forgets, and invalid names never panic or corrupt the export.
+/// (types, labels with escaping, buckets/sum/count) read by a strict parser of the exposition
+/// format (one TYPE per family, cumulative buckets, valid names and values for every instrument
+/// kind), JSON export equals the snapshot, reset forgets, and invalid names never panic or
+/// corrupt the export.
 pub async fn metrics_suite(metrics: &dyn MetricsCollector, caps: &Capabilities) -> SuiteReport {
     let _ = caps;
     let m = metrics;
     let mut report = SuiteReport::new("metrics", caps);
-    let checks: [(&str, Check); 10] = [
+    let checks: [(&str, Check); 11] = [
         ("counters_accumulate", counters),
         ("labels_make_series", labels),
         ("gauge_keeps_last_value", gauges),
@@ -29,6 +32,7 @@ pub async fn metrics_suite(metrics: &dyn MetricsCollector, caps: &Capabilities) 
         ("timing_in_seconds", timing),
         ("errors_count_by_kind", errors),
         ("prometheus_text_format", prometheus),
+        ("prometheus_text_is_valid_exposition", exposition),
         ("json_export_matches_snapshot", json),
         ("reset_forgets_everything", reset),
         ("invalid_names_are_harmless", invalid_names),
@@ -193,6 +197,85 @@ fn prometheus(m: &dyn MetricsCollector) -> CheckResult {
     Ok(())
 }
 
+/// Every instrument kind, several series each, values at the edges: the export parses as a
+/// scraper reads it, and says what the snapshot says.
+fn exposition(m: &dyn MetricsCollector) -> CheckResult {
+    for (op, n) in [("publish", 3), ("install", 0), ("get \"x\"\n", 7)] {
+        m.counter("kit_calls_total", n, &[("op", op)]);
+    }
+    m.gauge("kit_level", -2.5, &[("pool", "a")]);
+    m.gauge("kit_level", f64::INFINITY, &[("pool", "b")]);
+    m.gauge("kit_level", f64::NEG_INFINITY, &[("pool", "c")]);
+    m.gauge("kit_ratio", 1e-12, &[]);
+    for (i, v) in [0.000_1, 0.004, 0.02, 0.3, 2.0, 45.0, 900.0, 1e6]
+        .iter()
+        .enumerate()
+    {
+        m.histogram(
+            "kit_bytes",
+            *v,
+            &[("kind", if i % 2 == 0 { "even" } else { "odd" })],
+        );
+    }
+    m.timing("kit_wait_seconds", Duration::from_micros(250), &[]);
+    m.timing("kit_wait_seconds", Duration::from_secs(3), &[]);
+    m.error("publish", ErrorKind::Invalid);
+    let text = m.export_prometheus().ctx("export_prometheus")?;
+    let parsed = exposition::parse(&text)
+        .map_err(|e| format!("the Prometheus export does not parse: {e}\n{text}"))?;
+    for (family, kind) in [
+        ("kit_calls_total", "counter"),
+        ("kit_level", "gauge"),
+        ("kit_ratio", "gauge"),
+        ("kit_bytes", "histogram"),
+        ("kit_wait_seconds", "histogram"),
+        ("marketplace_errors_total", "counter"),
+    ] {
+        ensure_eq!(
+            parsed.types.get(family).map(String::as_str),
+            Some(kind),
+            "the TYPE of {family}"
+        );
+    }
+    for sample in &m.snapshot().samples {
+        let labels: Vec<(&str, &str)> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let name = &sample.name;
+        let exported = |suffix: &str| parsed.value(&format!("{name}{suffix}"), &labels);
+        let same = |a: Option<f64>, b: f64| {
+            a.is_some_and(|a| a == b || (a - b).abs() <= 1e-9 * b.abs().max(1.0))
+        };
+        match &sample.value {
+            MetricValue::Counter { value } => {
+                ensure!(
+                    same(exported(""), *value as f64),
+                    "{name}{labels:?}: the export says {:?}, the snapshot {value}",
+                    exported("")
+                );
+            }
+            MetricValue::Gauge { value } => {
+                ensure!(
+                    same(exported(""), *value),
+                    "{name}{labels:?}: the export says {:?}, the snapshot {value}",
+                    exported("")
+                );
+            }
+            MetricValue::Histogram { count, sum, .. } => {
+                ensure!(
+                    same(exported("_count"), *count as f64) && same(exported("_sum"), *sum),
+                    "{name}{labels:?}: the export says count {:?} sum {:?}, the snapshot {count} and {sum}",
+                    exported("_count"),
+                    exported("_sum")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn json(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("kit_b_total", 1, &[("x", "z")]);
     m.counter("kit_b_total", 1, &[("x", "y")]);
@@ -227,6 +310,15 @@ fn reset(m: &dyn MetricsCollector) -> CheckResult {
             .contains("kit_gone_total"),
         "reset left the series in the export"
     );
+    m.histogram("kit_again", 2.0, &[]);
+    let text = m.export_prometheus().ctx("export_prometheus")?;
+    let parsed = exposition::parse(&text)
+        .map_err(|e| format!("after a reset, the export does not parse: {e}\n{text}"))?;
+    ensure_eq!(
+        parsed.value("kit_again_count", &[]),
+        Some(1.0),
+        "a histogram recorded after a reset counts from zero"
+    );
     Ok(())
 }
 
@@ -235,10 +327,17 @@ fn invalid_names(m: &dyn MetricsCollector) -> CheckResult {
     m.counter("has space", 1, &[]);
     m.counter("9starts_with_digit", 1, &[]);
     m.counter("kit_ok_total", 1, &[("bad label", "v")]);
+    m.counter("kit.dotted_total", 1, &[]);
+    m.gauge("kit-dashed", 1.0, &[]);
+    m.histogram("kit_h", 1.0, &[("9label", "v")]);
+    m.timing("kit/slash_seconds", Duration::from_secs(1), &[]);
     let text = m.export_prometheus().ctx("export_prometheus")?;
     ensure!(
         !text.contains("has space") && !text.contains("9starts") && !text.contains("bad label"),
         "invalid names reached the export:\n{text}"
     );
+    exposition::parse(&text).map_err(|e| {
+        format!("with invalid names recorded, the export does not parse: {e}\n{text}")
+    })?;
     Ok(())
 }

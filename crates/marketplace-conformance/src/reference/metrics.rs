@@ -157,7 +157,7 @@ impl MetricsCollector for MemoryMetrics {
                     let _ = writeln!(out, "{name}{} {v}", label_text(labels, None));
                 }
                 Series::Gauge(v) => {
-                    let _ = writeln!(out, "{name}{} {v}", label_text(labels, None));
+                    let _ = writeln!(out, "{name}{} {}", label_text(labels, None), number(*v));
                 }
                 Series::Histogram { values } => {
                     for bound in BUCKETS {
@@ -178,7 +178,7 @@ impl MetricsCollector for MemoryMetrics {
                         out,
                         "{name}_sum{} {}",
                         label_text(labels, None),
-                        values.iter().sum::<f64>()
+                        number(values.iter().sum::<f64>())
                     );
                     let _ = writeln!(
                         out,
@@ -190,5 +190,16 @@ impl MetricsCollector for MemoryMetrics {
             }
         }
         Ok(out)
+    }
+}
+
+/// A number as Prometheus reads it: Rust prints infinity as `inf`, Go's syntax is `+Inf`.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
     }
 }
