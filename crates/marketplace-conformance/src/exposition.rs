@@ -106,7 +106,9 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         if !series.insert(key) {
             return Err(at("the same series twice".into()));
         }
-        if out.types.get(&family).map(String::as_str) == Some("counter") && !(sample.value >= 0.0) {
+        if out.types.get(&family).map(String::as_str) == Some("counter")
+            && (sample.value.is_nan() || sample.value < 0.0)
+        {
             return Err(at(format!("a counter at {}", sample.value)));
         }
         out.samples.push(sample);
@@ -118,17 +120,20 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
 /// The family a sample belongs to: histogram and summary samples carry a suffix.
 fn family_of(name: &str, types: &BTreeMap<String, String>) -> String {
     for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if matches!(
+        if let Some(base) = name.strip_suffix(suffix)
+            && matches!(
                 types.get(base).map(String::as_str),
                 Some("histogram" | "summary")
-            ) {
-                return base.to_owned();
-            }
+            )
+        {
+            return base.to_owned();
         }
     }
     name.to_owned()
 }
+
+/// A series' labels without `le`, in order.
+type SeriesLabels = Vec<(String, String)>;
 
 fn check_histograms(exposition: &Exposition) -> Result<(), String> {
     for (family, kind) in &exposition.types {
@@ -136,7 +141,7 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
             continue;
         }
         // Each series of the family: its labels without `le`.
-        let mut buckets: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut buckets: BTreeMap<SeriesLabels, Vec<(f64, f64)>> = BTreeMap::new();
         let mut counts = BTreeMap::new();
         let mut sums = BTreeSet::new();
         for s in &exposition.samples {
@@ -192,9 +197,7 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line
-        .find(|c: char| c == '{' || c == ' ')
-        .ok_or("a sample without a value")?;
+    let name_end = line.find(['{', ' ']).ok_or("a sample without a value")?;
     let name = &line[..name_end];
     check_metric_name(name)?;
     let mut rest = &line[name_end..];

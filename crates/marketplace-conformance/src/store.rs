@@ -640,8 +640,11 @@ mod peak_memory {
 /// Corrupts objects beneath the store in four ways and reads each through every path: `get`
 /// and `copy_to` fail with `Integrity` (and copy nothing), and a stream read to its end ends
 /// with an `Integrity` error after at most the stored bytes.
+/// A way to corrupt an object's bytes.
+type Corrupt = fn(&[u8]) -> Vec<u8>;
+
 async fn every_read_verifies(s: &dyn PackageStore, tamper: &dyn Tamper) -> CheckResult {
-    let corruptions: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+    let corruptions: [(&str, Corrupt); 5] = [
         ("a flipped byte in the middle", |b| {
             let mut v = b.to_vec();
             let mid = v.len() / 2;
@@ -670,7 +673,7 @@ async fn every_read_verifies(s: &dyn PackageStore, tamper: &dyn Tamper) -> Check
             expect_kind(
                 s.get(&hash).await,
                 ErrorKind::Integrity,
-                &format!("get of {case}"),
+                format!("get of {case}"),
             )?;
             match s.stream(&hash).await {
                 // Refusing at once is as good as failing at the end.
@@ -703,7 +706,7 @@ async fn every_read_verifies(s: &dyn PackageStore, tamper: &dyn Tamper) -> Check
             expect_kind(
                 s.copy_to(&hash, &target).await,
                 ErrorKind::Integrity,
-                &format!("copy_to of {case}"),
+                format!("copy_to of {case}"),
             )?;
             ensure!(
                 !target

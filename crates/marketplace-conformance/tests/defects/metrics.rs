@@ -112,7 +112,7 @@ defect!(
     ["metrics::invalid_names_are_harmless"]
 );
 
-/// Infinity printed the way Rust prints it.
+// Infinity printed the way Rust prints it.
 defect!(
     infinity_printed_as_rust_prints_it,
     metrics(EditedExport(|text| text
@@ -121,14 +121,14 @@ defect!(
     ["metrics::prometheus_text_is_valid_exposition"]
 );
 
-/// Label values written without escaping quotes and backslashes.
+// Label values written without escaping quotes and backslashes.
 defect!(
     label_values_not_escaped,
     metrics(EditedExport(|text| text.replace("\\\"", "\""))),
     ["metrics::prometheus_text_is_valid_exposition"]
 );
 
-/// `_sum` lines left out of histograms.
+// `_sum` lines left out of histograms.
 defect!(
     histogram_sums_missing,
     metrics(EditedExport(|text| text
