@@ -77,7 +77,85 @@ pub async fn crypto_suite(crypto: &dyn CryptoVerifier, caps: &Capabilities) -> S
     report.run("pem_round_trip", pem_round_trip(c)).await;
     report.run("openssl_keys_import", openssl_keys(c)).await;
     report.run("garbage_pem_is_invalid", garbage_pem(c)).await;
+    match &caps.reopen_crypto {
+        Some(reopen) => {
+            report
+                .run("trust_survives_reopening", trust_survives(c, &*reopen.0))
+                .await;
+        }
+        None => report.skip(
+            "trust_survives_reopening",
+            "no way to reopen the trust store given (Capabilities::with_crypto_reopen)",
+        ),
+    }
     report
+}
+
+/// Trust levels, revocations (with their reasons, also of keys never trusted) read the same
+/// through a second handle on the trust store.
+async fn trust_survives(
+    c: &dyn CryptoVerifier,
+    reopen: &crate::ReopenFn<dyn CryptoVerifier>,
+) -> CheckResult {
+    let marginal = keypair(c).await?;
+    let full = keypair(c).await?;
+    let revoked = keypair(c).await?;
+    c.add_trusted_key(&marginal.public_key, TrustLevel::Marginal)
+        .await
+        .ctx("add_trusted_key")?;
+    c.add_trusted_key(&full.public_key, TrustLevel::Full)
+        .await
+        .ctx("add_trusted_key")?;
+    c.add_trusted_key(&revoked.public_key, TrustLevel::Ultimate)
+        .await
+        .ctx("add_trusted_key")?;
+    c.revoke_key(&revoked.public_key.key_id(), "key leaked in a log")
+        .await
+        .ctx("revoke_key")?;
+    let never_seen = KeyId([9; 16]);
+    c.revoke_key(&never_seen, "revoked before use")
+        .await
+        .ctx("revoke an unseen key")?;
+    let again = reopen().map_err(|e| format!("reopen the trust store: {e}"))?;
+    let again = again.as_ref();
+    for id in [
+        marginal.public_key.key_id(),
+        full.public_key.key_id(),
+        revoked.public_key.key_id(),
+        never_seen,
+    ] {
+        ensure_eq!(
+            again
+                .verify_trust(&id)
+                .await
+                .ctx("verify_trust after reopening")?,
+            c.verify_trust(&id).await.ctx("verify_trust")?,
+            "the trust of {id} after reopening"
+        );
+        ensure_eq!(
+            again
+                .is_revoked(&id)
+                .await
+                .ctx("is_revoked after reopening")?,
+            c.is_revoked(&id).await.ctx("is_revoked")?,
+            "whether {id} is revoked, after reopening"
+        );
+    }
+    let mut before = c.trusted_keys().await.ctx("trusted_keys")?;
+    let mut after = again
+        .trusted_keys()
+        .await
+        .ctx("trusted_keys after reopening")?;
+    before.sort_by_key(|k| k.public_key.key_id());
+    after.sort_by_key(|k| k.public_key.key_id());
+    ensure_eq!(after, before, "trusted_keys after reopening");
+    expect_kind(
+        again
+            .add_trusted_key(&revoked.public_key, TrustLevel::Full)
+            .await,
+        ErrorKind::Signature,
+        "trusting a key revoked before reopening",
+    )
 }
 
 async fn keypair(c: &dyn CryptoVerifier) -> Result<KeyPair, String> {

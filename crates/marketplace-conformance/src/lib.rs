@@ -59,7 +59,51 @@ pub struct Capabilities {
     /// that keep their objects in memory cannot, and say `false`; the check measures the
     /// process's peak memory (Linux only).
     pub bounded_upload_memory: bool,
+    /// Opens a second handle on the registry's storage, as a restarted process would: with
+    /// it, `registry::state_survives_reopening` checks that yanks, metadata updates, events
+    /// and statistics are kept. See [`Capabilities::with_registry_reopen`].
+    pub reopen_registry: Option<ReopenHook<dyn marketplace_core::Registry>>,
+    /// The same for a crypto backend's trust store: trust levels and revocations are kept.
+    pub reopen_crypto: Option<ReopenHook<dyn marketplace_core::CryptoVerifier>>,
+    /// The same for a store: objects, their metadata and the totals are kept.
+    pub reopen_store: Option<ReopenHook<dyn marketplace_core::PackageStore>>,
 }
+
+/// Opens a new handle on the storage of the backend under test (the same file, database or
+/// bucket) while the first stays open, as a second process or a restart would see it.
+pub type ReopenFn<T> = dyn Fn() -> Result<std::sync::Arc<T>, String> + Send + Sync;
+
+/// A reopen factory in [`Capabilities`] (compared by identity).
+pub struct ReopenHook<T: ?Sized>(pub std::sync::Arc<ReopenFn<T>>);
+
+impl<T: ?Sized> ReopenHook<T> {
+    /// Wraps `reopen`.
+    pub fn new(
+        reopen: impl Fn() -> Result<std::sync::Arc<T>, String> + Send + Sync + 'static,
+    ) -> Self {
+        ReopenHook(std::sync::Arc::new(reopen))
+    }
+}
+
+impl<T: ?Sized> Clone for ReopenHook<T> {
+    fn clone(&self) -> Self {
+        ReopenHook(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for ReopenHook<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReopenHook(..)")
+    }
+}
+
+impl<T: ?Sized> PartialEq for ReopenHook<T> {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T: ?Sized> Eq for ReopenHook<T> {}
 
 /// Replaces the bytes a store keeps for an object, beneath the store: the file on disk, the
 /// object in the bucket, the entry in the map. The store suite uses it to corrupt objects in
@@ -119,6 +163,9 @@ impl Default for Capabilities {
             only: Vec::new(),
             tamper: None,
             bounded_upload_memory: true,
+            reopen_registry: None,
+            reopen_crypto: None,
+            reopen_store: None,
         }
     }
 }
@@ -127,6 +174,42 @@ impl Capabilities {
     /// Everything claimed, default case counts (same as `default()`).
     pub fn all() -> Self {
         Self::default()
+    }
+
+    /// These capabilities with `reopen` as the way to open the registry's storage again.
+    pub fn with_registry_reopen(
+        mut self,
+        reopen: impl Fn() -> Result<std::sync::Arc<dyn marketplace_core::Registry>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.reopen_registry = Some(ReopenHook::new(reopen));
+        self
+    }
+
+    /// These capabilities with `reopen` as the way to open the trust store again.
+    pub fn with_crypto_reopen(
+        mut self,
+        reopen: impl Fn() -> Result<std::sync::Arc<dyn marketplace_core::CryptoVerifier>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.reopen_crypto = Some(ReopenHook::new(reopen));
+        self
+    }
+
+    /// These capabilities with `reopen` as the way to open the store again.
+    pub fn with_store_reopen(
+        mut self,
+        reopen: impl Fn() -> Result<std::sync::Arc<dyn marketplace_core::PackageStore>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.reopen_store = Some(ReopenHook::new(reopen));
+        self
     }
 
     /// These capabilities with `tamper` as the way to corrupt the store's objects.

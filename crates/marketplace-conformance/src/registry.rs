@@ -115,7 +115,93 @@ pub async fn registry_suite(registry: &dyn Registry, caps: &Capabilities) -> Sui
             model_check(r, caps.property_cases),
         )
         .await;
+    match &caps.reopen_registry {
+        Some(reopen) => {
+            report
+                .run(
+                    "state_survives_reopening",
+                    survives_reopening(r, &*reopen.0),
+                )
+                .await;
+        }
+        None => report.skip(
+            "state_survives_reopening",
+            "no way to reopen the registry given (Capabilities::with_registry_reopen)",
+        ),
+    }
     report
+}
+
+/// Yanks (with their reasons), metadata updates, the event log and download statistics read
+/// the same through a second handle on the registry's storage.
+async fn survives_reopening(
+    r: &dyn Registry,
+    reopen: &crate::ReopenFn<dyn Registry>,
+) -> CheckResult {
+    let a = full_package("ro/web@1.0.0", HashAlgorithm::Sha512);
+    let b = package("ro/web@1.1.0", &[]);
+    register(r, &a).await?;
+    register(r, &b).await?;
+    r.yank(&b.id, "a broken build").await.ctx("yank")?;
+    r.yank(&a.id, "briefly").await.ctx("yank")?;
+    r.unyank(&a.id).await.ctx("unyank")?;
+    r.update_metadata(
+        &a.id,
+        MetadataUpdate {
+            description: Some("Updated before the restart.".into()),
+            homepage: Some(None),
+            ..MetadataUpdate::default()
+        },
+    )
+    .await
+    .ctx("update_metadata")?;
+    for _ in 0..3 {
+        r.record_download(&a.id).await.ctx("record_download")?;
+    }
+    let again = reopen().map_err(|e| format!("reopen the registry: {e}"))?;
+    let again = again.as_ref();
+    for id in [&a.id, &b.id] {
+        ensure_eq!(
+            again.get(id).await.ctx("get after reopening")?,
+            r.get(id).await.ctx("get")?,
+            "{id} after reopening"
+        );
+        ensure_eq!(
+            again.is_yanked(id).await.ctx("is_yanked after reopening")?,
+            r.is_yanked(id).await.ctx("is_yanked")?,
+            "the yank state of {id} after reopening"
+        );
+        ensure_eq!(
+            again.get_stats(id).await.ctx("get_stats after reopening")?,
+            r.get_stats(id).await.ctx("get_stats")?,
+            "the statistics of {id} after reopening"
+        );
+    }
+    ensure_eq!(
+        again
+            .list(usize::MAX, 0)
+            .await
+            .ctx("list after reopening")?,
+        r.list(usize::MAX, 0).await.ctx("list")?,
+        "the listing (with yank reasons and downloads) after reopening"
+    );
+    ensure_eq!(
+        again
+            .events_since(0, usize::MAX)
+            .await
+            .ctx("events_since after reopening")?,
+        r.events_since(0, usize::MAX).await.ctx("events_since")?,
+        "the event log after reopening"
+    );
+    ensure_eq!(
+        again
+            .latest_event_seq()
+            .await
+            .ctx("latest_event_seq after reopening")?,
+        r.latest_event_seq().await.ctx("latest_event_seq")?,
+        "latest_event_seq after reopening"
+    );
+    Ok(())
 }
 
 async fn register(r: &dyn Registry, m: &PackageMetadata) -> Result<PackageId, String> {

@@ -81,7 +81,66 @@ pub async fn store_suite(store: &dyn PackageStore, caps: &Capabilities) -> Suite
             model_check(s, caps.property_cases),
         )
         .await;
+    match &caps.reopen_store {
+        Some(reopen) => {
+            report
+                .run("objects_survive_reopening", objects_survive(s, &*reopen.0))
+                .await;
+        }
+        None => report.skip(
+            "objects_survive_reopening",
+            "no way to reopen the store given (Capabilities::with_store_reopen)",
+        ),
+    }
     report
+}
+
+/// Objects, their metadata (creation time included) and the totals read the same through a
+/// second handle on the store.
+async fn objects_survive(
+    s: &dyn PackageStore,
+    reopen: &crate::ReopenFn<dyn PackageStore>,
+) -> CheckResult {
+    let stored = body(300, 70_000);
+    let a = s.store(stored.clone()).await.ctx("store")?;
+    let uploaded = body(301, 300_000);
+    let b = s
+        .upload_stream(Box::new(Trickle::new(uploaded.clone(), None)), None)
+        .await
+        .ctx("upload_stream")?;
+    let gone = s.store(body(302, 10)).await.ctx("store")?;
+    s.delete(&gone).await.ctx("delete")?;
+    let again = reopen().map_err(|e| format!("reopen the store: {e}"))?;
+    let again = again.as_ref();
+    for (hash, bytes) in [(&a, &stored), (&b, &uploaded)] {
+        ensure!(
+            again.get(hash).await.ctx("get after reopening")? == *bytes,
+            "{hash} reads back differently after reopening"
+        );
+        ensure_eq!(
+            again.metadata(hash).await.ctx("metadata after reopening")?,
+            s.metadata(hash).await.ctx("metadata")?,
+            "the metadata of {hash} after reopening"
+        );
+    }
+    ensure!(
+        !again.exists(&gone).await.ctx("exists after reopening")?,
+        "a deleted object is back after reopening"
+    );
+    ensure_eq!(
+        again.stats().await.ctx("stats after reopening")?,
+        s.stats().await.ctx("stats")?,
+        "the totals after reopening"
+    );
+    ensure_eq!(
+        again
+            .list("sha256:", usize::MAX)
+            .await
+            .ctx("list after reopening")?,
+        s.list("sha256:", usize::MAX).await.ctx("list")?,
+        "the listing after reopening"
+    );
+    Ok(())
 }
 
 /// Deterministic pseudo-random bytes, so that large bodies do not compress to nothing.

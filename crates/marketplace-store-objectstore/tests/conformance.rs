@@ -3,9 +3,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use marketplace_conformance::{Capabilities, Tamper, store_suite};
-use marketplace_core::{ContentHash, async_trait};
+use marketplace_core::{ContentHash, PackageStore, async_trait};
 use marketplace_store_objectstore::ObjectStorePackageStore;
 
 /// Corrupts objects by writing past the store's verification, as a failing disk would.
@@ -28,10 +30,14 @@ fn capabilities(store: &ObjectStorePackageStore) -> Capabilities {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let local = ObjectStorePackageStore::local(dir.path().join("store")).expect("local store");
-    let report = store_suite(&local, &capabilities(&local))
-        .await
-        .named("local");
+    let path = dir.path().join("store");
+    let local = ObjectStorePackageStore::local(&path).expect("local store");
+    let caps = capabilities(&local).with_store_reopen(move || {
+        ObjectStorePackageStore::local(&path)
+            .map(|s| Arc::new(s) as Arc<dyn PackageStore>)
+            .map_err(|e| e.to_string())
+    });
+    let report = store_suite(&local, &caps).await.named("local");
     println!("local directory: {report}");
     report.assert_passed();
 

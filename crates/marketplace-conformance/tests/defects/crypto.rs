@@ -221,3 +221,44 @@ defect!(
     crypto(ChecksumIgnoresExpectedAlgorithm),
     ["crypto::verify_checksum_mismatch_is_integrity"]
 );
+
+/// Revocations kept in memory: after a restart a revoked key is trusted again.
+#[derive(Clone)]
+struct RevocationsInMemory;
+
+#[async_trait]
+impl CryptoOverride for RevocationsInMemory {
+    async fn verify_trust(
+        &self,
+        inner: &dyn CryptoVerifier,
+        key_id: &marketplace_core::KeyId,
+    ) -> Result<marketplace_core::TrustResult> {
+        match inner.verify_trust(key_id).await? {
+            marketplace_core::TrustResult::Revoked { key_id, .. } => {
+                Ok(marketplace_core::TrustResult::Unknown { key_id })
+            }
+            other => Ok(other),
+        }
+    }
+    async fn is_revoked(
+        &self,
+        _inner: &dyn CryptoVerifier,
+        _key_id: &marketplace_core::KeyId,
+    ) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_lost_on_restart() {
+    let inner: Arc<dyn CryptoVerifier> = Arc::new(DalekCryptoVerifier::default());
+    let storage = Arc::clone(&inner);
+    let caps = Capabilities::default().with_crypto_reopen(move || {
+        Ok(
+            Arc::new(Layered::new(Arc::clone(&storage)).with_override(RevocationsInMemory))
+                as Arc<dyn CryptoVerifier>,
+        )
+    });
+    let report = crypto_suite(&Layered::new(inner), &caps).await;
+    crate::common::assert_caught(&report, &["crypto::trust_survives_reopening"]);
+}

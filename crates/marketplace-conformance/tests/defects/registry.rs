@@ -805,3 +805,89 @@ defect!(
     registry(OnlySha256),
     ["registry::register_then_get"]
 );
+
+/// A registry whose second handle is the same storage seen through `fault`: what a backend
+/// that kept part of its state in process memory shows after a restart.
+async fn reopened<O: RegistryOverride + Clone + 'static>(fault: O) -> SuiteReport {
+    let inner: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let storage = Arc::clone(&inner);
+    let caps = Capabilities::default().with_registry_reopen(move || {
+        Ok(
+            Arc::new(Layered::new(Arc::clone(&storage)).with_override(fault.clone()))
+                as Arc<dyn Registry>,
+        )
+    });
+    registry_suite(&Layered::new(inner), &caps).await
+}
+
+/// Yank reasons kept in a cache: after a restart a yanked version has no reason.
+#[derive(Clone)]
+struct YankReasonsInMemory;
+
+#[async_trait]
+impl RegistryOverride for YankReasonsInMemory {
+    async fn list(
+        &self,
+        inner: &dyn Registry,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<PackageRecord>> {
+        let mut page = inner.list(limit, offset).await?;
+        for record in &mut page {
+            if let Some(yank) = &mut record.yanked {
+                yank.reason.clear();
+            }
+        }
+        Ok(page)
+    }
+}
+defect!(
+    yank_reasons_lost_on_restart,
+    reopened(YankReasonsInMemory),
+    ["registry::state_survives_reopening"]
+);
+
+/// Download counts buffered in memory and never written: a restart starts from zero.
+#[derive(Clone)]
+struct DownloadsInMemory;
+
+#[async_trait]
+impl RegistryOverride for DownloadsInMemory {
+    async fn get_stats(&self, inner: &dyn Registry, id: &PackageId) -> Result<PackageStats> {
+        let mut stats = inner.get_stats(id).await?;
+        stats.version_downloads = 0;
+        stats.total_downloads = 0;
+        stats.per_version.values_mut().for_each(|n| *n = 0);
+        stats.last_30_days.iter_mut().for_each(|d| d.downloads = 0);
+        Ok(stats)
+    }
+}
+defect!(
+    downloads_lost_on_restart,
+    reopened(DownloadsInMemory),
+    ["registry::state_survives_reopening"]
+);
+
+/// An event log kept in memory: a restart starts a new log.
+#[derive(Clone)]
+struct EventsInMemory;
+
+#[async_trait]
+impl RegistryOverride for EventsInMemory {
+    async fn events_since(
+        &self,
+        _inner: &dyn Registry,
+        _after: u64,
+        _limit: usize,
+    ) -> Result<Vec<RegistryEvent>> {
+        Ok(Vec::new())
+    }
+    async fn latest_event_seq(&self, _inner: &dyn Registry) -> Result<u64> {
+        Ok(0)
+    }
+}
+defect!(
+    events_lost_on_restart,
+    reopened(EventsInMemory),
+    ["registry::state_survives_reopening"]
+);

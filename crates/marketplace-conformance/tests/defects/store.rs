@@ -452,3 +452,98 @@ defect!(
     store(Mistake::DeleteAlwaysTrue),
     ["store::exists_and_delete"]
 );
+
+/// A second handle on a [`DirStore`]'s directory that reads creation times from the files'
+/// modification times, rounded to the second (as some file systems keep them).
+struct ReopenedDir {
+    dir: PathBuf,
+}
+
+#[async_trait]
+impl PackageStore for ReopenedDir {
+    async fn store(&self, _bytes: Bytes) -> Result<ContentHash> {
+        Err(Error::backend(
+            "dirstore",
+            "store",
+            std::io::Error::other("read-only"),
+            false,
+        ))
+    }
+    async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
+        let bytes: Bytes = std::fs::read(self.dir.join(hash.hex()))
+            .map_err(|e| io("read", e))?
+            .into();
+        Ok(bytes)
+    }
+    async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> {
+        let bytes = self.get(hash).await?;
+        Ok(Box::pin(futures::stream::iter([Ok(bytes)])))
+    }
+    async fn upload_stream(
+        &self,
+        _reader: Box<dyn AsyncRead + Send + Unpin>,
+        _size_hint: Option<u64>,
+    ) -> Result<ContentHash> {
+        Err(Error::backend(
+            "dirstore",
+            "upload",
+            std::io::Error::other("read-only"),
+            false,
+        ))
+    }
+    async fn exists(&self, hash: &ContentHash) -> Result<bool> {
+        Ok(self.dir.join(hash.hex()).exists())
+    }
+    async fn delete(&self, _hash: &ContentHash) -> Result<bool> {
+        Ok(false)
+    }
+    async fn metadata(&self, hash: &ContentHash) -> Result<StorageMetadata> {
+        let file = std::fs::metadata(self.dir.join(hash.hex())).map_err(|e| io("stat", e))?;
+        let modified = file.modified().map_err(|e| io("stat", e))?;
+        let seconds = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| io("stat", std::io::Error::other(e)))?
+            .as_secs();
+        Ok(StorageMetadata {
+            hash: hash.clone(),
+            size: file.len(),
+            created: OffsetDateTime::from_unix_timestamp(seconds as i64)
+                .map_err(|e| io("stat", std::io::Error::other(e)))?,
+        })
+    }
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> {
+        let mut hashes = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| io("list", e))? {
+            let name = entry.map_err(|e| io("list", e))?.file_name();
+            let name = name.to_string_lossy();
+            if name.len() == 64 && !name.contains('.') {
+                hashes.push(format!("sha256:{name}").parse()?);
+            }
+        }
+        hashes.sort_by_key(ToString::to_string);
+        hashes.retain(|h: &ContentHash| h.to_string().starts_with(prefix));
+        hashes.truncate(limit);
+        Ok(hashes)
+    }
+    async fn stats(&self) -> Result<StorageStats> {
+        let mut stats = StorageStats::default();
+        for hash in self.list("", usize::MAX).await? {
+            stats.objects += 1;
+            stats.bytes += self.metadata(&hash).await?.size;
+        }
+        Ok(stats)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_times_change_on_restart() {
+    let store = Arc::new(DirStore::new(None));
+    let dir = store.dir.path().to_owned();
+    let caps = Capabilities::default()
+        .with_tamper(store.clone())
+        .with_store_reopen(move || {
+            Ok(Arc::new(ReopenedDir { dir: dir.clone() }) as Arc<dyn PackageStore>)
+        });
+    let report = store_suite(&*store, &caps).await;
+    crate::common::assert_caught(&report, &["store::objects_survive_reopening"]);
+}
