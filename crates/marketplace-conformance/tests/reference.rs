@@ -8,6 +8,7 @@ use marketplace_conformance::reference::{
 use marketplace_conformance::{
     Capabilities, crypto_suite, metrics_suite, registry_suite, search_suite, store_suite,
 };
+use marketplace_core::PackageStore;
 
 #[tokio::test]
 async fn registry_suite_passes_on_the_reference() {
@@ -37,7 +38,11 @@ async fn registry_suite_passes_with_the_provided_batch() {
 #[tokio::test]
 async fn store_suite_passes_on_the_reference() {
     let store = std::sync::Arc::new(MemoryPackageStore::new());
-    let mut caps = Capabilities::default().with_tamper(store.clone());
+    let handle = store.clone();
+    // The reference keeps its objects in the value itself: a second handle is another Arc.
+    let mut caps = Capabilities::default()
+        .with_tamper(store.clone())
+        .with_store_reopen(move || Ok(handle.clone() as std::sync::Arc<dyn PackageStore>));
     caps.bounded_upload_memory = false;
     let report = store_suite(&*store, &caps).await;
     report.assert_passed();

@@ -41,15 +41,7 @@ pub trait CryptoVerifier: Send + Sync {
     /// mismatch. Provided: [`CryptoVerifier::checksum`] with the expected algorithm, compared
     /// with `ContentHash`'s constant-time equality.
     async fn verify_checksum(&self, bytes: &[u8], expected: &ContentHash) -> Result<()> {
-        let actual = self.checksum(bytes, expected.algorithm()).await?;
-        if &actual != expected {
-            return Err(crate::error::Error::integrity(
-                format!("{} bytes", bytes.len()),
-                expected,
-                actual,
-            ));
-        }
-        Ok(())
+        crate::provided::verify_checksum(self, bytes, expected).await
     }
 
     /// Trusts `key` at `level`. Re-adding changes the level. `Signature` if the key is revoked

@@ -12,6 +12,7 @@ mod metadata;
 mod metrics;
 mod name;
 mod payload;
+pub mod provided;
 mod registry;
 mod resolve;
 mod search;

@@ -216,28 +216,7 @@ pub trait Registry: Send + Sync {
         &self,
         items: Vec<(PackageMetadata, ContentHash)>,
     ) -> Result<Vec<PackageId>> {
-        let mut seen = HashSet::new();
-        for (metadata, hash) in &items {
-            check_registration(metadata, hash)?;
-            if !seen.insert(metadata.id.canonical()) {
-                return Err(Error::already_exists(format!(
-                    "package {} (twice in one batch)",
-                    metadata.id
-                )));
-            }
-            match self.get(&metadata.id).await {
-                Ok(existing) => {
-                    return Err(Error::already_exists(format!("package {}", existing.id)));
-                }
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let mut ids = Vec::with_capacity(items.len());
-        for (metadata, hash) in items {
-            ids.push(self.register(metadata, hash).await?);
-        }
-        Ok(ids)
+        crate::provided::register_batch(self, items).await
     }
 
     /// The metadata of one version (with any metadata updates applied). `NotFound` if absent.
@@ -250,12 +229,7 @@ pub trait Registry: Send + Sync {
     /// Every version of `package`, ascending, yanked ones included. `NotFound` as
     /// [`Registry::list_version_states`], from which the provided implementation derives it.
     async fn list_versions(&self, package: &PackageRef) -> Result<Vec<Version>> {
-        Ok(self
-            .list_version_states(package)
-            .await?
-            .into_iter()
-            .map(|s| s.version)
-            .collect())
+        crate::provided::list_versions(self, package).await
     }
 
     /// The highest version matching `requirement` that is not yanked, or `None`.
@@ -268,17 +242,7 @@ pub trait Registry: Send + Sync {
         package: &PackageRef,
         requirement: &VersionReq,
     ) -> Result<Option<PackageId>> {
-        let states = match self.list_version_states(package).await {
-            Ok(states) => states,
-            Err(Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let pin = crate::resolve::is_exact_pin(requirement);
-        Ok(states
-            .into_iter()
-            .rev()
-            .find(|s| requirement.matches(&s.version) && (!s.yanked || pin))
-            .map(|s| package.at(s.version)))
+        crate::provided::resolve_version(self, package, requirement).await
     }
 
     /// Resolves the dependencies of `id`: one version per package, the highest that satisfies
@@ -347,13 +311,7 @@ pub trait Registry: Send + Sync {
     /// everything stands. Provided: pages through [`Registry::events_since`]; backends answer it
     /// with one lookup.
     async fn latest_event_seq(&self) -> Result<u64> {
-        let mut last = 0;
-        loop {
-            match self.events_since(last, 10_000).await?.last() {
-                Some(event) => last = event.seq,
-                None => return Ok(last),
-            }
-        }
+        crate::provided::latest_event_seq(self).await
     }
 }
 

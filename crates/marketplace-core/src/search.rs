@@ -164,10 +164,7 @@ pub trait SearchEngine: Send + Sync {
     /// Adds or replaces many documents. The provided implementation indexes one by one;
     /// backends override it to commit once.
     async fn index_batch(&self, records: &[PackageRecord]) -> Result<()> {
-        for record in records {
-            self.index(record).await?;
-        }
-        Ok(())
+        crate::provided::index_batch(self, records).await
     }
 
     /// Replaces the document of one version (yank state, downloads or metadata changed).

@@ -77,18 +77,7 @@ pub trait PackageStore: Send + Sync {
     /// [`PackageStore::stream`] into the target's [`PackageStore::upload_stream`], so a
     /// corrupted source fails the copy with `Integrity` and leaves nothing in the target.
     async fn copy_to(&self, hash: &ContentHash, target: &dyn PackageStore) -> Result<()> {
-        let size = self.metadata(hash).await?.size;
-        let stream = self.stream(hash).await?;
-        let reader = tokio_util::io::StreamReader::new(StreamAsIo(stream));
-        let copied = target.upload_stream(Box::new(reader), Some(size)).await?;
-        if &copied != hash {
-            return Err(crate::error::Error::integrity(
-                format!("copy of {hash}"),
-                hash,
-                copied,
-            ));
-        }
-        Ok(())
+        crate::provided::copy_to(self, hash, target).await
     }
 
     /// Addresses whose text form (`sha256:…`) starts with `prefix`, ascending, at most `limit`.
@@ -109,7 +98,7 @@ pub trait PackageStore: Send + Sync {
 
 /// Adapts a [`ByteStream`] to the `std::io::Error` items `StreamReader` wants, carrying our error
 /// inside so that `Integrity` survives the trip.
-struct StreamAsIo(ByteStream);
+pub(crate) struct StreamAsIo(pub(crate) ByteStream);
 
 impl Stream for StreamAsIo {
     type Item = std::io::Result<Bytes>;
