@@ -21,6 +21,9 @@ mod store;
 #[cfg(feature = "client")]
 pub use client::{ClientFactory, client_suite};
 pub use crypto::{OPENSSL_PRIVATE_PEM, OPENSSL_PUBLIC_PEM, crypto_suite};
+/// The builder the client suite's factory returns, so a backend's tests need only the kit.
+#[cfg(feature = "client")]
+pub use marketplace_client::MarketplaceBuilder;
 pub use metrics::metrics_suite;
 pub use registry::registry_suite;
 pub use report::{CheckOutcome, CheckResult, Outcome, REPORT_DIR_VAR, SuiteReport};

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use crate::Capabilities;
 use crate::fixtures::{full_package, package};
 use crate::property::property;
-use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect_kind};
+use crate::report::{CheckResult, Context, SuiteReport, ensure, ensure_eq, expect_kind, same_list};
 
 /// Runs every `Registry` check against `registry`, which must be empty when the suite starts.
 ///
@@ -177,22 +177,22 @@ async fn survives_reopening(
             "the statistics of {id} after reopening"
         );
     }
-    ensure_eq!(
-        again
+    same_list(
+        &again
             .list(usize::MAX, 0)
             .await
             .ctx("list after reopening")?,
-        r.list(usize::MAX, 0).await.ctx("list")?,
-        "the listing (with yank reasons and downloads) after reopening"
-    );
-    ensure_eq!(
-        again
+        &r.list(usize::MAX, 0).await.ctx("list")?,
+        "the listing (with yank reasons and downloads) after reopening",
+    )?;
+    same_list(
+        &again
             .events_since(0, usize::MAX)
             .await
             .ctx("events_since after reopening")?,
-        r.events_since(0, usize::MAX).await.ctx("events_since")?,
-        "the event log after reopening"
-    );
+        &r.events_since(0, usize::MAX).await.ctx("events_since")?,
+        "the event log after reopening",
+    )?;
     ensure_eq!(
         again
             .latest_event_seq()

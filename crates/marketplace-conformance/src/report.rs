@@ -334,3 +334,27 @@ pub(crate) fn expect_kind<T: fmt::Debug>(
         Ok(v) => Err(format!("{doing}: expected a {kind} error, got Ok({v:?})")),
     }
 }
+
+/// `Ok` when the two lists are equal; otherwise their lengths and the first difference (a log
+/// of hundreds of events is not printed whole).
+pub(crate) fn same_list<T: PartialEq + fmt::Debug>(
+    got: &[T],
+    want: &[T],
+    what: &str,
+) -> CheckResult {
+    if got == want {
+        return Ok(());
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    Err(format!(
+        "{what}: {} items where {} were expected; the first difference, at {at}: {:?}, expected {:?}",
+        got.len(),
+        want.len(),
+        got.get(at),
+        want.get(at)
+    ))
+}

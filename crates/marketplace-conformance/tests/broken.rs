@@ -1,8 +1,6 @@
 //! Each suite fails a deliberately broken backend, naming the check that caught it. Every broken
 //! backend is a reference backend behind the kit's [`Layered`] wrapper with one method replaced.
 
-mod support;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -298,7 +296,8 @@ impl CryptoOverride for AcceptsTampered {
 
 #[tokio::test]
 async fn crypto_that_verifies_a_tampered_signature_fails() {
-    let inner: Arc<dyn CryptoVerifier> = Arc::new(support::DalekCryptoVerifier::default());
+    let inner: Arc<dyn CryptoVerifier> =
+        Arc::new(marketplace_conformance::reference::MemoryCryptoVerifier::default());
     let crypto = Layered::new(inner).with_override(AcceptsTampered);
     let report = crypto_suite(&crypto, &Capabilities::default()).await;
     assert_caught(&report, "crypto::tampered_metadata_fails");
@@ -342,7 +341,8 @@ async fn unchanged_layers_pass_every_suite() {
     search_suite(&Layered::new(search), &caps)
         .await
         .assert_passed();
-    let crypto: Arc<dyn CryptoVerifier> = Arc::new(support::DalekCryptoVerifier::default());
+    let crypto: Arc<dyn CryptoVerifier> =
+        Arc::new(marketplace_conformance::reference::MemoryCryptoVerifier::default());
     crypto_suite(&Layered::new(crypto), &caps)
         .await
         .assert_passed();

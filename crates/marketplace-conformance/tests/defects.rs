@@ -8,8 +8,6 @@
 //!
 //! `broken.rs` holds the first set and the kit's own machinery (timeouts, selection).
 
-mod support;
-
 #[path = "defects/common.rs"]
 mod common;
 #[path = "defects/crypto.rs"]

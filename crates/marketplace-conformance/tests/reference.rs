@@ -1,7 +1,5 @@
 //! Every suite passes against the in-memory reference implementations.
 
-mod support;
-
 use marketplace_conformance::reference::{
     MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine,
 };
@@ -66,7 +64,7 @@ async fn search_suite_passes_on_the_reference() {
 #[tokio::test]
 async fn crypto_suite_passes_on_the_reference() {
     crypto_suite(
-        &support::DalekCryptoVerifier::default(),
+        &marketplace_conformance::reference::MemoryCryptoVerifier::default(),
         &Capabilities::default(),
     )
     .await
@@ -137,4 +135,14 @@ mod support_registry {
             self.0.events_since(after, limit).await
         }
     }
+}
+
+/// The client suite passes on a marketplace made only of the reference backends: what a
+/// backend author composes theirs into (`reference::marketplace`).
+#[cfg(feature = "client")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_suite_passes_on_the_reference_marketplace() {
+    let factory = || Ok(marketplace_conformance::reference::marketplace());
+    let report = marketplace_conformance::client_suite(&factory, &Capabilities::default()).await;
+    report.assert_passed();
 }

@@ -338,18 +338,46 @@ pub fn validate_categories(categories: &[String]) -> Result<()> {
 /// The fields of a published version that may change afterwards (see
 /// [`crate::Registry::update_metadata`]). `None` leaves a field as it is; for `homepage` and
 /// `repository`, `Some(None)` clears it.
+///
+/// In its serde form an unchanged field is absent and a cleared URL is `null`, so the
+/// difference survives a round trip (a backend that stores events as JSON keeps it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MetadataUpdate {
     /// New description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// New keywords.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keywords: Option<Vec<String>>,
     /// New categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
     /// New home page (`Some(None)` clears it).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_present"
+    )]
     pub homepage: Option<Option<Url>>,
     /// New repository (`Some(None)` clears it).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_present"
+    )]
     pub repository: Option<Option<Url>>,
+}
+
+/// A serde helper for `Option<Option<T>>` fields that tell "cleared" from "unchanged": a field
+/// that is present, `null` included, reads as `Some(_)`; an absent one takes the default,
+/// `None` (use with `#[serde(default, skip_serializing_if = "Option::is_none")]`).
+pub fn deserialize_present<'de, D, T>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl MetadataUpdate {

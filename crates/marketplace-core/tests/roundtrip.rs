@@ -125,3 +125,35 @@ fn metadata_serde_round_trips() {
     let bad = json.replace("acme/http", "acme/1http");
     assert!(serde_json::from_str::<PackageMetadata>(&bad).is_err());
 }
+
+#[test]
+fn a_metadata_update_keeps_cleared_apart_from_unchanged_through_json() {
+    use marketplace_core::{MetadataUpdate, parse_url};
+    let url = parse_url("homepage", "https://example.com/").unwrap();
+    for update in [
+        MetadataUpdate::default(),
+        MetadataUpdate {
+            homepage: Some(None),
+            repository: Some(Some(url.clone())),
+            ..MetadataUpdate::default()
+        },
+        MetadataUpdate {
+            description: Some("d".into()),
+            homepage: Some(Some(url)),
+            repository: Some(None),
+            ..MetadataUpdate::default()
+        },
+    ] {
+        let json = serde_json::to_string(&update).unwrap();
+        let back: MetadataUpdate = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, update, "{json}");
+    }
+    let cleared = MetadataUpdate {
+        homepage: Some(None),
+        ..MetadataUpdate::default()
+    };
+    assert_eq!(
+        serde_json::to_string(&cleared).unwrap(),
+        r#"{"homepage":null}"#
+    );
+}

@@ -501,27 +501,17 @@ pub enum EventBody {
         #[serde(
             default,
             skip_serializing_if = "Option::is_none",
-            deserialize_with = "present"
+            deserialize_with = "marketplace_core::deserialize_present"
         )]
         homepage: Option<Option<String>>,
         /// New repository (`null` clears it).
         #[serde(
             default,
             skip_serializing_if = "Option::is_none",
-            deserialize_with = "present"
+            deserialize_with = "marketplace_core::deserialize_present"
         )]
         repository: Option<Option<String>>,
     },
-}
-
-/// A field that is present, `null` included (absent fields take the default, `None`): tells
-/// "cleared" from "unchanged".
-fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// One entry of the change feed.

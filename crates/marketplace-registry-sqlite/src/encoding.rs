@@ -68,15 +68,6 @@ struct MetadataRow {
     published_at: String,
 }
 
-/// A field present in a row, `null` included; absent fields stay `None`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// The change a `metadata_updated` event records. Absent means unchanged; `null` for a URL
 /// means cleared. (Rows written before version 1 was spelled out wrote `null` for both; they
 /// read as unchanged.)
@@ -91,13 +82,13 @@ struct UpdateRow {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
+        deserialize_with = "marketplace_core::deserialize_present"
     )]
     homepage: Option<Option<String>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
+        deserialize_with = "marketplace_core::deserialize_present"
     )]
     repository: Option<Option<String>>,
 }

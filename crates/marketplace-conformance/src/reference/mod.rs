@@ -4,17 +4,37 @@
 //! compared with in spirit, and handy fakes in tests. They favour clarity over speed (linear
 //! scans, one mutex) and keep nothing on disk: do not use them in production.
 
+mod crypto;
 mod metrics;
 mod registry;
 mod search;
 mod store;
 
+pub use crypto::MemoryCryptoVerifier;
 pub use metrics::MemoryMetrics;
 pub use registry::MemoryRegistry;
 pub use search::MemorySearchEngine;
 pub use store::MemoryPackageStore;
 
 use std::sync::{Mutex, MutexGuard};
+
+/// A marketplace made entirely of the reference backends, to compose a backend under test
+/// into for the client suite without `marketplace-client`'s default features: replace one
+/// backend with yours.
+///
+/// ```ignore
+/// let factory = || Ok(reference::marketplace().registry(Arc::new(MyRegistry::new())));
+/// ```
+#[cfg(feature = "client")]
+pub fn marketplace() -> crate::MarketplaceBuilder {
+    use std::sync::Arc;
+    crate::MarketplaceBuilder::new()
+        .registry(Arc::new(MemoryRegistry::new()))
+        .store(Arc::new(MemoryPackageStore::new()))
+        .search(Arc::new(MemorySearchEngine::new()))
+        .crypto(Arc::new(MemoryCryptoVerifier::default()))
+        .metrics(Arc::new(MemoryMetrics::new()))
+}
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (the reference
 /// implementations never leave state half-changed across a panic point).

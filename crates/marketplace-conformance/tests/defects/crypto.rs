@@ -14,10 +14,10 @@ use marketplace_core::{
 };
 
 use crate::common::defect;
-use crate::support::DalekCryptoVerifier;
+use marketplace_conformance::reference::MemoryCryptoVerifier;
 
 async fn crypto<O: CryptoOverride + 'static>(fault: O) -> SuiteReport {
-    let inner: Arc<dyn CryptoVerifier> = Arc::new(DalekCryptoVerifier::default());
+    let inner: Arc<dyn CryptoVerifier> = Arc::new(MemoryCryptoVerifier::default());
     crypto_suite(
         &Layered::new(inner).with_override(fault),
         &Capabilities::default(),
@@ -251,7 +251,7 @@ impl CryptoOverride for RevocationsInMemory {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_lost_on_restart() {
-    let inner: Arc<dyn CryptoVerifier> = Arc::new(DalekCryptoVerifier::default());
+    let inner: Arc<dyn CryptoVerifier> = Arc::new(MemoryCryptoVerifier::default());
     let storage = Arc::clone(&inner);
     let caps = Capabilities::default().with_crypto_reopen(move || {
         Ok(

@@ -891,3 +891,32 @@ defect!(
     reopened(EventsInMemory),
     ["registry::state_survives_reopening"]
 );
+
+/// Events written as JSON with `null` for both "unchanged" and "cleared": after a restart a
+/// cleared URL reads as unchanged (the example third-party registry did this).
+#[derive(Clone)]
+struct ClearsLostInStoredEvents;
+
+#[async_trait]
+impl RegistryOverride for ClearsLostInStoredEvents {
+    async fn events_since(
+        &self,
+        inner: &dyn Registry,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RegistryEvent>> {
+        let mut events = inner.events_since(after, limit).await?;
+        for event in &mut events {
+            if let marketplace_core::EventKind::MetadataUpdated { update, .. } = &mut event.kind {
+                update.homepage = update.homepage.take().flatten().map(Some);
+                update.repository = update.repository.take().flatten().map(Some);
+            }
+        }
+        Ok(events)
+    }
+}
+defect!(
+    cleared_urls_lost_in_stored_events,
+    reopened(ClearsLostInStoredEvents),
+    ["registry::state_survives_reopening"]
+);

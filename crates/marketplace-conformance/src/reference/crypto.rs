@@ -1,8 +1,10 @@
-//! A reference `CryptoVerifier` for the kit's own tests, on ed25519-dalek (the Ed25519 the
-//! kit also checks backends' signatures with).
+//! `MemoryCryptoVerifier`: the reference `CryptoVerifier`, on ed25519-dalek (the Ed25519 the
+//! crypto suite also checks backends' signatures with), with an in-memory trust store.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+use super::lock;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -20,9 +22,10 @@ struct Entry {
     revoked: Option<(String, OffsetDateTime)>,
 }
 
-/// The reference crypto verifier with an in-memory trust store.
+/// The reference [`CryptoVerifier`]: Ed25519 by ed25519-dalek, SHA-256 and SHA-512 by
+/// `marketplace-core`, and a trust store in memory.
 #[derive(Default)]
-pub(crate) struct DalekCryptoVerifier {
+pub struct MemoryCryptoVerifier {
     trust: Mutex<BTreeMap<KeyId, Entry>>,
 }
 
@@ -68,7 +71,7 @@ fn trust_of(key_id: KeyId, entry: Option<&Entry>) -> TrustResult {
 }
 
 #[async_trait]
-impl CryptoVerifier for DalekCryptoVerifier {
+impl CryptoVerifier for MemoryCryptoVerifier {
     async fn generate_keypair(&self) -> Result<KeyPair> {
         pair_of(&SigningKey::generate(&mut rand_core::OsRng))
     }
@@ -124,10 +127,7 @@ impl CryptoVerifier for DalekCryptoVerifier {
     }
 
     async fn add_trusted_key(&self, key: &PublicKey, level: TrustLevel) -> Result<()> {
-        let mut trust = self
-            .trust
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut trust = lock(&self.trust);
         let entry = trust.entry(key.key_id()).or_default();
         if entry.revoked.is_some() {
             return Err(Error::signature(
@@ -142,10 +142,7 @@ impl CryptoVerifier for DalekCryptoVerifier {
     }
 
     async fn revoke_key(&self, key_id: &KeyId, reason: &str) -> Result<()> {
-        let mut trust = self
-            .trust
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut trust = lock(&self.trust);
         let entry = trust.entry(*key_id).or_default();
         entry
             .revoked
@@ -154,26 +151,17 @@ impl CryptoVerifier for DalekCryptoVerifier {
     }
 
     async fn is_revoked(&self, key_id: &KeyId) -> Result<bool> {
-        let trust = self
-            .trust
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = lock(&self.trust);
         Ok(trust.get(key_id).is_some_and(|e| e.revoked.is_some()))
     }
 
     async fn verify_trust(&self, key_id: &KeyId) -> Result<TrustResult> {
-        let trust = self
-            .trust
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = lock(&self.trust);
         Ok(trust_of(*key_id, trust.get(key_id)))
     }
 
     async fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
-        let trust = self
-            .trust
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trust = lock(&self.trust);
         Ok(trust
             .iter()
             .filter_map(|(id, e)| {
