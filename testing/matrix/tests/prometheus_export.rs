@@ -1,6 +1,7 @@
-//! After a publish / install / search round trip, `export_prometheus` is valid Prometheus text
-//! exposition format (read by the conformance kit's strict parser) and holds the operation
-//! counters and latency histograms; the snapshot's JSON parses back to it.
+//! After a publish / install / search round trip, the client's `OtelMetrics::export_prometheus`
+//! is valid Prometheus text exposition format (read by the conformance kit's strict parser) and
+//! holds the operation counters and latency histograms; the snapshot's JSON parses back to it.
+//! (Here, not in the client crate: the client may not depend on the kit, even for tests.)
 
 use std::sync::Arc;
 
