@@ -298,17 +298,6 @@ impl fmt::Debug for OtelMetrics {
     }
 }
 
-/// A number in the Prometheus text format.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        v.to_string()
-    }
-}
-
 /// `{k="v",…}` with the Prometheus escapes, or nothing without labels.
 fn label_text(labels: &BTreeMap<String, String>, extra: Option<(&str, &str)>) -> String {
     let mut pairs: Vec<(&str, &str)> = labels
@@ -407,7 +396,11 @@ impl MetricsCollector for OtelMetrics {
                     let _ = writeln!(out, "{name}{plain} {v}");
                 }
                 SeriesValue::Gauge(v) => {
-                    let _ = writeln!(out, "{name}{plain} {}", number(*v));
+                    let _ = writeln!(
+                        out,
+                        "{name}{plain} {}",
+                        marketplace_core::prometheus_number(*v)
+                    );
                 }
                 SeriesValue::Histogram {
                     count,
@@ -420,13 +413,17 @@ impl MetricsCollector for OtelMetrics {
                     let mut cumulative = 0;
                     for (bound, n) in bounds.iter().zip(counts) {
                         cumulative += n;
-                        let le = number(*bound);
+                        let le = marketplace_core::prometheus_number(*bound);
                         let labels = label_text(&s.labels, Some(("le", &le)));
                         let _ = writeln!(out, "{name}_bucket{labels} {cumulative}");
                     }
                     let inf = label_text(&s.labels, Some(("le", "+Inf")));
                     let _ = writeln!(out, "{name}_bucket{inf} {count}");
-                    let _ = writeln!(out, "{name}_sum{plain} {}", number(*sum));
+                    let _ = writeln!(
+                        out,
+                        "{name}_sum{plain} {}",
+                        marketplace_core::prometheus_number(*sum)
+                    );
                     let _ = writeln!(out, "{name}_count{plain} {count}");
                 }
             }

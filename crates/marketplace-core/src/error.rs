@@ -198,11 +198,15 @@ impl Error {
     /// fails with the stream's own error wrapped in `std::io::Error`: an upload that reads it
     /// should report that error (`Integrity`, say), not a generic read failure.
     pub fn carried_by(error: std::io::Error) -> std::result::Result<Error, std::io::Error> {
-        if error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            let inner = error.into_inner().expect("checked: it has an inner error");
-            return Ok(*inner.downcast::<Error>().expect("checked: it is an Error"));
+        if !error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Err(error);
         }
-        Err(error)
+        let kind = error.kind();
+        match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(carried)) => Ok(*carried),
+            Some(Err(other)) => Err(std::io::Error::new(kind, other)),
+            None => Err(std::io::Error::from(kind)),
+        }
     }
 
     /// A [`Error::NotFound`] for `what`.

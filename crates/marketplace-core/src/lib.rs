@@ -33,7 +33,7 @@ pub use metadata::{
 };
 pub use metrics::{
     ERRORS_TOTAL, Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
-    is_valid_metric_name,
+    is_valid_metric_name, prometheus_number,
 };
 pub use name::{
     MAX_NAME_LEN, Name, PackageId, PackageRef, RESERVED_NAMES, parse_requirement,

@@ -134,3 +134,15 @@ pub fn is_valid_metric_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
+
+/// A number as the Prometheus text format writes it: Go's float syntax (`+Inf`, `-Inf`, `NaN`;
+/// Rust would print `inf`, which scrapers refuse).
+pub fn prometheus_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}

@@ -157,7 +157,12 @@ impl MetricsCollector for MemoryMetrics {
                     let _ = writeln!(out, "{name}{} {v}", label_text(labels, None));
                 }
                 Series::Gauge(v) => {
-                    let _ = writeln!(out, "{name}{} {}", label_text(labels, None), number(*v));
+                    let _ = writeln!(
+                        out,
+                        "{name}{} {}",
+                        label_text(labels, None),
+                        marketplace_core::prometheus_number(*v)
+                    );
                 }
                 Series::Histogram { values } => {
                     for bound in BUCKETS {
@@ -178,7 +183,7 @@ impl MetricsCollector for MemoryMetrics {
                         out,
                         "{name}_sum{} {}",
                         label_text(labels, None),
-                        number(values.iter().sum::<f64>())
+                        marketplace_core::prometheus_number(values.iter().sum::<f64>())
                     );
                     let _ = writeln!(
                         out,
@@ -190,16 +195,5 @@ impl MetricsCollector for MemoryMetrics {
             }
         }
         Ok(out)
-    }
-}
-
-/// A number as Prometheus reads it: Rust prints infinity as `inf`, Go's syntax is `+Inf`.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        v.to_string()
     }
 }
