@@ -5,10 +5,16 @@
 //! index restored from an old backup, is repaired by the next process — no manual rebuild.
 //! Applying an event twice is harmless (each record replaces its version), so the position may
 //! lag what is indexed but never runs ahead of it.
+//!
+//! Download totals follow the same way, batched: downloads record no event, but each gives its
+//! package a new download stamp, and an engine that keeps a downloads position
+//! ([`marketplace_core::SearchEngine::downloads_position`]) takes the total of every package
+//! downloaded since ([`marketplace_core::Registry::downloads_since`]) in one step per page —
+//! one update per package, however many downloads it had.
 
 use std::collections::{HashMap, HashSet};
 
-use marketplace_core::{PackageId, PackageRecord, RegistryEvent, Result, YankInfo};
+use marketplace_core::{DownloadCount, PackageId, PackageRecord, RegistryEvent, Result, YankInfo};
 
 use crate::client::MarketplaceClient;
 
@@ -22,9 +28,10 @@ const REBUILD_FROM: u64 = 2_000;
 pub(crate) type Known = HashMap<String, PackageRecord>;
 
 impl MarketplaceClient {
-    /// Brings the search index up to the registry's change feed and returns how many events it
-    /// applied: 0 when it was caught up, or when the engine keeps no feed position (then each
-    /// flow indexes what it changes, and [`MarketplaceClient::rebuild_index`] repairs).
+    /// Brings the search index up to the registry's change feed and download totals, and
+    /// returns how many events it applied: 0 when it was caught up, or when the engine keeps no
+    /// feed position (then each flow indexes what it changes, and
+    /// [`MarketplaceClient::rebuild_index`] repairs).
     pub async fn sync_index(&self) -> Result<u64> {
         let span = tracing::info_span!("marketplace.sync_index");
         self.flow("sync_index", span, async {
@@ -43,9 +50,73 @@ impl MarketplaceClient {
             .is_some())
     }
 
-    /// The follower: applies every event after the index's position, in pages, and returns how
-    /// many; `None` when the engine keeps no position (the caller indexes directly).
+    /// The follower: applies every event after the index's position, in pages, then the
+    /// download totals after its downloads position (a failure there is logged and counted, and
+    /// left to the next follow), and returns how many events it applied; `None` when the engine
+    /// keeps no feed position (the caller indexes directly).
     pub(crate) async fn follow(&self, known: &Known) -> Result<Option<u64>> {
+        let applied = self.follow_events(known).await?;
+        if applied.is_some() {
+            // Totals are statistics: a failure leaves them for the next follow, and does not
+            // make the events just applied look unapplied.
+            if let Err(e) = self.follow_downloads().await {
+                tracing::warn!(error = %e, "download totals not applied to the search index; the next sync applies them");
+                self.count(crate::instrument::INDEX_FAILURES_TOTAL, &[]);
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies the download totals of every package downloaded after the index's downloads
+    /// position, a page per step; returns how many totals it applied (0 when the engine does
+    /// not follow them).
+    async fn follow_downloads(&self) -> Result<u64> {
+        let Some(mut position) = self
+            .call("search", "downloads_position", true, || {
+                self.search.downloads_position()
+            })
+            .await?
+        else {
+            return Ok(0);
+        };
+        let mut applied = 0;
+        loop {
+            let counts = self.downloads_after(position).await?;
+            // Only an empty page ends it: the trait does not promise full pages.
+            let Some(last) = counts.last().map(|c| c.stamp) else {
+                return Ok(applied);
+            };
+            self.call("search", "apply_downloads", true, || {
+                self.search.apply_downloads(&counts, last)
+            })
+            .await?;
+            applied += counts.len() as u64;
+            position = last;
+        }
+    }
+
+    /// One page of download totals after stamp `after`.
+    async fn downloads_after(&self, after: u64) -> Result<Vec<DownloadCount>> {
+        self.call("registry", "downloads_since", true, || {
+            self.registry.downloads_since(after, PAGE)
+        })
+        .await
+    }
+
+    /// The stamp of the registry's latest download (0 when nothing was downloaded), read by
+    /// paging through the totals.
+    async fn latest_download_stamp(&self) -> Result<u64> {
+        let mut stamp = 0;
+        loop {
+            match self.downloads_after(stamp).await?.last() {
+                Some(last) => stamp = last.stamp,
+                None => return Ok(stamp),
+            }
+        }
+    }
+
+    /// The event half of [`MarketplaceClient::follow`].
+    async fn follow_events(&self, known: &Known) -> Result<Option<u64>> {
         let Some(mut position) = self
             .call("search", "feed_position", true, || {
                 self.search.feed_position()
@@ -128,8 +199,18 @@ impl MarketplaceClient {
     }
 
     /// Rebuilds the index from the registry's listing and records `head` (read before the
-    /// listing, so later events are applied again, harmlessly) as its position.
+    /// listing, so later events are applied again, harmlessly) as its position, and the latest
+    /// download stamp (read before the listing too) as its downloads position.
     pub(crate) async fn rebuild_at(&self, head: u64) -> Result<u64> {
+        let downloads = match self
+            .call("search", "downloads_position", true, || {
+                self.search.downloads_position()
+            })
+            .await?
+        {
+            Some(_) => Some(self.latest_download_stamp().await?),
+            None => None,
+        };
         let records = self.all_records().await?;
         let mut records = Some(records);
         let count = self
@@ -142,6 +223,12 @@ impl MarketplaceClient {
             self.search.apply_feed(&[], head)
         })
         .await?;
+        if let Some(stamp) = downloads {
+            self.call("search", "apply_downloads", true, || {
+                self.search.apply_downloads(&[], stamp)
+            })
+            .await?;
+        }
         Ok(count)
     }
 

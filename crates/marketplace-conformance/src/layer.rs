@@ -43,12 +43,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
-    ByteStream, ContentHash, CryptoVerifier, DependencyGraph, Error, ErrorKind, Facets,
-    HashAlgorithm, IndexStats, Key, KeyId, KeyPair, Labels, MetadataUpdate, MetricsCollector,
-    MetricsSnapshot, PackageId, PackageMetadata, PackageRecord, PackageRef, PackageStats,
-    PackageStore, PrivateKey, PublicKey, Registry, RegistryEvent, Result, SearchEngine,
-    SearchQuery, SearchResult, Signature, StorageMetadata, StorageStats, TrustLevel, TrustResult,
-    TrustedKey, VerificationResult, VersionState, async_trait,
+    ByteStream, ContentHash, CryptoVerifier, DependencyGraph, DownloadCount, Error, ErrorKind,
+    Facets, HashAlgorithm, IndexStats, Key, KeyId, KeyPair, Labels, MetadataUpdate,
+    MetricsCollector, MetricsSnapshot, PackageId, PackageMetadata, PackageRecord, PackageRef,
+    PackageStats, PackageStore, PrivateKey, PublicKey, Registry, RegistryEvent, Result,
+    SearchEngine, SearchQuery, SearchResult, Signature, StorageMetadata, StorageStats, TrustLevel,
+    TrustResult, TrustedKey, VerificationResult, VersionState, async_trait,
 };
 use tokio::io::AsyncRead;
 
@@ -296,6 +296,7 @@ layer! {
         async fn list(limit: usize, offset: usize) -> Result<Vec<PackageRecord>>;
         async fn get_stats(id: &PackageId) -> Result<PackageStats>;
         async fn record_download(id: &PackageId) -> Result<()>;
+        async fn downloads_since(after: u64, limit: usize) -> Result<Vec<DownloadCount>>;
         async fn events_since(after: u64, limit: usize) -> Result<Vec<RegistryEvent>>;
         async fn latest_event_seq() -> Result<u64>;
     }
@@ -334,6 +335,8 @@ layer! {
         async fn stats() -> Result<IndexStats>;
         async fn feed_position() -> Result<Option<u64>>;
         async fn apply_feed(records: &[PackageRecord], position: u64) -> Result<()>;
+        async fn downloads_position() -> Result<Option<u64>>;
+        async fn apply_downloads(counts: &[DownloadCount], position: u64) -> Result<()>;
     }
 }
 

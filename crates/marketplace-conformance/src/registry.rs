@@ -59,6 +59,12 @@ pub async fn registry_suite(registry: &dyn Registry, caps: &Capabilities) -> Sui
         .await;
     report.run("list_by_author", list_by_author(r)).await;
     report.run("download_stats", download_stats(r)).await;
+    report
+        .run(
+            "downloads_since_gives_each_package_once",
+            downloads_since(r),
+        )
+        .await;
     report.run("events_log_every_mutation", events_log(r)).await;
     report.run("register_batch", register_batch(r)).await;
     if caps.atomic_batch {
@@ -925,6 +931,123 @@ async fn list_by_author(r: &dyn Registry) -> CheckResult {
         nobody.is_empty(),
         "an unknown author has versions: {nobody:?}"
     );
+    Ok(())
+}
+
+/// The stamp of the latest download so far, paging until an empty page.
+async fn latest_stamp(r: &dyn Registry) -> Result<u64, String> {
+    let mut after = 0;
+    loop {
+        let page = r
+            .downloads_since(after, 100)
+            .await
+            .ctx(format!("downloads_since({after}, 100)"))?;
+        match page.last() {
+            Some(last) => {
+                ensure!(
+                    last.stamp > after,
+                    "downloads_since({after}) returned stamp {}",
+                    last.stamp
+                );
+                after = last.stamp;
+            }
+            None => return Ok(after),
+        }
+    }
+}
+
+/// `(package, total)` pairs of a page of download totals, packages canonical.
+fn totals(page: &[marketplace_core::DownloadCount]) -> Vec<(String, u64)> {
+    page.iter()
+        .map(|c| (c.package.canonical(), c.total))
+        .collect()
+}
+
+/// Download totals since a stamp: each downloaded package once, with its total over all
+/// versions and its latest stamp, in stamp order; paging by stamp; nothing for packages not
+/// downloaded (or with a near-miss name); a failed download changes nothing.
+async fn downloads_since(r: &dyn Registry) -> CheckResult {
+    register_all(
+        r,
+        &[
+            ("ds/alpha@1.0.0", &[]),
+            ("ds/alpha@2.0.0", &[]),
+            ("ds/alphabet@1.0.0", &[]),
+            ("dz/alpha@1.0.0", &[]),
+            ("ds/quiet@1.0.0", &[]),
+        ],
+    )
+    .await?;
+    let start = latest_stamp(r).await?;
+    for id in [
+        "ds/alpha@1.0.0",
+        "ds/alphabet@1.0.0",
+        "ds/alpha@2.0.0",
+        "ds/alpha@1.0.0",
+        "dz/alpha@1.0.0",
+    ] {
+        r.record_download(&pid(id))
+            .await
+            .ctx(format!("record_download {id}"))?;
+    }
+    let page = r.downloads_since(start, 100).await.ctx("downloads_since")?;
+    same_list(
+        &totals(&page),
+        &[
+            ("ds/alphabet".to_owned(), 1),
+            ("ds/alpha".to_owned(), 3),
+            ("dz/alpha".to_owned(), 1),
+        ],
+        "each package downloaded since, once, with its total, in order of its latest download",
+    )?;
+    ensure!(
+        page.windows(2).all(|w| w[0].stamp < w[1].stamp) && page[0].stamp > start,
+        "stamps grow: {:?} after {start}",
+        page.iter().map(|c| c.stamp).collect::<Vec<_>>()
+    );
+    ensure_eq!(
+        r.downloads_since(start, 2)
+            .await
+            .ctx("downloads_since(_, 2)")?
+            .len(),
+        2,
+        "downloads_since keeps to its limit"
+    );
+    let mut paged = Vec::new();
+    let mut after = start;
+    while let Some(first) = r
+        .downloads_since(after, 1)
+        .await
+        .ctx(format!("downloads_since({after}, 1)"))?
+        .first()
+        .cloned()
+    {
+        ensure!(paged.len() < 3, "paging one at a time does not end");
+        after = first.stamp;
+        paged.push(first);
+    }
+    ensure_eq!(paged, page, "paging by stamp gives the same totals");
+    let last = page.last().map(|c| c.stamp).unwrap_or(start);
+    ensure_eq!(
+        totals(&r.downloads_since(last, 100).await.ctx("downloads_since")?),
+        vec![],
+        "nothing after the latest stamp"
+    );
+    expect_kind(
+        r.record_download(&pid("ds/quiet@9.0.0")).await,
+        ErrorKind::NotFound,
+        "record_download of a missing version",
+    )?;
+    r.record_download(&pid("ds/alphabet@1.0.0"))
+        .await
+        .ctx("record_download")?;
+    let next = r.downloads_since(last, 100).await.ctx("downloads_since")?;
+    same_list(
+        &totals(&next),
+        &[("ds/alphabet".to_owned(), 2)],
+        "only the package downloaded again, with its new total",
+    )?;
+    ensure!(next[0].stamp > last, "a new download gets a larger stamp");
     Ok(())
 }
 

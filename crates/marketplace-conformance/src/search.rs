@@ -75,6 +75,9 @@ pub async fn search_suite(engine: &dyn SearchEngine, caps: &Capabilities) -> Sui
         .run("feed_position_follows_apply_feed", feed_position(e))
         .await;
     report
+        .run("apply_downloads_sets_every_version", apply_downloads(e))
+        .await;
+    report
         .run(
             "model_random_operations",
             model_check(e, caps.property_cases),
@@ -1059,6 +1062,13 @@ async fn rebuild(e: &dyn SearchEngine) -> CheckResult {
     if let Some(position) = e.feed_position().await.ctx("feed position")? {
         ensure_eq!(position, 0, "a rebuilt index has followed no feed yet");
     }
+    if let Some(position) = e.downloads_position().await.ctx("downloads position")? {
+        ensure_eq!(
+            position,
+            0,
+            "a rebuilt index has followed no download totals yet"
+        );
+    }
     // The writes that follow a rebuild (the client records the feed position with an empty
     // apply, then indexes) keep what the rebuild wrote.
     e.apply_feed(&[], 4).await.ctx("apply_feed after rebuild")?;
@@ -1111,6 +1121,84 @@ async fn feed_position(e: &dyn SearchEngine) -> CheckResult {
             "an empty stretch of the feed still moves the position"
         );
     }
+    Ok(())
+}
+
+/// An engine that follows download totals sets every indexed version of each counted package
+/// (not one whose name only starts the same), skips packages it does not hold, lets the later
+/// total of a package win, and records the position; a rebuild resets it.
+async fn apply_downloads(e: &dyn SearchEngine) -> CheckResult {
+    let Some(before) = e.downloads_position().await.ctx("downloads position")? else {
+        return Ok(());
+    };
+    index_all(
+        e,
+        &[
+            record("ad/okapi@1.0.0", "Okapi.", &[], &[], 0),
+            record("ad/okapi@2.0.0", "Okapi.", &[], &[], 0),
+            record("ad/okapis@1.0.0", "Okapi set.", &[], &[], 5),
+        ],
+    )
+    .await?;
+    let okapi: marketplace_core::PackageRef = "ad/okapi".parse().map_err(|_| "package")?;
+    let absent: marketplace_core::PackageRef = "ad/absent".parse().map_err(|_| "package")?;
+    let count =
+        |package: &marketplace_core::PackageRef, total, stamp| marketplace_core::DownloadCount {
+            package: package.clone(),
+            total,
+            stamp,
+        };
+    let by_downloads = SearchQuery {
+        sort: SortOrder::Downloads,
+        ..SearchQuery::text("okapi")
+    };
+    let downloads = |hits: &[SearchResult]| {
+        hits.iter()
+            .map(|h| (h.id.to_string(), h.downloads))
+            .collect::<Vec<_>>()
+    };
+    e.apply_downloads(
+        &[
+            count(&okapi, 3, before + 1),
+            count(&absent, 9, before + 2),
+            count(&okapi, 40, before + 3),
+        ],
+        before + 3,
+    )
+    .await
+    .ctx("apply_downloads")?;
+    ensure_eq!(
+        e.downloads_position().await.ctx("downloads position")?,
+        Some(before + 3),
+        "the position apply_downloads recorded"
+    );
+    ensure_eq!(
+        downloads(&search(e, &by_downloads).await?),
+        vec![
+            ("ad/okapi@2.0.0".to_owned(), 40),
+            ("ad/okapis@1.0.0".to_owned(), 5)
+        ],
+        "the later total of ad/okapi, and ad/okapis untouched"
+    );
+    e.remove(&"ad/okapi@2.0.0".parse().map_err(|_| "id")?)
+        .await
+        .ctx("remove ad/okapi@2.0.0")?;
+    ensure_eq!(
+        downloads(&search(e, &by_downloads).await?),
+        vec![
+            ("ad/okapi@1.0.0".to_owned(), 40),
+            ("ad/okapis@1.0.0".to_owned(), 5)
+        ],
+        "the older version got the total too"
+    );
+    e.apply_downloads(&[], before + 4)
+        .await
+        .ctx("apply_downloads of nothing")?;
+    ensure_eq!(
+        e.downloads_position().await.ctx("downloads position")?,
+        Some(before + 4),
+        "an empty page of totals still moves the position"
+    );
     Ok(())
 }
 

@@ -128,6 +128,13 @@ mod support_registry {
         async fn get_stats(&self, id: &PackageId) -> Result<PackageStats> {
             self.0.get_stats(id).await
         }
+        async fn downloads_since(
+            &self,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<marketplace_core::DownloadCount>> {
+            self.0.downloads_since(after, limit).await
+        }
         async fn record_download(&self, id: &PackageId) -> Result<()> {
             self.0.record_download(id).await
         }

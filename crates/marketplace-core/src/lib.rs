@@ -41,8 +41,8 @@ pub use name::{
 };
 pub use payload::{SIGNING_PAYLOAD_DOMAIN, signing_payload};
 pub use registry::{
-    DailyDownloads, DependencyGraph, EventKind, GraphNode, PackageStats, Registry, RegistryEvent,
-    VersionState, check_registration, last_30_days,
+    DailyDownloads, DependencyGraph, DownloadCount, EventKind, GraphNode, PackageStats, Registry,
+    RegistryEvent, VersionState, check_registration, last_30_days,
 };
 pub use resolve::{
     BlockingResolutionSource, ResolutionSource, check_identity, is_exact_pin, resolve_graph,

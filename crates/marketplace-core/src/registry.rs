@@ -113,6 +113,18 @@ pub struct DailyDownloads {
     pub downloads: u64,
 }
 
+/// A package's download total as of one download: what [`Registry::downloads_since`] returns, so
+/// a follower (the search index) learns new totals without an event per download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadCount {
+    /// The package.
+    pub package: PackageRef,
+    /// Downloads of all its versions.
+    pub total: u64,
+    /// The stamp of its latest download: stamps grow with every download the registry counts.
+    pub stamp: u64,
+}
+
 /// Download statistics of a package version and its package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageStats {
@@ -300,8 +312,16 @@ pub trait Registry: Send + Sync {
     async fn get_stats(&self, id: &PackageId) -> Result<PackageStats>;
 
     /// Counts one download of a version, today (UTC). `NotFound` if absent. Downloads are
-    /// statistics, not mutations: they record no event.
+    /// statistics, not mutations: they record no event, but give the package a new download
+    /// stamp, larger than every stamp before it (see [`Registry::downloads_since`]).
     async fn record_download(&self, id: &PackageId) -> Result<()>;
+
+    /// The packages downloaded since stamp `after`, each once with its current total and the
+    /// stamp of its latest download, in ascending stamp order, at most `limit`. A follower that
+    /// keeps the last stamp it applied reads each changed package once per catch-up, however
+    /// many downloads it had: download totals reach the search index batched. Packages never
+    /// downloaded are not listed; `downloads_since(0, n)` starts at the beginning.
+    async fn downloads_since(&self, after: u64, limit: usize) -> Result<Vec<DownloadCount>>;
 
     /// Events with `seq > after`, ascending, at most `limit`. `events_since(0, n)` starts at
     /// the beginning.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::metadata::PackageRecord;
 use crate::name::{PackageId, PackageRef};
+use crate::registry::DownloadCount;
 
 /// The order of search results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,5 +218,27 @@ pub trait SearchEngine: Send + Sync {
     async fn apply_feed(&self, records: &[PackageRecord], position: u64) -> Result<()> {
         let _ = position;
         self.index_batch(records).await
+    }
+
+    /// How far this index has followed the registry's download totals
+    /// ([`crate::Registry::downloads_since`]): the stamp of the last count applied (`Some(0)` for
+    /// a fresh or rebuilt index), or `None` when the engine does not follow them. Engines that
+    /// keep one keep it across restarts. Provided: `None`.
+    async fn downloads_position(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Sets the downloads of every indexed version of each package in `counts` to its total
+    /// (packages not indexed are skipped) and records `position` as applied, in one step where
+    /// the engine can. [`SearchEngine::rebuild`] resets the position to 0. Provided: refuses
+    /// (`Backend`) — an engine whose [`SearchEngine::downloads_position`] is `Some` implements it.
+    async fn apply_downloads(&self, counts: &[DownloadCount], position: u64) -> Result<()> {
+        let _ = (counts, position);
+        Err(crate::Error::backend(
+            "search",
+            "apply_downloads",
+            "this search engine does not follow download totals",
+            false,
+        ))
     }
 }

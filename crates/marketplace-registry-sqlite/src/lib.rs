@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    ContentHash, DependencyGraph, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
-    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState, check_registration,
+    ContentHash, DependencyGraph, DownloadCount, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
+    check_registration,
 };
 use rusqlite::Connection;
 
@@ -376,6 +377,14 @@ impl Registry for SqliteRegistry {
         self.write_with(Durability::Relaxed, operation, move |tx, location| {
             queries::record_download(tx, location, &id, today())
         })
+        .await
+    }
+
+    async fn downloads_since(&self, after: u64, limit: usize) -> Result<Vec<DownloadCount>> {
+        self.read(
+            format!("read download totals after stamp {after}"),
+            move |conn, location| queries::downloads_since(conn, location, after, limit),
+        )
         .await
     }
 

@@ -6,8 +6,8 @@ use marketplace_core::semver::Version;
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::time::{Date, Month, OffsetDateTime};
 use marketplace_core::{
-    Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord, PackageRef,
-    PackageStats, RegistryEvent, VersionState, YankInfo, last_30_days,
+    DownloadCount, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
+    PackageRef, PackageStats, RegistryEvent, VersionState, YankInfo, last_30_days,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
@@ -372,10 +372,54 @@ pub(crate) fn record_download(
     )
     .and_then(|mut s| s.execute(params![row_id, day_text(today)]))
     .at(location)?;
-    tx.prepare_cached("UPDATE packages SET downloads = downloads + 1 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![package_id]))
-        .at(location)?;
+    tx.prepare_cached(
+        "UPDATE packages SET downloads = downloads + 1,
+             download_stamp = (SELECT MAX(download_stamp) FROM packages) + 1
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![package_id]))
+    .at(location)?;
     Ok(())
+}
+
+/// Packages downloaded after stamp `after`, by stamp (keyset paging on the stamp index).
+pub(crate) fn downloads_since(
+    conn: &Connection,
+    location: &str,
+    after: u64,
+    limit: usize,
+) -> QResult<Vec<DownloadCount>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, downloads, download_stamp FROM packages
+             WHERE download_stamp > ?1 ORDER BY download_stamp LIMIT ?2",
+        )
+        .at(location)?;
+    let rows = stmt
+        .query_map(
+            params![i64::try_from(after).unwrap_or(i64::MAX), sql_int(limit)],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .at(location)?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let (key, total, stamp) = row.at(location)?;
+        let package: PackageRef = key
+            .parse()
+            .map_err(|e| corrupt(location, "package key", e))?;
+        counts.push(DownloadCount {
+            package,
+            total: total.max(0) as u64,
+            stamp: stamp.max(0) as u64,
+        });
+    }
+    Ok(counts)
 }
 
 pub(crate) fn stats(

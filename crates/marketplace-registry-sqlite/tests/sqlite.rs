@@ -157,6 +157,27 @@ async fn a_version_one_database_opens_and_migrates() {
     assert_eq!(bob.len(), 2);
     assert_eq!(bob[0].downloads, 5, "package download totals survive");
     assert_eq!(registry.events_since(0, 10).await.expect("events").len(), 4);
+    // Migration 3 stamped the packages downloaded before it, so a follower learns their totals.
+    let totals = registry
+        .downloads_since(0, 10)
+        .await
+        .expect("downloads_since");
+    assert_eq!(
+        totals
+            .iter()
+            .map(|c| (c.package.to_string(), c.total))
+            .collect::<Vec<_>>(),
+        [("acme/web".to_owned(), 5)]
+    );
+    registry
+        .record_download(&id("acme/web@1.0.0"))
+        .await
+        .expect("download");
+    let next = registry
+        .downloads_since(totals[0].stamp, 10)
+        .await
+        .expect("downloads_since");
+    assert_eq!((next.len(), next[0].total), (1, 6), "a later stamp");
     // And it keeps working: new versions append to the old log.
     let m = package("acme/web@2.0.0", &[("acme/http", "^1")]);
     registry

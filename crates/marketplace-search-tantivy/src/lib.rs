@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use marketplace_core::{
-    Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine,
-    SearchQuery, SearchResult, SortOrder,
+    DownloadCount, Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result,
+    SearchEngine, SearchQuery, SearchResult, SortOrder,
 };
 use tantivy::collector::{Collector, Count, DocSetCollector, FacetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
@@ -73,6 +73,8 @@ struct Inner {
     /// How far the index has followed the registry's change feed (recorded in each commit's
     /// payload).
     feed: AtomicU64,
+    /// How far the index has followed the registry's download totals (in the payload too).
+    downloads: AtomicU64,
 }
 
 impl std::fmt::Debug for TantivySearchEngine {
@@ -101,9 +103,12 @@ struct Payload {
     layout: bool,
     /// The change-feed position applied (0 when none was recorded).
     feed: u64,
+    /// The download-total stamp applied (0 when none was recorded).
+    downloads: u64,
 }
 
 const FEED_PREFIX: &str = "feed ";
+const DOWNLOADS_PREFIX: &str = "downloads ";
 
 impl Payload {
     fn parse(payload: Option<&str>) -> Self {
@@ -111,12 +116,15 @@ impl Payload {
         let mut parsed = Payload {
             layout: false,
             feed: 0,
+            downloads: 0,
         };
         for line in lines {
             if line == LAYOUT {
                 parsed.layout = true;
             } else if let Some(n) = line.strip_prefix(FEED_PREFIX) {
                 parsed.feed = n.trim().parse().unwrap_or(0);
+            } else if let Some(n) = line.strip_prefix(DOWNLOADS_PREFIX) {
+                parsed.downloads = n.trim().parse().unwrap_or(0);
             }
         }
         parsed
@@ -128,7 +136,11 @@ impl std::fmt::Display for Payload {
         if self.layout {
             writeln!(f, "{LAYOUT}")?;
         }
-        write!(f, "{FEED_PREFIX}{}", self.feed)
+        write!(
+            f,
+            "{FEED_PREFIX}{}\n{DOWNLOADS_PREFIX}{}",
+            self.feed, self.downloads
+        )
     }
 }
 
@@ -216,6 +228,7 @@ impl TantivySearchEngine {
                 parallel_from: PARALLEL_SEARCH_DOCS,
                 layout: AtomicBool::new(layout),
                 feed: AtomicU64::new(payload.feed),
+                downloads: AtomicU64::new(payload.downloads),
             }),
         })
     }
@@ -233,9 +246,11 @@ impl TantivySearchEngine {
             let mut writer = lock(&inner.writer);
             let layout = inner.layout.load(Ordering::Acquire);
             let feed = inner.feed.load(Ordering::Acquire);
+            let downloads = inner.downloads.load(Ordering::Acquire);
             let restore = |inner: &Inner| {
                 inner.layout.store(layout, Ordering::Release);
                 inner.feed.store(feed, Ordering::Release);
+                inner.downloads.store(downloads, Ordering::Release);
             };
             let value = match op(&inner, &mut writer) {
                 Ok(value) => value,
@@ -275,6 +290,7 @@ impl Inner {
         let payload = Payload {
             layout: self.layout.load(Ordering::Acquire),
             feed: self.feed.load(Ordering::Acquire),
+            downloads: self.downloads.load(Ordering::Acquire),
         };
         commit.set_payload(&payload.to_string());
         commit.commit().map_err(fail)?;
@@ -418,6 +434,27 @@ impl Inner {
             writer
                 .add_document(doc)
                 .map_err(|e| self.fail("add a document", e))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the downloads of every indexed version of each counted package (later counts of a
+    /// package win); packages not indexed are skipped.
+    fn set_downloads(&self, writer: &IndexWriter, counts: &[DownloadCount]) -> Result<()> {
+        let searcher = self.reader.searcher();
+        let totals: BTreeMap<String, u64> = counts
+            .iter()
+            .map(|c| (c.package.canonical(), c.total))
+            .collect();
+        for (package, total) in &totals {
+            let mut versions = self.versions(&searcher, package)?;
+            if versions.is_empty() || versions.iter().all(|v| v.downloads == *total) {
+                continue;
+            }
+            for version in &mut versions {
+                version.downloads = *total;
+            }
+            self.write_package(writer, package, &versions)?;
         }
         Ok(())
     }
@@ -641,6 +678,23 @@ impl SearchEngine for TantivySearchEngine {
         .await
     }
 
+    async fn downloads_position(&self) -> Result<Option<u64>> {
+        Ok(Some(self.inner.downloads.load(Ordering::Acquire)))
+    }
+
+    async fn apply_downloads(&self, counts: &[DownloadCount], position: u64) -> Result<()> {
+        let counts = counts.to_vec();
+        self.write(
+            format!("apply download totals up to stamp {position}"),
+            move |inner, writer| {
+                inner.set_downloads(writer, &counts)?;
+                inner.downloads.store(position, Ordering::Release);
+                Ok(())
+            },
+        )
+        .await
+    }
+
     async fn remove(&self, id: &PackageId) -> Result<()> {
         let id = id.clone();
         self.write(format!("remove {id}"), move |inner, writer| {
@@ -813,6 +867,7 @@ impl SearchEngine for TantivySearchEngine {
             // rebuilt index has followed no feed yet.
             inner.layout.store(true, Ordering::Release);
             inner.feed.store(0, Ordering::Release);
+            inner.downloads.store(0, Ordering::Release);
             Ok(count)
         })
         .await
@@ -1037,7 +1092,7 @@ mod layout_tests {
         engine.index_batch(&records).await.expect("index");
         assert_eq!(
             payload(&engine).as_deref(),
-            Some("marketplace-search-tantivy layout 2\nfeed 0")
+            Some("marketplace-search-tantivy layout 2\nfeed 0\ndownloads 0")
         );
         assert_eq!(hits(&engine, "zebrafish").await, ["zoo/zebrafish@2.0.0"]);
 
@@ -1074,7 +1129,7 @@ mod layout_tests {
         );
         // New writes keep the older layout: the index still holds its documents.
         engine.index_batch(&records[..1]).await.expect("index");
-        assert_eq!(payload(&engine).as_deref(), Some("feed 0"));
+        assert_eq!(payload(&engine).as_deref(), Some("feed 0\ndownloads 0"));
 
         engine
             .rebuild(Box::new(records.clone().into_iter()))

@@ -16,9 +16,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use marketplace_core::async_trait;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
-    ContentHash, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
-    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState, YankInfo,
-    check_registration, last_30_days,
+    ContentHash, DownloadCount, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
+    YankInfo, check_registration, last_30_days,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,9 @@ struct VersionFile {
     yanked: Option<YankInfo>,
     /// Downloads per day, keyed by Julian day number.
     downloads: BTreeMap<i32, u64>,
+    /// The download stamp of its latest download (0: never downloaded).
+    #[serde(default)]
+    download_stamp: u64,
 }
 
 impl VersionFile {
@@ -59,7 +62,8 @@ fn disk(what: impl Into<String>, e: impl Into<marketplace_core::BoxError>) -> Er
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).map_err(|e| disk(format!("create {}", tmp.display()), e))?;
+    let mut file =
+        fs::File::create(&tmp).map_err(|e| disk(format!("create {}", tmp.display()), e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| disk(format!("write {}", tmp.display()), e))?;
@@ -89,7 +93,9 @@ impl JsonDirRegistry {
         }
         files.sort_by_key(|f| f.n);
         for file in files {
-            state.by_id.insert(file.metadata.id.canonical(), state.versions.len());
+            state
+                .by_id
+                .insert(file.metadata.id.canonical(), state.versions.len());
             state.versions.push(file);
         }
         let log = dir.join("events.jsonl");
@@ -113,7 +119,10 @@ impl JsonDirRegistry {
 
     fn save(&self, file: &VersionFile) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(file).map_err(|e| disk("encode a version", e))?;
-        write_atomically(&self.dir.join("versions").join(format!("{}.json", file.n)), &bytes)
+        write_atomically(
+            &self.dir.join("versions").join(format!("{}.json", file.n)),
+            &bytes,
+        )
     }
 
     fn append_event(&self, state: &mut State, kind: EventKind) -> Result<()> {
@@ -189,7 +198,11 @@ impl JsonDirRegistry {
 
 #[async_trait]
 impl Registry for JsonDirRegistry {
-    async fn register(&self, metadata: PackageMetadata, content_hash: ContentHash) -> Result<PackageId> {
+    async fn register(
+        &self,
+        metadata: PackageMetadata,
+        content_hash: ContentHash,
+    ) -> Result<PackageId> {
         check_registration(&metadata, &content_hash)?;
         let mut state = self.lock();
         if let Some(&i) = state.by_id.get(&metadata.id.canonical()) {
@@ -203,6 +216,7 @@ impl Registry for JsonDirRegistry {
             metadata,
             yanked: None,
             downloads: BTreeMap::new(),
+            download_stamp: 0,
         };
         self.save(&file)?;
         let id = file.metadata.id.clone();
@@ -239,7 +253,11 @@ impl Registry for JsonDirRegistry {
             .collect())
     }
 
-    async fn update_metadata(&self, id: &PackageId, update: MetadataUpdate) -> Result<PackageMetadata> {
+    async fn update_metadata(
+        &self,
+        id: &PackageId,
+        update: MetadataUpdate,
+    ) -> Result<PackageMetadata> {
         update.validate()?;
         let file = self.modify(id, |file| {
             if update.is_empty() {
@@ -286,7 +304,12 @@ impl Registry for JsonDirRegistry {
         Ok(state.versions[Self::index(&state, id)?].yanked.is_some())
     }
 
-    async fn list_by_author(&self, author: &str, limit: usize, offset: usize) -> Result<Vec<PackageRecord>> {
+    async fn list_by_author(
+        &self,
+        author: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<PackageRecord>> {
         let state = self.lock();
         Ok(state
             .versions
@@ -317,7 +340,8 @@ impl Registry for JsonDirRegistry {
         for v in Self::family(&state, &id.package()) {
             per_version.insert(v.metadata.id.version.clone(), v.total());
             for (day, n) in &v.downloads {
-                let date = Date::from_julian_day(*day).map_err(|e| disk("read a download day", e))?;
+                let date =
+                    Date::from_julian_day(*day).map_err(|e| disk("read a download day", e))?;
                 *by_day.entry(date).or_default() += n;
             }
         }
@@ -338,10 +362,41 @@ impl Registry for JsonDirRegistry {
             .downloads
             .entry(OffsetDateTime::now_utc().date().to_julian_day())
             .or_default() += 1;
+        file.download_stamp = 1 + state
+            .versions
+            .iter()
+            .map(|v| v.download_stamp)
+            .max()
+            .unwrap_or(0);
         // Downloads are statistics: saved, but no event.
         self.save(&file)?;
         state.versions[i] = file;
         Ok(())
+    }
+
+    async fn downloads_since(&self, after: u64, limit: usize) -> Result<Vec<DownloadCount>> {
+        let state = self.lock();
+        // Each package's latest stamp is the largest of its versions'.
+        let mut latest: HashMap<String, (u64, PackageRef)> = HashMap::new();
+        for v in state.versions.iter().filter(|v| v.download_stamp > after) {
+            let package = v.metadata.id.package();
+            let entry = latest.entry(package.canonical()).or_insert((0, package));
+            entry.0 = entry.0.max(v.download_stamp);
+        }
+        let mut changed: Vec<(u64, PackageRef)> = latest.into_values().collect();
+        changed.sort_by_key(|(stamp, _)| *stamp);
+        Ok(changed
+            .into_iter()
+            .take(limit)
+            .map(|(stamp, package)| DownloadCount {
+                total: Self::family(&state, &package)
+                    .iter()
+                    .map(|v| v.total())
+                    .sum(),
+                package,
+                stamp,
+            })
+            .collect())
     }
 
     async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {

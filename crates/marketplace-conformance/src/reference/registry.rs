@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
-    ContentHash, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
-    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState, YankInfo,
-    check_registration, last_30_days,
+    ContentHash, DownloadCount, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
+    YankInfo, check_registration, last_30_days,
 };
 
 use super::lock;
@@ -25,6 +25,10 @@ struct State {
     /// Canonical id → index into `entries`.
     index: HashMap<String, usize>,
     events: Vec<RegistryEvent>,
+    /// The last download stamp given.
+    download_stamp: u64,
+    /// Canonical package → its latest download stamp and spelling.
+    stamps: HashMap<String, (u64, PackageRef)>,
 }
 
 impl State {
@@ -284,7 +288,27 @@ impl Registry for MemoryRegistry {
             .by_day
             .entry(OffsetDateTime::now_utc().date())
             .or_default() += 1;
+        state.download_stamp += 1;
+        let stamp = state.download_stamp;
+        let package = state.entries[i].record.metadata.id.package();
+        state.stamps.insert(package.canonical(), (stamp, package));
         Ok(())
+    }
+
+    async fn downloads_since(&self, after: u64, limit: usize) -> Result<Vec<DownloadCount>> {
+        let state = lock(&self.state);
+        let mut changed: Vec<&(u64, PackageRef)> =
+            state.stamps.values().filter(|(s, _)| *s > after).collect();
+        changed.sort_by_key(|(stamp, _)| *stamp);
+        Ok(changed
+            .into_iter()
+            .take(limit)
+            .map(|(stamp, package)| DownloadCount {
+                package: package.clone(),
+                total: state.package_downloads(package),
+                stamp: *stamp,
+            })
+            .collect())
     }
 
     async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<RegistryEvent>> {

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use marketplace_core::{
-    Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine,
-    SearchQuery, SearchResult, SortOrder,
+    DownloadCount, Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result,
+    SearchEngine, SearchQuery, SearchResult, SortOrder,
 };
 
 use super::lock;
@@ -21,6 +21,8 @@ pub struct MemorySearchEngine {
     docs: Mutex<BTreeMap<String, PackageRecord>>,
     /// The change-feed position applied.
     feed: std::sync::atomic::AtomicU64,
+    /// The download-total stamp applied.
+    downloads: std::sync::atomic::AtomicU64,
 }
 
 impl MemorySearchEngine {
@@ -332,6 +334,7 @@ impl SearchEngine for MemorySearchEngine {
         let n = fresh.len() as u64;
         *lock(&self.docs) = fresh;
         self.feed.store(0, std::sync::atomic::Ordering::SeqCst);
+        self.downloads.store(0, std::sync::atomic::Ordering::SeqCst);
         Ok(n)
     }
 
@@ -345,6 +348,28 @@ impl SearchEngine for MemorySearchEngine {
             docs.insert(record.metadata.id.canonical(), record.clone());
         }
         self.feed
+            .store(position, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn downloads_position(&self) -> Result<Option<u64>> {
+        Ok(Some(
+            self.downloads.load(std::sync::atomic::Ordering::SeqCst),
+        ))
+    }
+
+    async fn apply_downloads(&self, counts: &[DownloadCount], position: u64) -> Result<()> {
+        let mut docs = lock(&self.docs);
+        let totals: std::collections::HashMap<String, u64> = counts
+            .iter()
+            .map(|c| (c.package.canonical(), c.total))
+            .collect();
+        for record in docs.values_mut() {
+            if let Some(total) = totals.get(&record.metadata.id.package().canonical()) {
+                record.downloads = *total;
+            }
+        }
+        self.downloads
             .store(position, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }

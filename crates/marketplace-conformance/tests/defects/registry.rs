@@ -8,8 +8,9 @@ use marketplace_conformance::reference::MemoryRegistry;
 use marketplace_conformance::{Capabilities, SuiteReport, registry_suite};
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
-    ContentHash, DependencyGraph, Error, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
-    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState, async_trait,
+    ContentHash, DependencyGraph, DownloadCount, Error, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
+    async_trait,
 };
 
 use crate::common::defect;
@@ -919,4 +920,44 @@ defect!(
     cleared_urls_lost_in_stored_events,
     reopened(ClearsLostInStoredEvents),
     ["registry::state_survives_reopening"]
+);
+
+/// Download totals compared with `>=` on the stamp: the last one read comes back again.
+struct DownloadStampsInclusive;
+
+#[async_trait]
+impl RegistryOverride for DownloadStampsInclusive {
+    async fn downloads_since(
+        &self,
+        inner: &dyn Registry,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DownloadCount>> {
+        inner.downloads_since(after.saturating_sub(1), limit).await
+    }
+}
+defect!(
+    download_stamps_compared_inclusively,
+    registry(DownloadStampsInclusive),
+    ["registry::downloads_since_gives_each_package_once"]
+);
+
+/// Download totals without a LIMIT: every changed package in one page.
+struct DownloadsSinceIgnoresTheLimit;
+
+#[async_trait]
+impl RegistryOverride for DownloadsSinceIgnoresTheLimit {
+    async fn downloads_since(
+        &self,
+        inner: &dyn Registry,
+        after: u64,
+        _limit: usize,
+    ) -> Result<Vec<DownloadCount>> {
+        inner.downloads_since(after, usize::MAX).await
+    }
+}
+defect!(
+    downloads_since_ignores_the_limit,
+    registry(DownloadsSinceIgnoresTheLimit),
+    ["registry::downloads_since_gives_each_package_once"]
 );

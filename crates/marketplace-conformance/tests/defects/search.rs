@@ -8,8 +8,8 @@ use marketplace_conformance::layer::{Layered, SearchOverride};
 use marketplace_conformance::reference::MemorySearchEngine;
 use marketplace_conformance::{Capabilities, SuiteReport, search_suite};
 use marketplace_core::{
-    Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine, SearchQuery,
-    SearchResult, SortOrder, async_trait,
+    DownloadCount, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result, SearchEngine,
+    SearchQuery, SearchResult, SortOrder, async_trait,
 };
 
 use crate::common::defect;
@@ -452,4 +452,46 @@ defect!(
     remove_takes_the_whole_package,
     search(RemoveWholePackage),
     ["search::remove_deletes"]
+);
+
+/// Download totals applied to the position only: the documents keep their old counts.
+struct DownloadTotalsNeverWritten;
+
+#[async_trait]
+impl SearchOverride for DownloadTotalsNeverWritten {
+    async fn apply_downloads(
+        &self,
+        inner: &dyn SearchEngine,
+        _counts: &[DownloadCount],
+        position: u64,
+    ) -> Result<()> {
+        inner.apply_downloads(&[], position).await
+    }
+}
+defect!(
+    download_totals_never_written,
+    search(DownloadTotalsNeverWritten),
+    ["search::apply_downloads_sets_every_version"]
+);
+
+/// Totals applied newest first, so an older total of a package overwrites the newer one.
+struct OlderDownloadTotalWins;
+
+#[async_trait]
+impl SearchOverride for OlderDownloadTotalWins {
+    async fn apply_downloads(
+        &self,
+        inner: &dyn SearchEngine,
+        counts: &[DownloadCount],
+        position: u64,
+    ) -> Result<()> {
+        let mut reversed = counts.to_vec();
+        reversed.reverse();
+        inner.apply_downloads(&reversed, position).await
+    }
+}
+defect!(
+    an_older_download_total_wins,
+    search(OlderDownloadTotalWins),
+    ["search::apply_downloads_sets_every_version"]
 );
