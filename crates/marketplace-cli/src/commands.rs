@@ -44,9 +44,15 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         Ok(events) => out.note(&format!(
             "the search index caught up with {events} registry events it had missed"
         )),
+        Err(e) if home.client.is_read_only() => {
+            out.note(&format!("{e}: search may miss recent changes"));
+        }
         Err(e) => out.note(&format!(
             "the search index could not catch up with the registry ({e}); search may miss recent changes until `mkt rebuild-index`"
         )),
+    }
+    if let Some(command) = changes_the_home(&cli.command) {
+        home.require_writable(command)?;
     }
     let client = &home.client;
     match cli.command {
@@ -99,6 +105,31 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         }
         Command::Metrics => metrics(client, out).await,
         Command::Pack { .. } | Command::Demo { .. } => Ok(()),
+    }
+}
+
+/// The subcommand's name when it changes the home (refused on a read-only one).
+fn changes_the_home(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Init => Some("init"),
+        Command::Keygen { .. } => Some("keygen"),
+        Command::Publish { .. } => Some("publish"),
+        Command::Yank { .. } => Some("yank"),
+        Command::Unyank { .. } => Some("unyank"),
+        Command::Trust(TrustCommand::Add { .. }) => Some("trust add"),
+        Command::Trust(TrustCommand::Revoke { .. }) => Some("trust revoke"),
+        Command::RebuildIndex => Some("rebuild-index"),
+        Command::Gc { .. } => Some("gc"),
+        Command::Search(_)
+        | Command::Info { .. }
+        | Command::Versions { .. }
+        | Command::Install { .. }
+        | Command::Verify { .. }
+        | Command::Trust(TrustCommand::List)
+        | Command::Stats { .. }
+        | Command::Metrics
+        | Command::Pack { .. }
+        | Command::Demo { .. } => None,
     }
 }
 

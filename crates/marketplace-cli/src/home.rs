@@ -59,6 +59,9 @@ impl Home {
                 };
                 CliError::from(e).with_hint(hint)
             })?;
+        if client.is_read_only() {
+            return Self::read_only(root, client).await;
+        }
         // The search index is derived: one found damaged or missing is rebuilt from the
         // registry before any command uses it.
         let repaired_index = match client.index_repair().map(str::to_owned) {
@@ -87,6 +90,47 @@ impl Home {
             }
         }
         Ok(home)
+    }
+
+    /// A home this process cannot write: nothing is created or caught up; a damaged index is
+    /// replaced by a copy in memory (the client's), and a lagging one is reported.
+    async fn read_only(root: PathBuf, client: MarketplaceClient) -> CliResult<Home> {
+        let repaired_index = match client.index_repair().map(str::to_owned) {
+            Some(why) => Some((why, client.rebuild_index().await?)),
+            None => None,
+        };
+        let caught_up = match client.index_lag().await {
+            Ok(Some(0) | None) => Ok(0),
+            Ok(Some(lag)) => Err(format!(
+                "the home is read-only, so the index cannot apply the {lag} registry events it is behind"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Home {
+            root,
+            client,
+            created_key: None,
+            repaired_index,
+            caught_up,
+        })
+    }
+
+    /// Refuses a command that changes the home when the home is read-only, naming it.
+    pub(crate) fn require_writable(&self, command: &str) -> CliResult<()> {
+        if !self.client.is_read_only() {
+            return Ok(());
+        }
+        Err(CliError {
+            code: exit::FAILURE,
+            message: format!(
+                "the marketplace home {} is read-only: `mkt {command}` changes it",
+                self.root.display()
+            ),
+            hint: Some(
+                "run it where the home is writable (reads — search, info, versions, stats, verify, install — work here)"
+                    .into(),
+            ),
+        })
     }
 
     pub(crate) fn keys_dir(&self) -> PathBuf {

@@ -43,6 +43,7 @@ pub struct MarketplaceBuilder {
     retry: RetryPolicy,
     /// Why the search index must be rebuilt from the registry (it was damaged or missing).
     index_repair: Option<String>,
+    read_only: bool,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -177,6 +178,7 @@ impl MarketplaceBuilder {
             limits: self.limits,
             retry: self.retry,
             index_repair: self.index_repair,
+            read_only: self.read_only,
         })
     }
 }
@@ -192,12 +194,18 @@ impl MarketplaceBuilder {
     /// `dir/registry.sqlite3` (SQLite, WAL), `dir/store/` (content-addressed files, fsynced),
     /// `dir/index/` (tantivy) and `dir/trust.json` (the ring verifier's trust store).
     ///
+    /// A home in a directory this process cannot write (a read-only disk, or another user's
+    /// home) is opened with [`MarketplaceBuilder::local_read_only`] instead.
+    ///
     /// Errors: `Backend` naming the path that cannot be created or opened.
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::backend("filesystem", format!("create {}", dir.display()), e, false)
         })?;
+        if !writable(dir) && dir.join("registry.sqlite3").is_file() {
+            return Self::local_read_only(dir);
+        }
         refuse_emptied_registry(dir)?;
         let registry_file = dir.join("registry.sqlite3");
         let existing_home = std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0);
@@ -216,6 +224,46 @@ impl MarketplaceBuilder {
         Ok(builder)
     }
 
+    /// The embedded default under `dir`, for reading only: every read flow works (search,
+    /// info, versions, stats, verify, download, install into a writable destination — with
+    /// downloads not counted), every write is refused by its backend, and nothing under `dir`
+    /// is created or changed. The search index cannot follow the registry here: an index that
+    /// lags stays as it is ([`MarketplaceClient::index_lag`] says by how much), and one that
+    /// cannot be opened is replaced by a copy in memory, rebuilt from the registry when
+    /// [`MarketplaceClient::index_repair`] asks for it.
+    ///
+    /// Errors: `Backend` naming the path when `dir` holds no registry, or it cannot be read.
+    pub fn local_read_only(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let registry = marketplace_registry_sqlite::SqliteRegistry::open_read_only(
+            dir.join("registry.sqlite3"),
+        )?;
+        let index_dir = dir.join("index");
+        let (search, index_repair) =
+            match marketplace_search_tantivy::TantivySearchEngine::open_read_only(&index_dir) {
+                Ok(search) => (search, None),
+                Err(e) => (
+                    marketplace_search_tantivy::TantivySearchEngine::in_memory()?,
+                    Some(format!(
+                        "the search index {} cannot be opened read-only ({e}); searching a copy in memory, rebuilt from the registry",
+                        index_dir.display()
+                    )),
+                ),
+            };
+        let mut builder = MarketplaceBuilder::new()
+            .registry(Arc::new(registry))
+            .store(Arc::new(
+                marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
+            ))
+            .search(Arc::new(search))
+            .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
+                dir.join("trust.json"),
+            )?));
+        builder.index_repair = index_repair;
+        builder.read_only = true;
+        Ok(builder)
+    }
+
     /// The embedded default, entirely in memory: for tests and short-lived tools.
     pub fn in_memory() -> Result<Self> {
         Ok(MarketplaceBuilder::new()
@@ -231,6 +279,34 @@ impl MarketplaceBuilder {
             .crypto(Arc::new(
                 marketplace_crypto_ring::RingCryptoVerifier::in_memory(),
             )))
+    }
+}
+
+/// Whether this process can create files in `dir` (tried with a probe file, removed at once:
+/// permissions alone do not tell, e.g. for root or a read-only mount).
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring"
+))]
+fn writable(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".mkt-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        // A leftover probe of a killed process with this pid: the directory took it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
     }
 }
 

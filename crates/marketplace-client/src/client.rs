@@ -28,6 +28,7 @@ pub struct MarketplaceClient {
     pub(crate) limits: ArchiveLimits,
     pub(crate) retry: RetryPolicy,
     pub(crate) index_repair: Option<String>,
+    pub(crate) read_only: bool,
 }
 
 impl fmt::Debug for MarketplaceClient {
@@ -79,6 +80,13 @@ impl MarketplaceClient {
     /// `mkt` does on opening a home (saying so).
     pub fn index_repair(&self) -> Option<&str> {
         self.index_repair.as_deref()
+    }
+
+    /// Whether the home was opened read-only ([`crate::MarketplaceBuilder::local_read_only`]):
+    /// reads work, writes are refused, downloads are not counted, and the search index does
+    /// not follow the registry.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 }
 

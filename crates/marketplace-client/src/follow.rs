@@ -31,13 +31,34 @@ impl MarketplaceClient {
     /// Brings the search index up to the registry's change feed and download totals, and
     /// returns how many events it applied: 0 when it was caught up, or when the engine keeps no
     /// feed position (then each flow indexes what it changes, and
-    /// [`MarketplaceClient::rebuild_index`] repairs).
+    /// [`MarketplaceClient::rebuild_index`] repairs). On a read-only home it applies nothing
+    /// (see [`MarketplaceClient::index_lag`]).
     pub async fn sync_index(&self) -> Result<u64> {
         let span = tracing::info_span!("marketplace.sync_index");
         self.flow("sync_index", span, async {
             Ok(self.follow(&Known::new()).await?.unwrap_or(0))
         })
         .await
+    }
+
+    /// How many registry events the search index has not applied yet, or `None` when the engine
+    /// keeps no feed position. 0 after every write of a writable client; on a read-only home,
+    /// what an index that cannot follow there misses (its searches do not show them).
+    pub async fn index_lag(&self) -> Result<Option<u64>> {
+        let Some(position) = self
+            .call("search", "feed_position", true, || {
+                self.search.feed_position()
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        let head = self
+            .call("registry", "latest_event_seq", true, || {
+                self.registry.latest_event_seq()
+            })
+            .await?;
+        Ok(Some(head.saturating_sub(position)))
     }
 
     /// Whether the search engine follows the change feed.
@@ -55,6 +76,10 @@ impl MarketplaceClient {
     /// left to the next follow), and returns how many events it applied; `None` when the engine
     /// keeps no feed position (the caller indexes directly).
     pub(crate) async fn follow(&self, known: &Known) -> Result<Option<u64>> {
+        if self.read_only {
+            // Nothing can be written here; index_lag says what the index misses.
+            return Ok(None);
+        }
         let applied = self.follow_events(known).await?;
         if applied.is_some() {
             // Totals are statistics: a failure leaves them for the next follow, and does not

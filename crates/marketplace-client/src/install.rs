@@ -78,6 +78,10 @@ impl MarketplaceClient {
     }
 
     async fn record_download(&self, id: &PackageId) {
+        if self.read_only {
+            // A read-only home counts nothing.
+            return;
+        }
         if let Err(e) = self
             .call("registry", "record_download", false, || {
                 self.registry.record_download(id)

@@ -41,6 +41,18 @@ pub(crate) enum SqliteError {
         /// whichever backend met it.
         source: std::io::Error,
     },
+    #[error(
+        "{location} is open read-only (the marketplace home is not writable): writes are refused"
+    )]
+    ReadOnly { location: String },
+    #[error(
+        "{location} has schema version {found}, older than the {supported} this library writes; open it once with write access to upgrade it"
+    )]
+    OlderSchema {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("could not create the directory {path}: {source}")]
     CreateDir {
         path: String,

@@ -54,8 +54,14 @@ pub struct SqliteRegistry {
 struct Inner {
     path: Option<PathBuf>,
     location: String,
-    writer: Mutex<Connection>,
+    /// Declared (so dropped) before the writer: the last connection to close checkpoints the
+    /// write-ahead log and removes it, which only a read-write connection can do — so a home
+    /// closed cleanly leaves just the database file.
     readers: Mutex<Vec<Connection>>,
+    /// `None` when opened read-only: every write is refused.
+    writer: Option<Mutex<Connection>>,
+    /// Readers open the file as immutable (read-only, where SQLite could not open its WAL).
+    immutable: bool,
 }
 
 impl std::fmt::Debug for SqliteRegistry {
@@ -94,6 +100,34 @@ impl SqliteRegistry {
         Self::start(Some(path), location, &opening)
     }
 
+    /// Opens the existing database at `path` for reading only, for a home on a read-only disk
+    /// or directory: every read works, every write is refused (`Backend`, saying the database
+    /// is read-only), nothing is created or migrated. Where SQLite cannot open the write-ahead
+    /// log (its files missing and the directory not writable), the file is read as immutable.
+    /// Errors: `Backend` naming the path if it is missing, not a database, or at another schema
+    /// version than this library writes (an older one is upgraded by opening it writable once).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let location = path.display().to_string();
+        let opening = format!("open the registry database {location} read-only");
+        let (reader, immutable) =
+            schema::open_read_only(&path, &location).map_err(|e| e.during(&opening))?;
+        Ok(SqliteRegistry {
+            inner: Arc::new(Inner {
+                path: Some(path),
+                location,
+                readers: Mutex::new(vec![reader]),
+                writer: None,
+                immutable,
+            }),
+        })
+    }
+
+    /// Whether this registry was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writer.is_none()
+    }
+
     /// A fresh, empty in-memory database.
     pub fn open_in_memory() -> Result<Self> {
         Self::start(
@@ -111,8 +145,9 @@ impl SqliteRegistry {
             inner: Arc::new(Inner {
                 path,
                 location,
-                writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                writer: Some(Mutex::new(writer)),
+                immutable: false,
             }),
         })
     }
@@ -151,7 +186,12 @@ impl SqliteRegistry {
         let inner = Arc::clone(&self.inner);
         blocking(operation, move || {
             let location = inner.location.as_str();
-            let mut conn = lock(&inner.writer);
+            let Some(writer) = &inner.writer else {
+                return Err(QueryError::Db(SqliteError::ReadOnly {
+                    location: location.to_owned(),
+                }));
+            };
+            let mut conn = lock(writer);
             let relaxed = durability == Durability::Relaxed;
             if relaxed {
                 conn.pragma_update(None, "synchronous", "NORMAL")
@@ -198,6 +238,7 @@ impl Inner {
         let pooled = lock(&self.readers).pop();
         match pooled {
             Some(conn) => Ok(conn),
+            None if self.immutable => schema::connect_immutable(path, &self.location),
             None => schema::connect_reader(path, &self.location),
         }
     }
@@ -212,8 +253,14 @@ impl Inner {
 
     fn with_reader<T>(&self, op: impl FnOnce(&Connection, &str) -> QResult<T>) -> QResult<T> {
         let Some(path) = &self.path else {
-            // In memory: one connection serves readers and the writer.
-            return op(&lock(&self.writer), &self.location);
+            // In memory: one connection serves readers and the writer (an in-memory database
+            // is never read-only).
+            let Some(writer) = &self.writer else {
+                return Err(QueryError::Db(SqliteError::ReadOnly {
+                    location: self.location.clone(),
+                }));
+            };
+            return op(&lock(writer), &self.location);
         };
         let conn = self.take_reader(path)?;
         let result = op(&conn, &self.location);

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::SqliteError;
 
@@ -35,6 +35,66 @@ pub(crate) fn connect_reader(path: &Path, location: &str) -> Result<Connection, 
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| SqliteError::sqlite(location, e))?;
     Ok(conn)
+}
+
+/// Opens a file database as immutable: read-only, and SQLite neither locks it nor opens its
+/// write-ahead log (for a read-only directory where the log's files cannot be created).
+pub(crate) fn connect_immutable(path: &Path, location: &str) -> Result<Connection, SqliteError> {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' | '#' | '%' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    Connection::open_with_flags(uri, flags).map_err(|e| SqliteError::sqlite(location, e))
+}
+
+/// A reader of an existing database at exactly this library's schema version, and whether it
+/// had to be opened as immutable (see [`connect_immutable`]).
+pub(crate) fn open_read_only(
+    path: &Path,
+    location: &str,
+) -> Result<(Connection, bool), SqliteError> {
+    let version = |conn: &Connection| {
+        conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+            .map_err(|e| SqliteError::sqlite(location, e))
+    };
+    // Opening with SQLITE_OPEN_READ_ONLY never creates the file; the first read opens the log.
+    let (conn, found, immutable) =
+        match connect_reader(path, location).and_then(|conn| version(&conn).map(|v| (conn, v))) {
+            Ok((conn, found)) => (conn, found, false),
+            // The log's files are missing and cannot be created here ("unable to open", or
+            // "attempt to write a readonly database" when SQLite would initialise them).
+            Err(SqliteError::Sqlite { source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+                ) && path.is_file() =>
+            {
+                let conn = connect_immutable(path, location)?;
+                let found = version(&conn)?;
+                (conn, found, true)
+            }
+            Err(e) => return Err(e),
+        };
+    match found.cmp(&SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Ok((conn, immutable)),
+        std::cmp::Ordering::Greater => Err(SqliteError::NewerSchema {
+            location: location.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        std::cmp::Ordering::Less => Err(SqliteError::OlderSchema {
+            location: location.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+    }
 }
 
 fn configure(conn: &Connection, location: &str) -> Result<(), SqliteError> {

@@ -255,3 +255,67 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_open_reads_refuses_writes_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.db");
+    {
+        let registry = SqliteRegistry::open(&path).expect("create");
+        let m = package("ro/owl@1.0.0", &[]);
+        registry
+            .register(m.clone(), m.checksum.clone())
+            .await
+            .expect("register");
+        registry.record_download(&m.id).await.expect("download");
+    }
+    let before = std::fs::read(&path).expect("read db");
+    let registry = SqliteRegistry::open_read_only(&path).expect("open read-only");
+    assert!(registry.is_read_only());
+    assert_eq!(
+        registry.get(&id("ro/owl@1.0.0")).await.expect("get").id,
+        id("ro/owl@1.0.0")
+    );
+    assert_eq!(registry.list(10, 0).await.expect("list")[0].downloads, 1);
+    assert_eq!(registry.latest_event_seq().await.expect("seq"), 1);
+    let m = package("ro/lark@1.0.0", &[]);
+    for (what, result) in [
+        (
+            "register",
+            registry.register(m.clone(), m.checksum.clone()).await.err(),
+        ),
+        ("yank", registry.yank(&id("ro/owl@1.0.0"), "no").await.err()),
+        (
+            "record_download",
+            registry.record_download(&id("ro/owl@1.0.0")).await.err(),
+        ),
+    ] {
+        let e = result.unwrap_or_else(|| panic!("{what} on a read-only registry succeeded"));
+        assert_eq!(e.kind(), ErrorKind::Backend, "{what}");
+        assert!(e.to_string().contains("read-only"), "{what}: {e}");
+    }
+    drop(registry);
+    assert_eq!(
+        std::fs::read(&path).expect("read db"),
+        before,
+        "nothing changed"
+    );
+
+    // A missing file is not created, and a database at another schema version is refused.
+    let missing = dir.path().join("missing.db");
+    assert!(SqliteRegistry::open_read_only(&missing).is_err());
+    assert!(
+        !missing.exists(),
+        "a read-only open created {}",
+        missing.display()
+    );
+    let mut raw = std::fs::read(&path).expect("read");
+    raw[60..64].copy_from_slice(&2u32.to_be_bytes());
+    let older = dir.path().join("older.db");
+    std::fs::write(&older, &raw).expect("write");
+    let e = SqliteRegistry::open_read_only(&older).expect_err("an older schema");
+    assert!(
+        e.to_string().contains("open it once with write access"),
+        "{e}"
+    );
+}

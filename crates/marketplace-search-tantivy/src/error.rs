@@ -14,6 +14,8 @@ pub(crate) enum SearchError {
     Corrupt { index: String, reason: String },
     #[error("{index}: an index task panicked or was cancelled: {reason}")]
     Task { index: String, reason: String },
+    #[error("{index} is open read-only (the marketplace home is not writable): writes are refused")]
+    ReadOnly { index: String },
     #[error("could not create the index directory {path}: {source}")]
     CreateDir {
         path: String,

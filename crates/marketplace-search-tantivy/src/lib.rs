@@ -6,6 +6,7 @@
 
 mod error;
 mod query;
+mod read_only;
 mod record;
 mod schema;
 
@@ -60,7 +61,8 @@ struct Inner {
     name: String,
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` when opened read-only: every write is refused.
+    writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
     /// Searches the segments of a large index in parallel, one thread per core.
     parallel: Executor,
@@ -186,7 +188,45 @@ impl TantivySearchEngine {
         Self::start(index, fields, name)
     }
 
+    /// The existing index in directory `dir`, for reading only (a home on a read-only disk or
+    /// directory): searches work, every write is refused (`Backend`, saying the index is
+    /// read-only), and nothing in `dir` is created, locked or cleaned.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let name = format!("index {}", dir.display());
+        let opening = format!("open the search {name} read-only");
+        let tantivy_err = |source| {
+            SearchError::Tantivy {
+                index: name.clone(),
+                source,
+            }
+            .during(&opening)
+        };
+        let directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
+        let index =
+            Index::open(read_only::ReadOnlyDirectory::new(directory)).map_err(tantivy_err)?;
+        let (schema, fields) = schema::build();
+        if index.schema() != schema {
+            return Err(SearchError::Corrupt {
+                index: name.clone(),
+                reason: "its schema is not this version's; rebuild it with write access".into(),
+            }
+            .during(&opening));
+        }
+        Self::start_with(index, fields, name, false)
+    }
+
+    /// Whether this index was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        lock(&self.inner.writer).is_none()
+    }
+
     fn start(index: Index, fields: Fields, name: String) -> Result<Self> {
+        Self::start_with(index, fields, name, true)
+    }
+
+    /// Opens the reader and, when `writable`, the writer (which takes the index's writer lock).
+    fn start_with(index: Index, fields: Fields, name: String, writable: bool) -> Result<Self> {
         let fail = |source| {
             SearchError::Tantivy {
                 index: name.clone(),
@@ -203,13 +243,19 @@ impl TantivySearchEngine {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(fail)?;
-        let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY)
-            .map_err(fail)?;
-        // Files a killed writer left uncommitted are unreferenced, and this writer reuses their
-        // operation stamps, so one would collide with a file it writes (a delete file is named
-        // by segment and stamp). Holding the writer lock, nothing else is writing: remove them.
-        writer.garbage_collect_files().wait().map_err(fail)?;
+        let writer = if writable {
+            let writer = index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(fail)?;
+            // Files a killed writer left uncommitted are unreferenced, and this writer reuses
+            // their operation stamps, so one would collide with a file it writes (a delete file
+            // is named by segment and stamp). Holding the writer lock, nothing else is writing:
+            // remove them.
+            writer.garbage_collect_files().wait().map_err(fail)?;
+            Some(writer)
+        } else {
+            None
+        };
         // An empty index starts in the current layout; a non-empty one is in it only if its
         // last commit says so.
         let metas = index.load_metas().map_err(fail)?;
@@ -242,8 +288,12 @@ impl TantivySearchEngine {
     {
         let inner = Arc::clone(&self.inner);
         let name = inner.name.clone();
+        let operation_name = operation.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let mut writer = lock(&inner.writer);
+            let mut guard = lock(&inner.writer);
+            let writer = guard
+                .as_mut()
+                .ok_or_else(|| inner.read_only(&operation_name))?;
             let layout = inner.layout.load(Ordering::Acquire);
             let feed = inner.feed.load(Ordering::Acquire);
             let downloads = inner.downloads.load(Ordering::Acquire);
@@ -252,7 +302,7 @@ impl TantivySearchEngine {
                 inner.feed.store(feed, Ordering::Release);
                 inner.downloads.store(downloads, Ordering::Release);
             };
-            let value = match op(&inner, &mut writer) {
+            let value = match op(&inner, writer) {
                 Ok(value) => value,
                 Err(e) => {
                     restore(&inner);
@@ -260,7 +310,7 @@ impl TantivySearchEngine {
                     return Err(e);
                 }
             };
-            if let Err(e) = inner.commit(&mut writer) {
+            if let Err(e) = inner.commit(writer) {
                 restore(&inner);
                 return Err(e);
             }
@@ -295,6 +345,14 @@ impl Inner {
         commit.set_payload(&payload.to_string());
         commit.commit().map_err(fail)?;
         Ok(())
+    }
+
+    /// The refusal of a write to an index opened read-only.
+    fn read_only(&self, operation: &str) -> Error {
+        SearchError::ReadOnly {
+            index: self.name.clone(),
+        }
+        .during(operation)
     }
 
     fn fail(&self, operation: &str, source: tantivy::TantivyError) -> Error {
@@ -877,7 +935,8 @@ impl SearchEngine for TantivySearchEngine {
         let inner = Arc::clone(&self.inner);
         let name = inner.name.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let mut writer = lock(&inner.writer);
+            let mut guard = lock(&inner.writer);
+            let writer = guard.as_mut().ok_or_else(|| inner.read_only("optimize"))?;
             // The merge policy may merge some segments in the background meanwhile, which makes
             // a merge of a stale or busy segment list fail: wait, list again and retry (up to 2 s).
             let mut attempts = 0;
@@ -899,7 +958,7 @@ impl SearchEngine for TantivySearchEngine {
                     Err(e) => return Err(inner.fail("merge segments", e)),
                 }
             }
-            inner.commit(&mut writer)?;
+            inner.commit(writer)?;
             inner
                 .reader
                 .reload()
@@ -1035,6 +1094,47 @@ mod layout_tests {
 
     use super::{LAYOUT, TantivySearchEngine, lock};
 
+    /// A read-only open searches what was committed, keeps its positions, refuses every
+    /// write naming the cause, and leaves the directory as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_only_index_searches_and_refuses_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let engine = TantivySearchEngine::open(dir.path()).expect("open");
+            let r = record("zoo/okapi@1.0.0", "Okapi tools.", &[], &[], 1);
+            engine.apply_feed(&[r], 3).await.expect("apply");
+        }
+        let listing = || {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path())
+                .expect("list")
+                .map(|e| {
+                    let e = e.expect("entry");
+                    (e.file_name(), e.metadata().expect("metadata").len())
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let before = listing();
+        let engine = TantivySearchEngine::open_read_only(dir.path()).expect("open read-only");
+        assert!(engine.is_read_only());
+        assert_eq!(hits(&engine, "okapi").await, ["zoo/okapi@1.0.0"]);
+        assert_eq!(engine.feed_position().await.expect("position"), Some(3));
+        let r = record("zoo/tapir@1.0.0", "Tapir tools.", &[], &[], 1);
+        let refusals = [
+            engine.index(&r).await.err(),
+            engine.apply_feed(&[], 4).await.err(),
+            engine.optimize().await.err(),
+        ];
+        for e in refusals {
+            let e = e.expect("a write to a read-only index succeeded");
+            assert!(e.to_string().contains("read-only"), "{e}");
+        }
+        assert_eq!(engine.feed_position().await.expect("position"), Some(3));
+        drop(engine);
+        assert_eq!(listing(), before, "the directory changed");
+    }
+
     /// The feed position is kept in the commit, with the documents, and survives a reopen.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_feed_position_is_committed_with_the_documents() {
@@ -1114,7 +1214,8 @@ mod layout_tests {
                 5,
             );
             doc.add_text(f.record, serde_json::to_string(&old).expect("json"));
-            let mut writer = lock(&engine.inner.writer);
+            let mut guard = lock(&engine.inner.writer);
+            let writer = guard.as_mut().expect("a writable index");
             writer.add_document(doc).expect("add");
             writer.commit().expect("commit without a payload");
         }
