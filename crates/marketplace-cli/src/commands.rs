@@ -297,9 +297,41 @@ async fn publish_all(
     Ok(published)
 }
 
+/// The dependencies of `id` on packages this marketplace does not hold (yet).
+async fn missing_dependencies(
+    client: &MarketplaceClient,
+    dependencies: &std::collections::BTreeMap<PackageRef, VersionReq>,
+) -> CliResult<Vec<String>> {
+    let mut missing = Vec::new();
+    for (dep, req) in dependencies {
+        match client.registry().list_version_states(dep).await {
+            Ok(states) if !states.is_empty() => {}
+            Ok(_) | Err(marketplace_core::Error::NotFound { .. }) => {
+                missing.push(format!("{dep} {req}"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(missing)
+}
+
 async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> CliResult {
     let key = home.load_key(key).await?;
     let published = publish_all(&home.client, paths, &key, out).await?;
+    // A dependency on a package not published yet is allowed (imports come in any order),
+    // but installs fail until it is there: say so.
+    for p in &published {
+        let metadata = home.client.registry().get(&p.id).await?;
+        let missing = missing_dependencies(&home.client, &metadata.dependencies).await?;
+        if !missing.is_empty() {
+            out.note(&format!(
+                "{} depends on {}, not in this marketplace yet: installing it fails until {} published",
+                p.id,
+                missing.join(", "),
+                if missing.len() == 1 { "that is" } else { "those are" }
+            ));
+        }
+    }
     if !out.is_json() && out_is_hidden_progress() {
         for p in &published {
             out.line(format!("published {} ({})", p.id, p.checksum));
@@ -422,10 +454,16 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
     let mut rows = vec![
         (
             "license",
-            m.license
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "none".into()),
+            m.license.as_ref().map_or_else(
+                || "none".into(),
+                |l| {
+                    if l.was_normalised() {
+                        format!("{} (written as {})", l.spdx(), plain(l.as_str()))
+                    } else {
+                        plain(l.as_str())
+                    }
+                },
+            ),
         ),
         ("authors", plain(&m.authors.join(", "))),
         ("keywords", plain(&m.keywords.join(", "))),
@@ -474,8 +512,17 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
     }
     if !m.dependencies.is_empty() {
         out.line(format!("  {}", out.dim("dependencies")));
+        let missing = missing_dependencies(client, &m.dependencies).await?;
         for (dep, req) in &m.dependencies {
-            out.line(format!("    {dep} {req}"));
+            let line = format!("{dep} {req}");
+            if missing.contains(&line) {
+                out.line(format!(
+                    "    {line}  {}",
+                    out.bad("(not in this marketplace: installs fail until it is published)")
+                ));
+            } else {
+                out.line(format!("    {line}"));
+            }
         }
     }
     Ok(())

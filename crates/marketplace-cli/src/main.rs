@@ -264,6 +264,10 @@ impl From<marketplace_core::Error> for CliError {
                 exit::FAILURE,
                 Some("published versions never change: bump the version in marketplace.toml".into()),
             ),
+            ErrorKind::Conflict if e.to_string().contains("but no package named") => (
+                exit::FAILURE,
+                Some("a dependency is not in this marketplace yet: publish it first (or ask the package's author)".into()),
+            ),
             ErrorKind::Conflict => (
                 exit::FAILURE,
                 Some("relax a requirement, or pin compatible versions with NAME@=VERSION".into()),

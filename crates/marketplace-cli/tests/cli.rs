@@ -538,3 +538,93 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_named() {
         eprintln!("SKIP: no /dev/full on this platform; the full-disk output case is not tested");
     }
 }
+
+/// Metadata as real registries hold it: a license written the old way is accepted and shown
+/// normalised beside the text as written, crates.io category slugs with `::` are accepted, a
+/// refused license suggests the fix, and a second spelling of an existing package is refused
+/// naming the one it has.
+#[test]
+fn real_world_metadata_is_accepted_and_spellings_are_kept_apart() {
+    let env = Env::new();
+    let old = env.write_package(
+        "old-style",
+        "[package]\nname = \"old-style\"\nversion = \"1.0.0\"\nlicense = \"MIT/Apache-2.0\"\ncategories = [\"development-tools::debugging\"]\n",
+    );
+    env.ok(&["publish", old.to_str().unwrap()]);
+    let info = env.ok(&["info", "old-style"]);
+    assert!(
+        info.contains("MIT OR Apache-2.0 (written as MIT/Apache-2.0)"),
+        "{info}"
+    );
+    assert!(info.contains("development-tools::debugging"), "{info}");
+
+    let proprietary = env.write_package(
+        "closed",
+        "[package]\nname = \"closed\"\nversion = \"1.0.0\"\nlicense = \"Proprietary\"\n",
+    );
+    let stderr = env.fails(&["publish", proprietary.to_str().unwrap()], 5);
+    assert!(stderr.contains("LicenseRef-Proprietary"), "{stderr}");
+
+    let other = env.write_package(
+        "Old_Style",
+        "[package]\nname = \"Old_Style\"\nversion = \"2.0.0\"\n",
+    );
+    let stderr = env.fails(&["publish", other.to_str().unwrap()], 5);
+    assert!(
+        stderr.contains("the package is named old-style")
+            && stderr.contains("publish it as old-style"),
+        "{stderr}"
+    );
+    let versions = env.ok(&["versions", "old-style"]);
+    assert!(
+        !versions.contains("2.0.0"),
+        "nothing was registered: {versions}"
+    );
+    // The same spelling publishes a new version.
+    let next = env.write_package(
+        "old-style-2",
+        "[package]\nname = \"old-style\"\nversion = \"2.0.0\"\n",
+    );
+    env.ok(&["publish", next.to_str().unwrap()]);
+}
+
+/// A dependency on a package not published yet is allowed (imports come in any order), and
+/// `publish`, `info` and `install` say plainly what is missing; once it is published, the
+/// install works.
+#[test]
+fn a_dependency_not_published_yet_is_allowed_and_explained() {
+    let env = Env::new();
+    let needs = env.write_package(
+        "needs",
+        "[package]\nname = \"needs\"\nversion = \"1.0.0\"\n\n[dependencies]\nghost = \"^1\"\n",
+    );
+    let (code, _, stderr) = env.run(&["publish", needs.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("needs@1.0.0 depends on ghost ^1, not in this marketplace yet"),
+        "{stderr}"
+    );
+    let info = env.ok(&["info", "needs"]);
+    assert!(
+        info.contains("ghost ^1  (not in this marketplace"),
+        "{info}"
+    );
+    let dest = env.dir.path().join("dest");
+    let stderr = env.fails(&["install", "needs", "--dest", dest.to_str().unwrap()], 1);
+    assert!(
+        stderr.contains("needs 1.0.0 depends on ghost ^1, but no package named ghost exists")
+            && stderr.contains("publish it first")
+            && stderr.matches("depends on ghost").count() == 1,
+        "{stderr}"
+    );
+    let ghost = env.write_package(
+        "ghost",
+        "[package]\nname = \"ghost\"\nversion = \"1.2.0\"\n",
+    );
+    env.ok(&["publish", ghost.to_str().unwrap()]);
+    env.ok(&["install", "needs", "--dest", dest.to_str().unwrap()]);
+    assert!(
+        !env.ok(&["info", "needs"])
+            .contains("not in this marketplace")
+    );
+}

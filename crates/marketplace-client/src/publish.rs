@@ -3,12 +3,13 @@
 //! all, for an archive `pack_dir` just made); the signature just made is not verified again,
 //! only its key's trust; then store → register → index.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
 use marketplace_core::{
-    ContentHash, Error, PackageId, PackageMetadata, PackageRecord, PrivateKey, Result, Signature,
+    ContentHash, Error, PackageId, PackageMetadata, PackageRecord, PackageRef, PrivateKey, Result,
+    Signature,
 };
 use marketplace_package::{Inspected, inspect};
 
@@ -180,15 +181,43 @@ impl MarketplaceClient {
             .await
     }
 
+    /// The version must be new, and the package spelled as its earlier versions are: a name
+    /// that differs only in case or `-`/`_` is the same package, and joining it under another
+    /// spelling is refused naming the one it has (as crates.io does).
     async fn check_free(&self, id: &PackageId) -> Result<()> {
         match self
             .call("registry", "get", true, || self.registry.get(id))
             .await
         {
-            Ok(existing) => Err(Error::already_exists(format!("package {}", existing.id))),
-            Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
+            Ok(existing) => return Err(Error::already_exists(format!("package {}", existing.id))),
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
         }
+        let package = id.package();
+        let states = match self
+            .call("registry", "list_version_states", true, || {
+                self.registry.list_version_states(&package)
+            })
+            .await
+        {
+            Ok(states) => states,
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let Some(first) = states.first() else {
+            return Ok(());
+        };
+        let earlier = PackageId::new(
+            package.namespace.clone(),
+            package.name.clone(),
+            first.version.clone(),
+        );
+        let existing = self
+            .call("registry", "get", true, || self.registry.get(&earlier))
+            .await?
+            .id
+            .package();
+        check_spelling(&package, &existing)
     }
 
     /// Hooks, store, register, index: a signed package whose signature and trust were checked.
@@ -270,6 +299,7 @@ impl MarketplaceClient {
         self.flow("publish_batch", span, async {
             let mut prepared = Vec::with_capacity(archives.len());
             let mut seen = HashSet::new();
+            let mut spellings: HashMap<String, PackageRef> = HashMap::new();
             for archive in archives {
                 let mut p = self.prepare(archive).await?;
                 if !seen.insert(p.metadata.id.canonical()) {
@@ -278,6 +308,11 @@ impl MarketplaceClient {
                         p.metadata.id
                     )));
                 }
+                let package = p.metadata.id.package();
+                let first = spellings
+                    .entry(package.canonical())
+                    .or_insert_with(|| package.clone());
+                check_spelling(&package, first)?;
                 let signature = self.sign(&p.metadata, key).await?;
                 // One key signs the whole batch: its trust is checked once.
                 if prepared.is_empty() {
@@ -342,4 +377,18 @@ fn archive_len(archive: &Archive) -> usize {
         Archive::Bytes(bytes) => bytes.len(),
         Archive::Inspected(inspected) => inspected.archive().len(),
     }
+}
+
+/// Refuses `package` when `existing` (the same package) is spelled otherwise.
+fn check_spelling(package: &PackageRef, existing: &PackageRef) -> Result<()> {
+    if package.to_string() == existing.to_string() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "name",
+        package.to_string(),
+        format!(
+            "the package is named {existing}: names that differ only in case or '-'/'_' are one package; publish it as {existing}"
+        ),
+    ))
 }

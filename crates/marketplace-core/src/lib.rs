@@ -29,7 +29,8 @@ pub use metadata::{
     License, MAX_AUTHOR_LEN, MAX_AUTHORS, MAX_CATEGORIES, MAX_CATEGORY_LEN, MAX_DEPENDENCIES,
     MAX_DESCRIPTION_LEN, MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata,
     PackageRecord, YankInfo, deserialize_present, now_seconds, parse_url, validate_authors,
-    validate_categories, validate_dependencies, validate_description, validate_keywords,
+    validate_categories, validate_category, validate_dependencies, validate_description,
+    validate_keywords,
 };
 pub use metrics::{
     ERRORS_TOTAL, Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,

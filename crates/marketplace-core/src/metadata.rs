@@ -33,40 +33,123 @@ pub const MAX_DEPENDENCIES: usize = 256;
 
 /// A license as an SPDX expression (`MIT OR Apache-2.0`, `LicenseRef-Proprietary`), checked for
 /// syntax and known identifiers.
+///
+/// Older packages wrote licenses loosely (`MIT/Apache-2.0`, `Apache-2.0 / MIT`, `apache2`,
+/// `GPL-3.0+`): those are accepted through the spdx crate's lax parsing, and the license keeps
+/// both the text as written ([`License::as_str`], what is signed and shown as the author wrote
+/// it) and the normalised SPDX expression ([`License::spdx`]).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct License(String);
+pub struct License {
+    written: String,
+    /// The normalised expression, when it differs from what was written.
+    normalised: Option<String>,
+}
 
 impl License {
-    /// Validates an SPDX license expression.
+    /// Validates an SPDX license expression, accepting the loose forms older registries hold
+    /// (`/` for `OR`, lower-case operators, imprecise names, a `+` on GNU licenses).
+    ///
+    /// Errors: `Invalid` naming spdx's reason and, where one is likely, the fix.
     pub fn new(expression: &str) -> Result<Self> {
-        spdx::Expression::parse(expression).map_err(|e| {
-            Error::invalid(
-                "license",
-                expression,
-                format!(
-                    "must be a valid SPDX license expression such as MIT OR Apache-2.0 ({})",
-                    e.reason
-                ),
-            )
-        })?;
-        Ok(License(expression.to_owned()))
+        let strict = spdx::Expression::parse(expression);
+        // The canonical spelling (`OR` for `/` or `or`, precise ids), when it differs and parses.
+        let normalised = spdx::Expression::canonicalize(expression)
+            .ok()
+            .flatten()
+            .filter(|n| spdx::Expression::parse(n).is_ok());
+        if strict.is_ok() || normalised.is_some() {
+            return Ok(License {
+                written: expression.to_owned(),
+                normalised,
+            });
+        }
+        let reason = match spdx::Expression::parse_mode(expression, spdx::ParseMode::LAX) {
+            Err(e) => e.reason.to_string(),
+            Ok(_) => strict
+                .err()
+                .map_or_else(String::new, |e| e.reason.to_string()),
+        };
+        Err(Error::invalid(
+            "license",
+            expression,
+            format!(
+                "must be a valid SPDX license expression such as MIT OR Apache-2.0 ({reason}){}",
+                license_hint(expression)
+            ),
+        ))
     }
 
-    /// The expression as given.
+    /// The expression as written (signed, and shown as the author wrote it).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.written
+    }
+
+    /// The normalised SPDX expression (`MIT OR Apache-2.0` for `MIT/Apache-2.0`): the same as
+    /// [`License::as_str`] when that was already strict SPDX.
+    pub fn spdx(&self) -> &str {
+        self.normalised.as_deref().unwrap_or(&self.written)
+    }
+
+    /// Whether the text as written was not strict SPDX and was normalised.
+    pub fn was_normalised(&self) -> bool {
+        self.normalised.is_some()
+    }
+}
+
+/// A likely fix for a refused license, as a sentence starting with "; ", or nothing.
+fn license_hint(expression: &str) -> String {
+    let words: Vec<&str> = expression
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '/' | ','))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let unknown: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| {
+            !matches!(w.to_ascii_uppercase().as_str(), "AND" | "OR" | "WITH")
+                && spdx::license_id(w.trim_end_matches('+')).is_none()
+                && spdx::exception_id(w).is_none()
+                && spdx::imprecise_license_id(w).is_none()
+                && !w.starts_with("LicenseRef-")
+        })
+        .collect();
+    if expression.to_ascii_lowercase().contains("and/or") {
+        return "; write OR (or AND) instead of and/or".to_owned();
+    }
+    match unknown.as_slice() {
+        [] => String::new(),
+        [one] => format!(
+            "; {one:?} is not an SPDX license id: for a license without one, write LicenseRef-{}",
+            one.chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                })
+                .collect::<String>()
+        ),
+        many => format!(
+            "; {} are not SPDX license ids (for a license without one, write LicenseRef-NAME)",
+            many.iter()
+                .map(|w| format!("{w:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 impl fmt::Display for License {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.written)
     }
 }
 
 impl fmt::Debug for License {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "License({})", self.0)
+        match &self.normalised {
+            Some(n) => write!(f, "License({} = {n})", self.written),
+            None => write!(f, "License({})", self.written),
+        }
     }
 }
 
@@ -318,7 +401,31 @@ pub fn validate_keywords(keywords: &[String]) -> Result<()> {
         .try_for_each(|k| validate_slug("keywords", k, MAX_KEYWORD_LEN))
 }
 
-/// Checks categories: at most 5, each 1–64 characters of letters, digits, `-`, `_`, `+`.
+/// Checks one category slug as crates.io writes them: one or more segments joined by `::`
+/// (`development-tools::debugging`), each starting with an ASCII letter or digit and holding
+/// only letters, digits, `-`, `_` and `+`; 1–64 characters in all.
+pub fn validate_category(category: &str) -> Result<()> {
+    validate_text("categories", category, 1, MAX_CATEGORY_LEN)?;
+    let segment_ok = |segment: &str| {
+        segment
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
+    };
+    if !category.split("::").all(segment_ok) {
+        return Err(Error::invalid(
+            "categories",
+            category,
+            "must be slugs joined by '::' (e.g. development-tools::debugging), each starting with an ASCII letter or digit and holding only letters, digits, '-', '_' and '+'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks categories: at most 5, each a category slug ([`validate_category`]).
 pub fn validate_categories(categories: &[String]) -> Result<()> {
     if categories.len() > MAX_CATEGORIES {
         return Err(Error::invalid(
@@ -330,9 +437,7 @@ pub fn validate_categories(categories: &[String]) -> Result<()> {
             ),
         ));
     }
-    categories
-        .iter()
-        .try_for_each(|c| validate_slug("categories", c, MAX_CATEGORY_LEN))
+    categories.iter().try_for_each(|c| validate_category(c))
 }
 
 /// The fields of a published version that may change afterwards (see

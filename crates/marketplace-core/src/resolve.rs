@@ -325,8 +325,7 @@ impl Resolver {
                 ))
             }
             Err(PubGrubError::NoSolution(tree)) => {
-                let mut explanation = explain(tree);
-                explanation.push_str(&self.cache.notes());
+                let explanation = with_notes(explain(tree), &self.cache.notes());
                 Solved::Done(Err(Error::Conflict {
                     root: self.root.to_string(),
                     explanation,
@@ -376,6 +375,27 @@ fn explain(mut tree: Tree) -> String {
     };
     dismantle(tree);
     explanation
+}
+
+/// The explanation followed by its notes; a one-line explanation that a note states in full
+/// ("a depends on b ^1" and "note: a depends on b ^1, but no package named b exists") is
+/// replaced by that note, so the reason is said once.
+fn with_notes(explanation: String, notes: &str) -> String {
+    let line = explanation.trim();
+    if !line.contains('\n') {
+        let notes_lines = notes.lines().filter(|n| !n.is_empty());
+        if let Some(full) = notes_lines
+            .clone()
+            .find_map(|n| n.strip_prefix("note: ").filter(|n| n.starts_with(line)))
+        {
+            let rest: String = notes_lines
+                .filter(|n| n.strip_prefix("note: ") != Some(full))
+                .map(|n| format!("\n{n}"))
+                .collect();
+            return format!("{full}{rest}");
+        }
+    }
+    explanation + notes
 }
 
 /// The depth of a derivation tree, walked with an explicit stack.

@@ -146,6 +146,60 @@ fn invalid_licenses() {
     }
 }
 
+/// Licenses as older registries wrote them are accepted, keeping the text as written beside
+/// the normalised SPDX expression; a refusal names the likely fix.
+#[test]
+fn loose_licenses_are_normalised_and_refusals_suggest_a_fix() {
+    for (written, spdx) in [
+        ("MIT/Apache-2.0", "MIT OR Apache-2.0"),
+        ("Apache-2.0 / MIT", "Apache-2.0 OR MIT"),
+        ("MIT or Apache-2.0", "MIT OR Apache-2.0"),
+        ("GPL-3.0+", "GPL-3.0-or-later"),
+    ] {
+        let license = License::new(written).unwrap_or_else(|e| panic!("{written}: {e}"));
+        assert_eq!(license.as_str(), written, "the text as written is kept");
+        assert_eq!(license.spdx(), spdx, "{written}");
+        assert!(license.was_normalised(), "{written}");
+    }
+    let strict = License::new("MIT OR Apache-2.0").unwrap();
+    assert_eq!(strict.spdx(), "MIT OR Apache-2.0");
+    assert!(!strict.was_normalised());
+    assert_invalid(
+        License::new("Proprietary"),
+        "license",
+        "write LicenseRef-Proprietary",
+    );
+    assert_invalid(License::new("MIT and/or Apache-2.0"), "license", "and/or");
+}
+
+/// Category slugs as crates.io has them: segments joined by `::`.
+#[test]
+fn categories_take_the_crates_io_grammar() {
+    for ok in [
+        "development-tools::debugging",
+        "command-line-utilities",
+        "web-programming::http-server",
+        "a::b::c",
+    ] {
+        let mut m = metadata();
+        m.categories = vec![ok.into()];
+        assert!(m.validate().is_ok(), "{ok} should be a valid category");
+    }
+    for bad in [
+        "development-tools:debugging",
+        "::debugging",
+        "development-tools::",
+        "a:::b",
+        "a::::b",
+        "web dev::http",
+        "a::-b",
+    ] {
+        let mut m = metadata();
+        m.categories = vec![bad.into()];
+        assert_invalid(m.validate(), "categories", "joined by '::'");
+    }
+}
+
 fn metadata() -> PackageMetadata {
     PackageMetadata::new(
         "acme/web@1.0.0".parse().unwrap(),

@@ -101,12 +101,12 @@ impl Manifest {
             .license
             .as_deref()
             .map(|l| {
-                License::new(l).map_err(|_| {
-                    Error::invalid(
-                        field("package.license"),
-                        l,
-                        "must be a valid SPDX license expression such as MIT OR Apache-2.0",
-                    )
+                License::new(l).map_err(|e| match e {
+                    // The license's own rule names spdx's reason and the likely fix.
+                    Error::Invalid { rule, .. } => {
+                        Error::invalid(field("package.license"), l, rule)
+                    }
+                    other => other,
                 })
             })
             .transpose()?;
