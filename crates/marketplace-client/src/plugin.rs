@@ -58,6 +58,7 @@ pub trait MarketplacePlugin: Send + Sync {
 /// let policy = LicenseAllowList::new(["MIT", "Apache-2.0"]).unwrap();
 /// assert!(policy.allows(Some("MIT OR GPL-3.0-only")));
 /// assert!(!policy.allows(Some("GPL-3.0-only")));
+/// assert!(policy.allows(Some("GPL-3.0/MIT")));
 /// assert!(!policy.allows(None));
 /// assert!(LicenseAllowList::new(["Not-A-License"]).is_err());
 /// ```
@@ -99,12 +100,16 @@ impl LicenseAllowList {
         self
     }
 
-    /// Whether a package with this license expression is allowed.
+    /// Whether a package with this license expression is allowed (written loosely, as in
+    /// `MIT/Apache-2.0`, it is judged by its normalised SPDX form).
     pub fn allows(&self, license: Option<&str>) -> bool {
         let Some(expression) = license else {
             return self.allow_unlicensed;
         };
-        let Ok(expression) = spdx::Expression::parse(expression) else {
+        let Ok(license) = marketplace_core::License::new(expression) else {
+            return false;
+        };
+        let Ok(expression) = spdx::Expression::parse(license.spdx()) else {
             return false;
         };
         expression.evaluate(|req| match req.license.id() {
