@@ -58,7 +58,7 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     match cli.command {
         Command::Init => init(&home, out),
         Command::Keygen { name, trust } => keygen(&home, &name, trust, out).await,
-        Command::Publish { paths, key } => publish(&home, &paths, &key, out).await,
+        Command::Publish { paths, key, atomic } => publish(&home, &paths, &key, atomic, out).await,
         Command::Search(args) => search(client, args, out).await,
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,
@@ -260,41 +260,81 @@ fn read_package(path: &Path) -> CliResult<Archive> {
     }
 }
 
+/// What a publish of several paths did: the versions published, and every path refused with
+/// why (in the order given).
+struct PublishOutcome {
+    published: Vec<Published>,
+    refused: Vec<(PathBuf, CliError)>,
+}
+
+/// Publishes `paths`: one path on its own; several as an import does — every path is read and
+/// validated first, every refusal is collected with its reason, and the valid ones are
+/// published in one batch (with `atomic`, one refusal publishes nothing).
 async fn publish_all(
     client: &MarketplaceClient,
     paths: &[PathBuf],
     key: &marketplace_core::KeyPair,
+    atomic: bool,
     out: &Output,
-) -> CliResult<Vec<Published>> {
-    let bar = out.progress(paths.len() as u64, "publishing");
-    let mut published = Vec::with_capacity(paths.len());
-    for path in paths {
+) -> CliResult<PublishOutcome> {
+    let with_path = |path: &Path, mut e: CliError| {
+        e.message = format!("{}: {}", path.display(), e.message);
+        e
+    };
+    if let [path] = paths {
+        let archive = read_package(path).map_err(|e| with_path(path, e))?;
+        let p = client
+            .publish(archive, &key.private_key)
+            .await
+            .map_err(|e| with_path(path, e.into()))?;
+        return Ok(PublishOutcome {
+            published: vec![p],
+            refused: Vec::new(),
+        });
+    }
+    let bar = out.progress(paths.len() as u64, "reading");
+    let mut archives = Vec::with_capacity(paths.len());
+    let mut origins = Vec::with_capacity(paths.len());
+    let mut refused: Vec<(usize, PathBuf, CliError)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
         bar.set_message(path.display().to_string());
-        let archive = read_package(path).map_err(|mut e| {
-            e.message = format!("{}: {}", path.display(), e.message);
-            e
-        })?;
-        let result = client.publish(archive, &key.private_key).await;
-        let p = result.map_err(|e| {
-            let mut e = CliError::from(e);
-            e.message = format!("{}: {}", path.display(), e.message);
-            e
-        })?;
-        bar.println(format!(
-            "published {} ({}){}",
-            p.id,
-            human_bytes(p.size),
-            if p.indexed {
-                String::new()
-            } else {
-                " — not indexed yet, run `mkt rebuild-index`".into()
+        match read_package(path) {
+            Ok(archive) => {
+                archives.push(archive);
+                origins.push(i);
             }
-        ));
+            Err(e) => refused.push((i, path.clone(), e)),
+        }
         bar.inc(1);
-        published.push(p);
     }
     bar.finish_and_clear();
-    Ok(published)
+    let spinner = out.spinner("validating and publishing");
+    let outcome = if atomic && !refused.is_empty() {
+        marketplace_client::ManyPublished {
+            published: Vec::new(),
+            refused: Vec::new(),
+        }
+    } else {
+        client
+            .publish_many(archives, &key.private_key, atomic)
+            .await?
+    };
+    spinner.finish_and_clear();
+    for (position, e) in outcome.refused {
+        let i = origins[position];
+        refused.push((i, paths[i].clone(), e.into()));
+    }
+    refused.sort_by_key(|(i, _, _)| *i);
+    Ok(PublishOutcome {
+        published: outcome.published,
+        refused: refused
+            .into_iter()
+            .map(|(_, path, e)| {
+                let e = with_path(&path, e);
+                (path, e)
+            })
+            .collect(),
+    })
 }
 
 /// The dependencies of `id` on packages this marketplace does not hold (yet).
@@ -315,9 +355,31 @@ async fn missing_dependencies(
     Ok(missing)
 }
 
-async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> CliResult {
+async fn publish(
+    home: &Home,
+    paths: &[PathBuf],
+    key: &str,
+    atomic: bool,
+    out: &Output,
+) -> CliResult {
     let key = home.load_key(key).await?;
-    let published = publish_all(&home.client, paths, &key, out).await?;
+    let PublishOutcome { published, refused } =
+        publish_all(&home.client, paths, &key, atomic, out).await?;
+    for (_, e) in &refused {
+        out.error(e);
+    }
+    for p in &published {
+        out.line(format!(
+            "published {} ({}){}",
+            p.id,
+            p.checksum,
+            if p.indexed {
+                ""
+            } else {
+                " — not indexed yet, run `mkt rebuild-index`"
+            }
+        ));
+    }
     // A dependency on a package not published yet is allowed (imports come in any order),
     // but installs fail until it is there: say so.
     for p in &published {
@@ -332,11 +394,6 @@ async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> Cli
             ));
         }
     }
-    if !out.is_json() && out_is_hidden_progress() {
-        for p in &published {
-            out.line(format!("published {} ({})", p.id, p.checksum));
-        }
-    }
     out.json(
         &published
             .iter()
@@ -349,13 +406,31 @@ async fn publish(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> Cli
                 })
             })
             .collect::<Vec<_>>(),
-    )
-}
-
-/// Whether progress bars are hidden (their `println` lines then print nothing).
-fn out_is_hidden_progress() -> bool {
-    use std::io::IsTerminal as _;
-    !std::io::stderr().is_terminal()
+    )?;
+    if paths.len() > 1 {
+        out.line(format!(
+            "published {} of {} packages{}",
+            published.len(),
+            paths.len(),
+            match refused.len() {
+                0 => String::new(),
+                n if atomic => format!("; {n} refused, so nothing was published (--atomic)"),
+                n => format!("; {n} refused"),
+            }
+        ));
+    }
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((_, first)) => Err(CliError {
+            code: first.code,
+            message: "some packages were refused (each is listed above)".into(),
+            hint: Some(if atomic {
+                "fix them and publish all the paths again".into()
+            } else {
+                "fix them and publish those paths again; the others are published".into()
+            }),
+        }),
+    }
 }
 
 fn search_query(args: SearchArgs) -> SearchQuery {
@@ -811,7 +886,11 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
         packages.display()
     ));
     let publish_started = Instant::now();
-    let published = publish_all(client, &dirs, &key, out).await?;
+    let outcome = publish_all(client, &dirs, &key, false, out).await?;
+    if let Some((_, e)) = outcome.refused.into_iter().next() {
+        return Err(e);
+    }
+    let published = outcome.published;
     let rows: Vec<Vec<String>> = published
         .iter()
         .map(|p| {

@@ -83,6 +83,10 @@ enum Command {
         /// The signing key: a name in the home's keys directory or a PEM file.
         #[arg(long, default_value = "default")]
         key: String,
+        /// With several paths: publish nothing if any is refused (by default the valid ones
+        /// are published and every refusal is listed).
+        #[arg(long)]
+        atomic: bool,
     },
     /// Search packages by name, keywords and description.
     Search(SearchArgs),

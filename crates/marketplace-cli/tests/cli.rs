@@ -628,3 +628,57 @@ fn a_dependency_not_published_yet_is_allowed_and_explained() {
             .contains("not in this marketplace")
     );
 }
+
+/// Many paths publish as an import does: every refusal is listed with its path and reason, the
+/// valid packages are published, a summary ends it and the exit code says something was
+/// refused; `--atomic` publishes nothing when anything is refused.
+#[test]
+fn many_paths_list_every_refusal_and_publish_the_rest() {
+    let env = Env::new();
+    let manifest = |name: &str, version: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n")
+    };
+    let a = env.write_package("a", &manifest("imp-a", "1.0.0"));
+    let bad = env.write_package("bad", &manifest("-bad", "1.0.0"));
+    let b = env.write_package("b", &manifest("imp-b", "1.0.0"));
+    let again = env.write_package("again", &manifest("Imp_A", "2.0.0"));
+    let missing = env.dir.path().join("missing");
+    let paths = [&a, &bad, &b, &missing, &again];
+    let mut args = vec!["publish"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let (code, stdout, stderr) = env.run(&args);
+    assert_eq!(code, 5, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("published 2 of 5 packages; 3 refused"),
+        "{stdout}"
+    );
+    for (path, reason) in [
+        (&bad, "must start with an ASCII letter"),
+        (&missing, "cannot read"),
+        (&again, "publish it as imp-a"),
+    ] {
+        assert!(
+            stderr.contains(&format!("error: {}: ", path.display())) && stderr.contains(reason),
+            "{} not listed with {reason}: {stderr}",
+            path.display()
+        );
+    }
+    assert!(env.ok(&["versions", "imp-b"]).contains("1.0.0"));
+
+    let c = env.write_package("c", &manifest("imp-c", "1.0.0"));
+    let (code, stdout, _) = env.run(&[
+        "publish",
+        "--atomic",
+        c.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 5);
+    assert!(
+        stdout.contains("nothing was published (--atomic)"),
+        "{stdout}"
+    );
+    let (code, _, _) = env.run(&["versions", "imp-c"]);
+    assert_eq!(code, 3, "an atomic publish with a refusal published imp-c");
+    let published = env.json(&["publish", "--atomic", c.to_str().unwrap()]);
+    assert_eq!(published.as_array().unwrap().len(), 1);
+}

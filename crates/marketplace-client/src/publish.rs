@@ -103,6 +103,15 @@ pub struct Published {
     pub indexed: bool,
 }
 
+/// What [`MarketplaceClient::publish_many`] did.
+#[derive(Debug)]
+pub struct ManyPublished {
+    /// The versions published, in input order.
+    pub published: Vec<Published>,
+    /// The archives refused: their position in the input and why.
+    pub refused: Vec<(usize, Error)>,
+}
+
 impl MarketplaceClient {
     /// Validates an archive and its manifest and computes its metadata, without changing
     /// anything: one pass over the bytes, or none for an [`Inspected`] archive (which is only
@@ -289,7 +298,8 @@ impl MarketplaceClient {
     /// and signed first and the batch is refused as a whole on the first problem (nothing is
     /// stored); then all bytes are stored, all versions registered in one batch
     /// ([`marketplace_core::Registry::register_batch`], atomic on registries with transactions)
-    /// and indexed in one batch.
+    /// and indexed in one batch. [`MarketplaceClient::publish_many`] publishes the valid ones
+    /// and reports every refusal instead.
     pub async fn publish_batch<A: Into<Archive>>(
         &self,
         archives: Vec<A>,
@@ -297,78 +307,150 @@ impl MarketplaceClient {
     ) -> Result<Vec<Published>> {
         let span = tracing::info_span!("marketplace.publish_batch", count = archives.len());
         self.flow("publish_batch", span, async {
-            let mut prepared = Vec::with_capacity(archives.len());
-            let mut seen = HashSet::new();
-            let mut spellings: HashMap<String, PackageRef> = HashMap::new();
-            for archive in archives {
+            let (prepared, _) = self.prepare_batch(archives, key, true).await?;
+            self.commit_batch(prepared).await
+        })
+        .await
+    }
+
+    /// Publishes many archives signed with one key, as an import does: every archive is
+    /// validated and signed first, and each that is refused (invalid, already published, a
+    /// second spelling, twice in the input, refused by a plugin) is reported with its reason
+    /// and its position in `archives`; the valid ones are then published through the batch
+    /// path (stores a few at a time, one `register_batch`, one index commit). With `atomic`,
+    /// one refusal publishes nothing. A problem with the key itself (untrusted, revoked) or a
+    /// backend failure is an error for the whole call.
+    pub async fn publish_many<A: Into<Archive>>(
+        &self,
+        archives: Vec<A>,
+        key: &PrivateKey,
+        atomic: bool,
+    ) -> Result<ManyPublished> {
+        let span = tracing::info_span!("marketplace.publish_many", count = archives.len());
+        self.flow("publish_many", span, async {
+            let (prepared, refused) = self.prepare_batch(archives, key, false).await?;
+            if prepared.is_empty() || (atomic && !refused.is_empty()) {
+                return Ok(ManyPublished {
+                    published: Vec::new(),
+                    refused,
+                });
+            }
+            let published = self.commit_batch(prepared).await?;
+            Ok(ManyPublished { published, refused })
+        })
+        .await
+    }
+
+    /// Validates, signs and checks every archive of a batch. A refusal of one archive ends the
+    /// batch with it when `stop_at_first`, else it is collected with the archive's position;
+    /// problems with the key or a backend end the batch either way.
+    async fn prepare_batch<A: Into<Archive>>(
+        &self,
+        archives: Vec<A>,
+        key: &PrivateKey,
+        stop_at_first: bool,
+    ) -> Result<(Vec<PreparedPackage>, Vec<(usize, Error)>)> {
+        let mut prepared = Vec::with_capacity(archives.len());
+        let mut refused = Vec::new();
+        let mut seen = HashSet::new();
+        let mut spellings: HashMap<String, PackageRef> = HashMap::new();
+        let mut trusted = false;
+        for (position, archive) in archives.into_iter().enumerate() {
+            let outcome = async {
                 let mut p = self.prepare(archive).await?;
-                if !seen.insert(p.metadata.id.canonical()) {
+                if seen.contains(&p.metadata.id.canonical()) {
                     return Err(Error::already_exists(format!(
                         "package {} (twice in one batch)",
                         p.metadata.id
                     )));
                 }
                 let package = p.metadata.id.package();
-                let first = spellings
-                    .entry(package.canonical())
-                    .or_insert_with(|| package.clone());
-                check_spelling(&package, first)?;
-                let signature = self.sign(&p.metadata, key).await?;
-                // One key signs the whole batch: its trust is checked once.
-                if prepared.is_empty() {
-                    self.check_trust("publish", &p.metadata.id, &signature)
-                        .await?;
+                if let Some(first) = spellings.get(&package.canonical()) {
+                    check_spelling(&package, first)?;
                 }
+                let signature = self.sign(&p.metadata, key).await?;
                 p.metadata.signature = Some(signature);
-                self.pre_publish_hooks(&p.metadata).await?;
-                prepared.push(p);
+                Ok(p)
             }
-            for p in &prepared {
-                self.check_free(&p.metadata.id).await?;
+            .await;
+            let checked = match outcome {
+                Ok(p) => {
+                    // One key signs the whole batch: its trust is checked once, and a refusal
+                    // there is the whole batch's.
+                    if !trusted {
+                        let signature = p.metadata.signature.as_ref().ok_or_else(|| {
+                            Error::invalid("signature", "none", "the batch was not signed")
+                        })?;
+                        self.check_trust("publish", &p.metadata.id, signature)
+                            .await?;
+                        trusted = true;
+                    }
+                    match self.pre_publish_hooks(&p.metadata).await {
+                        Ok(()) => self.check_free(&p.metadata.id).await.map(|()| p),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(p) => {
+                    seen.insert(p.metadata.id.canonical());
+                    let package = p.metadata.id.package();
+                    spellings.entry(package.canonical()).or_insert(package);
+                    prepared.push(p);
+                }
+                Err(e) if stop_at_first || e.kind() == marketplace_core::ErrorKind::Backend => {
+                    return Err(e);
+                }
+                Err(e) => refused.push((position, e)),
             }
-            // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
-            // trip), so overlapping them multiplies throughput.
-            let mut stores = futures::stream::iter(&prepared)
-                .map(|p| self.store_checked(&p.metadata, p.archive()))
-                .buffer_unordered(STORE_CONCURRENCY);
-            while let Some(stored) = stores.next().await {
-                stored?;
-            }
-            drop(stores);
-            let items: Vec<_> = prepared
-                .iter()
-                .map(|p| (p.metadata.clone(), p.metadata.checksum.clone()))
-                .collect();
-            let ids = self
-                .call("registry", "register_batch", false, || {
-                    self.registry.register_batch(items.clone())
-                })
-                .await?;
-            let records: Vec<PackageRecord> = prepared
-                .iter()
-                .zip(&ids)
-                .map(|(p, id)| {
-                    let mut metadata = p.metadata.clone();
-                    metadata.id = id.clone();
-                    PackageRecord::new(metadata)
-                })
-                .collect();
-            let indexed = self.index_published(&records).await;
-            let mut published = Vec::with_capacity(prepared.len());
-            for (p, record) in prepared.iter().zip(records) {
-                self.add_bytes("published", p.archive().len());
-                self.post_hooks(PostHook::Publish, &record.metadata, p.archive())
-                    .await;
-                published.push(Published {
-                    id: record.metadata.id,
-                    checksum: record.metadata.checksum,
-                    size: record.metadata.size,
-                    indexed,
-                });
-            }
-            Ok(published)
-        })
-        .await
+        }
+        Ok((prepared, refused))
+    }
+
+    /// Stores, registers (one `register_batch`) and indexes (one commit) prepared packages.
+    async fn commit_batch(&self, prepared: Vec<PreparedPackage>) -> Result<Vec<Published>> {
+        // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
+        // trip), so overlapping them multiplies throughput.
+        let mut stores = futures::stream::iter(&prepared)
+            .map(|p| self.store_checked(&p.metadata, p.archive()))
+            .buffer_unordered(STORE_CONCURRENCY);
+        while let Some(stored) = stores.next().await {
+            stored?;
+        }
+        drop(stores);
+        let items: Vec<_> = prepared
+            .iter()
+            .map(|p| (p.metadata.clone(), p.metadata.checksum.clone()))
+            .collect();
+        let ids = self
+            .call("registry", "register_batch", false, || {
+                self.registry.register_batch(items.clone())
+            })
+            .await?;
+        let records: Vec<PackageRecord> = prepared
+            .iter()
+            .zip(&ids)
+            .map(|(p, id)| {
+                let mut metadata = p.metadata.clone();
+                metadata.id = id.clone();
+                PackageRecord::new(metadata)
+            })
+            .collect();
+        let indexed = self.index_published(&records).await;
+        let mut published = Vec::with_capacity(prepared.len());
+        for (p, record) in prepared.iter().zip(records) {
+            self.add_bytes("published", p.archive().len());
+            self.post_hooks(PostHook::Publish, &record.metadata, p.archive())
+                .await;
+            published.push(Published {
+                id: record.metadata.id,
+                checksum: record.metadata.checksum,
+                size: record.metadata.size,
+                indexed,
+            });
+        }
+        Ok(published)
     }
 }
 
