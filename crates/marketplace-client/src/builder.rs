@@ -211,6 +211,16 @@ impl MarketplaceBuilder {
         let existing_home = std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0);
         let registry = marketplace_registry_sqlite::SqliteRegistry::open(&registry_file)?;
         let (search, index_repair) = open_or_set_aside_index(&dir.join("index"), existing_home)?;
+        Self::home(dir, registry, search, index_repair)
+    }
+
+    /// The home's composition around an opened registry and index: its store and trust store.
+    fn home(
+        dir: &std::path::Path,
+        registry: marketplace_registry_sqlite::SqliteRegistry,
+        search: marketplace_search_tantivy::TantivySearchEngine,
+        index_repair: Option<String>,
+    ) -> Result<Self> {
         let mut builder = MarketplaceBuilder::new()
             .registry(Arc::new(registry))
             .store(Arc::new(
@@ -250,16 +260,7 @@ impl MarketplaceBuilder {
                     )),
                 ),
             };
-        let mut builder = MarketplaceBuilder::new()
-            .registry(Arc::new(registry))
-            .store(Arc::new(
-                marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
-            ))
-            .search(Arc::new(search))
-            .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
-                dir.join("trust.json"),
-            )?));
-        builder.index_repair = index_repair;
+        let mut builder = Self::home(dir, registry, search, index_repair)?;
         builder.read_only = true;
         Ok(builder)
     }

@@ -45,6 +45,15 @@ impl MarketplaceClient {
     /// keeps no feed position. 0 after every write of a writable client; on a read-only home,
     /// what an index that cannot follow there misses (its searches do not show them).
     pub async fn index_lag(&self) -> Result<Option<u64>> {
+        Ok(self
+            .feed_state()
+            .await?
+            .map(|(position, head)| head.saturating_sub(position)))
+    }
+
+    /// The index's feed position and the registry's newest event, or `None` when the engine
+    /// keeps no position.
+    async fn feed_state(&self) -> Result<Option<(u64, u64)>> {
         let Some(position) = self
             .call("search", "feed_position", true, || {
                 self.search.feed_position()
@@ -58,7 +67,15 @@ impl MarketplaceClient {
                 self.registry.latest_event_seq()
             })
             .await?;
-        Ok(Some(head.saturating_sub(position)))
+        Ok(Some((position, head)))
+    }
+
+    /// The index's downloads position, or `None` when the engine does not follow totals.
+    async fn downloads_position(&self) -> Result<Option<u64>> {
+        self.call("search", "downloads_position", true, || {
+            self.search.downloads_position()
+        })
+        .await
     }
 
     /// Whether the search engine follows the change feed.
@@ -96,12 +113,7 @@ impl MarketplaceClient {
     /// position, a page per step; returns how many totals it applied (0 when the engine does
     /// not follow them).
     async fn follow_downloads(&self) -> Result<u64> {
-        let Some(mut position) = self
-            .call("search", "downloads_position", true, || {
-                self.search.downloads_position()
-            })
-            .await?
-        else {
+        let Some(mut position) = self.downloads_position().await? else {
             return Ok(0);
         };
         let mut applied = 0;
@@ -142,19 +154,9 @@ impl MarketplaceClient {
 
     /// The event half of [`MarketplaceClient::follow`].
     async fn follow_events(&self, known: &Known) -> Result<Option<u64>> {
-        let Some(mut position) = self
-            .call("search", "feed_position", true, || {
-                self.search.feed_position()
-            })
-            .await?
-        else {
+        let Some((mut position, head)) = self.feed_state().await? else {
             return Ok(None);
         };
-        let head = self
-            .call("registry", "latest_event_seq", true, || {
-                self.registry.latest_event_seq()
-            })
-            .await?;
         if position == head {
             return Ok(Some(0));
         }
@@ -227,12 +229,7 @@ impl MarketplaceClient {
     /// listing, so later events are applied again, harmlessly) as its position, and the latest
     /// download stamp (read before the listing too) as its downloads position.
     pub(crate) async fn rebuild_at(&self, head: u64) -> Result<u64> {
-        let downloads = match self
-            .call("search", "downloads_position", true, || {
-                self.search.downloads_position()
-            })
-            .await?
-        {
+        let downloads = match self.downloads_position().await? {
             Some(_) => Some(self.latest_download_stamp().await?),
             None => None,
         };
