@@ -454,14 +454,27 @@ fn search_query(args: SearchArgs) -> SearchQuery {
 async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> CliResult {
     let query = search_query(args);
     let started = Instant::now();
-    let hits = client.search(&query).await?;
+    let searched = client.search_or_closest(&query).await?;
     let elapsed = started.elapsed();
+    let hits = searched.hits;
     if out.is_json() {
         return out.json(&hits);
     }
     if hits.is_empty() {
         out.line(format!("no packages match {:?}", query.text));
         return Ok(());
+    }
+    if searched.respelled {
+        let closest: Vec<String> = hits
+            .iter()
+            .take(3)
+            .map(|h| h.id.package().to_string())
+            .collect();
+        out.line(format!(
+            "no packages match {:?} as written; did you mean {}?",
+            query.text,
+            closest.join(", ")
+        ));
     }
     let rows: Vec<Vec<String>> = hits
         .iter()

@@ -237,6 +237,15 @@ fn pack_publish_search_info_versions() {
         "no colour when not a terminal:\n{plain}"
     );
     assert!(env.ok(&["search", "zzqqxx"]).contains("no packages match"));
+    // A short word with one letter dropped matches nothing as written: the retry that forgives
+    // it finds the package and says so.
+    let respelled = env.ok(&["search", "blg"]);
+    assert!(
+        respelled
+            .contains("no packages match \"blg\" as written; did you mean starter/blog-template")
+            && respelled.contains("PACKAGE"),
+        "{respelled}"
+    );
 
     let info = env.json(&["info", "starter/blog-template"]);
     assert_eq!(info["metadata"]["id"], "starter/blog-template@1.0.0");

@@ -32,7 +32,7 @@ pub use maintain::GcReport;
 pub use otel::OtelMetrics;
 pub use plugin::{LicenseAllowList, MarketplacePlugin};
 pub use publish::{Archive, ManyPublished, PreparedPackage, Published};
-pub use query::{PackageInfo, Summary};
+pub use query::{PackageInfo, Searched, Summary};
 pub use retry::RetryPolicy;
 pub use verify::Verified;
 

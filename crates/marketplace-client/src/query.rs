@@ -20,6 +20,17 @@ pub struct PackageInfo {
     pub stats: PackageStats,
 }
 
+/// What [`MarketplaceClient::search_or_closest`] found.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Searched {
+    /// The hits.
+    pub hits: Vec<SearchResult>,
+    /// Whether they come from the retry that forgives typos in short words (nothing matched as
+    /// written): a "did you mean" for whoever shows them.
+    pub respelled: bool,
+}
+
 /// The state of a whole marketplace, from its backends (see [`MarketplaceClient::summary`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -47,6 +58,31 @@ impl MarketplaceClient {
                 .await
         })
         .await
+    }
+
+    /// [`search`](Self::search), and when that finds nothing for a text, the same search again
+    /// forgiving a typo in words of 3 and 4 letters (which are otherwise matched only as
+    /// written), marked `respelled`. A later page (`offset` > 0) is not retried: its emptiness
+    /// means the results ran out.
+    pub async fn search_or_closest(&self, query: &SearchQuery) -> Result<Searched> {
+        let hits = self.search(query).await?;
+        let retry = hits.is_empty()
+            && query.offset == 0
+            && !query.forgive_short_typos
+            && !query.bounded_text().trim().is_empty();
+        if !retry {
+            return Ok(Searched {
+                hits,
+                respelled: false,
+            });
+        }
+        let forgiving = SearchQuery {
+            forgive_short_typos: true,
+            ..query.clone()
+        };
+        let hits = self.search(&forgiving).await?;
+        let respelled = !hits.is_empty();
+        Ok(Searched { hits, respelled })
     }
 
     /// Package names starting with `prefix`, for completion.

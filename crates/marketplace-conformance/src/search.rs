@@ -740,6 +740,23 @@ async fn typos(e: &dyn SearchEngine) -> CheckResult {
         !ids(&text(e, "lynk").await?).contains(&"ty/lynx@1.0.0".to_owned()),
         "a 4-letter term allows no typo"
     );
+    for (query, want) in [
+        ("lynk", true),
+        ("lyx", true),
+        ("lnkx", false),
+        ("ly", false),
+    ] {
+        let forgiving = SearchQuery {
+            forgive_short_typos: true,
+            ..SearchQuery::text(query)
+        };
+        let found = ids(&search(e, &forgiving).await?).contains(&"ty/lynx@1.0.0".to_owned());
+        ensure!(
+            found == want,
+            "with forgive_short_typos, {query:?} should {}find ty/lynx (one edit for 3–4 letters, none for 2)",
+            if want { "" } else { "not " }
+        );
+    }
     ensure!(
         !ids(&text(e, "scffoldd").await?).contains(&"ty/scaffold@1.0.0".to_owned()),
         "an 8-letter term allows one typo, not two"

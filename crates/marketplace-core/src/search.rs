@@ -41,6 +41,10 @@ pub struct SearchQuery {
     pub min_downloads: Option<u64>,
     /// Consider yanked versions too (default false).
     pub include_yanked: bool,
+    /// Also forgive one typo in words of 3 and 4 letters, which are otherwise matched only as
+    /// written (too many short words are one edit apart): what a client asks for when the same
+    /// search found nothing (default false).
+    pub forgive_short_typos: bool,
     /// Result order.
     pub sort: SortOrder,
     /// Most results to return (default 20).
@@ -58,6 +62,7 @@ impl Default for SearchQuery {
             namespace: None,
             min_downloads: None,
             include_yanked: false,
+            forgive_short_typos: false,
             sort: SortOrder::Relevance,
             limit: 20,
             offset: 0,

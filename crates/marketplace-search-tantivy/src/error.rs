@@ -16,6 +16,13 @@ pub(crate) enum SearchError {
     Task { index: String, reason: String },
     #[error("{index} is open read-only (the marketplace home is not writable): writes are refused")]
     ReadOnly { index: String },
+    #[error(
+        "{index} was written with another schema and could not be cleared for a rebuild: {source}"
+    )]
+    Clear {
+        index: String,
+        source: std::io::Error,
+    },
     #[error("could not create the index directory {path}: {source}")]
     CreateDir {
         path: String,

@@ -10,7 +10,7 @@ mod read_only;
 mod record;
 mod schema;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +26,7 @@ use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, EnableScoring, MoreLikeThisQuery, Occur, Query,
     TermQuery,
 };
-use tantivy::schema::{Facet, IndexRecordOption, OwnedValue, Value};
+use tantivy::schema::{Facet, Field, IndexRecordOption, OwnedValue, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{
     DocAddress, Executor, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher,
@@ -40,9 +40,19 @@ use crate::schema::Fields;
 /// Memory the index writer may use before flushing a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
+/// The least memory tantivy lets a writer have: the writer that only holds a stale index's
+/// lock while it is cleared.
+const STALE_WRITER_MEMORY: usize = 15_000_000;
+
 /// The commit payload of an index whose documents all follow the current layout: searchable
 /// text only on current versions, and the [`query::HIDDEN`] marks.
 const LAYOUT: &str = "marketplace-search-tantivy layout 2";
+
+/// What popularity adds to a relevance score, per unit of `ln(1 + n)`: downloads, and the
+/// packages whose current version depends on the hit (a stronger sign of use). Both stay below
+/// what one more matched query word adds, so they order good matches, not poor ones above them.
+const DOWNLOADS_WEIGHT: f32 = 0.05;
+const DEPENDENTS_WEIGHT: f32 = 0.5;
 
 /// Indexes with at least this many documents search their segments in parallel.
 const PARALLEL_SEARCH_DOCS: u64 = 50_000;
@@ -146,10 +156,78 @@ impl std::fmt::Display for Payload {
     }
 }
 
+/// Removes the files of an index written with another schema, holding its writer lock.
+fn clear_stale(existing: Index, dir: &Path) -> std::result::Result<(), SearchError> {
+    let index = dir.display().to_string();
+    let writer: IndexWriter = existing
+        .writer_with_num_threads(1, STALE_WRITER_MEMORY)
+        .map_err(|source| SearchError::Tantivy {
+            index: index.clone(),
+            source,
+        })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| SearchError::Clear {
+        index: index.clone(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| SearchError::Clear {
+            index: index.clone(),
+            source,
+        })?;
+        let path = entry.path();
+        let lock = entry.file_name().to_string_lossy().ends_with(".lock");
+        if path.is_file() && !lock {
+            std::fs::remove_file(&path).map_err(|source| SearchError::Clear {
+                index: index.clone(),
+                source,
+            })?;
+        }
+    }
+    drop(writer);
+    Ok(())
+}
+
 /// The order in which a package's versions compete to be current.
 fn rank(record: &Stored) -> (bool, &marketplace_core::semver::Version) {
     let version = &record.id.version;
     (version.pre.is_empty(), version)
+}
+
+/// A package's current version: the highest not yanked, stable before pre-release.
+fn current_of(versions: &[Stored]) -> Option<&Stored> {
+    versions
+        .iter()
+        .filter(|r| !r.yanked)
+        .max_by(|a, b| rank(a).cmp(&rank(b)))
+}
+
+/// The packages a version depends on, as dependents count them: itself excluded (a package
+/// depending on another major version of itself is not its own dependent).
+fn current_dependencies(version: &Stored) -> BTreeSet<String> {
+    let own = version.id.package().canonical();
+    version
+        .dependencies
+        .iter()
+        .filter(|d| **d != own)
+        .cloned()
+        .collect()
+}
+
+/// What the current version of a package (given all its versions) depends on.
+fn current_dependencies_of(versions: &[Stored]) -> BTreeSet<String> {
+    current_of(versions)
+        .map(current_dependencies)
+        .unwrap_or_default()
+}
+
+/// [`current_dependencies_of`] for each package.
+fn dependencies_by_package(
+    packages: &BTreeMap<String, Vec<Stored>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    packages
+        .iter()
+        .map(|(package, versions)| (package.clone(), current_dependencies_of(versions)))
+        .collect()
 }
 
 impl TantivySearchEngine {
@@ -164,6 +242,11 @@ impl TantivySearchEngine {
     }
 
     /// The index in directory `dir`, created (with parent directories) if missing.
+    ///
+    /// An index written with another schema (by another version of this crate) is derived data
+    /// that this version cannot search: it is emptied, under its writer lock (an index another
+    /// process is writing is busy, a transient error, and left alone), and opened anew with
+    /// no feed position, so that the client rebuilds it from the registry.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let name = format!("index {}", dir.display());
@@ -183,7 +266,14 @@ impl TantivySearchEngine {
             }
             .during(&opening)
         };
-        let directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
+        let mut directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
+        if Index::exists(&directory).map_err(|e| tantivy_err(e.into()))? {
+            let existing = Index::open(directory.clone()).map_err(tantivy_err)?;
+            if existing.schema() != schema {
+                clear_stale(existing, dir).map_err(|e| e.during(&opening))?;
+                directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(e.into()))?;
+            }
+        }
         let index = Index::open_or_create(directory, schema).map_err(tantivy_err)?;
         Self::start(index, fields, name)
     }
@@ -405,7 +495,13 @@ impl Inner {
             .collect()
     }
 
-    fn document(&self, m: &Stored, current: bool, current_any: bool) -> Result<TantivyDocument> {
+    fn document(
+        &self,
+        m: &Stored,
+        current: bool,
+        current_any: bool,
+        dependents: u64,
+    ) -> Result<TantivyDocument> {
         let f = &self.fields;
         let package = m.id.package().canonical();
         let name = m.id.name.canonical();
@@ -450,6 +546,12 @@ impl Inner {
                 doc.add_text(f.license, license.as_str());
             }
         }
+        if current {
+            for dependency in current_dependencies(m) {
+                doc.add_text(f.depends_on, dependency);
+            }
+        }
+        doc.add_u64(f.dependents, dependents);
         doc.add_u64(f.downloads, m.downloads);
         doc.add_i64(f.published, m.published_at.unix_timestamp());
         doc.add_u64(f.current, u64::from(current));
@@ -473,22 +575,123 @@ impl Inner {
         Ok(doc)
     }
 
-    /// Re-adds all versions of one package with fresh current flags.
+    /// Re-adds all versions of one package with fresh current flags and `dependents`.
     fn write_package(
         &self,
         writer: &IndexWriter,
         package: &str,
         versions: &[Stored],
+        dependents: u64,
     ) -> Result<()> {
         writer.delete_term(Term::from_field_text(self.fields.package, package));
-        let current = versions
-            .iter()
-            .filter(|r| !r.yanked)
-            .max_by(|a, b| rank(a).cmp(&rank(b)));
+        let current = current_of(versions);
         let current_any = versions.iter().max_by(|a, b| rank(a).cmp(&rank(b)));
         for record in versions {
             let is = |best: Option<&Stored>| best.is_some_and(|b| b.id == record.id);
-            let doc = self.document(record, is(current), is(current_any))?;
+            let doc = self.document(record, is(current), is(current_any), dependents)?;
+            writer
+                .add_document(doc)
+                .map_err(|e| self.fail("add a document", e))?;
+        }
+        Ok(())
+    }
+
+    /// How many packages' current versions depend on `package`, as committed.
+    fn committed_dependents(&self, searcher: &Searcher, package: &str) -> Result<u64> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.depends_on, package),
+            IndexRecordOption::Basic,
+        );
+        let count = searcher
+            .search(&query, &Count)
+            .map_err(|e| self.fail("count dependents", e))?;
+        Ok(count as u64)
+    }
+
+    /// The dependents of every package whose count the change from `before` to `after` (the
+    /// current versions' dependencies of the packages written, by package) can move: the
+    /// packages written and every package either state depends on. Counted on top of what
+    /// `committed` holds (`None`: on top of nothing, for a rebuild).
+    fn dependents_after(
+        &self,
+        committed: Option<&Searcher>,
+        before: &BTreeMap<String, BTreeSet<String>>,
+        after: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<BTreeMap<String, u64>> {
+        let mut delta: BTreeMap<String, i64> = after.keys().map(|p| (p.clone(), 0)).collect();
+        for (sets, sign) in [(before, -1), (after, 1)] {
+            for dependency in sets.values().flatten() {
+                *delta.entry(dependency.clone()).or_default() += sign;
+            }
+        }
+        delta
+            .into_iter()
+            .map(|(package, change)| {
+                let base = match committed {
+                    Some(searcher) => self.committed_dependents(searcher, &package)?,
+                    None => 0,
+                };
+                let count =
+                    u64::try_from(i64::try_from(base).unwrap_or(i64::MAX) + change).unwrap_or(0);
+                Ok((package, count))
+            })
+            .collect()
+    }
+
+    /// Rewrites the current documents (current, and current with yanked versions) of a
+    /// package not otherwise written with `dependents`, when that changes them.
+    fn set_dependents(
+        &self,
+        writer: &IndexWriter,
+        searcher: &Searcher,
+        package: &str,
+        dependents: u64,
+    ) -> Result<()> {
+        let f = &self.fields;
+        let flagged = |flag: Field| -> Result<Vec<DocAddress>> {
+            let query = BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.package, package),
+                        IndexRecordOption::Basic,
+                    )) as Box<dyn Query>,
+                ),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(flag, 1),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
+            let found = searcher
+                .search(&query, &DocSetCollector)
+                .map_err(|e| self.fail("find current versions", e))?;
+            Ok(found.into_iter().collect())
+        };
+        let current = flagged(f.current)?;
+        let current_any = flagged(f.current_any)?;
+        let mut addresses = current.clone();
+        addresses.extend(current_any.iter().filter(|a| !current.contains(a)));
+        for address in addresses {
+            let held = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("dependents")
+                .ok()
+                .and_then(|column| column.first(address.doc_id));
+            if held == Some(dependents) {
+                continue;
+            }
+            let stored = self.load(searcher, address)?;
+            writer.delete_term(Term::from_field_text(f.id, &stored.id.canonical()));
+            let doc = self.document(
+                &stored,
+                current.contains(&address),
+                current_any.contains(&address),
+                dependents,
+            )?;
             writer
                 .add_document(doc)
                 .map_err(|e| self.fail("add a document", e))?;
@@ -512,7 +715,8 @@ impl Inner {
             for version in &mut versions {
                 version.downloads = *total;
             }
-            self.write_package(writer, package, &versions)?;
+            let dependents = self.committed_dependents(&searcher, package)?;
+            self.write_package(writer, package, &versions, dependents)?;
         }
         Ok(())
     }
@@ -539,6 +743,7 @@ impl Inner {
         for id in removals {
             load(id.package().canonical())?;
         }
+        let before = dependencies_by_package(&touched);
         for record in upserts {
             let versions = touched.entry(record.id.package().canonical()).or_default();
             let key = record.id.canonical();
@@ -551,8 +756,13 @@ impl Inner {
                 versions.retain(|r| r.id.canonical() != key);
             }
         }
-        for (package, versions) in &touched {
-            self.write_package(writer, package, versions)?;
+        let after = dependencies_by_package(&touched);
+        let dependents = self.dependents_after(Some(&searcher), &before, &after)?;
+        for (package, count) in &dependents {
+            match touched.get(package) {
+                Some(versions) => self.write_package(writer, package, versions, *count)?,
+                None => self.set_dependents(writer, &searcher, package, *count)?,
+            }
         }
         Ok(())
     }
@@ -579,17 +789,22 @@ impl Inner {
 
     /// The full query (filters and text) and, separately, its text part (for highlights).
     fn query_for(&self, query: &SearchQuery) -> Result<PreparedQuery> {
-        let mut analyzer = self
-            .index
-            .tokenizer_for_field(self.fields.description)
-            .map_err(|e| self.fail("prepare the query", e))?;
-        let terms = query::terms(&mut analyzer, query.bounded_text());
+        let analyzer = |field| {
+            self.index
+                .tokenizer_for_field(field)
+                .map_err(|e| self.fail("prepare the query", e))
+        };
+        let words = query::words(
+            &mut analyzer(self.fields.name)?,
+            &mut analyzer(self.fields.description)?,
+            query.bounded_text(),
+        );
         let current = if query.include_yanked {
             self.fields.current_any
         } else {
             self.fields.current
         };
-        let text = query::text_query(&self.fields, &terms, query.bounded_text(), current);
+        let text = query::text_query(&self.fields, &words, query, current);
         let text_on_current_only = text.is_some() && self.layout.load(Ordering::Acquire);
         let mut clauses = query::filters(&self.fields, query, text_on_current_only);
         if let Some(text) = &text {
@@ -636,13 +851,18 @@ impl Inner {
         };
         let addresses: Vec<(f32, DocAddress)> = match sort {
             SortOrder::Relevance => {
-                let downloads_field = "downloads";
                 let collector = top.tweak_score(move |segment: &tantivy::SegmentReader| {
-                    let downloads = segment.fast_fields().u64(downloads_field).ok();
+                    let downloads = segment.fast_fields().u64("downloads").ok();
+                    let dependents = segment.fast_fields().u64("dependents").ok();
                     move |doc: tantivy::DocId, score: tantivy::Score| {
-                        let n = downloads.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-                        // Downloads break ties, on a log scale.
-                        score + 0.05 * approx_ln_1p(n)
+                        let of = |column: &Option<tantivy::columnar::Column<u64>>| {
+                            column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0)
+                        };
+                        // Popularity breaks ties among good matches, on a log scale: what
+                        // other packages build on counts more than downloads.
+                        score
+                            + DOWNLOADS_WEIGHT * approx_ln_1p(of(&downloads))
+                            + DEPENDENTS_WEIGHT * approx_ln_1p(of(&dependents))
                     }
                 });
                 self.collect(&searcher, &full, &collector).map_err(fail)?
@@ -918,8 +1138,14 @@ impl SearchEngine for TantivySearchEngine {
                 versions.retain(|r| r.id.canonical() != key);
                 versions.push(record);
             }
+            let after: BTreeMap<String, BTreeSet<String>> = packages
+                .iter()
+                .map(|(package, versions)| (package.clone(), current_dependencies_of(versions)))
+                .collect();
+            let dependents = inner.dependents_after(None, &BTreeMap::new(), &after)?;
             for (package, versions) in &packages {
-                inner.write_package(writer, package, versions)?;
+                let count = dependents.get(package).copied().unwrap_or(0);
+                inner.write_package(writer, package, versions, count)?;
             }
             // Every document is now written by this version: the commit records the layout. A
             // rebuilt index has followed no feed yet.

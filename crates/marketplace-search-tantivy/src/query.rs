@@ -7,7 +7,8 @@ use std::ops::Bound;
 use marketplace_core::SearchQuery;
 use tantivy::Term;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -26,15 +27,30 @@ const DESCRIPTION_BOOST: f32 = 0.5;
 const EXACT_NAME_BOOST: f32 = 100.0;
 /// A typo match counts for less than an exact one.
 const FUZZY_FACTOR: f32 = 0.4;
+/// What each query word found anywhere in a package (name, keywords or description) adds: more
+/// than a single word's best field score, so a package matching every word outranks one that
+/// matches one word in its name.
+const COVERAGE_BONUS: f32 = 40.0;
+/// The query's words in order in the description.
+const PHRASE_BOOST: f32 = 4.0;
+
+/// Words too common to say what a package is about: they score, but they do not count towards
+/// a package matching "every word" of a query.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
+    "on", "or", "that", "the", "to", "with",
+];
 
 /// The canonical form of a name: lowercase, `_` read as `-`.
 pub(crate) fn canonical(text: &str) -> String {
     text.trim().to_lowercase().replace('_', "-")
 }
 
-/// Edits allowed for a term: none below 5 letters, 1 for 5–8, 2 for 9 to 32, none beyond.
-pub(crate) fn allowed_edits(term: &str) -> u8 {
+/// Edits allowed for a term: none below 5 letters (one for 3 and 4 letters when `forgive_short`),
+/// 1 for 5–8, 2 for 9 to 32, none beyond.
+pub(crate) fn allowed_edits(term: &str, forgive_short: bool) -> u8 {
     match term.chars().count() {
+        3..=4 if forgive_short => 1,
         0..=4 => 0,
         5..=8 => 1,
         9..=MAX_FUZZY_TERM => 2,
@@ -42,20 +58,45 @@ pub(crate) fn allowed_edits(term: &str) -> u8 {
     }
 }
 
-/// The distinct terms of `text`, as the index tokenizes it.
-pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+/// One word of a query: as names are tokenized, and as descriptions and keywords are (stemmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub(crate) plain: String,
+    pub(crate) stem: String,
+}
+
+/// The words of a query text: distinct, at most [`MAX_TERMS`], in order, and the stems of every
+/// word in order (repeats kept) for the phrase.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Words {
+    pub(crate) distinct: Vec<Word>,
+    pub(crate) phrase: Vec<String>,
+}
+
+/// The words of `text`, tokenized by `plain` (the name analyzer) and each stemmed by `stemmed`
+/// (the description analyzer).
+pub(crate) fn words(plain: &mut TextAnalyzer, stemmed: &mut TextAnalyzer, text: &str) -> Words {
     let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut stream = analyzer.token_stream(text);
+    let mut words = Words::default();
+    let mut stream = plain.token_stream(text);
     while let Some(token) = stream.next() {
-        if out.len() >= MAX_TERMS {
+        if words.phrase.len() >= MAX_TERMS {
             break;
         }
-        if seen.insert(token.text.clone()) {
-            out.push(token.text.clone());
+        let plain = token.text.clone();
+        let stem = {
+            let mut stems = stemmed.token_stream(&plain);
+            match stems.next() {
+                Some(t) => t.text.clone(),
+                None => plain.clone(),
+            }
+        };
+        words.phrase.push(stem.clone());
+        if seen.insert(plain.clone()) {
+            words.distinct.push(Word { plain, stem });
         }
     }
-    out
+    words
 }
 
 fn term_query(term: Term) -> Box<dyn Query> {
@@ -66,23 +107,50 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
     (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
-/// The scoring part of a text search: any term in name, keywords or description (typos
-/// tolerated in name and keywords), and the whole text as an exact or misspelt name.
+/// The ways one word matches a package, each with its field weight: the plain word in the name,
+/// its stem in keywords and description, and typos of it in name and keywords.
+fn word_clauses(fields: &Fields, word: &Word, forgive_short: bool) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses = Vec::new();
+    for (field, text, boost) in [
+        (fields.name, &word.plain, NAME_BOOST),
+        (fields.keywords, &word.stem, KEYWORD_BOOST),
+        (fields.description, &word.stem, DESCRIPTION_BOOST),
+    ] {
+        clauses.push(boosted(
+            term_query(Term::from_field_text(field, text)),
+            boost,
+        ));
+        let edits = allowed_edits(text, forgive_short);
+        // Typos are forgiven in names and keywords; fuzzy matching across every description
+        // word would cost more than it finds.
+        if edits > 0 && field != fields.description {
+            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, text), edits, true);
+            clauses.push(boosted(Box::new(fuzzy), boost * FUZZY_FACTOR));
+        }
+    }
+    clauses
+}
+
+/// The scoring part of a text search: each word in name, keywords or description (typos
+/// tolerated in name and keywords, stems matched in keywords and description), a bonus per word
+/// found anywhere (so packages matching every word come first), the words as a phrase in the
+/// description, and the whole text as an exact or misspelt name.
 ///
 /// Only current versions carry searchable text, but every version carries its package key (to
 /// find a package's versions): the exact-package clause is held to `current` (the flag field of
 /// the query's mode), or a query equal to a package's name would match all its versions.
 pub(crate) fn text_query(
     fields: &Fields,
-    terms: &[String],
-    whole: &str,
+    words: &Words,
+    query: &SearchQuery,
     current: Field,
 ) -> Option<Box<dyn Query>> {
-    if terms.is_empty() {
+    if words.distinct.is_empty() {
         return None;
     }
     let mut clauses = Vec::new();
-    let whole = canonical(whole);
+    let forgive_short = query.forgive_short_typos;
+    let whole = canonical(query.bounded_text());
     // Longer text cannot be a name: no exact or misspelt-name clause for it.
     if !whole.is_empty() && whole.len() <= 2 * marketplace_core::MAX_NAME_LEN + 1 {
         clauses.push(boosted(
@@ -107,7 +175,7 @@ pub(crate) fn text_query(
         ]);
         clauses.push(boosted(Box::new(package), EXACT_NAME_BOOST));
         // A misspelt whole name still beats names that merely contain the word.
-        let edits = allowed_edits(&whole);
+        let edits = allowed_edits(&whole, forgive_short);
         if edits > 0 {
             let fuzzy = FuzzyTermQuery::new(
                 Term::from_field_text(fields.name_exact, &whole),
@@ -117,24 +185,34 @@ pub(crate) fn text_query(
             clauses.push(boosted(Box::new(fuzzy), EXACT_NAME_BOOST * FUZZY_FACTOR));
         }
     }
-    for term in terms {
-        for (field, boost) in [
-            (fields.name, NAME_BOOST),
-            (fields.keywords, KEYWORD_BOOST),
-            (fields.description, DESCRIPTION_BOOST),
-        ] {
-            clauses.push(boosted(
-                term_query(Term::from_field_text(field, term)),
-                boost,
+    let counted = words
+        .distinct
+        .iter()
+        .filter(|w| !STOP_WORDS.contains(&w.plain.as_str()))
+        .count();
+    for word in &words.distinct {
+        let ways = word_clauses(fields, word, forgive_short);
+        // With one counted word every match would get the bonus: it would order nothing.
+        if counted > 1 && !STOP_WORDS.contains(&word.plain.as_str()) {
+            let anywhere = BooleanQuery::new(
+                ways.iter()
+                    .map(|(occur, query)| (*occur, query.box_clone()))
+                    .collect(),
+            );
+            clauses.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(Box::new(anywhere), COVERAGE_BONUS)),
             ));
-            let edits = allowed_edits(term);
-            // Typos are forgiven in names and keywords; fuzzy matching across every
-            // description word would cost more than it finds.
-            if edits > 0 && field != fields.description {
-                let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, term), edits, true);
-                clauses.push(boosted(Box::new(fuzzy), boost * FUZZY_FACTOR));
-            }
         }
+        clauses.extend(ways);
+    }
+    if words.phrase.len() > 1 {
+        let terms = words
+            .phrase
+            .iter()
+            .map(|stem| Term::from_field_text(fields.description, stem))
+            .collect();
+        clauses.push(boosted(Box::new(PhraseQuery::new(terms)), PHRASE_BOOST));
     }
     Some(Box::new(BooleanQuery::new(clauses)))
 }

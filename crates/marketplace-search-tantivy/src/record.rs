@@ -5,7 +5,8 @@
 //! This is the crate's own encoding, not the core's serde form of `PackageRecord`, so a change to
 //! a core type cannot change what is on disk unnoticed. Documents written before the encoding
 //! was versioned (the core's `PackageRecord` form, no `"v"`) still read; new documents say
-//! `"v": 1`. A document from a newer encoding is refused (the index is derived: rebuild it).
+//! `"v": 2` (version 1 had no dependencies; its documents read with none). A document from a
+//! newer encoding is refused (the index is derived: rebuild it).
 
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::time::format_description::well_known::Rfc3339;
@@ -13,7 +14,7 @@ use marketplace_core::{PackageId, PackageRecord, SearchResult};
 use serde::{Deserialize, Serialize};
 
 /// The encoding version this library writes.
-pub(crate) const ENCODING: u32 = 1;
+pub(crate) const ENCODING: u32 = 2;
 
 /// One indexed version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub(crate) struct Stored {
     pub(crate) published_at: OffsetDateTime,
     pub(crate) downloads: u64,
     pub(crate) yanked: bool,
+    /// The canonical keys of the packages this version depends on (what counts dependents).
+    pub(crate) dependencies: Vec<String>,
 }
 
 impl From<&PackageRecord> for Stored {
@@ -42,6 +45,7 @@ impl From<&PackageRecord> for Stored {
             published_at: m.published_at,
             downloads: r.downloads,
             yanked: r.is_yanked(),
+            dependencies: m.dependencies.keys().map(|p| p.canonical()).collect(),
         }
     }
 }
@@ -62,7 +66,7 @@ impl Stored {
     }
 }
 
-/// Version 1.
+/// Versions 1 and 2 (2 added `dependencies`).
 #[derive(Serialize, Deserialize)]
 struct StoredV1 {
     v: u32,
@@ -80,6 +84,8 @@ struct StoredV1 {
     published: i64,
     downloads: u64,
     yanked: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dependencies: Vec<String>,
 }
 
 /// Documents from before the encoding was versioned: the core's `PackageRecord` form, of which
@@ -107,6 +113,8 @@ struct LegacyMetadata {
     #[serde(default)]
     license: Option<String>,
     published_at: String,
+    #[serde(default)]
+    dependencies: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +142,7 @@ pub(crate) fn encode(stored: &Stored) -> Result<String, String> {
         published: stored.published_at.unix_timestamp(),
         downloads: stored.downloads,
         yanked: stored.yanked,
+        dependencies: stored.dependencies.clone(),
     })
     .map_err(|e| e.to_string())
 }
@@ -159,6 +168,7 @@ pub(crate) fn decode(json: &str) -> Result<Stored, String> {
                     .map_err(|e| format!("published: {e}"))?,
                 downloads: s.downloads,
                 yanked: s.yanked,
+                dependencies: s.dependencies,
             })
         }
         AnyVersion::Legacy(l) => Ok(Stored {
@@ -172,6 +182,16 @@ pub(crate) fn decode(json: &str) -> Result<Stored, String> {
                 .map_err(|e| format!("published_at: {e}"))?,
             downloads: l.downloads,
             yanked: l.yanked.is_some(),
+            dependencies: l
+                .metadata
+                .dependencies
+                .keys()
+                .map(|p| {
+                    p.parse::<marketplace_core::PackageRef>()
+                        .map(|p| p.canonical())
+                        .map_err(|e| format!("dependency {p:?}: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
         }),
     }
 }
@@ -184,21 +204,29 @@ mod tests {
     const OLD: &str = r#"{"metadata":{"id":"zoo/zebra@1.0.0","description":"Zebra tools","authors":["Z <z@example.com>"],"license":"MIT","repository":null,"homepage":null,"keywords":["zebra"],"categories":["tools"],"dependencies":{"zoo/base":"^1"},"checksum":"sha256:0eb3e36bfb24dcd9bb1d1bece1531216b59539a8fde17ee80224af0653c92aa3","size":10,"signature":null,"published_at":"2026-11-24T10:00:00Z"},"yanked":{"reason":"broken","at":"2026-11-25T10:00:00Z"},"downloads":7}"#;
 
     #[test]
-    fn an_old_document_still_reads_and_rewrites_as_version_1() {
+    fn an_old_document_still_reads_and_rewrites_as_version_2() {
         let stored = decode(OLD).expect("an old document reads");
         assert_eq!(stored.id.to_string(), "zoo/zebra@1.0.0");
         assert!(stored.yanked);
         assert_eq!(stored.downloads, 7);
         assert_eq!(stored.keywords, vec!["zebra"]);
+        assert_eq!(stored.dependencies, vec!["zoo/base"]);
         let text = encode(&stored).expect("encode");
-        assert!(text.starts_with(r#"{"v":1,"#), "{text}");
+        assert!(text.starts_with(r#"{"v":2,"#), "{text}");
         assert_eq!(decode(&text).expect("the new form reads"), stored);
     }
 
     #[test]
     fn a_newer_encoding_is_refused() {
         let newer =
-            r#"{"v":2,"id":"a@1.0.0","description":"","published":0,"downloads":0,"yanked":false}"#;
+            r#"{"v":3,"id":"a@1.0.0","description":"","published":0,"downloads":0,"yanked":false}"#;
         assert!(decode(newer).unwrap_err().contains("newer"));
+    }
+
+    #[test]
+    fn a_version_1_document_reads_with_no_dependencies() {
+        let v1 =
+            r#"{"v":1,"id":"a@1.0.0","description":"","published":0,"downloads":0,"yanked":false}"#;
+        assert!(decode(v1).expect("v1 reads").dependencies.is_empty());
     }
 }

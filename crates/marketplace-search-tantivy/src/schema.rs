@@ -9,6 +9,10 @@ use tantivy::tokenizer::{LowerCaser, NgramTokenizer, TextAnalyzer};
 /// The edge-n-gram tokenizer of `name_prefix`: every prefix of the canonical name.
 pub(crate) const EDGE_TOKENIZER: &str = "marketplace_edge";
 
+/// The tokenizer of descriptions and keywords: words lower-cased and stemmed (English), so
+/// that "parsers" finds "parser" and "parallelism" finds "parallel". Names are not stemmed.
+pub(crate) const STEM_TOKENIZER: &str = "en_stem";
+
 /// Longest name prefix indexed (names are at most 64 characters).
 const EDGE_MAX: usize = 64;
 
@@ -27,7 +31,7 @@ pub(crate) struct Fields {
     pub(crate) name_prefix: Field,
     /// Canonical name then package key, as a fast string: sort by name.
     pub(crate) name_sort: Field,
-    /// Keywords (tokenized) for text search.
+    /// Keywords (tokenized and stemmed) for text search.
     pub(crate) keywords: Field,
     /// Keywords, raw and lowercased: filters.
     pub(crate) keyword_raw: Field,
@@ -35,7 +39,7 @@ pub(crate) struct Fields {
     pub(crate) category_raw: Field,
     /// Canonical namespace, raw: filters.
     pub(crate) namespace: Field,
-    /// Description (tokenized).
+    /// Description (tokenized and stemmed).
     pub(crate) description: Field,
     /// Authors (tokenized).
     pub(crate) authors: Field,
@@ -43,6 +47,12 @@ pub(crate) struct Fields {
     pub(crate) license: Field,
     /// Categories, keywords and namespace as facets (`/category/x`, `/keyword/y`, `/namespace/z`).
     pub(crate) facets: Field,
+    /// The canonical keys of the packages the current version depends on (itself excluded):
+    /// raw, on current versions only, so that a package's dependents are one count.
+    pub(crate) depends_on: Field,
+    /// How many packages' current versions depend on this package: fast (ranking). Up to date
+    /// on the package's current versions; older versions are rewritten with it when they are.
+    pub(crate) dependents: Field,
     /// Package downloads: fast (sort, boost) and indexed (range filter).
     pub(crate) downloads: Field,
     /// Publication time, Unix seconds: fast (sort by recent).
@@ -63,6 +73,11 @@ pub(crate) fn build() -> (Schema, Fields) {
             .set_tokenizer(EDGE_TOKENIZER)
             .set_index_option(IndexRecordOption::Basic),
     );
+    let stemmed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(STEM_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
         package: b.add_text_field("package", STRING),
@@ -70,14 +85,16 @@ pub(crate) fn build() -> (Schema, Fields) {
         name_exact: b.add_text_field("name_exact", STRING),
         name_prefix: b.add_text_field("name_prefix", edge),
         name_sort: b.add_text_field("name_sort", STRING | FAST),
-        keywords: b.add_text_field("keywords", TEXT),
+        keywords: b.add_text_field("keywords", stemmed.clone()),
         keyword_raw: b.add_text_field("keyword_raw", STRING),
         category_raw: b.add_text_field("category_raw", STRING),
         namespace: b.add_text_field("namespace", STRING),
-        description: b.add_text_field("description", TEXT),
+        description: b.add_text_field("description", stemmed),
         authors: b.add_text_field("authors", TEXT),
         license: b.add_text_field("license", STRING),
         facets: b.add_facet_field("facets", tantivy::schema::FacetOptions::default()),
+        depends_on: b.add_text_field("depends_on", STRING),
+        dependents: b.add_u64_field("dependents", FAST),
         downloads: b.add_u64_field("downloads", FAST | INDEXED),
         published: b.add_i64_field("published", FAST),
         current: b.add_u64_field("current", INDEXED),

@@ -5,4 +5,5 @@
 #![deny(missing_docs)]
 
 pub mod corpus;
+pub mod real;
 pub mod s3;

@@ -15,7 +15,8 @@ use super::lock;
 ///
 /// Scoring: the whole query equal to the name scores 100; each query term scores 10 for a name
 /// word, 5 for a keyword and 1 for a description word, half that for a typo match (one edit
-/// for terms of 5–8 letters, two for 9 or more); downloads add `ln(1 + downloads) / 100`.
+/// for terms of 5–8 letters, two for 9 or more, one for 3–4 letters with
+/// `forgive_short_typos`); downloads add `ln(1 + downloads) / 100`.
 #[derive(Default)]
 pub struct MemorySearchEngine {
     docs: Mutex<BTreeMap<String, PackageRecord>>,
@@ -61,8 +62,9 @@ fn within_edits(a: &str, b: &str, max: usize) -> bool {
     prev[b.len()] <= max
 }
 
-fn allowed_edits(term: &str) -> usize {
+fn allowed_edits(term: &str, forgive_short: bool) -> usize {
     match term.chars().count() {
+        3..=4 if forgive_short => 1,
         0..=4 => 0,
         5..=8 => 1,
         _ => 2,
@@ -70,18 +72,18 @@ fn allowed_edits(term: &str) -> usize {
 }
 
 /// How well `term` matches `candidates`: 2 for an exact word, 1 for a typo match, 0 for none.
-fn term_match(term: &str, candidates: &[String]) -> u32 {
+fn term_match(term: &str, candidates: &[String], forgive_short: bool) -> u32 {
     if candidates.iter().any(|c| c == term) {
         return 2;
     }
-    let edits = allowed_edits(term);
+    let edits = allowed_edits(term, forgive_short);
     if edits > 0 && candidates.iter().any(|c| within_edits(term, c, edits)) {
         return 1;
     }
     0
 }
 
-fn score(record: &PackageRecord, terms: &[String], whole: &str) -> f32 {
+fn score(record: &PackageRecord, terms: &[String], whole: &str, forgive_short: bool) -> f32 {
     let m = &record.metadata;
     let mut score = 0.0;
     let name = m.id.name.canonical();
@@ -93,9 +95,9 @@ fn score(record: &PackageRecord, terms: &[String], whole: &str) -> f32 {
     let keywords: Vec<String> = m.keywords.iter().map(|k| k.to_lowercase()).collect();
     let description = words(&m.description);
     for term in terms {
-        score += 5.0 * term_match(term, &name_words) as f32
-            + 2.5 * term_match(term, &keywords) as f32
-            + 0.5 * term_match(term, &description) as f32;
+        score += 5.0 * term_match(term, &name_words, forgive_short) as f32
+            + 2.5 * term_match(term, &keywords, forgive_short) as f32
+            + 0.5 * term_match(term, &description, forgive_short) as f32;
     }
     score
 }
@@ -109,7 +111,7 @@ fn highlight(description: &str, terms: &[String]) -> Vec<String> {
             let lower = word.to_lowercase();
             if terms
                 .iter()
-                .any(|t| t == &lower || within_edits(t, &lower, allowed_edits(t)))
+                .any(|t| t == &lower || within_edits(t, &lower, allowed_edits(t, false)))
             {
                 out.push_str(&format!("<b>{word}</b>"));
                 *marked = true;
@@ -192,7 +194,7 @@ fn run(
         .into_iter()
         .filter(|r| matches_filters(r, query))
         .filter_map(|r| {
-            let s = score(r, &terms, &whole);
+            let s = score(r, &terms, &whole, query.forgive_short_typos);
             (terms.is_empty() || s > 0.0)
                 .then(|| hit(r, s + (r.downloads as f32).ln_1p() / 100.0, &terms))
         })
@@ -315,8 +317,12 @@ impl SearchEngine for MemorySearchEngine {
                     .iter()
                     .map(|c| c.to_lowercase())
                     .collect();
-                let s = score(r, &terms, "")
-                    + 2.5 * terms.iter().map(|t| term_match(t, &cats)).sum::<u32>() as f32;
+                let s = score(r, &terms, "", false)
+                    + 2.5
+                        * terms
+                            .iter()
+                            .map(|t| term_match(t, &cats, false))
+                            .sum::<u32>() as f32;
                 (s > 0.0).then(|| hit(r, s, &[]))
             })
             .collect();

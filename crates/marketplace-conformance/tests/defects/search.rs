@@ -495,3 +495,27 @@ defect!(
     search(OlderDownloadTotalWins),
     ["search::apply_downloads_sets_every_version"]
 );
+
+/// A retry that does not loosen anything: `forgive_short_typos` ignored, so a short misspelt
+/// name still finds nothing.
+struct ShortTyposNeverForgiven;
+
+#[async_trait]
+impl SearchOverride for ShortTyposNeverForgiven {
+    async fn search(
+        &self,
+        inner: &dyn SearchEngine,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchResult>> {
+        let strict = SearchQuery {
+            forgive_short_typos: false,
+            ..query.clone()
+        };
+        inner.search(&strict).await
+    }
+}
+defect!(
+    short_typos_never_forgiven,
+    search(ShortTyposNeverForgiven),
+    ["search::typo_tolerance"]
+);
