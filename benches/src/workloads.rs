@@ -197,6 +197,8 @@ pub async fn w1_search(mode: Mode) -> Vec<Row> {
             met: None,
         });
     }
+    rows.push(single_publishes_row(reps).await);
+    rows.push(relevance_row().await);
     let engine = search_index(&corpus::peer_corpus(10_000)).await;
     let l = time_queries(&corpus::peer_queries(), reps, |q| {
         let e = &engine;
@@ -212,6 +214,76 @@ pub async fn w1_search(mode: Mode) -> Vec<Row> {
         Some(Duration::from_millis(5)),
     ));
     rows
+}
+
+/// W1 after one-at-a-time publishing: 1,000 versions indexed one commit each into an index on
+/// disk (as `mkt publish` does one package at a time), then the W1 text queries. The merge
+/// policy must keep the segments few enough that a search stays under 2 ms.
+async fn single_publishes_row(reps: usize) -> Row {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = TantivySearchEngine::open(dir.path().join("index")).expect("an index on disk");
+    let records = corpus::corpus(500, 9);
+    for record in records.iter().take(1_000) {
+        engine.index(record).await.expect("index one version");
+    }
+    let segments = engine.segment_count();
+    let l = time_queries(&corpus::queries(false), reps, |q| {
+        let e = &engine;
+        async move {
+            e.search(&q).await.expect("search");
+        }
+    })
+    .await;
+    let mut row = latency_row(
+        format!("W1 search after 1,000 single publishes (disk, {segments} segments)"),
+        l,
+        Duration::from_millis(2),
+        Some(Duration::from_millis(2)),
+    );
+    row.target = "every percentile < 2 ms (#17)".into();
+    row
+}
+
+/// Relevance on real packages: the judged queries of `marketplace_testing::real` over the
+/// metadata of a few hundred real crates; mean reciprocal rank (top 10) and hits in the top 3.
+async fn relevance_row() -> Row {
+    use marketplace_testing::real::{RELEVANCE, real_crates, reciprocal_rank};
+    let records: Vec<PackageRecord> = real_crates()
+        .iter()
+        .filter_map(|krate| krate.record().ok())
+        .collect();
+    let engine = search_index(&records).await;
+    let mut reciprocal = 0.0;
+    let mut top3 = 0;
+    for judged in RELEVANCE {
+        let query = SearchQuery {
+            limit: 10,
+            ..SearchQuery::text(judged.query)
+        };
+        let ranked: Vec<String> = engine
+            .search(&query)
+            .await
+            .expect("search")
+            .iter()
+            .map(|hit| hit.id.name.to_string())
+            .collect();
+        let rr = reciprocal_rank(&ranked, judged.expected);
+        reciprocal += rr;
+        top3 += usize::from(rr >= 1.0 / 3.0);
+    }
+    let mrr = reciprocal / RELEVANCE.len() as f64;
+    Row {
+        workload: format!(
+            "W1 relevance, {} judged queries over {} real crate versions",
+            RELEVANCE.len(),
+            records.len()
+        ),
+        measured: format!("MRR {mrr:.3} · hits@3 {top3}/{}", RELEVANCE.len()),
+        target: "hits@3 ≥ 90% (#17)".into(),
+        baseline: "—".into(),
+        ratio: None,
+        met: Some(top3 * 10 >= RELEVANCE.len() * 9),
+    }
 }
 
 /// A SQLite file registry in `dir` holding `records` (yanks applied).
@@ -418,7 +490,9 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
         assert_eq!(report.installed.len(), 50);
     }
     let install = Latency::of(samples);
+    let real = real_universe_row().await;
     vec![
+        real,
         latency_row(
             "W4 resolve a 50-package transitive graph".into(),
             resolution,
@@ -442,6 +516,94 @@ pub async fn w4_install(mode: Mode) -> Vec<Row> {
             met: None,
         },
     ]
+}
+
+/// W4 on real crates: every version of a few hundred real crates, with their real dependencies
+/// and yanks (`marketplace_testing::real::real_universe`), in a SQLite registry; each crate's
+/// newest and oldest versions that are not yanked resolved once each, after one untimed pass.
+/// Resolution fails where the universe lacks a dependency (old versions name crates it does
+/// not hold) or where the one-version-per-package policy cannot hold two majors of one package
+/// (cargo's policy would); each failure is timed too.
+async fn real_universe_row() -> Row {
+    use marketplace_testing::real::real_universe;
+    let universe = real_universe();
+    let mut records = Vec::new();
+    let mut refused = 0;
+    let mut left_out = 0;
+    for version in &universe {
+        match version.metadata() {
+            Ok((metadata, dropped)) => {
+                left_out += dropped;
+                let mut record = PackageRecord::new(metadata);
+                if version.yanked {
+                    record.yanked = Some(marketplace_core::YankInfo {
+                        reason: "yanked upstream".into(),
+                        at: marketplace_core::now_seconds(),
+                    });
+                }
+                records.push(record);
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry_with(dir.path(), &records).await;
+    let mut roots: Vec<PackageId> = Vec::new();
+    let mut by_package: std::collections::BTreeMap<String, Vec<&PackageRecord>> =
+        std::collections::BTreeMap::new();
+    for record in records.iter().filter(|r| !r.is_yanked()) {
+        by_package
+            .entry(record.metadata.id.package().canonical())
+            .or_default()
+            .push(record);
+    }
+    for versions in by_package.values_mut() {
+        versions.sort_by(|a, b| a.metadata.id.version.cmp(&b.metadata.id.version));
+        roots.push(versions[versions.len() - 1].metadata.id.clone());
+        if versions.len() > 1 {
+            roots.push(versions[0].metadata.id.clone());
+        }
+    }
+    for root in &roots {
+        let _ = registry.resolve_dependencies(root, true).await;
+    }
+    let mut samples = Vec::with_capacity(roots.len());
+    let (mut resolved, mut failed) = (0, 0);
+    let mut slowest = (Duration::ZERO, String::new());
+    for root in &roots {
+        let started = Instant::now();
+        let outcome = registry.resolve_dependencies(root, true).await;
+        let took = started.elapsed();
+        match outcome {
+            Ok(_) => resolved += 1,
+            Err(_) => failed += 1,
+        }
+        if took > slowest.0 {
+            slowest = (took, root.to_string());
+        }
+        samples.push(took);
+    }
+    let latency = Latency::of(samples);
+    let met = latency.p99 < Duration::from_millis(50) && slowest.0 < Duration::from_millis(200);
+    Row {
+        workload: format!(
+            "W4 resolve real crates: {} roots over {} versions of {} crates ({} yanked; {refused} refused, {left_out} self or renamed dependencies left out); {resolved} resolved, {failed} failed",
+            roots.len(),
+            records.len(),
+            by_package.len(),
+            records.iter().filter(|r| r.is_yanked()).count(),
+        ),
+        measured: format!(
+            "{} · max {} ({})",
+            latency.show(),
+            duration(slowest.0),
+            slowest.1
+        ),
+        target: "p99 < 50 ms · max < 200 ms (#17)".into(),
+        baseline: "—".into(),
+        ratio: Some(latency.p99.as_secs_f64() / 0.050),
+        met: Some(met),
+    }
 }
 
 fn sha256_rate(data: &[u8], reps: usize) -> f64 {

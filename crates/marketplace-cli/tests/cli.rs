@@ -691,3 +691,60 @@ fn many_paths_list_every_refusal_and_publish_the_rest() {
     let published = env.json(&["publish", "--atomic", c.to_str().unwrap()]);
     assert_eq!(published.as_array().unwrap().len(), 1);
 }
+
+/// An import of real packages: the metadata of every checked-in real crate version
+/// (`marketplace_testing::real`), as manifests, in one `mkt publish`. Only records that are really
+/// invalid are refused, each named with its reason; everything else is published.
+#[test]
+fn an_import_of_real_crates_refuses_only_what_is_really_invalid() {
+    let env = Env::new();
+    let crates = marketplace_testing::real::real_crates();
+    assert!(crates.len() >= 300);
+    let mut paths = Vec::new();
+    for krate in &crates {
+        let dir = env.write_package(
+            &format!("import/{}-{}", krate.name, krate.version),
+            &krate.manifest(),
+        );
+        paths.push(dir.to_string_lossy().into_owned());
+    }
+    // Two records that are really invalid, among them: each is refused, nothing else is.
+    for (dir, manifest) in [
+        (
+            "import/bad-name",
+            "[package]\nname = \"has space\"\nversion = \"1.0.0\"\n",
+        ),
+        (
+            "import/bad-version",
+            "[package]\nname = \"two-part\"\nversion = \"1.0\"\n",
+        ),
+    ] {
+        paths.push(
+            env.write_package(dir, manifest)
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let mut args = vec!["publish"];
+    args.extend(paths.iter().map(String::as_str));
+    let (code, stdout, stderr) = env.run(&args);
+    assert_eq!(code, 5, "{stdout}\n{stderr}");
+    let summary = format!(
+        "published {} of {} packages",
+        crates.len(),
+        crates.len() + 2
+    );
+    assert!(stdout.contains(&summary), "{stdout}");
+    let refusals: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("import/"))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{stderr}");
+    assert!(
+        refusals[0].contains("bad-name") && refusals[1].contains("bad-version"),
+        "{stderr}"
+    );
+    let hits = env.json(&["search", "json serialization"]);
+    let first = hits[0]["id"].as_str().unwrap_or_default();
+    assert!(first.starts_with("serde_json@"), "{hits}");
+}

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bonus;
 mod error;
 mod query;
 mod read_only;
@@ -39,6 +40,11 @@ use crate::schema::Fields;
 
 /// Memory the index writer may use before flushing a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Segments of one size class that are merged into one (see [`merge_policy`]).
+const MERGE_AT_SEGMENTS: usize = 8;
+/// The share of deleted documents at which a segment is merged on its own.
+const MERGE_AT_DELETED: f32 = 0.3;
 
 /// The least memory tantivy lets a writer have: the writer that only holds a stale index's
 /// lock while it is cleared.
@@ -154,6 +160,20 @@ impl std::fmt::Display for Payload {
             self.feed, self.downloads
         )
     }
+}
+
+/// The merge policy, suited to many small commits (one publish, one commit): tantivy's log
+/// policy, which folds every 8 segments of a size class into one — 1,000 one-at-a-time
+/// publishes leave about five segments (4 merged more often at no gain in search time, and
+/// left fewer, larger segments for a large index's parallel search) — and which here also
+/// merges a segment on its own once 30% of its documents are deleted (every new version
+/// rewrites its package's documents, and every dependent's publish its dependencies' current
+/// ones).
+fn merge_policy() -> tantivy::merge_policy::LogMergePolicy {
+    let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+    policy.set_min_num_segments(MERGE_AT_SEGMENTS);
+    policy.set_del_docs_ratio_before_merge(MERGE_AT_DELETED);
+    policy
 }
 
 /// Removes the files of an index written with another schema, holding its writer lock.
@@ -306,6 +326,11 @@ impl TantivySearchEngine {
         Self::start_with(index, fields, name, false)
     }
 
+    /// How many segments a search walks now (each commit adds one; merges fold them).
+    pub fn segment_count(&self) -> usize {
+        self.inner.reader.searcher().segment_readers().len()
+    }
+
     /// Whether this index was opened read-only.
     pub fn is_read_only(&self) -> bool {
         lock(&self.inner.writer).is_none()
@@ -330,7 +355,14 @@ impl TantivySearchEngine {
         );
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(if writable {
+                // Writes reload before they return (read your writes); merges finish in the
+                // background and are picked up when they commit, so the deleted documents a
+                // merge removes stop being walked without waiting for the next write.
+                ReloadPolicy::OnCommitWithDelay
+            } else {
+                ReloadPolicy::Manual
+            })
             .try_into()
             .map_err(fail)?;
         let writer = if writable {
@@ -342,6 +374,7 @@ impl TantivySearchEngine {
             // is named by segment and stamp). Holding the writer lock, nothing else is writing:
             // remove them.
             writer.garbage_collect_files().wait().map_err(fail)?;
+            writer.set_merge_policy(Box::new(merge_policy()));
             Some(writer)
         } else {
             None
@@ -539,6 +572,9 @@ impl Inner {
                 );
             }
             doc.add_text(f.description, &m.description);
+            for pair in self.description_pairs(&m.description)? {
+                doc.add_text(f.description_pairs, pair);
+            }
             for author in &m.authors {
                 doc.add_text(f.authors, author);
             }
@@ -552,6 +588,7 @@ impl Inner {
             }
         }
         doc.add_u64(f.dependents, dependents);
+        doc.add_u64(f.popularity, popularity(m.downloads, dependents));
         doc.add_u64(f.downloads, m.downloads);
         doc.add_i64(f.published, m.published_at.unix_timestamp());
         doc.add_u64(f.current, u64::from(current));
@@ -573,6 +610,26 @@ impl Inner {
         })?;
         doc.add_text(f.record, json);
         Ok(doc)
+    }
+
+    /// Each pair of adjacent words of a description, stemmed as the description is indexed.
+    fn description_pairs(&self, description: &str) -> Result<BTreeSet<String>> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.description)
+            .map_err(|e| self.fail("index a description", e))?;
+        let mut stream = analyzer.token_stream(description);
+        let mut pairs = BTreeSet::new();
+        let mut previous: Option<(usize, String)> = None;
+        while let Some(token) = stream.next() {
+            if let Some((position, word)) = &previous
+                && position + 1 == token.position
+            {
+                pairs.insert(query::pair_text(word, &token.text));
+            }
+            previous = Some((token.position, token.text.clone()));
+        }
+        Ok(pairs)
     }
 
     /// Re-adds all versions of one package with fresh current flags and `dependents`.
@@ -852,17 +909,11 @@ impl Inner {
         let addresses: Vec<(f32, DocAddress)> = match sort {
             SortOrder::Relevance => {
                 let collector = top.tweak_score(move |segment: &tantivy::SegmentReader| {
-                    let downloads = segment.fast_fields().u64("downloads").ok();
-                    let dependents = segment.fast_fields().u64("dependents").ok();
+                    let popularity = segment.fast_fields().u64("popularity").ok();
                     move |doc: tantivy::DocId, score: tantivy::Score| {
-                        let of = |column: &Option<tantivy::columnar::Column<u64>>| {
-                            column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0)
-                        };
-                        // Popularity breaks ties among good matches, on a log scale: what
-                        // other packages build on counts more than downloads.
-                        score
-                            + DOWNLOADS_WEIGHT * approx_ln_1p(of(&downloads))
-                            + DEPENDENTS_WEIGHT * approx_ln_1p(of(&dependents))
+                        // Popularity breaks ties among good matches (see `popularity`).
+                        let bonus = popularity.as_ref().and_then(|c| c.first(doc));
+                        score + bonus.unwrap_or(0) as f32 / POPULARITY_SCALE
                     }
                 });
                 self.collect(&searcher, &full, &collector).map_err(fail)?
@@ -1220,31 +1271,17 @@ impl SearchEngine for TantivySearchEngine {
     }
 }
 
-/// `ln(1 + n)` from the bits of an `f32` (Mitchell's approximation): exact at powers of two,
-/// within 0.09 elsewhere, and monotonic in `n`, so ordering by downloads is unchanged. It runs
-/// for every matching document; `f32::ln_1p` there was the largest single cost of a search
-/// (18% of a 100k-package profile).
-fn approx_ln_1p(n: u64) -> f32 {
-    let x = n as f32 + 1.0;
-    (x.to_bits() as f32 / (1u32 << 23) as f32 - 127.0) * std::f32::consts::LN_2
+/// What popularity adds to a relevance score — downloads and dependents, each on a log scale —
+/// in units of 1/[`POPULARITY_SCALE`]: a small integer, so its column packs into a few bits
+/// and is quick to read for every matching document.
+fn popularity(downloads: u64, dependents: u64) -> u64 {
+    let ln_1p = |n: u64| (n as f64).ln_1p() as f32;
+    let score = DOWNLOADS_WEIGHT * ln_1p(downloads) + DEPENDENTS_WEIGHT * ln_1p(dependents);
+    (score * POPULARITY_SCALE).round() as u64
 }
 
-#[cfg(test)]
-mod approx_tests {
-    use super::approx_ln_1p;
-
-    #[test]
-    fn approx_ln_1p_is_close_and_monotonic() {
-        let mut last = -1.0;
-        for n in (0..100_000u64).chain([1 << 20, 10_000_000, u64::from(u32::MAX), u64::MAX]) {
-            let approx = approx_ln_1p(n);
-            let exact = (n as f32).ln_1p();
-            assert!((approx - exact).abs() < 0.09, "{n}: {approx} vs {exact}");
-            assert!(approx >= last, "not monotonic at {n}");
-            last = approx;
-        }
-    }
-}
+/// Popularity is stored in hundredths.
+const POPULARITY_SCALE: f32 = 100.0;
 
 #[cfg(test)]
 mod parallel_tests {

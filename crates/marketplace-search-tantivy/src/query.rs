@@ -7,12 +7,12 @@ use std::ops::Bound;
 use marketplace_core::SearchQuery;
 use tantivy::Term;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
-    RangeQuery, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 
+use crate::bonus::Bonus;
 use crate::schema::Fields;
 
 /// Most distinct terms taken from one query text (the rest is ignored).
@@ -99,6 +99,11 @@ pub(crate) fn words(plain: &mut TextAnalyzer, stemmed: &mut TextAnalyzer, text: 
     words
 }
 
+/// Two adjacent stems as one term of `description_pairs`.
+pub(crate) fn pair_text(first: &str, second: &str) -> String {
+    format!("{first} {second}")
+}
+
 fn term_query(term: Term) -> Box<dyn Query> {
     Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
 }
@@ -133,8 +138,8 @@ fn word_clauses(fields: &Fields, word: &Word, forgive_short: bool) -> Vec<(Occur
 
 /// The scoring part of a text search: each word in name, keywords or description (typos
 /// tolerated in name and keywords, stems matched in keywords and description), a bonus per word
-/// found anywhere (so packages matching every word come first), the words as a phrase in the
-/// description, and the whole text as an exact or misspelt name.
+/// found anywhere (so packages matching every word come first), adjacent pairs of the words in
+/// the description (a phrase, as pairs), and the whole text as an exact or misspelt name.
 ///
 /// Only current versions carry searchable text, but every version carries its package key (to
 /// find a package's versions): the exact-package clause is held to `current` (the flag field of
@@ -194,25 +199,21 @@ pub(crate) fn text_query(
         let ways = word_clauses(fields, word, forgive_short);
         // With one counted word every match would get the bonus: it would order nothing.
         if counted > 1 && !STOP_WORDS.contains(&word.plain.as_str()) {
-            let anywhere = BooleanQuery::new(
-                ways.iter()
-                    .map(|(occur, query)| (*occur, query.box_clone()))
-                    .collect(),
-            );
-            clauses.push((
-                Occur::Should,
-                Box::new(ConstScoreQuery::new(Box::new(anywhere), COVERAGE_BONUS)),
-            ));
+            let anywhere = Bonus::new(Box::new(BooleanQuery::new(ways)), COVERAGE_BONUS);
+            clauses.push((Occur::Should, Box::new(anywhere)));
+        } else {
+            clauses.extend(ways);
         }
-        clauses.extend(ways);
     }
-    if words.phrase.len() > 1 {
-        let terms = words
-            .phrase
-            .iter()
-            .map(|stem| Term::from_field_text(fields.description, stem))
-            .collect();
-        clauses.push(boosted(Box::new(PhraseQuery::new(terms)), PHRASE_BOOST));
+    // The words in order: each adjacent pair as one term of the description's pairs.
+    for pair in words.phrase.windows(2) {
+        clauses.push(boosted(
+            term_query(Term::from_field_text(
+                fields.description_pairs,
+                &pair_text(&pair[0], &pair[1]),
+            )),
+            PHRASE_BOOST,
+        ));
     }
     Some(Box::new(BooleanQuery::new(clauses)))
 }

@@ -41,6 +41,9 @@ pub(crate) struct Fields {
     pub(crate) namespace: Field,
     /// Description (tokenized and stemmed).
     pub(crate) description: Field,
+    /// Each pair of adjacent description words (stemmed, `"first second"`), raw: phrases of
+    /// a query as term lookups instead of position walks.
+    pub(crate) description_pairs: Field,
     /// Authors (tokenized).
     pub(crate) authors: Field,
     /// License expression, raw.
@@ -50,9 +53,12 @@ pub(crate) struct Fields {
     /// The canonical keys of the packages the current version depends on (itself excluded):
     /// raw, on current versions only, so that a package's dependents are one count.
     pub(crate) depends_on: Field,
-    /// How many packages' current versions depend on this package: fast (ranking). Up to date
-    /// on the package's current versions; older versions are rewritten with it when they are.
+    /// How many packages' current versions depend on this package: fast. Up to date on the
+    /// package's current versions; older versions are rewritten with it when they are.
     pub(crate) dependents: Field,
+    /// What downloads and dependents add to a relevance score, in hundredths, computed when
+    /// the document is written: fast, one narrow column read per matching document.
+    pub(crate) popularity: Field,
     /// Package downloads: fast (sort, boost) and indexed (range filter).
     pub(crate) downloads: Field,
     /// Publication time, Unix seconds: fast (sort by recent).
@@ -76,7 +82,7 @@ pub(crate) fn build() -> (Schema, Fields) {
     let stemmed = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(STEM_TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
@@ -90,11 +96,13 @@ pub(crate) fn build() -> (Schema, Fields) {
         category_raw: b.add_text_field("category_raw", STRING),
         namespace: b.add_text_field("namespace", STRING),
         description: b.add_text_field("description", stemmed),
+        description_pairs: b.add_text_field("description_pairs", STRING),
         authors: b.add_text_field("authors", TEXT),
         license: b.add_text_field("license", STRING),
         facets: b.add_facet_field("facets", tantivy::schema::FacetOptions::default()),
         depends_on: b.add_text_field("depends_on", STRING),
         dependents: b.add_u64_field("dependents", FAST),
+        popularity: b.add_u64_field("popularity", FAST),
         downloads: b.add_u64_field("downloads", FAST | INDEXED),
         published: b.add_i64_field("published", FAST),
         current: b.add_u64_field("current", INDEXED),

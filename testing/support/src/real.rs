@@ -1,6 +1,8 @@
 //! Real packages: the metadata of a few hundred published crates, read from the `Cargo.toml`
 //! files of the crates themselves (`data/real-crates.jsonl`, made by the `real-corpus` binary
-//! from a cargo registry cache), and the relevance set judged over them.
+//! from a cargo registry cache), the relevance set judged over them, and a universe of every
+//! published version of those crates with their dependencies and yanks, as cargo's index has
+//! them (`data/real-universe.jsonl.gz`, made from a cargo index cache), for resolution.
 //!
 //! The records are what those crates say about themselves — names, versions, descriptions,
 //! keywords, categories, licenses as written, authors, links and their normal dependencies
@@ -17,6 +19,137 @@ use serde::{Deserialize, Serialize};
 
 /// The checked-in records, one JSON object per line.
 const RECORDS: &str = include_str!("../data/real-crates.jsonl");
+
+/// The checked-in universe, gzipped JSON lines.
+const UNIVERSE: &[u8] = include_bytes!("../data/real-universe.jsonl.gz");
+
+/// One published version as a package index lists it: what resolution reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealVersion {
+    /// The package's name.
+    pub name: String,
+    /// The version.
+    pub vers: String,
+    /// Whether it is yanked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub yanked: bool,
+    /// Its normal, non-optional, platform-independent dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<RealDependency>,
+}
+
+/// Every version of the real universe, in file order (by name, then as the index lists them).
+pub fn real_universe() -> Vec<RealVersion> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(UNIVERSE)
+        .read_to_string(&mut text)
+        .expect("data/real-universe.jsonl.gz decompresses");
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            serde_json::from_str(line).unwrap_or_else(|e| {
+                panic!("data/real-universe.jsonl.gz line {}: {e}", n + 1);
+            })
+        })
+        .collect()
+}
+
+impl RealVersion {
+    /// The version as metadata a registry holds (no archive behind it: the hash is of the index
+    /// line), or why the marketplace's rules refuse its name, version or a requirement. What
+    /// the data model cannot hold yet — a dependency on the package itself (another major) or
+    /// a second dependency on one package under another name — is left out and counted in the
+    /// second value.
+    pub fn metadata(&self) -> Result<(PackageMetadata, usize), String> {
+        let name = Name::new(&self.name).map_err(|e| e.to_string())?;
+        let version = Version::parse(&self.vers).map_err(|e| format!("{}: {e}", self.vers))?;
+        let id = PackageId::new(None, name, version);
+        let own = id.package().canonical();
+        let line = serde_json::to_string(self).map_err(|e| e.to_string())?;
+        let mut metadata = PackageMetadata::new(
+            id,
+            String::new(),
+            ContentHash::sha256(line.as_bytes()),
+            line.len() as u64,
+        );
+        let mut left_out = 0;
+        for dependency in &self.deps {
+            let package: PackageRef = dependency
+                .package()
+                .parse()
+                .map_err(|e: marketplace_core::Error| e.to_string())?;
+            let req = VersionReq::parse(&dependency.req)
+                .map_err(|e| format!("{} {:?}: {e}", dependency.name, dependency.req))?;
+            let twice = metadata
+                .dependencies
+                .keys()
+                .any(|held| held.canonical() == package.canonical());
+            if package.canonical() == own || twice {
+                left_out += 1;
+                continue;
+            }
+            metadata.dependencies.insert(package, req);
+        }
+        Ok((metadata, left_out))
+    }
+}
+
+/// The versions in one file of a cargo index cache (`.cache/…/NAME`): after a small header, each
+/// entry is a version string and the version's index line (JSON), each ended by a NUL byte.
+/// Entries that are not JSON objects are skipped; so are dependencies that are optional,
+/// platform-specific or not normal (dev, build).
+pub fn versions_from_index_cache(bytes: &[u8]) -> Result<Vec<RealVersion>, String> {
+    #[derive(Deserialize)]
+    struct Line {
+        name: String,
+        vers: String,
+        #[serde(default)]
+        yanked: bool,
+        #[serde(default)]
+        deps: Vec<LineDep>,
+    }
+    #[derive(Deserialize)]
+    struct LineDep {
+        name: String,
+        req: String,
+        #[serde(default)]
+        optional: bool,
+        #[serde(default)]
+        target: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        package: Option<String>,
+    }
+    let mut versions = Vec::new();
+    for entry in bytes.split(|b| *b == 0) {
+        if !entry.starts_with(b"{") {
+            continue;
+        }
+        let line: Line = serde_json::from_slice(entry).map_err(|e| e.to_string())?;
+        let deps = line
+            .deps
+            .into_iter()
+            .filter(|d| {
+                !d.optional && d.target.is_none() && d.kind.as_deref().is_none_or(|k| k == "normal")
+            })
+            .map(|d| RealDependency {
+                name: d.name,
+                package: d.package,
+                req: d.req,
+            })
+            .collect();
+        versions.push(RealVersion {
+            name: line.name,
+            vers: line.vers,
+            yanked: line.yanked,
+            deps,
+        });
+    }
+    Ok(versions)
+}
 
 /// One published version of a real crate, as its `Cargo.toml` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
