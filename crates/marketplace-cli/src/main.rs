@@ -50,6 +50,9 @@ struct Cli {
     /// When to colour the output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     color: ColorChoice,
+    /// Say more when something fails (a dependency conflict: the solver's full derivation).
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -245,10 +248,23 @@ impl CliError {
     }
 }
 
+/// Whether `--verbose` was given: errors converted anywhere then carry their full detail.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl From<marketplace_core::Error> for CliError {
     fn from(e: marketplace_core::Error) -> Self {
         use marketplace_core::ErrorKind;
-        let message = e.to_string();
+        let mut message = e.to_string();
+        let mut more = None;
+        if let marketplace_core::Error::Conflict { trace, .. } = &e
+            && !trace.is_empty()
+        {
+            if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+                message.push_str(&format!("\n\nthe solver's full derivation:\n{trace}"));
+            } else {
+                more = Some("; --verbose shows the solver's full derivation");
+            }
+        }
         let (code, hint) = match e.kind() {
             ErrorKind::NotFound => (
                 exit::NOT_FOUND,
@@ -285,7 +301,7 @@ impl From<marketplace_core::Error> for CliError {
         CliError {
             code,
             message,
-            hint,
+            hint: hint.map(|h: String| format!("{h}{}", more.unwrap_or_default())),
         }
     }
 }
@@ -329,6 +345,7 @@ type CliResult<T = ()> = Result<T, CliError>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let out = Output::new(cli.json, cli.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

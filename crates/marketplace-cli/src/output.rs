@@ -251,7 +251,15 @@ impl Output {
         };
         // A closed or full stderr leaves nowhere to report to: never panic over it.
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{} {}", paint(BAD, "error:"), plain(&e.message));
+        // A message of several lines (a dependency conflict) keeps them, each further line
+        // indented under the first: text inside one line cannot pass for an `error:` or
+        // `hint:` line of its own.
+        let mut lines = e.message.split('\n');
+        let first = lines.next().unwrap_or_default();
+        let _ = writeln!(stderr, "{} {}", paint(BAD, "error:"), plain(first));
+        for line in lines {
+            let _ = writeln!(stderr, "    {}", plain(line));
+        }
         if let Some(hint) = &e.hint {
             let _ = writeln!(stderr, "  {} {}", paint(BOLD, "hint:"), plain(hint));
         }

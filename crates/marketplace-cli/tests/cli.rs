@@ -748,3 +748,48 @@ fn an_import_of_real_crates_refuses_only_what_is_really_invalid() {
     let first = hits[0]["id"].as_str().unwrap_or_default();
     assert!(first.starts_with("serde_json@"), "{hits}");
 }
+
+/// An install that cannot be resolved says so in a few lines — the package needed twice and the
+/// chain of requirements to each need — and `--verbose` adds the solver's full derivation.
+#[test]
+fn a_conflict_is_explained_in_a_few_lines_and_fully_with_verbose() {
+    let env = Env::new();
+    let mut paths = Vec::new();
+    for (dir, name, version, deps) in [
+        ("b1", "b", "1.0.0", ""),
+        ("b2", "b", "2.0.0", ""),
+        ("c1", "c", "1.0.0", "b = \"^2\"\n"),
+        ("d1", "d", "1.0.0", "c = \"^1\"\n"),
+        ("a1", "a", "1.0.0", "b = \"^1\"\nd = \"^1\"\n"),
+    ] {
+        let manifest = format!(
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\n\n[dependencies]\n{deps}"
+        );
+        paths.push(
+            env.write_package(dir, &manifest)
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let mut args = vec!["publish"];
+    args.extend(paths.iter().map(String::as_str));
+    env.ok(&args);
+    let dest = env.dir.path().join("dest");
+    let dest = dest.to_str().unwrap();
+    let stderr = env.fails(&["install", "a", "--dest", dest], 1);
+    assert!(
+        stderr.contains("b is required in two versions that cannot both be used")
+            && stderr.contains("    a 1.0.0 depends on b ^1\n")
+            && stderr
+                .contains("a 1.0.0 depends on d ^1, which depends on c ^1, which depends on b ^2")
+            && stderr.contains("--verbose shows the solver's full derivation")
+            && !stderr.contains(">="),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 5, "{stderr}");
+    let verbose = env.fails(&["install", "a", "--dest", dest, "--verbose"], 1);
+    assert!(
+        verbose.contains("the solver's full derivation:") && verbose.contains("Because"),
+        "{verbose}"
+    );
+}

@@ -130,12 +130,14 @@ impl RegistryOverride for GreedyResolver {
                             return Err(Error::Conflict {
                                 root: id.to_string(),
                                 explanation: format!("{dep} {req} clashes with {existing}"),
+                                trace: String::new(),
                             });
                         }
                         None => inner.resolve_version(dep, req).await?.ok_or_else(|| {
                             Error::Conflict {
                                 root: id.to_string(),
                                 explanation: format!("nothing matches {dep} {req}"),
+                                trace: String::new(),
                             }
                         })?,
                     };

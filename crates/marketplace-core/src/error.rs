@@ -62,8 +62,12 @@ pub enum Error {
     Conflict {
         /// The package whose dependencies were being resolved.
         root: String,
-        /// A human-readable explanation of why no solution exists.
+        /// A human-readable explanation of why no solution exists: short, naming the package
+        /// and the requirements that clash, each with the chain of requirements that led to it.
         explanation: String,
+        /// The solver's full derivation, step by step, for whoever asks for it (`--verbose`);
+        /// empty when the explanation is all there is.
+        trace: String,
     },
     /// The caller is not allowed to do this (for example a plugin or policy refused).
     #[error("unauthorized: {what}")]

@@ -325,10 +325,17 @@ impl Resolver {
                 ))
             }
             Err(PubGrubError::NoSolution(tree)) => {
-                let explanation = with_notes(explain(tree), &self.cache.notes());
+                let exists = |pkg: &Pkg| matches!(self.cache.versions.get(pkg), Some(Some(_)));
+                let (short, full) = explain(tree, &self.root_pkg, &self.root.version, exists);
+                let notes = self.cache.notes();
+                let (explanation, trace) = match short {
+                    Some(short) => (with_notes(short, &notes), full),
+                    None => (with_notes(full, &notes), String::new()),
+                };
                 Solved::Done(Err(Error::Conflict {
                     root: self.root.to_string(),
                     explanation,
+                    trace,
                 }))
             }
             Err(_) => match missing {
@@ -336,6 +343,7 @@ impl Resolver {
                 None => Solved::Done(Err(Error::Conflict {
                     root: self.root.to_string(),
                     explanation: "the resolver stopped without a reason".into(),
+                    trace: String::new(),
                 })),
             },
         }
@@ -364,17 +372,149 @@ type Tree = DerivationTree<Pkg, ReqSet, String>;
 /// packages long — get a summary built without recursion.
 const MAX_REPORTED_DEPTH: usize = 200;
 
-/// The explanation of a failed resolution, and the tree taken apart without recursion (dropping
-/// a deep tree the ordinary way would recurse once per level too).
-fn explain(mut tree: Tree) -> String {
-    let explanation = if depth(&tree) <= MAX_REPORTED_DEPTH {
+/// The explanations of a failed resolution — the short one ([`short_explanation`]) when the
+/// conflict has a shape it knows, and the solver's full derivation — and the tree taken apart
+/// without recursion (dropping a deep tree the ordinary way would recurse once per level too).
+fn explain(
+    mut tree: Tree,
+    root: &Pkg,
+    version: &Version,
+    exists: impl Fn(&Pkg) -> bool,
+) -> (Option<String>, String) {
+    let short = short_explanation(&tree, root, version, exists);
+    let full = if depth(&tree) <= MAX_REPORTED_DEPTH {
         tree.collapse_no_versions();
         DefaultStringReporter::report(&tree)
     } else {
         summarise(&tree)
     };
     dismantle(tree);
-    explanation
+    (short, full)
+}
+
+/// "`.0` depends on `.1` `.2`", as a derivation states it.
+type DependsOn<'a> = (&'a Pkg, &'a Pkg, &'a ReqSet);
+
+/// The facts a derivation rests on: who depends on what, and which requirements nothing
+/// satisfies. Walked with an explicit stack, in the tree's order.
+fn facts(tree: &Tree) -> (Vec<DependsOn<'_>>, Vec<(&Pkg, &ReqSet)>) {
+    let mut depends = Vec::new();
+    let mut nothing = Vec::new();
+    let mut stack = vec![tree];
+    while let Some(node) = stack.pop() {
+        match node {
+            DerivationTree::Derived(derived) => {
+                stack.push(&derived.cause2);
+                stack.push(&derived.cause1);
+            }
+            DerivationTree::External(External::FromDependencyOf(pkg, _, dep, set)) => {
+                if !depends.contains(&(pkg, dep, set)) {
+                    depends.push((pkg, dep, set));
+                }
+            }
+            DerivationTree::External(External::NoVersions(pkg, set)) => {
+                if !nothing.contains(&(pkg, set)) {
+                    nothing.push((pkg, set));
+                }
+            }
+            DerivationTree::External(_) => {}
+        }
+    }
+    (depends, nothing)
+}
+
+/// A short explanation of a conflict, in names and requirements as they were written: the
+/// package needed in two versions that cannot be used together (or in a version that does not
+/// exist), and for each of those needs the chain of requirements from the root that leads to
+/// it. `None` when the derivation has no such shape (the full one is shown instead).
+fn short_explanation(
+    tree: &Tree,
+    root: &Pkg,
+    version: &Version,
+    exists: impl Fn(&Pkg) -> bool,
+) -> Option<String> {
+    let (depends, nothing) = facts(tree);
+    let mut children: HashMap<&Pkg, Vec<(&Pkg, &ReqSet)>> = HashMap::new();
+    for (pkg, dep, set) in &depends {
+        children.entry(*pkg).or_default().push((*dep, *set));
+    }
+    // The chain of requirements from the root to `holder`, breadth first over the facts.
+    let chain = |holder: &Pkg| -> Option<String> {
+        let mut came_from: HashMap<&Pkg, (&Pkg, &ReqSet)> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([root]);
+        let mut seen: HashSet<&Pkg> = HashSet::from([root]);
+        while let Some(at) = queue.pop_front() {
+            if at == holder {
+                break;
+            }
+            for (dep, set) in children.get(at).into_iter().flatten() {
+                if seen.insert(dep) {
+                    came_from.insert(dep, (at, set));
+                    queue.push_back(dep);
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        let mut at = holder;
+        while at != root {
+            let (parent, set) = came_from.get(at)?;
+            steps.push(format!("{at} {set}"));
+            at = parent;
+        }
+        steps.reverse();
+        let mut line = format!("{root} {version}");
+        for (i, step) in steps.iter().enumerate() {
+            line.push_str(if i == 0 {
+                " depends on "
+            } else {
+                ", which depends on "
+            });
+            line.push_str(step);
+        }
+        Some(line)
+    };
+    let needs = |holder: &Pkg, dep: &Pkg, set: &ReqSet| -> Option<String> {
+        let line = chain(holder)?;
+        Some(if holder == root {
+            format!("{line} depends on {dep} {set}")
+        } else {
+            format!("{line}, which depends on {dep} {set}")
+        })
+    };
+    let mut required: HashMap<&Pkg, Vec<(&Pkg, &ReqSet)>> = HashMap::new();
+    for (holder, dep, set) in &depends {
+        let earlier = required.entry(*dep).or_default();
+        if let Some((other_holder, other_set)) =
+            earlier.iter().find(|(_, other)| other.is_disjoint(set))
+        {
+            let first = needs(other_holder, dep, other_set)?;
+            let second = needs(holder, dep, set)?;
+            return Some(format!(
+                "{dep} is required in two versions that cannot both be used (a graph holds one version of each package):\n  {first}\n  {second}"
+            ));
+        }
+        earlier.push((*holder, *set));
+    }
+    // A package that does not exist at all is explained by its note. Requirement sets are
+    // built from the versions that exist, so one that none matches is empty where it is stated;
+    // otherwise the solver says no version is left in it (a part of the requirement, which is
+    // shown as written).
+    let empty = depends
+        .iter()
+        .find(|(_, dep, set)| set.ranges == Ranges::empty() && exists(dep));
+    let left_empty = || {
+        nothing
+            .iter()
+            .filter(|(pkg, _)| exists(pkg))
+            .find_map(|(pkg, none)| {
+                depends
+                    .iter()
+                    .find(|(_, dep, set)| dep == pkg && none.ranges.subset_of(&set.ranges))
+            })
+    };
+    let (holder, pkg, set) = empty.or_else(left_empty)?;
+    let line = needs(holder, pkg, set)?;
+    Some(format!("no version of {pkg} matches {set}:\n  {line}"))
 }
 
 /// The explanation followed by its notes; a one-line explanation that a note states in full
@@ -776,6 +916,7 @@ fn build_graph(
             .ok_or_else(|| Error::Conflict {
                 root: root.to_string(),
                 explanation: format!("the resolver chose {pkg} {version} without reading it"),
+                trace: String::new(),
             })
     };
     let mut edges: HashMap<Pkg, Vec<Pkg>> = HashMap::new();
@@ -811,6 +952,7 @@ fn build_graph(
         return Err(Error::Conflict {
             root: root.to_string(),
             explanation: format!("dependency cycle: {}", path.join(" -> ")),
+            trace: String::new(),
         });
     }
     if !transitive {

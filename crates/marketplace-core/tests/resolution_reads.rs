@@ -176,3 +176,58 @@ fn a_conflict_at_the_end_of_a_deep_chain_is_explained_without_overflowing_the_st
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
+
+/// A conflict is explained in a few lines of names and requirements as written: the package
+/// needed in two versions, and the chain of requirements leading to each need. The solver's
+/// own derivation (its range notation, "forbidden") is kept apart, for `--verbose`.
+#[test]
+fn a_conflict_is_explained_briefly_with_each_chain_of_requirements() {
+    let mut u = Counting::default();
+    u.add("b@1.0.0", &[]);
+    u.add("b@2.0.0", &[]);
+    u.add("c@1.0.0", &[("b", "^2")]);
+    u.add("c@1.1.0", &[("b", "^2")]);
+    u.add("d@1.0.0", &[("c", "^1")]);
+    u.add("a@1.0.0", &[("b", "^1"), ("d", "^1")]);
+    let root: PackageId = "a@1.0.0".parse().unwrap();
+    match resolve_graph_blocking(&u, &root, true) {
+        Err(Error::Conflict {
+            explanation, trace, ..
+        }) => {
+            let lines: Vec<&str> = explanation.lines().collect();
+            assert_eq!(lines.len(), 3, "{explanation}");
+            assert!(
+                lines[0].starts_with("b is required in two versions that cannot both be used"),
+                "{explanation}"
+            );
+            let mut chains: Vec<&str> = lines[1..].iter().map(|l| l.trim()).collect();
+            chains.sort();
+            assert_eq!(
+                chains,
+                [
+                    "a 1.0.0 depends on b ^1",
+                    "a 1.0.0 depends on d ^1, which depends on c ^1, which depends on b ^2",
+                ]
+            );
+            for internal in [">=", "<=", "∅", "forbidden", "Because"] {
+                assert!(!explanation.contains(internal), "{internal}: {explanation}");
+            }
+            assert!(trace.contains("Because"), "{trace}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    // A requirement that no existing version matches names it and its chain.
+    let mut u = Counting::default();
+    u.add("b@1.0.0", &[]);
+    u.add("d@1.0.0", &[("b", "^3")]);
+    u.add("a@1.0.0", &[("d", "^1")]);
+    let root: PackageId = "a@1.0.0".parse().unwrap();
+    match resolve_graph_blocking(&u, &root, true) {
+        Err(Error::Conflict { explanation, .. }) => assert_eq!(
+            explanation,
+            "no version of b matches ^3:\n  a 1.0.0 depends on d ^1, which depends on b ^3"
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}

@@ -716,6 +716,7 @@ impl RegistryOverride for DirectOnlyTakesHighest {
                 .ok_or_else(|| Error::Conflict {
                     root: id.to_string(),
                     explanation: format!("nothing matches {dep} {req}"),
+                    trace: String::new(),
                 })?;
             let metadata = inner.get(&chosen).await?;
             nodes.insert(
