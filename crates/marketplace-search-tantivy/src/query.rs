@@ -156,8 +156,13 @@ pub(crate) fn text_query(
     let mut clauses = Vec::new();
     let forgive_short = query.forgive_short_typos;
     let whole = canonical(query.bounded_text());
-    // Longer text cannot be a name: no exact or misspelt-name clause for it.
-    if !whole.is_empty() && whole.len() <= 2 * marketplace_core::MAX_NAME_LEN + 1 {
+    // Text that cannot be a name or a package key (too long, or with a space or any other
+    // character names do not have) gets no exact or misspelt-name clause: a several-word query
+    // then builds no whole-text typo automaton, the costliest clause there is.
+    let could_be_name = whole
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/');
+    if !whole.is_empty() && could_be_name && whole.len() <= 2 * marketplace_core::MAX_NAME_LEN + 1 {
         clauses.push(boosted(
             term_query(Term::from_field_text(fields.name_exact, &whole)),
             EXACT_NAME_BOOST,
