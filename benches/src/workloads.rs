@@ -247,42 +247,26 @@ async fn single_publishes_row(reps: usize) -> Row {
 /// Relevance on real packages: the judged queries of `marketplace_testing::real` over the
 /// metadata of a few hundred real crates; mean reciprocal rank (top 10) and hits in the top 3.
 async fn relevance_row() -> Row {
-    use marketplace_testing::real::{RELEVANCE, real_crates, reciprocal_rank};
-    let records: Vec<PackageRecord> = real_crates()
-        .iter()
-        .filter_map(|krate| krate.record().ok())
-        .collect();
+    use marketplace_testing::real::{RELEVANCE, judge, real_records};
+    let records = real_records();
     let engine = search_index(&records).await;
-    let mut reciprocal = 0.0;
-    let mut top3 = 0;
-    for judged in RELEVANCE {
-        let query = SearchQuery {
-            limit: 10,
-            ..SearchQuery::text(judged.query)
-        };
-        let ranked: Vec<String> = engine
-            .search(&query)
-            .await
-            .expect("search")
-            .iter()
-            .map(|hit| hit.id.name.to_string())
-            .collect();
-        let rr = reciprocal_rank(&ranked, judged.expected);
-        reciprocal += rr;
-        top3 += usize::from(rr >= 1.0 / 3.0);
-    }
-    let mrr = reciprocal / RELEVANCE.len() as f64;
+    let judgement = judge(&engine).await.expect("search");
     Row {
         workload: format!(
             "W1 relevance, {} judged queries over {} real crate versions",
             RELEVANCE.len(),
             records.len()
         ),
-        measured: format!("MRR {mrr:.3} · hits@3 {top3}/{}", RELEVANCE.len()),
+        measured: format!(
+            "MRR {:.3} · hits@3 {}/{}",
+            judgement.mrr,
+            judgement.top3,
+            RELEVANCE.len()
+        ),
         target: "hits@3 ≥ 90% (#17)".into(),
         baseline: "—".into(),
         ratio: None,
-        met: Some(top3 * 10 >= RELEVANCE.len() * 9),
+        met: Some(judgement.meets_target()),
     }
 }
 

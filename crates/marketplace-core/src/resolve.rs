@@ -395,11 +395,10 @@ fn explain(
 /// "`.0` depends on `.1` `.2`", as a derivation states it.
 type DependsOn<'a> = (&'a Pkg, &'a Pkg, &'a ReqSet);
 
-/// The facts a derivation rests on: who depends on what, and which requirements nothing
-/// satisfies. Walked with an explicit stack, in the tree's order.
-fn facts(tree: &Tree) -> (Vec<DependsOn<'_>>, Vec<(&Pkg, &ReqSet)>) {
-    let mut depends = Vec::new();
-    let mut nothing = Vec::new();
+/// The external facts of a derivation, in the tree's order, walked with an explicit stack (a
+/// deep tree would overflow a recursive walk).
+fn externals(tree: &Tree) -> Vec<&External<Pkg, ReqSet, String>> {
+    let mut found = Vec::new();
     let mut stack = vec![tree];
     while let Some(node) = stack.pop() {
         match node {
@@ -407,17 +406,30 @@ fn facts(tree: &Tree) -> (Vec<DependsOn<'_>>, Vec<(&Pkg, &ReqSet)>) {
                 stack.push(&derived.cause2);
                 stack.push(&derived.cause1);
             }
-            DerivationTree::External(External::FromDependencyOf(pkg, _, dep, set)) => {
-                if !depends.contains(&(pkg, dep, set)) {
-                    depends.push((pkg, dep, set));
-                }
+            DerivationTree::External(external) => found.push(external),
+        }
+    }
+    found
+}
+
+/// The facts a derivation rests on, each once, in the tree's order: who depends on what, and
+/// which requirements nothing satisfies.
+fn facts(tree: &Tree) -> (Vec<DependsOn<'_>>, Vec<(&Pkg, &ReqSet)>) {
+    let mut depends = Vec::new();
+    let mut nothing = Vec::new();
+    let mut seen_depends = HashSet::new();
+    let mut seen_nothing = HashSet::new();
+    for external in externals(tree) {
+        match external {
+            External::FromDependencyOf(pkg, _, dep, set)
+                if seen_depends.insert((pkg, dep, set)) =>
+            {
+                depends.push((pkg, dep, set));
             }
-            DerivationTree::External(External::NoVersions(pkg, set)) => {
-                if !nothing.contains(&(pkg, set)) {
-                    nothing.push((pkg, set));
-                }
+            External::NoVersions(pkg, set) if seen_nothing.insert((pkg, set)) => {
+                nothing.push((pkg, set));
             }
-            DerivationTree::External(_) => {}
+            _ => {}
         }
     }
     (depends, nothing)
@@ -557,28 +569,17 @@ fn depth(tree: &Tree) -> usize {
 fn summarise(tree: &Tree) -> String {
     let mut facts: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
-    let mut stack = vec![tree];
-    while let Some(node) = stack.pop() {
-        match node {
-            DerivationTree::Derived(derived) => {
-                stack.push(&derived.cause2);
-                stack.push(&derived.cause1);
+    for external in externals(tree) {
+        let fact = match external {
+            External::NotRoot(..) => continue,
+            External::NoVersions(pkg, set) => format!("no version of {pkg} matches {set}"),
+            External::FromDependencyOf(pkg, set, dep, dep_set) => {
+                format!("{pkg} {set} depends on {dep} {dep_set}")
             }
-            DerivationTree::External(external) => {
-                let fact = match external {
-                    External::NotRoot(..) => continue,
-                    External::NoVersions(pkg, set) => {
-                        format!("no version of {pkg} matches {set}")
-                    }
-                    External::FromDependencyOf(pkg, set, dep, dep_set) => {
-                        format!("{pkg} {set} depends on {dep} {dep_set}")
-                    }
-                    External::Custom(pkg, set, why) => format!("{pkg} {set}: {why}"),
-                };
-                if seen.insert(fact.clone()) {
-                    facts.push(fact);
-                }
-            }
+            External::Custom(pkg, set, why) => format!("{pkg} {set}: {why}"),
+        };
+        if seen.insert(fact.clone()) {
+            facts.push(fact);
         }
     }
     const EACH_END: usize = 6;
@@ -672,6 +673,11 @@ impl PartialEq for ReqSet {
     }
 }
 impl Eq for ReqSet {}
+impl Hash for ReqSet {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ranges.hash(state);
+    }
+}
 
 impl fmt::Display for ReqSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

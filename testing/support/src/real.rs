@@ -460,6 +460,68 @@ pub const RELEVANCE: &[Judged] = &[
     judged("object storage s3", "object_store"),
 ];
 
+/// How a search engine does on [`RELEVANCE`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// Queries whose expected package is in the top 3.
+    pub top3: usize,
+    /// Mean reciprocal rank over the top 10.
+    pub mrr: f64,
+    /// What each query outside the top 3 wanted and got (its first five hits).
+    pub misses: Vec<String>,
+}
+
+impl Judgement {
+    /// Whether at least 90% of the queries have their package in the top 3.
+    pub fn meets_target(&self) -> bool {
+        self.top3 * 10 >= RELEVANCE.len() * 9
+    }
+}
+
+/// The records of [`real_crates`] that the marketplace's rules accept, for a search index.
+pub fn real_records() -> Vec<PackageRecord> {
+    real_crates()
+        .iter()
+        .filter_map(|krate| krate.record().ok())
+        .collect()
+}
+
+/// Runs every query of [`RELEVANCE`] (top 10) on `engine`, which holds [`real_records`].
+pub async fn judge(
+    engine: &dyn marketplace_core::SearchEngine,
+) -> marketplace_core::Result<Judgement> {
+    let mut judgement = Judgement {
+        top3: 0,
+        mrr: 0.0,
+        misses: Vec::new(),
+    };
+    for judged in RELEVANCE {
+        let query = marketplace_core::SearchQuery {
+            limit: 10,
+            ..marketplace_core::SearchQuery::text(judged.query)
+        };
+        let ranked: Vec<String> = engine
+            .search(&query)
+            .await?
+            .iter()
+            .map(|hit| hit.id.name.to_string())
+            .collect();
+        let rr = reciprocal_rank(&ranked, judged.expected);
+        judgement.mrr += rr / RELEVANCE.len() as f64;
+        if rr >= 1.0 / 3.0 {
+            judgement.top3 += 1;
+        } else {
+            judgement.misses.push(format!(
+                "{:?} wants {}, got {:?}",
+                judged.query,
+                judged.expected,
+                &ranked[..ranked.len().min(5)]
+            ));
+        }
+    }
+    Ok(judgement)
+}
+
 /// Reciprocal rank of `expected` in `ranked` (1 for first, 1/2 for second, 0 when absent).
 pub fn reciprocal_rank(ranked: &[String], expected: &str) -> f64 {
     let canonical = |s: &str| s.to_lowercase().replace('_', "-");
