@@ -93,8 +93,11 @@ fn w4_resolve(c: &mut Criterion) {
     c.bench_function("W4 resolve 50-package graph", |b| {
         b.iter(|| {
             black_box(
-                rt.block_on(registry.resolve_dependencies(&root, true))
-                    .expect("resolve"),
+                rt.block_on(
+                    registry
+                        .resolve_dependencies(&root, marketplace_core::ResolveOptions::TRANSITIVE),
+                )
+                .expect("resolve"),
             )
         })
     });

@@ -9,7 +9,8 @@ use marketplace_client::{
 use marketplace_core::semver::VersionReq;
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::{
-    PackageId, PackageRef, SearchQuery, SortOrder, TrustLevel, parse_requirement_for, parse_version,
+    PackageId, PackageMetadata, PackageRef, SearchQuery, SortOrder, TrustLevel,
+    parse_requirement_for, parse_version,
 };
 use serde_json::json;
 
@@ -62,7 +63,14 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         Command::Search(args) => search(client, args, out).await,
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,
-        Command::Install { package, dest } => install(client, &package, &dest, out).await,
+        Command::Install {
+            package,
+            dest,
+            resolution,
+        } => {
+            let client = client.clone().with_resolution(resolution.into());
+            install(&client, &package, &dest, out).await
+        }
         Command::Yank { package, reason } => {
             let id = parse_id(&package)?;
             client.yank(&id, &reason).await?;
@@ -337,13 +345,14 @@ async fn publish_all(
     })
 }
 
-/// The dependencies of `id` on packages this marketplace does not hold (yet).
+/// The dependencies (plain and renamed) of `metadata` on packages this marketplace does not
+/// hold (yet), as `package requirement`.
 async fn missing_dependencies(
     client: &MarketplaceClient,
-    dependencies: &std::collections::BTreeMap<PackageRef, VersionReq>,
+    metadata: &PackageMetadata,
 ) -> CliResult<Vec<String>> {
     let mut missing = Vec::new();
-    for (dep, req) in dependencies {
+    for (dep, req) in metadata.all_dependencies() {
         match client.registry().list_version_states(dep).await {
             Ok(states) if !states.is_empty() => {}
             Ok(_) | Err(marketplace_core::Error::NotFound { .. }) => {
@@ -384,7 +393,7 @@ async fn publish(
     // but installs fail until it is there: say so.
     for p in &published {
         let metadata = home.client.registry().get(&p.id).await?;
-        let missing = missing_dependencies(&home.client, &metadata.dependencies).await?;
+        let missing = missing_dependencies(&home.client, &metadata).await?;
         if !missing.is_empty() {
             out.note(&format!(
                 "{} depends on {}, not in this marketplace yet: installing it fails until {} published",
@@ -598,18 +607,24 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
     for (k, v) in rows {
         out.line(format!("  {}  {v}", out.dim(&format!("{k:<width$}"))));
     }
-    if !m.dependencies.is_empty() {
+    if m.all_dependencies().next().is_some() {
         out.line(format!("  {}", out.dim("dependencies")));
-        let missing = missing_dependencies(client, &m.dependencies).await?;
-        for (dep, req) in &m.dependencies {
+        let missing = missing_dependencies(client, m).await?;
+        let aliases = m.dependencies.keys().map(|_| None).chain(
+            m.renamed_dependencies
+                .keys()
+                .map(|alias| Some(format!(" (as {alias})"))),
+        );
+        for ((dep, req), alias) in m.all_dependencies().zip(aliases) {
             let line = format!("{dep} {req}");
+            let shown = format!("{line}{}", alias.unwrap_or_default());
             if missing.contains(&line) {
                 out.line(format!(
-                    "    {line}  {}",
+                    "    {shown}  {}",
                     out.bad("(not in this marketplace: installs fail until it is published)")
                 ));
             } else {
-                out.line(format!("    {line}"));
+                out.line(format!("    {shown}"));
             }
         }
     }

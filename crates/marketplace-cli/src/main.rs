@@ -110,6 +110,10 @@ enum Command {
         /// The directory to install into.
         #[arg(long, default_value = "mkt-packages")]
         dest: PathBuf,
+        /// Which versions of one package may be installed together: one of each package, or
+        /// cargo's rule of one per semver-compatible series (1.x, 0.13.x, …), which crates need.
+        #[arg(long, value_enum, default_value_t = Resolution::OneVersion)]
+        resolution: Resolution,
     },
     /// Yank a version: kept for lockfiles and exact pins, no longer chosen by ranges.
     Yank {
@@ -216,6 +220,24 @@ enum TrustCommand {
     },
     /// List trusted and revoked keys.
     List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Resolution {
+    /// One version of each package.
+    OneVersion,
+    /// One version per semver-compatible series (cargo's rule).
+    #[value(alias = "cargo")]
+    SemverCompatible,
+}
+
+impl From<Resolution> for marketplace_core::ResolutionPolicy {
+    fn from(r: Resolution) -> Self {
+        match r {
+            Resolution::OneVersion => marketplace_core::ResolutionPolicy::OneVersion,
+            Resolution::SemverCompatible => marketplace_core::ResolutionPolicy::SemverCompatible,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -792,4 +792,68 @@ fn a_conflict_is_explained_in_a_few_lines_and_fully_with_verbose() {
         verbose.contains("the solver's full derivation:") && verbose.contains("Because"),
         "{verbose}"
     );
+    // Under cargo's rule b 1 and b 2 are two series and both are installed.
+    let out = env.ok(&["install", "a", "--dest", dest, "--resolution", "cargo"]);
+    for installed in ["a-1.0.0", "b-1.0.0", "b-2.0.0", "c-1.0.0", "d-1.0.0"] {
+        assert!(
+            std::path::Path::new(dest).join(installed).is_dir(),
+            "{installed} not installed: {out}"
+        );
+    }
+}
+
+/// A manifest's renamed dependency (`alias = { package = …, version = … }`) is published,
+/// shown by `mkt info` with its alias, and installed under cargo's rule beside the plain one.
+#[test]
+fn a_renamed_dependency_is_published_shown_and_installed() {
+    let env = Env::new();
+    let mut paths = Vec::new();
+    for (dir, name, version, deps) in [
+        ("c05", "rand_core", "0.5.1", ""),
+        ("c06", "rand_core", "0.6.4", ""),
+        (
+            "rand",
+            "rand",
+            "0.8.0",
+            "rand_core = \"^0.6\"\nrand_core_05 = { package = \"rand_core\", version = \"^0.5\" }\n",
+        ),
+    ] {
+        let manifest = format!(
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\n\n[dependencies]\n{deps}"
+        );
+        paths.push(
+            env.write_package(dir, &manifest)
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let mut args = vec!["publish"];
+    args.extend(paths.iter().map(String::as_str));
+    env.ok(&args);
+    let info = env.ok(&["info", "rand"]);
+    assert!(
+        info.contains("rand_core ^0.6\n") && info.contains("rand_core ^0.5 (as rand_core_05)"),
+        "{info}"
+    );
+    let json = env.json(&["info", "rand"]);
+    assert_eq!(
+        json["metadata"]["renamed_dependencies"]["rand_core_05"]["package"], "rand_core",
+        "{json}"
+    );
+    let dest = env.dir.path().join("dest");
+    let dest = dest.to_str().unwrap();
+    env.ok(&[
+        "install",
+        "rand",
+        "--dest",
+        dest,
+        "--resolution",
+        "semver-compatible",
+    ]);
+    for installed in ["rand-0.8.0", "rand_core-0.5.1", "rand_core-0.6.4"] {
+        assert!(
+            std::path::Path::new(dest).join(installed).is_dir(),
+            "{installed}"
+        );
+    }
 }

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use marketplace_core::{
-    CryptoVerifier, Error, MetricsCollector, PackageStore, Registry, Result, SearchEngine,
+    CryptoVerifier, Error, MetricsCollector, PackageStore, Registry, ResolutionPolicy, Result,
+    SearchEngine,
 };
 
 use crate::client::MarketplaceClient;
@@ -44,6 +45,7 @@ pub struct MarketplaceBuilder {
     /// Why the search index must be rebuilt from the registry (it was damaged or missing).
     index_repair: Option<String>,
     read_only: bool,
+    resolution: ResolutionPolicy,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -57,6 +59,7 @@ impl fmt::Debug for MarketplaceBuilder {
             .field("plugins", &self.plugins.len())
             .field("limits", &self.limits)
             .field("retry", &self.retry)
+            .field("resolution", &self.resolution)
             .finish()
     }
 }
@@ -110,7 +113,14 @@ impl MarketplaceBuilder {
         self
     }
 
-    /// How transient backend errors are retried (default [`RetryPolicy::default`]).
+    /// Which versions of one package an install may use together (default
+    /// [`ResolutionPolicy::OneVersion`]; [`ResolutionPolicy::SemverCompatible`] is cargo's rule).
+    pub fn resolution(mut self, policy: ResolutionPolicy) -> Self {
+        self.resolution = policy;
+        self
+    }
+
+    /// How transient backend errors are retried (default: [`RetryPolicy::default`]).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -179,6 +189,7 @@ impl MarketplaceBuilder {
             retry: self.retry,
             index_repair: self.index_repair,
             read_only: self.read_only,
+            resolution: self.resolution,
         })
     }
 }

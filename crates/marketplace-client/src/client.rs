@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use marketplace_core::{
-    CryptoVerifier, Error, MetricsCollector, PackageId, PackageStore, Registry, Result,
-    SearchEngine,
+    CryptoVerifier, Error, MetricsCollector, PackageId, PackageStore, Registry, ResolutionPolicy,
+    Result, SearchEngine,
 };
 use marketplace_package::ArchiveLimits;
 
@@ -17,7 +17,8 @@ use crate::retry::RetryPolicy;
 
 /// The marketplace: publish, install, download, search and manage packages over composed
 /// backends. Build one with [`crate::MarketplaceBuilder`]. Cheap to share behind an `Arc`;
-/// every method takes `&self`.
+/// every method takes `&self`; cloning shares the backends.
+#[derive(Clone)]
 pub struct MarketplaceClient {
     pub(crate) registry: Arc<dyn Registry>,
     pub(crate) store: Arc<dyn PackageStore>,
@@ -29,6 +30,7 @@ pub struct MarketplaceClient {
     pub(crate) retry: RetryPolicy,
     pub(crate) index_repair: Option<String>,
     pub(crate) read_only: bool,
+    pub(crate) resolution: ResolutionPolicy,
 }
 
 impl fmt::Debug for MarketplaceClient {
@@ -45,6 +47,17 @@ impl fmt::Debug for MarketplaceClient {
 }
 
 impl MarketplaceClient {
+    /// This client (sharing its backends) resolving installs under `policy`.
+    pub fn with_resolution(mut self, policy: ResolutionPolicy) -> Self {
+        self.resolution = policy;
+        self
+    }
+
+    /// The policy installs resolve under ([`crate::MarketplaceBuilder::resolution`]).
+    pub fn resolution(&self) -> ResolutionPolicy {
+        self.resolution
+    }
+
     /// The registry.
     pub fn registry(&self) -> &dyn Registry {
         self.registry.as_ref()

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use marketplace_core::semver::VersionReq;
 use marketplace_core::{
-    ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef, Result,
+    ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef,
+    ResolveOptions, Result,
 };
 use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 
@@ -150,7 +151,10 @@ impl MarketplaceClient {
                 let root = self.resolve_root(package, requirement).await?;
                 let graph = self
                     .call("registry", "resolve_dependencies", true, || {
-                        self.registry.resolve_dependencies(&root, true)
+                        self.registry.resolve_dependencies(
+                            &root,
+                            ResolveOptions::TRANSITIVE.with_policy(self.resolution),
+                        )
                     })
                     .await?;
                 self.check_graph("install", &root, &graph)?;

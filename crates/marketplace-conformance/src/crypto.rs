@@ -320,7 +320,7 @@ async fn tampered(c: &dyn CryptoVerifier) -> CheckResult {
     let m = golden();
     let sig = c.sign(&m, &keys.private_key).await.ctx("sign")?;
     let key_id = keys.public_key.key_id();
-    let changes: [(&str, Tamper); 18] = [
+    let changes: [(&str, Tamper); 19] = [
         ("namespace", |m| {
             m.id.namespace = Some("tak".parse().expect("name"));
         }),
@@ -353,6 +353,15 @@ async fn tampered(c: &dyn CryptoVerifier) -> CheckResult {
         }),
         ("a dependency removed", |m| {
             m.dependencies.remove(&"util".parse().expect("name"));
+        }),
+        ("a renamed dependency added", |m| {
+            m.renamed_dependencies.insert(
+                "util_03".parse().expect("alias"),
+                marketplace_core::RenamedDependency {
+                    package: "util".parse().expect("name"),
+                    requirement: marketplace_core::parse_requirement("^0.3").expect("req"),
+                },
+            );
         }),
         ("a dependency added", |m| {
             m.dependencies.insert(

@@ -2,11 +2,12 @@
 
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    ContentHash, HashAlgorithm, PackageId, PackageMetadata, PackageRecord, PublicKey, Signature,
-    YankInfo, parse_requirement,
+    ContentHash, HashAlgorithm, Name, PackageId, PackageMetadata, PackageRecord, PublicKey,
+    RenamedDependency, Signature, YankInfo, parse_requirement,
 };
 
-/// Metadata for `id` (`[ns/]name@version`) with the given dependencies (`("name", "^1")`).
+/// Metadata for `id` (`[ns/]name@version`) with the given dependencies (`("name", "^1")`, or
+/// `("alias=name", "^1")` for a dependency renamed to `alias`).
 ///
 /// The checksum is derived from the id, so distinct ids get distinct checksums.
 ///
@@ -26,10 +27,25 @@ pub fn package(id: &str, deps: &[(&str, &str)]) -> PackageMetadata {
     m.published_at = OffsetDateTime::from_unix_timestamp_nanos(1_790_000_000_123_456_789)
         .expect("fixture timestamp is in range");
     for (name, req) in deps {
-        m.dependencies.insert(
-            name.parse().expect("fixture dependency parses"),
-            parse_requirement(req).expect("fixture requirement parses"),
-        );
+        let requirement = parse_requirement(req).expect("fixture requirement parses");
+        // `alias=package` declares a renamed dependency.
+        match name.split_once('=') {
+            Some((alias, package)) => {
+                m.renamed_dependencies.insert(
+                    Name::new(alias).expect("fixture alias parses"),
+                    RenamedDependency {
+                        package: package.parse().expect("fixture dependency parses"),
+                        requirement,
+                    },
+                );
+            }
+            None => {
+                m.dependencies.insert(
+                    name.parse().expect("fixture dependency parses"),
+                    requirement,
+                );
+            }
+        }
     }
     m
 }
@@ -70,7 +86,14 @@ pub fn yanked(mut record: PackageRecord) -> PackageRecord {
 /// # Panics
 /// If `id` does not parse: fixtures are written by the kit's authors.
 pub fn full_package(id: &str, algorithm: HashAlgorithm) -> PackageMetadata {
-    let mut m = package(id, &[("other/http", ">=1.2, <3"), ("util", "~0.4.1")]);
+    let mut m = package(
+        id,
+        &[
+            ("other/http", ">=1.2, <3"),
+            ("util", "~0.4.1"),
+            ("util_03=util", "^0.3"),
+        ],
+    );
     // Distinct ids get distinct digests: the id's SHA-256, repeated to the algorithm's length.
     let seed = ContentHash::sha256(m.id.to_string().as_bytes());
     let digest: Vec<u8> = seed

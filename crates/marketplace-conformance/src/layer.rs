@@ -46,9 +46,9 @@ use marketplace_core::{
     ByteStream, ContentHash, CryptoVerifier, DependencyGraph, DownloadCount, Error, ErrorKind,
     Facets, HashAlgorithm, IndexStats, Key, KeyId, KeyPair, Labels, MetadataUpdate,
     MetricsCollector, MetricsSnapshot, PackageId, PackageMetadata, PackageRecord, PackageRef,
-    PackageStats, PackageStore, PrivateKey, PublicKey, Registry, RegistryEvent, Result,
-    SearchEngine, SearchQuery, SearchResult, Signature, StorageMetadata, StorageStats, TrustLevel,
-    TrustResult, TrustedKey, VerificationResult, VersionState, async_trait,
+    PackageStats, PackageStore, PrivateKey, PublicKey, Registry, RegistryEvent, ResolveOptions,
+    Result, SearchEngine, SearchQuery, SearchResult, Signature, StorageMetadata, StorageStats,
+    TrustLevel, TrustResult, TrustedKey, VerificationResult, VersionState, async_trait,
 };
 use tokio::io::AsyncRead;
 
@@ -287,7 +287,7 @@ layer! {
         async fn list_version_states(package: &PackageRef) -> Result<Vec<VersionState>>;
         async fn list_versions(package: &PackageRef) -> Result<Vec<Version>>;
         async fn resolve_version(package: &PackageRef, requirement: &VersionReq) -> Result<Option<PackageId>>;
-        async fn resolve_dependencies(id: &PackageId, transitive: bool) -> Result<DependencyGraph>;
+        async fn resolve_dependencies(id: &PackageId, options: ResolveOptions) -> Result<DependencyGraph>;
         async fn update_metadata(id: &PackageId, update: MetadataUpdate) -> Result<PackageMetadata>;
         async fn yank(id: &PackageId, reason: &str) -> Result<()>;
         async fn unyank(id: &PackageId) -> Result<()>;

@@ -6,7 +6,8 @@ use futures::future::join_all;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     DependencyGraph, Error, ErrorKind, EventKind, HashAlgorithm, MetadataUpdate, PackageId,
-    PackageMetadata, PackageRef, Registry, parse_requirement, resolve_graph,
+    PackageMetadata, PackageRef, Registry, ResolutionPolicy, ResolveOptions, parse_requirement,
+    resolve_graph,
 };
 use proptest::prelude::*;
 
@@ -99,6 +100,12 @@ pub async fn registry_suite(registry: &dyn Registry, caps: &Capabilities) -> Sui
         .await;
     report
         .run("resolve_cycle_is_reported", resolve_cycle(r))
+        .await;
+    report
+        .run(
+            "resolve_semver_compatible_series_coexist",
+            resolve_semver_compatible(r),
+        )
         .await;
     report
         .run("resolve_yanked_only_refused_pin_allowed", resolve_yanked(r))
@@ -1353,11 +1360,11 @@ async fn concurrent_distinct(r: &dyn Registry, n: usize) -> CheckResult {
 async fn resolve(
     r: &dyn Registry,
     root: &str,
-    transitive: bool,
+    options: ResolveOptions,
 ) -> Result<Result<DependencyGraph, Error>, String> {
     let id = pid(root);
-    let backend = r.resolve_dependencies(&id, transitive).await;
-    let provided = resolve_graph(r, &id, transitive).await;
+    let backend = r.resolve_dependencies(&id, options).await;
+    let provided = resolve_graph(r, &id, options).await;
     match (&backend, &provided) {
         (Ok(a), Ok(b)) if a == b => {}
         (Err(a), Err(b)) if a.kind() == b.kind() => {}
@@ -1423,7 +1430,7 @@ async fn resolve_diamond(r: &dyn Registry) -> CheckResult {
         ],
     )
     .await?;
-    let graph = resolve(r, "dia/app@1.0.0", true)
+    let graph = resolve(r, "dia/app@1.0.0", ResolveOptions::TRANSITIVE)
         .await?
         .map_err(|e| format!("diamond: {e}"))?;
     expect_graph(
@@ -1464,7 +1471,7 @@ async fn resolve_backtracking(r: &dyn Registry) -> CheckResult {
     )
     .await?;
     expect_graph(
-        resolve(r, "bk/app@1.0.0", true).await?,
+        resolve(r, "bk/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &[
             ("bk/app", "1.0.0"),
             ("bk/a", "1.0.0"),
@@ -1488,10 +1495,98 @@ async fn resolve_conflict(r: &dyn Registry) -> CheckResult {
     )
     .await?;
     expect_conflict(
-        resolve(r, "cf/app@1.0.0", true).await?,
+        resolve(r, "cf/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &["cf/a", "cf/b", "cf/c ^1", "cf/c ^2"],
         "a genuine conflict",
     )
+}
+
+/// The ids of a graph, as text, in id order.
+fn ids_of(graph: &DependencyGraph) -> Vec<String> {
+    graph.packages().map(ToString::to_string).collect()
+}
+
+async fn resolve_semver_compatible(r: &dyn Registry) -> CheckResult {
+    let cargo = ResolveOptions::TRANSITIVE.with_policy(ResolutionPolicy::SemverCompatible);
+    register_all(
+        r,
+        &[
+            ("sc/c@0.13.0", &[]),
+            ("sc/c@0.13.2", &[]),
+            ("sc/c@0.15.1", &[]),
+            ("sc/c@1.0.0", &[]),
+            ("sc/a@1.0.0", &[("sc/c", "^0.13")]),
+            ("sc/b@1.0.0", &[("sc/c", "^0.15")]),
+            ("sc/app@1.0.0", &[("sc/a", "^1"), ("sc/b", "^1")]),
+            // One package twice, under its own name and under an alias.
+            (
+                "sc/twice@1.0.0",
+                &[("sc/c", "^1"), ("c013=sc/c", "~0.13.0")],
+            ),
+            // A requirement spanning two series, met by the highest version of either.
+            (
+                "sc/wide@1.0.0",
+                &[("sc/c", ">=0.13, <0.16"), ("sc/a", "^1")],
+            ),
+            // The semver trick: 1.0 re-exports 0.15 of itself.
+            ("sc/self@0.15.0", &[]),
+            ("sc/self@1.0.0", &[("sc/self", "^0.15")]),
+        ],
+    )
+    .await?;
+    let ids = |got: Result<DependencyGraph, Error>, what: &str| -> Result<Vec<String>, String> {
+        got.map(|g| ids_of(&g))
+            .map_err(|e| format!("{what}: resolution failed: {e}"))
+    };
+    ensure_eq!(
+        ids(
+            resolve(r, "sc/app@1.0.0", cargo).await?,
+            "two series of one package"
+        )?,
+        [
+            "sc/a@1.0.0",
+            "sc/app@1.0.0",
+            "sc/b@1.0.0",
+            "sc/c@0.13.2",
+            "sc/c@0.15.1"
+        ],
+        "under cargo's policy one version per semver-compatible series: 0.13 and 0.15 coexist"
+    );
+    expect_conflict(
+        resolve(r, "sc/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
+        &["sc/c ^0.13", "sc/c ^0.15"],
+        "under one version per package the same graph conflicts",
+    )?;
+    ensure_eq!(
+        ids(
+            resolve(r, "sc/twice@1.0.0", cargo).await?,
+            "a renamed dependency"
+        )?,
+        ["sc/c@0.13.2", "sc/c@1.0.0", "sc/twice@1.0.0"],
+        "a package depending on one package under two names gets both series"
+    );
+    ensure_eq!(
+        ids(
+            resolve(r, "sc/wide@1.0.0", cargo).await?,
+            "a requirement across series"
+        )?,
+        ["sc/a@1.0.0", "sc/c@0.13.2", "sc/c@0.15.1", "sc/wide@1.0.0"],
+        "a requirement spanning series is met by the highest version it allows, in its own series"
+    );
+    let graph = resolve(r, "sc/self@1.0.0", cargo)
+        .await?
+        .map_err(|e| format!("the semver trick: {e}"))?;
+    ensure_eq!(
+        ids_of(&graph),
+        ["sc/self@0.15.0", "sc/self@1.0.0"],
+        "a package depending on another series of itself"
+    );
+    ensure_eq!(
+        graph.dependencies_of(&pid("sc/self@1.0.0")),
+        [pid("sc/self@0.15.0")],
+        "the edge to its other series"
+    );
+    Ok(())
 }
 
 async fn resolve_cycle(r: &dyn Registry) -> CheckResult {
@@ -1505,7 +1600,7 @@ async fn resolve_cycle(r: &dyn Registry) -> CheckResult {
     )
     .await?;
     expect_conflict(
-        resolve(r, "cy/a@1.0.0", true).await?,
+        resolve(r, "cy/a@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &["cycle", "cy/a@1.0.0", "cy/b@1.0.0", "cy/c@1.0.0"],
         "a dependency cycle",
     )
@@ -1525,18 +1620,18 @@ async fn resolve_yanked(r: &dyn Registry) -> CheckResult {
     .await?;
     r.yank(&pid("yd/lib@1.1.0"), "broken").await.ctx("yank")?;
     expect_graph(
-        resolve(r, "yd/app@1.0.0", true).await?,
+        resolve(r, "yd/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &[("yd/app", "1.0.0"), ("yd/lib", "1.0.0")],
         "yanked 1.1.0 is skipped",
     )?;
     expect_graph(
-        resolve(r, "yd/pinned@1.0.0", true).await?,
+        resolve(r, "yd/pinned@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &[("yd/pinned", "1.0.0"), ("yd/lib", "1.1.0")],
         "an exact pin selects a yanked version",
     )?;
     r.yank(&pid("yd/lib@1.0.0"), "broken").await.ctx("yank")?;
     expect_conflict(
-        resolve(r, "yd/app@1.0.0", true).await?,
+        resolve(r, "yd/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &["yd/lib", "yanked"],
         "only yanked versions match",
     )
@@ -1556,17 +1651,17 @@ async fn resolve_prerelease(r: &dyn Registry) -> CheckResult {
     )
     .await?;
     expect_graph(
-        resolve(r, "pre/stable@1.0.0", true).await?,
+        resolve(r, "pre/stable@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &[("pre/stable", "1.0.0"), ("pre/lib", "1.0.0")],
         "pre-releases are not chosen unless named",
     )?;
     expect_graph(
-        resolve(r, "pre/beta@1.0.0", true).await?,
+        resolve(r, "pre/beta@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &[("pre/beta", "1.0.0"), ("pre/lib", "1.1.0-beta.1")],
         "a requirement naming a pre-release may choose it",
     )?;
     expect_conflict(
-        resolve(r, "pre/next@1.0.0", true).await?,
+        resolve(r, "pre/next@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &["pre/lib"],
         "^2 does not match 2.0.0-rc.1",
     )
@@ -1575,12 +1670,13 @@ async fn resolve_prerelease(r: &dyn Registry) -> CheckResult {
 async fn resolve_missing(r: &dyn Registry) -> CheckResult {
     register_all(r, &[("ms/app@1.0.0", &[("ms/ghost", "^1")])]).await?;
     expect_conflict(
-        resolve(r, "ms/app@1.0.0", true).await?,
+        resolve(r, "ms/app@1.0.0", ResolveOptions::TRANSITIVE).await?,
         &["ms/ghost", "no package named"],
         "a missing dependency",
     )?;
     expect_kind(
-        r.resolve_dependencies(&pid("ms/nothing@1.0.0"), true).await,
+        r.resolve_dependencies(&pid("ms/nothing@1.0.0"), ResolveOptions::TRANSITIVE)
+            .await,
         ErrorKind::NotFound,
         "resolve a missing root",
     )
@@ -1601,7 +1697,7 @@ async fn resolve_direct_only(r: &dyn Registry) -> CheckResult {
     )
     .await?;
     expect_graph(
-        resolve(r, "dr/app@1.0.0", false).await?,
+        resolve(r, "dr/app@1.0.0", ResolveOptions::DIRECT).await?,
         &[
             ("dr/app", "1.0.0"),
             ("dr/mid", "1.0.0"),
@@ -1609,10 +1705,10 @@ async fn resolve_direct_only(r: &dyn Registry) -> CheckResult {
         ],
         "transitive = false: the direct dependencies at the versions full resolution chose",
     )?;
-    let full = resolve(r, "dr/app@1.0.0", true)
+    let full = resolve(r, "dr/app@1.0.0", ResolveOptions::TRANSITIVE)
         .await?
         .map_err(|e| format!("full resolution: {e}"))?;
-    let direct = resolve(r, "dr/app@1.0.0", false)
+    let direct = resolve(r, "dr/app@1.0.0", ResolveOptions::DIRECT)
         .await?
         .map_err(|e| format!("direct-only resolution: {e}"))?;
     for id in direct.packages() {
@@ -1639,7 +1735,7 @@ async fn resolve_fifty(r: &dyn Registry) -> CheckResult {
         }
     }
     register(r, &package("ff/root@1.0.0", &[("ff/p0", "^1")])).await?;
-    let graph = resolve(r, "ff/root@1.0.0", true)
+    let graph = resolve(r, "ff/root@1.0.0", ResolveOptions::TRANSITIVE)
         .await?
         .map_err(|e| format!("50-package graph: {e}"))?;
     ensure_eq!(graph.len(), 51, "packages in the graph");

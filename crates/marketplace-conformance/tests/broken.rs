@@ -18,7 +18,7 @@ use marketplace_core::semver::VersionReq;
 use marketplace_core::{
     ContentHash, CryptoVerifier, DependencyGraph, Error, EventKind, Labels, MetricsCollector,
     PackageId, PackageMetadata, PackageRecord, PackageRef, PackageStore, Registry, RegistryEvent,
-    Result, SearchEngine, Signature, VerificationResult, async_trait,
+    ResolveOptions, Result, SearchEngine, Signature, VerificationResult, async_trait,
 };
 
 /// Asserts the report failed and that `check` is among the failures.
@@ -112,7 +112,7 @@ impl RegistryOverride for GreedyResolver {
         &self,
         inner: &dyn Registry,
         id: &PackageId,
-        _transitive: bool,
+        _options: ResolveOptions,
     ) -> Result<DependencyGraph> {
         // Highest version first, no backtracking: the classic defect.
         let mut nodes = std::collections::BTreeMap::new();

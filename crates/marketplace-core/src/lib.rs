@@ -28,9 +28,9 @@ pub use keys::{
 pub use metadata::{
     License, MAX_AUTHOR_LEN, MAX_AUTHORS, MAX_CATEGORIES, MAX_CATEGORY_LEN, MAX_DEPENDENCIES,
     MAX_DESCRIPTION_LEN, MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata,
-    PackageRecord, YankInfo, deserialize_present, now_seconds, parse_url, validate_authors,
-    validate_categories, validate_category, validate_dependencies, validate_description,
-    validate_keywords,
+    PackageRecord, RenamedDependency, YankInfo, deserialize_present, now_seconds, parse_url,
+    validate_authors, validate_categories, validate_category, validate_dependencies,
+    validate_description, validate_keywords,
 };
 pub use metrics::{
     ERRORS_TOTAL, Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
@@ -46,8 +46,8 @@ pub use registry::{
     RegistryEvent, VersionState, check_registration, last_30_days,
 };
 pub use resolve::{
-    BlockingResolutionSource, ResolutionSource, check_identity, is_exact_pin, resolve_graph,
-    resolve_graph_blocking,
+    BlockingResolutionSource, ResolutionPolicy, ResolutionSource, ResolveOptions, check_identity,
+    is_exact_pin, resolve_graph, resolve_graph_blocking,
 };
 pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
 pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};

@@ -12,7 +12,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::hash::ContentHash;
 use crate::keys::Signature;
-use crate::name::{PackageId, PackageRef, serde_via_display};
+use crate::name::{Name, PackageId, PackageRef, serde_via_display};
 
 /// Most keywords a package may have.
 pub const MAX_KEYWORDS: usize = 10;
@@ -215,6 +215,12 @@ pub struct PackageMetadata {
     /// Direct dependencies: package → requirement (cargo semantics: `1.2` means `^1.2`).
     #[serde(default)]
     pub dependencies: BTreeMap<PackageRef, VersionReq>,
+    /// Direct dependencies declared under a name of the package's own choosing (cargo's
+    /// `alias = { package = "…", version = "…" }`): alias → package and requirement. This is
+    /// how one package depends on another twice (two semver-compatible series under two
+    /// names); see [`PackageMetadata::all_dependencies`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renamed_dependencies: BTreeMap<Name, RenamedDependency>,
     /// Content hash of the archive.
     pub checksum: ContentHash,
     /// Archive size in bytes.
@@ -247,11 +253,22 @@ impl PackageMetadata {
             keywords: Vec::new(),
             categories: Vec::new(),
             dependencies: BTreeMap::new(),
+            renamed_dependencies: BTreeMap::new(),
             checksum,
             size,
             signature: None,
             published_at: now_seconds(),
         }
+    }
+
+    /// Every direct dependency, plain and renamed: package and requirement, plain ones first
+    /// (a package may appear twice, under its own name and under an alias).
+    pub fn all_dependencies(&self) -> impl Iterator<Item = (&PackageRef, &VersionReq)> {
+        self.dependencies.iter().chain(
+            self.renamed_dependencies
+                .values()
+                .map(|r| (&r.package, &r.requirement)),
+        )
     }
 
     /// Checks every rule of the data model; the error names the field and the rule.
@@ -268,7 +285,7 @@ impl PackageMetadata {
         }
         validate_keywords(&self.keywords)?;
         validate_categories(&self.categories)?;
-        validate_dependencies(&self.id.package(), &self.dependencies)?;
+        validate_dependencies(&self.id, &self.dependencies, &self.renamed_dependencies)?;
         if let Some(signature) = &self.signature {
             let expected = signature.algorithm().signature_len();
             if signature.bytes.len() != expected {
@@ -328,39 +345,77 @@ pub fn validate_authors(authors: &[String]) -> Result<()> {
         .try_for_each(|author| validate_text("authors", author, 1, MAX_AUTHOR_LEN))
 }
 
-/// Checks the dependencies of `package`: at most 256, none on the package itself, no package
-/// twice under two spellings.
+/// Checks direct dependencies, plain and renamed: at most 256 in all; no package named twice
+/// among the plain ones (names compare ignoring case and `-`/`_`); aliases unique and distinct
+/// from the plain names; and no requirement on the package itself that its own version meets
+/// (a package may depend on another semver-compatible series of itself, as crates do with the
+/// semver trick, never on itself).
 pub fn validate_dependencies(
-    package: &PackageRef,
+    id: &PackageId,
     dependencies: &BTreeMap<PackageRef, VersionReq>,
+    renamed: &BTreeMap<Name, RenamedDependency>,
 ) -> Result<()> {
-    if dependencies.len() > MAX_DEPENDENCIES {
+    let count = dependencies.len() + renamed.len();
+    if count > MAX_DEPENDENCIES {
         return Err(Error::invalid(
             "dependencies",
-            format!("{} entries", dependencies.len()),
+            format!("{count} entries"),
             format!("at most {MAX_DEPENDENCIES} direct dependencies"),
         ));
     }
-    let own = package.canonical();
-    let mut seen: BTreeMap<String, &PackageRef> = BTreeMap::new();
-    for dep in dependencies.keys() {
-        let key = dep.canonical();
-        if key == own {
+    let own = id.package().canonical();
+    let on_itself = |field: &str, dep: &PackageRef, req: &VersionReq| {
+        if dep.canonical() == own && req.matches(&id.version) {
             return Err(Error::invalid(
-                "dependencies",
-                dep.to_string(),
-                "a package cannot depend on itself",
+                field,
+                format!("{dep} {req}"),
+                format!(
+                    "a package cannot depend on itself ({req} matches its own version {}); only another series of it, e.g. a requirement its version does not meet",
+                    id.version
+                ),
             ));
         }
-        if let Some(first) = seen.insert(key, dep) {
+        Ok(())
+    };
+    // The names dependencies are known by inside the package: plain ones by their package
+    // (`a/log` and `log` differ), renamed ones by their alias.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (dep, req) in dependencies {
+        on_itself("dependencies", dep, req)?;
+        if let Some(first) = names.insert(dep.canonical(), dep.to_string()) {
             return Err(Error::invalid(
                 "dependencies",
                 format!("{first}, {dep}"),
-                "name the same package (names compare ignoring case and `-`/`_`); keep one requirement",
+                "name the same package (names compare ignoring case and `-`/`_`); keep one requirement, or give the second a name of its own with `package = …`",
+            ));
+        }
+    }
+    for (alias, renamed) in renamed {
+        on_itself(
+            &format!("dependencies.{alias}"),
+            &renamed.package,
+            &renamed.requirement,
+        )?;
+        if let Some(first) = names.insert(alias.canonical(), alias.to_string()) {
+            return Err(Error::invalid(
+                "dependencies",
+                format!("{first}, {alias}"),
+                "are the same dependency name (names compare ignoring case and `-`/`_`); give each dependency a name of its own",
             ));
         }
     }
     Ok(())
+}
+
+/// A dependency under a name of the depending package's choosing: which package, and the
+/// requirement on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RenamedDependency {
+    /// The package depended on.
+    pub package: PackageRef,
+    /// The requirement on it (cargo semantics).
+    #[serde(rename = "req")]
+    pub requirement: VersionReq,
 }
 
 /// Checks a description: at most 2000 characters, no control characters but newline and tab.

@@ -15,7 +15,12 @@
 //! | 7 | checksum | string, text form `sha256:<hex>` |
 //! | 8 | size | `u64` |
 //! | 9 | published_at | `i64` Unix seconds, then `u32` nanoseconds |
+//! | 10 | renamed dependencies, only when there are any | `u32` count, then per dependency in ascending order of its alias: string alias, string `[namespace/]name` of the package, string requirement |
 //!
+//! Field 10 is absent (not an empty list) for a package without renamed dependencies, so the
+//! payload of every such package is what it was before renamed dependencies existed and its
+//! signature still holds; fields 0–9 have a fixed shape, so a payload with field 10 can never
+//! read as one without it.
 //! The payload covers what can never change after publishing. The fields that
 //! [`crate::Registry::update_metadata`] may change (description, keywords, categories, homepage,
 //! repository) are deliberately left out, so that editing them does not invalidate signatures;
@@ -57,6 +62,15 @@ pub fn signing_payload(metadata: &PackageMetadata) -> Vec<u8> {
     out.extend_from_slice(&metadata.size.to_be_bytes());
     out.extend_from_slice(&metadata.published_at.unix_timestamp().to_be_bytes());
     out.extend_from_slice(&metadata.published_at.nanosecond().to_be_bytes());
+    if !metadata.renamed_dependencies.is_empty() {
+        // A BTreeMap iterates in ascending order of its alias.
+        put_len(&mut out, metadata.renamed_dependencies.len());
+        for (alias, renamed) in &metadata.renamed_dependencies {
+            put_str(&mut out, alias.as_str());
+            put_str(&mut out, &renamed.package.to_string());
+            put_str(&mut out, &renamed.requirement.to_string());
+        }
+    }
     out
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::hash::ContentHash;
 use crate::metadata::{MetadataUpdate, PackageMetadata, PackageRecord};
 use crate::name::{PackageId, PackageRef};
+use crate::resolve::ResolveOptions;
 
 /// One version of a package and whether it is yanked, as used by dependency resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +22,9 @@ pub struct VersionState {
     pub yanked: bool,
 }
 
-/// A resolved dependency graph: one version per package, every requirement satisfied, each with
-/// the metadata the resolver read (so a caller needs no second read to verify or install it).
+/// A resolved dependency graph: one version per package (or, under cargo's policy, per
+/// semver-compatible series), every requirement satisfied, each with the metadata the resolver
+/// read (so a caller needs no second read to verify or install it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DependencyGraph {
     /// The package whose dependencies were resolved.
@@ -257,10 +259,11 @@ pub trait Registry: Send + Sync {
         crate::provided::resolve_version(self, package, requirement).await
     }
 
-    /// Resolves the dependencies of `id`: one version per package, the highest that satisfies
+    /// Resolves the dependencies of `id` (plain and renamed): under `options.policy` one
+    /// version per package or one per semver-compatible series, the highest that satisfies
     /// every requirement on it, with backtracking (PubGrub). Yanked versions are used only
-    /// when pinned exactly. With `transitive = false` the graph holds the root and its direct
-    /// dependencies, at the versions the full resolution chose.
+    /// when pinned exactly. With `options.transitive = false` the graph holds the root and its
+    /// direct dependencies, at the versions the full resolution chose.
     ///
     /// Errors: `NotFound` if `id` does not exist; `Conflict` with an explanation naming the
     /// packages and requirements that clash when no solution exists, when a dependency does
@@ -270,9 +273,9 @@ pub trait Registry: Send + Sync {
     async fn resolve_dependencies(
         &self,
         id: &PackageId,
-        transitive: bool,
+        options: ResolveOptions,
     ) -> Result<DependencyGraph> {
-        crate::resolve::resolve_graph(self, id, transitive).await
+        crate::resolve::resolve_graph(self, id, options).await
     }
 
     /// Changes the mutable fields of a version (description, keywords, categories, homepage,

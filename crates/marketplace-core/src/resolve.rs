@@ -15,6 +15,13 @@
 //! something new, so resolution terminates; in the common case (no backtracking) the greedy
 //! prefetch fetches everything before the first run.
 //!
+//! Two policies say which versions of one package a graph may hold ([`ResolutionPolicy`]): one
+//! version of each package, or cargo's rule of one version per semver-compatible series. Under
+//! cargo's rule the solver's packages are a name and a series (`itertools 0.13.x` and
+//! `itertools 0.15.x` are two packages to PubGrub), and a requirement that spans several series
+//! (`>=0.1, <3`) is a constraint on a proxy package whose versions are the versions it allows,
+//! each depending on exactly that version of its own series — one solver for both policies.
+//!
 //! Version sets are built from the versions that exist: a requirement becomes the set of
 //! existing versions that match it (pre-release rules of semver included) and are not yanked,
 //! unless it is an exact pin. Because the universe of versions is finite and known, these sets
@@ -82,15 +89,62 @@ pub fn is_exact_pin(requirement: &VersionReq) -> bool {
     }
 }
 
+/// Which versions of one package a resolved graph may hold together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ResolutionPolicy {
+    /// One version of each package: the default for marketplace packages (a tool and its
+    /// plugins share one copy of each dependency).
+    #[default]
+    OneVersion,
+    /// Cargo's rule: one version per semver-compatible series — `1.x.y` for 1.0 and above,
+    /// `0.x.y` per minor below it, `0.0.x` per patch — so `itertools 0.13` and `0.15` may
+    /// both be in a graph, and a package may depend on another series of itself.
+    SemverCompatible,
+}
+
+/// What [`Registry::resolve_dependencies`] resolves and under which policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResolveOptions {
+    /// The whole graph (`true`), or the root and its direct dependencies at the versions the
+    /// whole resolution chose (`false`).
+    pub transitive: bool,
+    /// Which versions of one package may be used together.
+    pub policy: ResolutionPolicy,
+}
+
+impl ResolveOptions {
+    /// The whole graph, one version per package.
+    pub const TRANSITIVE: Self = ResolveOptions {
+        transitive: true,
+        policy: ResolutionPolicy::OneVersion,
+    };
+    /// The root and its direct dependencies, one version per package.
+    pub const DIRECT: Self = ResolveOptions {
+        transitive: false,
+        policy: ResolutionPolicy::OneVersion,
+    };
+
+    /// These options under `policy`.
+    pub const fn with_policy(self, policy: ResolutionPolicy) -> Self {
+        ResolveOptions { policy, ..self }
+    }
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions::TRANSITIVE
+    }
+}
+
 /// Resolves the dependency graph of `root` over `source`; the provided implementation of
 /// [`Registry::resolve_dependencies`] (see there for the semantics and errors). Each batch of
 /// reads the resolver asks for is made concurrently.
 pub async fn resolve_graph<S: ResolutionSource + ?Sized>(
     source: &S,
     root: &PackageId,
-    transitive: bool,
+    options: ResolveOptions,
 ) -> Result<DependencyGraph> {
-    let mut resolver = Resolver::new(root, source.metadata(root).await?, transitive)?;
+    let mut resolver = Resolver::new(root, source.metadata(root).await?, options)?;
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -111,9 +165,9 @@ pub async fn resolve_graph<S: ResolutionSource + ?Sized>(
 pub fn resolve_graph_blocking<S: BlockingResolutionSource + ?Sized>(
     source: &S,
     root: &PackageId,
-    transitive: bool,
+    options: ResolveOptions,
 ) -> Result<DependencyGraph> {
-    let mut resolver = Resolver::new(root, source.metadata(root)?, transitive)?;
+    let mut resolver = Resolver::new(root, source.metadata(root)?, options)?;
     loop {
         match resolver.next() {
             Step::Done(result) => return result,
@@ -155,8 +209,8 @@ enum Step {
 /// A breadth-first prefetch in progress: the versions of one level, and which read it waits
 /// for.
 struct Walk {
-    level: Vec<(Pkg, Version)>,
-    visited: HashSet<(Pkg, Version)>,
+    level: Vec<(Named, Version)>,
+    visited: HashSet<(Named, Version)>,
     phase: Phase,
 }
 
@@ -176,28 +230,28 @@ struct Resolver {
     cache: Cache,
     root: PackageId,
     root_pkg: Pkg,
-    transitive: bool,
+    options: ResolveOptions,
     walk: Option<Walk>,
     /// What the last `Step::Metadata` or `Step::Versions` asked for, in order.
-    asked_metadata: Vec<(Pkg, Version)>,
-    asked_versions: Vec<Pkg>,
+    asked_metadata: Vec<(Named, Version)>,
+    asked_versions: Vec<Named>,
 }
 
 impl Resolver {
     /// A resolution of `asked` from its metadata (refused unless it is `asked`'s).
-    fn new(asked: &PackageId, root_meta: PackageMetadata, transitive: bool) -> Result<Self> {
+    fn new(asked: &PackageId, root_meta: PackageMetadata, options: ResolveOptions) -> Result<Self> {
         check_identity(asked, &root_meta)?;
         let root = root_meta.id.clone();
-        let root_pkg = Pkg::new(root.package());
+        let named = Named::new(root.package());
         let mut cache = Cache::default();
         let version = root.version.clone();
-        cache.store_metadata(&root_pkg, version.clone(), root_meta);
+        cache.store_metadata(&named, version.clone(), root_meta);
         Ok(Resolver {
             cache,
+            walk: Some(Walk::from(named.clone(), version.clone())),
+            root_pkg: Pkg::of_version(named, &version, options.policy),
             root,
-            walk: Some(Walk::from(root_pkg.clone(), version)),
-            root_pkg,
-            transitive,
+            options,
             asked_metadata: Vec::new(),
             asked_versions: Vec::new(),
         })
@@ -210,7 +264,7 @@ impl Resolver {
                     Phase::Metadata => {
                         walk.level.retain(|key| walk.visited.insert(key.clone()));
                         walk.phase = Phase::Versions;
-                        let need: Vec<(Pkg, Version)> = walk
+                        let need: Vec<(Named, Version)> = walk
                             .level
                             .iter()
                             .filter(|key| !self.cache.deps.contains_key(*key))
@@ -224,7 +278,7 @@ impl Resolver {
                     }
                     Phase::Versions => {
                         walk.phase = Phase::Advance;
-                        let mut packages: Vec<Pkg> = Vec::new();
+                        let mut packages: Vec<Named> = Vec::new();
                         for key in &walk.level {
                             for (dep, _) in &self.cache.deps[key] {
                                 if !self.cache.versions.contains_key(dep) && !packages.contains(dep)
@@ -265,33 +319,33 @@ impl Resolver {
             }
             match self.solve() {
                 Solved::Done(result) => return Step::Done(result),
-                Solved::Missing(Missing::Versions(pkg)) => {
-                    let package = PackageRef::clone(&pkg.package);
-                    self.asked_versions = vec![pkg];
+                Solved::Missing(Missing::Versions(named)) => {
+                    let package = PackageRef::clone(&named.package);
+                    self.asked_versions = vec![named];
                     return Step::Versions(vec![package]);
                 }
-                Solved::Missing(Missing::Deps(pkg, version)) => {
-                    self.walk = Some(Walk::from(pkg, version));
+                Solved::Missing(Missing::Deps(named, version)) => {
+                    self.walk = Some(Walk::from(named, version));
                 }
             }
         }
     }
 
     fn supply_metadata(&mut self, answers: Vec<Result<PackageMetadata>>) -> Result<()> {
-        for ((pkg, version), meta) in std::mem::take(&mut self.asked_metadata)
+        for ((named, version), meta) in std::mem::take(&mut self.asked_metadata)
             .into_iter()
             .zip(answers)
         {
             let meta = meta?;
-            let asked = pkg.package.at(version.clone());
+            let asked = named.package.at(version.clone());
             check_identity(&asked, &meta)?;
-            self.cache.store_metadata(&pkg, version, meta);
+            self.cache.store_metadata(&named, version, meta);
         }
         Ok(())
     }
 
     fn supply_versions(&mut self, answers: Vec<Result<Vec<VersionState>>>) -> Result<()> {
-        for (pkg, states) in std::mem::take(&mut self.asked_versions)
+        for (named, states) in std::mem::take(&mut self.asked_versions)
             .into_iter()
             .zip(answers)
         {
@@ -300,7 +354,7 @@ impl Resolver {
                 Err(Error::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             };
-            self.cache.versions.insert(pkg, states);
+            self.cache.versions.insert(named, states);
         }
         Ok(())
     }
@@ -309,6 +363,7 @@ impl Resolver {
     fn solve(&self) -> Solved {
         let provider = Provider {
             cache: &self.cache,
+            policy: self.options.policy,
             missing: RefCell::new(None),
         };
         let outcome = pubgrub::resolve(&provider, self.root_pkg.clone(), self.root.version.clone());
@@ -321,12 +376,19 @@ impl Resolver {
                     &self.root_pkg,
                     &self.root,
                     &chosen,
-                    self.transitive,
+                    self.options,
                 ))
             }
             Err(PubGrubError::NoSolution(tree)) => {
-                let exists = |pkg: &Pkg| matches!(self.cache.versions.get(pkg), Some(Some(_)));
-                let (short, full) = explain(tree, &self.root_pkg, &self.root.version, exists);
+                let exists =
+                    |pkg: &Pkg| matches!(self.cache.versions.get(&pkg.named), Some(Some(_)));
+                let (short, full) = explain(
+                    tree,
+                    &self.root_pkg,
+                    &self.root.version,
+                    self.options.policy,
+                    exists,
+                );
                 let notes = self.cache.notes();
                 let (explanation, trace) = match short {
                     Some(short) => (with_notes(short, &notes), full),
@@ -356,9 +418,9 @@ enum Solved {
 }
 
 impl Walk {
-    fn from(pkg: Pkg, version: Version) -> Self {
+    fn from(named: Named, version: Version) -> Self {
         Walk {
-            level: vec![(pkg, version)],
+            level: vec![(named, version)],
             visited: HashSet::new(),
             phase: Phase::Metadata,
         }
@@ -379,9 +441,10 @@ fn explain(
     mut tree: Tree,
     root: &Pkg,
     version: &Version,
+    policy: ResolutionPolicy,
     exists: impl Fn(&Pkg) -> bool,
 ) -> (Option<String>, String) {
-    let short = short_explanation(&tree, root, version, exists);
+    let short = short_explanation(&tree, root, version, policy, exists);
     let full = if depth(&tree) <= MAX_REPORTED_DEPTH {
         tree.collapse_no_versions();
         DefaultStringReporter::report(&tree)
@@ -443,6 +506,7 @@ fn short_explanation(
     tree: &Tree,
     root: &Pkg,
     version: &Version,
+    policy: ResolutionPolicy,
     exists: impl Fn(&Pkg) -> bool,
 ) -> Option<String> {
     let (depends, nothing) = facts(tree);
@@ -501,8 +565,14 @@ fn short_explanation(
         {
             let first = needs(other_holder, dep, other_set)?;
             let second = needs(holder, dep, set)?;
+            let rule = match policy {
+                ResolutionPolicy::OneVersion => "a graph holds one version of each package",
+                ResolutionPolicy::SemverCompatible => {
+                    "a graph holds one version of each semver-compatible series"
+                }
+            };
             return Some(format!(
-                "{dep} is required in two versions that cannot both be used (a graph holds one version of each package):\n  {first}\n  {second}"
+                "{dep} is required in two versions that cannot both be used ({rule}):\n  {first}\n  {second}"
             ));
         }
         earlier.push((*holder, *set));
@@ -618,36 +688,95 @@ fn dismantle(tree: Tree) {
     }
 }
 
-/// A package as the solver sees it: identified by its canonical key, shown as spelled.
+/// A package by name: identified by its canonical key, shown as spelled. What reads are made
+/// for (versions and metadata are per name).
 #[derive(Clone, Debug)]
-struct Pkg {
+struct Named {
     key: Arc<str>,
     package: Arc<PackageRef>,
 }
 
-impl Pkg {
+impl Named {
     fn new(package: PackageRef) -> Self {
-        Pkg {
+        Named {
             key: package.canonical().into(),
             package: Arc::new(package),
         }
     }
 }
 
-impl PartialEq for Pkg {
+impl PartialEq for Named {
     fn eq(&self, other: &Self) -> bool {
         self.key == other.key
     }
 }
-impl Eq for Pkg {}
-impl Hash for Pkg {
+impl Eq for Named {}
+impl Hash for Named {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key.hash(state);
     }
 }
-impl fmt::Display for Pkg {
+impl fmt::Display for Named {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.package.fmt(f)
+    }
+}
+
+/// A semver-compatible series: what cargo allows one version of per graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Series {
+    /// `x.*.*` for x ≥ 1.
+    Major(u64),
+    /// `0.x.*` for x ≥ 1.
+    Minor(u64),
+    /// `0.0.x`.
+    Patch(u64),
+}
+
+impl Series {
+    fn of(version: &Version) -> Self {
+        match (version.major, version.minor) {
+            (0, 0) => Series::Patch(version.patch),
+            (0, minor) => Series::Minor(minor),
+            (major, _) => Series::Major(major),
+        }
+    }
+}
+
+/// Which versions of a name a solver package stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Part {
+    /// Every version (one version per package).
+    Whole,
+    /// The versions of one series (cargo's rule).
+    Series(Series),
+    /// A proxy for a requirement that spans several series (cargo's rule), by its text: its
+    /// versions are those the requirement allows, version v depending on exactly v of v's
+    /// series.
+    Spanning(Arc<str>),
+}
+
+/// A package as the solver sees it: a name, and which of its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Pkg {
+    named: Named,
+    part: Part,
+}
+
+impl Pkg {
+    /// The solver package that `version` of `named` belongs to under `policy`.
+    fn of_version(named: Named, version: &Version, policy: ResolutionPolicy) -> Self {
+        let part = match policy {
+            ResolutionPolicy::OneVersion => Part::Whole,
+            ResolutionPolicy::SemverCompatible => Part::Series(Series::of(version)),
+        };
+        Pkg { named, part }
+    }
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.named.fmt(f)
     }
 }
 
@@ -731,40 +860,39 @@ impl VersionSet for ReqSet {
 
 /// What the solver needed and the cache did not have.
 enum Missing {
-    Versions(Pkg),
-    Deps(Pkg, Version),
+    Versions(Named),
+    Deps(Named, Version),
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("dependency data not fetched yet")]
 struct NotFetched;
 
-type DepList = Vec<(Pkg, VersionReq)>;
+type DepList = Vec<(Named, VersionReq)>;
 
 #[derive(Default)]
 struct Cache {
     /// Version lists; `None` when the package does not exist.
-    versions: HashMap<Pkg, Option<Vec<VersionState>>>,
-    /// Direct dependencies of fetched versions.
-    deps: HashMap<(Pkg, Version), DepList>,
+    versions: HashMap<Named, Option<Vec<VersionState>>>,
+    /// Direct dependencies of fetched versions, plain and renamed.
+    deps: HashMap<(Named, Version), DepList>,
     /// The metadata of fetched versions, handed to the caller with the graph.
-    metadata: HashMap<(Pkg, Version), PackageMetadata>,
+    metadata: HashMap<(Named, Version), PackageMetadata>,
 }
 
 impl Cache {
-    fn store_metadata(&mut self, pkg: &Pkg, version: Version, metadata: PackageMetadata) {
+    fn store_metadata(&mut self, named: &Named, version: Version, metadata: PackageMetadata) {
         let list = metadata
-            .dependencies
-            .iter()
-            .map(|(p, req)| (Pkg::new(p.clone()), req.clone()))
+            .all_dependencies()
+            .map(|(p, req)| (Named::new(p.clone()), req.clone()))
             .collect();
-        self.deps.insert((pkg.clone(), version.clone()), list);
-        self.metadata.insert((pkg.clone(), version), metadata);
+        self.deps.insert((named.clone(), version.clone()), list);
+        self.metadata.insert((named.clone(), version), metadata);
     }
 
-    /// The existing versions of `pkg` that `req` may select, ascending.
-    fn allowed(&self, pkg: &Pkg, req: &VersionReq) -> Option<Vec<Version>> {
-        let states = self.versions.get(pkg)?.as_ref()?;
+    /// The existing versions of `named` that `req` may select, ascending.
+    fn allowed(&self, named: &Named, req: &VersionReq) -> Option<Vec<Version>> {
+        let states = self.versions.get(named)?.as_ref()?;
         let pin = is_exact_pin(req);
         Some(
             states
@@ -775,10 +903,19 @@ impl Cache {
         )
     }
 
-    /// The exact set of existing versions `req` may select, as ranges over the known versions.
-    fn requirement_set(&self, pkg: &Pkg, req: &VersionReq) -> Option<ReqSet> {
-        let states = self.versions.get(pkg)?;
+    /// The constraint `req` on `dep` is under `policy`: the solver package it constrains
+    /// and the exact set of existing versions it may select, as ranges over the known
+    /// versions. `None` when the versions of `dep` are not fetched yet.
+    fn constraint(
+        &self,
+        dep: &Named,
+        req: &VersionReq,
+        policy: ResolutionPolicy,
+    ) -> Option<(Pkg, ReqSet)> {
+        let states = self.versions.get(dep)?;
         let mut ranges = Ranges::empty();
+        // The series of the allowed versions: one, several (`None`), or none yet.
+        let mut series: Option<Option<Series>> = None;
         if let Some(states) = states {
             let pin = is_exact_pin(req);
             let mut run_start: Option<&Version> = None;
@@ -786,6 +923,12 @@ impl Cache {
             for state in states {
                 let ok = (pin || !state.yanked) && req.matches(&state.version);
                 if ok {
+                    let this = Series::of(&state.version);
+                    series = match series {
+                        None => Some(Some(this)),
+                        Some(Some(seen)) if seen == this => Some(Some(seen)),
+                        Some(_) => Some(None),
+                    };
                     run_start.get_or_insert(&state.version);
                     run_end = Some(&state.version);
                 } else if let (Some(start), Some(end)) = (run_start.take(), run_end.take()) {
@@ -796,22 +939,35 @@ impl Cache {
                 ranges = ranges.union(&Ranges::from_range_bounds(start.clone()..=end.clone()));
             }
         }
-        Some(ReqSet {
+        let label: Arc<str> = req.to_string().into();
+        let part = match (policy, series) {
+            (ResolutionPolicy::OneVersion, _) => Part::Whole,
+            (ResolutionPolicy::SemverCompatible, Some(Some(one))) => Part::Series(one),
+            // Several series, or none: a proxy (with no versions, the requirement fails on
+            // its own).
+            (ResolutionPolicy::SemverCompatible, _) => Part::Spanning(label.clone()),
+        };
+        let pkg = Pkg {
+            named: dep.clone(),
+            part,
+        };
+        let set = ReqSet {
             ranges,
-            label: Some(req.to_string().into()),
-        })
+            label: Some(label),
+        };
+        Some((pkg, set))
     }
 
     /// Hints appended to a conflict: dependencies that do not exist, and requirements that only
     /// yanked versions match.
     fn notes(&self) -> String {
         let mut notes = std::collections::BTreeSet::new();
-        for ((pkg, version), deps) in &self.deps {
+        for ((named, version), deps) in &self.deps {
             for (dep, req) in deps {
                 match self.versions.get(dep) {
                     Some(None) => {
                         notes.insert(format!(
-                            "note: {pkg} {version} depends on {dep} {req}, but no package named {dep} exists"
+                            "note: {named} {version} depends on {dep} {req}, but no package named {dep} exists"
                         ));
                     }
                     Some(Some(states)) if !is_exact_pin(req) => {
@@ -823,7 +979,7 @@ impl Cache {
                         let live = states.iter().any(|s| !s.yanked && req.matches(&s.version));
                         if !yanked.is_empty() && !live {
                             notes.insert(format!(
-                                "note: {dep} {req} (required by {pkg} {version}) matches only yanked versions ({}); yanked versions are used only when pinned exactly, e.g. ={}",
+                                "note: {dep} {req} (required by {named} {version}) matches only yanked versions ({}); yanked versions are used only when pinned exactly, e.g. ={}",
                                 yanked.join(", "),
                                 yanked.last().map_or("", String::as_str)
                             ));
@@ -839,7 +995,28 @@ impl Cache {
 
 struct Provider<'a> {
     cache: &'a Cache,
+    policy: ResolutionPolicy,
     missing: RefCell<Option<Missing>>,
+}
+
+impl Provider<'_> {
+    /// The versions of `pkg`, ascending: those of its name, of its series when it has one.
+    fn candidates<'s>(
+        &'s self,
+        pkg: &'s Pkg,
+    ) -> Option<impl DoubleEndedIterator<Item = &'s Version>> {
+        let states = self.cache.versions.get(&pkg.named)?;
+        Some(
+            states
+                .iter()
+                .flatten()
+                .map(|s| &s.version)
+                .filter(move |v| match pkg.part {
+                    Part::Series(series) => Series::of(v) == series,
+                    Part::Whole | Part::Spanning(_) => true,
+                }),
+        )
+    }
 }
 
 impl DependencyProvider for Provider<'_> {
@@ -856,24 +1033,17 @@ impl DependencyProvider for Provider<'_> {
         range: &ReqSet,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        let candidates = match self.cache.versions.get(package) {
-            Some(Some(states)) => states.iter().filter(|s| range.contains(&s.version)).count(),
-            _ => 0,
-        };
+        let candidates = self
+            .candidates(package)
+            .map_or(0, |c| c.filter(|v| range.contains(v)).count());
         (stats.conflict_count(), Reverse(candidates))
     }
 
     fn choose_version(&self, package: &Pkg, range: &ReqSet) -> Result<Option<Version>, NotFetched> {
-        match self.cache.versions.get(package) {
-            Some(states) => Ok(states.as_ref().and_then(|states| {
-                states
-                    .iter()
-                    .rev()
-                    .find(|s| range.contains(&s.version))
-                    .map(|s| s.version.clone())
-            })),
+        match self.candidates(package) {
+            Some(mut candidates) => Ok(candidates.rfind(|v| range.contains(v)).cloned()),
             None => {
-                *self.missing.borrow_mut() = Some(Missing::Versions(package.clone()));
+                *self.missing.borrow_mut() = Some(Missing::Versions(package.named.clone()));
                 Err(NotFetched)
             }
         }
@@ -884,18 +1054,43 @@ impl DependencyProvider for Provider<'_> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, ReqSet, String>, NotFetched> {
-        let Some(deps) = self.cache.deps.get(&(package.clone(), version.clone())) else {
-            *self.missing.borrow_mut() = Some(Missing::Deps(package.clone(), version.clone()));
+        if let Part::Spanning(_) = package.part {
+            // A proxy's version v is exactly v of its series.
+            let exact = Pkg::of_version(package.named.clone(), version, self.policy);
+            let set = ReqSet {
+                ranges: Ranges::singleton(version.clone()),
+                label: Some(format!("={version}").into()),
+            };
+            return Ok(Dependencies::Available(
+                [(exact, set)]
+                    .into_iter()
+                    .collect::<DependencyConstraints<_, _>>(),
+            ));
+        }
+        let key = (package.named.clone(), version.clone());
+        let Some(deps) = self.cache.deps.get(&key) else {
+            *self.missing.borrow_mut() = Some(Missing::Deps(key.0, key.1));
             return Err(NotFetched);
         };
-        let mut constraints = Vec::with_capacity(deps.len());
+        let mut constraints: Vec<(Pkg, ReqSet)> = Vec::with_capacity(deps.len());
         for (dep, req) in deps {
-            match self.cache.requirement_set(dep, req) {
-                Some(set) => constraints.push((dep.clone(), set)),
-                None => {
-                    *self.missing.borrow_mut() = Some(Missing::Versions(dep.clone()));
-                    return Err(NotFetched);
+            let Some((pkg, set)) = self.cache.constraint(dep, req, self.policy) else {
+                *self.missing.borrow_mut() = Some(Missing::Versions(dep.clone()));
+                return Err(NotFetched);
+            };
+            // One package required twice (under two names) must meet both requirements.
+            match constraints.iter_mut().find(|(p, _)| *p == pkg) {
+                Some((_, earlier)) => {
+                    let both = earlier.intersection(&set);
+                    *earlier = match both.label {
+                        Some(_) => both,
+                        None => ReqSet {
+                            label: Some(format!("{earlier} and {set}").into()),
+                            ..both
+                        },
+                    };
                 }
+                None => constraints.push((pkg, set)),
             }
         }
         Ok(Dependencies::Available(
@@ -911,36 +1106,52 @@ fn build_graph(
     root_pkg: &Pkg,
     root: &PackageId,
     chosen: &HashMap<Pkg, Version>,
-    transitive: bool,
+    options: ResolveOptions,
 ) -> Result<DependencyGraph> {
     // Every chosen version had its dependencies asked for, so its metadata was fetched; the
     // metadata carries the registered spelling (with any build metadata).
     let metadata_of = |pkg: &Pkg, version: &Version| -> Result<&PackageMetadata> {
         cache
             .metadata
-            .get(&(pkg.clone(), version.clone()))
+            .get(&(pkg.named.clone(), version.clone()))
             .ok_or_else(|| Error::Conflict {
                 root: root.to_string(),
                 explanation: format!("the resolver chose {pkg} {version} without reading it"),
                 trace: String::new(),
             })
     };
+    // The package and version a constraint was met by: a proxy's choice is a version of its
+    // series.
+    let met_by = |pkg: Pkg| -> Option<(Pkg, &Version)> {
+        let version = chosen.get(&pkg)?;
+        Some(match pkg.part {
+            Part::Spanning(_) => (Pkg::of_version(pkg.named, version, options.policy), version),
+            Part::Whole | Part::Series(_) => (pkg, version),
+        })
+    };
     let mut edges: HashMap<Pkg, Vec<Pkg>> = HashMap::new();
     let mut nodes = BTreeMap::new();
     for (pkg, version) in chosen {
+        if let Part::Spanning(_) = pkg.part {
+            continue;
+        }
         let deps = cache
             .deps
-            .get(&(pkg.clone(), version.clone()))
+            .get(&(pkg.named.clone(), version.clone()))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let mut ids = Vec::with_capacity(deps.len());
-        for (dep, _) in deps {
-            if let Some(v) = chosen.get(dep) {
-                ids.push(metadata_of(dep, v)?.id.clone());
-                edges.entry(pkg.clone()).or_default().push(dep.clone());
+        for (dep, req) in deps {
+            let target = cache
+                .constraint(dep, req, options.policy)
+                .and_then(|(dep_pkg, _)| met_by(dep_pkg));
+            if let Some((dep_pkg, v)) = target {
+                ids.push(metadata_of(&dep_pkg, v)?.id.clone());
+                edges.entry(pkg.clone()).or_default().push(dep_pkg);
             }
         }
         ids.sort();
+        ids.dedup();
         let metadata = metadata_of(pkg, version)?.clone();
         nodes.insert(
             metadata.id.clone(),
@@ -961,7 +1172,7 @@ fn build_graph(
             trace: String::new(),
         });
     }
-    if !transitive {
+    if !options.transitive {
         let keep: HashSet<PackageId> = nodes
             .get(root)
             .into_iter()

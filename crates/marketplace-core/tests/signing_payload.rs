@@ -1,6 +1,6 @@
 //! The signing payload is byte-for-byte stable: a golden vector is committed as a fixture.
 
-use marketplace_core::{PackageMetadata, signing_payload};
+use marketplace_core::{PackageMetadata, RenamedDependency, parse_requirement, signing_payload};
 
 const METADATA: &str = include_str!("fixtures/signing_payload_v1.json");
 const GOLDEN_HEX: &str = include_str!("fixtures/signing_payload_v1.hex");
@@ -52,6 +52,37 @@ fn payload_ignores_mutable_fields_and_covers_immutable_ones() {
             "an immutable field change must change the payload"
         );
     }
+}
+
+#[test]
+fn renamed_dependencies_append_field_10_and_leave_other_payloads_as_they_were() {
+    let base = signing_payload(&fixture());
+    let renamed = |req: &str| RenamedDependency {
+        package: "acme/http".parse().unwrap(),
+        requirement: parse_requirement(req).unwrap(),
+    };
+    let mut m = fixture();
+    m.renamed_dependencies
+        .insert("http_02".parse().unwrap(), renamed("^0.2"));
+    let with = signing_payload(&m);
+    // Fields 0–9 unchanged, then field 10: count, alias, package, requirement.
+    let mut tail = 1u32.to_be_bytes().to_vec();
+    for s in ["http_02", "acme/http", "^0.2"] {
+        tail.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        tail.extend_from_slice(s.as_bytes());
+    }
+    assert_eq!(with, [base.clone(), tail].concat());
+    // The requirement and the alias are covered.
+    let mut other = m.clone();
+    other
+        .renamed_dependencies
+        .insert("http_02".parse().unwrap(), renamed("^0.3"));
+    assert_ne!(signing_payload(&other), with);
+    let mut alias = fixture();
+    alias
+        .renamed_dependencies
+        .insert("http_2".parse().unwrap(), renamed("^0.2"));
+    assert_ne!(signing_payload(&alias), with);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use marketplace_core::{
     ContentHash, Error, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef,
-    parse_requirement, parse_url, parse_version,
+    RenamedDependency, parse_requirement, parse_url, parse_version,
 };
 
 /// Asserts `result` is `Invalid` for `field`, with `rule_part` in the rule and the message.
@@ -248,6 +248,51 @@ fn invalid_metadata_fields() {
         assert_invalid(m.validate(), field, rule);
     }
     assert!(metadata().validate().is_ok());
+}
+
+#[test]
+fn dependencies_on_another_series_of_itself_and_under_other_names_are_valid() {
+    let renamed = |package: &str, req: &str| RenamedDependency {
+        package: package.parse().unwrap(),
+        requirement: parse_requirement(req).unwrap(),
+    };
+    // acme/web 1.0.0 on acme/web 0.9 (the semver trick), and on acme/http twice.
+    let mut m = metadata();
+    m.dependencies.insert(
+        "acme/web".parse().unwrap(),
+        parse_requirement("^0.9").unwrap(),
+    );
+    m.dependencies.insert(
+        "acme/http".parse().unwrap(),
+        parse_requirement("^1").unwrap(),
+    );
+    m.renamed_dependencies
+        .insert("http0".parse().unwrap(), renamed("acme/http", "^0.4"));
+    m.validate().unwrap();
+    assert_eq!(m.all_dependencies().count(), 3);
+
+    // A requirement its own version meets is a dependency on itself, renamed or not.
+    let mut own = metadata();
+    own.renamed_dependencies
+        .insert("me".parse().unwrap(), renamed("Acme/Web", ">=0.9"));
+    assert_invalid(own.validate(), "dependencies.me", "cannot depend on itself");
+    // An alias is a name of its own: not another dependency's.
+    let mut clash = metadata();
+    clash
+        .dependencies
+        .insert("log".parse().unwrap(), parse_requirement("^0.4").unwrap());
+    clash
+        .renamed_dependencies
+        .insert("Log".parse().unwrap(), renamed("acme/log", "^1"));
+    assert_invalid(clash.validate(), "dependencies", "same dependency name");
+    // Plain dependencies on one package under two spellings stay refused.
+    let mut twice = metadata();
+    for spelling in ["acme/http", "acme/HTTP"] {
+        twice
+            .dependencies
+            .insert(spelling.parse().unwrap(), parse_requirement("^1").unwrap());
+    }
+    assert_invalid(twice.validate(), "dependencies", "name the same package");
 }
 
 #[test]

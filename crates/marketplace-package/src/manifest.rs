@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use marketplace_core::semver::VersionReq;
 use marketplace_core::url::Url;
 use marketplace_core::{
-    ContentHash, Error, License, Name, PackageId, PackageMetadata, PackageRef, Result, now_seconds,
-    parse_requirement_for, parse_url, parse_version, validate_authors, validate_categories,
-    validate_dependencies, validate_description, validate_keywords,
+    ContentHash, Error, License, Name, PackageId, PackageMetadata, PackageRef, RenamedDependency,
+    Result, now_seconds, parse_requirement_for, parse_url, parse_version, validate_authors,
+    validate_categories, validate_dependencies, validate_description, validate_keywords,
 };
 use serde::Deserialize;
 
@@ -21,8 +21,9 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     package: RawPackage,
+    /// `name = "requirement"`, or `alias = { package = "name", version = "requirement" }`.
     #[serde(default)]
-    dependencies: BTreeMap<String, String>,
+    dependencies: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -67,10 +68,65 @@ pub struct Manifest {
     pub repository: Option<Url>,
     /// Dependencies.
     pub dependencies: BTreeMap<PackageRef, VersionReq>,
+    /// Dependencies under a name of the package's choosing (`alias = { package = … }`).
+    pub renamed_dependencies: BTreeMap<Name, RenamedDependency>,
 }
 
 fn field(name: &str) -> String {
     format!("{MANIFEST_FILE} {name}")
+}
+
+/// One `[dependencies]` entry: `"requirement"`, `{ version = "requirement" }`, or
+/// `{ package = "name", version = "requirement" }` (a dependency under another name). The
+/// package, when the entry names one other than its key, and the requirement.
+fn dependency(key: &str, value: &toml::Value) -> Result<(Option<PackageRef>, VersionReq)> {
+    let at = field(&format!("dependencies.{key}"));
+    let table = match value {
+        toml::Value::String(req) => return Ok((None, parse_requirement_for(&at, req)?)),
+        toml::Value::Table(table) => table,
+        other => {
+            return Err(Error::invalid(
+                at,
+                other.to_string(),
+                "must be a requirement such as \"^1.2\" or a table such as { package = \"name\", version = \"^1.2\" }",
+            ));
+        }
+    };
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !matches!(k.as_str(), "package" | "version"))
+    {
+        return Err(Error::invalid(
+            format!("{at}.{unknown}"),
+            table[unknown].to_string(),
+            "is not a dependency field (a dependency has `version` and, under another name, `package`)",
+        ));
+    }
+    let text = |name: &str| -> Result<Option<&str>> {
+        match table.get(name) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(Error::invalid(
+                format!("{at}.{name}"),
+                other.to_string(),
+                "must be a string",
+            )),
+        }
+    };
+    let Some(req) = text("version")? else {
+        return Err(Error::invalid(
+            &at,
+            value.to_string(),
+            "must give a `version` requirement such as \"^1.2\"",
+        ));
+    };
+    let req = parse_requirement_for(&format!("{at}.version"), req)?;
+    let package = text("package")?
+        .map(|p| PackageRef::parse_field(&format!("{at}.package"), p))
+        .transpose()?
+        // `name = { package = "name" }` is a plain dependency.
+        .filter(|p| p.to_string() != key);
+    Ok((package, req))
 }
 
 impl Manifest {
@@ -121,10 +177,24 @@ impl Manifest {
             .map(|u| parse_url(&field("package.repository"), u))
             .transpose()?;
         let mut dependencies = BTreeMap::new();
-        for (dep, req) in &raw.dependencies {
-            let package = PackageRef::parse_field(&field("dependencies"), dep)?;
-            let req = parse_requirement_for(&field(&format!("dependencies.{dep}")), req)?;
-            dependencies.insert(package, req);
+        let mut renamed_dependencies = BTreeMap::new();
+        for (dep, value) in &raw.dependencies {
+            let (package, req) = dependency(dep, value)?;
+            match package {
+                None => {
+                    dependencies.insert(PackageRef::parse_field(&field("dependencies"), dep)?, req);
+                }
+                Some(package) => {
+                    let alias = Name::for_field(&field("dependencies"), dep)?;
+                    renamed_dependencies.insert(
+                        alias,
+                        RenamedDependency {
+                            package,
+                            requirement: req,
+                        },
+                    );
+                }
+            }
         }
         let id = PackageId::new(namespace, name, version);
         // Every data-model rule of the fields a manifest sets, checked once here: the metadata
@@ -133,7 +203,7 @@ impl Manifest {
         validate_authors(&p.authors)?;
         validate_keywords(&p.keywords)?;
         validate_categories(&p.categories)?;
-        validate_dependencies(&id.package(), &dependencies)?;
+        validate_dependencies(&id, &dependencies, &renamed_dependencies)?;
         Ok(Manifest {
             id,
             description: p.description,
@@ -144,6 +214,7 @@ impl Manifest {
             homepage,
             repository,
             dependencies,
+            renamed_dependencies,
         })
     }
 
@@ -158,6 +229,8 @@ impl Manifest {
         m.homepage.clone_from(&self.homepage);
         m.repository.clone_from(&self.repository);
         m.dependencies.clone_from(&self.dependencies);
+        m.renamed_dependencies
+            .clone_from(&self.renamed_dependencies);
         m.published_at = now_seconds();
         m
     }

@@ -370,3 +370,52 @@ fn stricter_limits_are_applied_to_an_archive_inspected_under_looser_ones() {
     limits.max_path_len = 10;
     assert_invalid(limits.admit(&packed), "longer than 10 bytes");
 }
+
+#[test]
+fn a_manifest_declares_renamed_dependencies_as_cargo_does() {
+    let text = r#"[package]
+name = "rand"
+version = "0.8.0"
+
+[dependencies]
+rand_core = "^0.6"
+rand_core_05 = { package = "rand_core", version = "^0.5" }
+getrandom = { version = "0.2" }
+"#;
+    let manifest = Manifest::parse(text).expect("manifest");
+    let plain: Vec<String> = manifest
+        .dependencies
+        .iter()
+        .map(|(p, r)| format!("{p} {r}"))
+        .collect();
+    assert_eq!(plain, ["getrandom ^0.2", "rand_core ^0.6"]);
+    let renamed: Vec<String> = manifest
+        .renamed_dependencies
+        .iter()
+        .map(|(alias, r)| format!("{alias} = {} {}", r.package, r.requirement))
+        .collect();
+    assert_eq!(renamed, ["rand_core_05 = rand_core ^0.5"]);
+    let metadata = manifest.to_metadata(ContentHash::sha256(b"rand"), 1);
+    assert_eq!(metadata.renamed_dependencies, manifest.renamed_dependencies);
+    metadata.validate().expect("valid");
+
+    for (entry, rule) in [
+        ("x = { package = \"y\" }", "must give a `version`"),
+        (
+            "x = { version = \"1\", path = \"../y\" }",
+            "is not a dependency field",
+        ),
+        ("x = 1", "must be a requirement"),
+        ("x = { package = 3, version = \"1\" }", "must be a string"),
+        ("rand = { version = \"0.8\" }", "cannot depend on itself"),
+    ] {
+        let text =
+            format!("[package]\nname = \"rand\"\nversion = \"0.8.0\"\n\n[dependencies]\n{entry}\n");
+        match Manifest::parse(&text) {
+            Err(Error::Invalid { rule: got, .. }) => {
+                assert!(got.contains(rule), "{entry}: {got}");
+            }
+            other => panic!("{entry}: expected Invalid, got {other:?}"),
+        }
+    }
+}

@@ -12,8 +12,9 @@ use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
     License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef, PackageStats, PublicKey,
-    RegistryEvent, Result, SearchResult, Signature, SignatureAlgorithm, TrustLevel, TrustResult,
-    TrustedKey, VersionState, parse_requirement_for, parse_url, parse_version,
+    RegistryEvent, RenamedDependency, Result, SearchResult, Signature, SignatureAlgorithm,
+    TrustLevel, TrustResult, TrustedKey, VersionState, parse_requirement_for, parse_url,
+    parse_version,
 };
 use serde::{Deserialize, Serialize};
 
@@ -110,8 +111,13 @@ pub struct VersionMetadata {
     /// Authors, e.g. `Jane Doe <jane@example.com>`.
     #[serde(default)]
     pub authors: Vec<String>,
-    /// SPDX license expression.
+    /// The license as the author wrote it (an SPDX expression, or an older loose form such
+    /// as `MIT/Apache-2.0`).
     pub license: Option<String>,
+    /// The license as a normalised SPDX expression (`MIT OR Apache-2.0`); the same as
+    /// `license` when that is strict SPDX. Derived from `license` on reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_spdx: Option<String>,
     /// Source repository URL.
     pub repository: Option<String>,
     /// Home page URL.
@@ -125,6 +131,10 @@ pub struct VersionMetadata {
     /// Direct dependencies: package (`ns/name` or `name`) → requirement (cargo semantics).
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
+    /// Direct dependencies under a name of the package's choosing: alias → package and
+    /// requirement.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renamed_dependencies: BTreeMap<String, RenamedBody>,
     /// Content hash of the archive, `sha256:<hex>`.
     pub checksum: String,
     /// Archive size in bytes.
@@ -136,6 +146,15 @@ pub struct VersionMetadata {
     pub published_at: OffsetDateTime,
 }
 
+/// A renamed dependency on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenamedBody {
+    /// The package (`ns/name` or `name`).
+    pub package: String,
+    /// The requirement (cargo semantics).
+    pub req: String,
+}
+
 impl From<&PackageMetadata> for VersionMetadata {
     fn from(m: &PackageMetadata) -> Self {
         VersionMetadata {
@@ -145,6 +164,7 @@ impl From<&PackageMetadata> for VersionMetadata {
             description: m.description.clone(),
             authors: m.authors.clone(),
             license: m.license.as_ref().map(ToString::to_string),
+            license_spdx: m.license.as_ref().map(|l| l.spdx().to_owned()),
             repository: m.repository.as_ref().map(ToString::to_string),
             homepage: m.homepage.as_ref().map(ToString::to_string),
             keywords: m.keywords.clone(),
@@ -153,6 +173,17 @@ impl From<&PackageMetadata> for VersionMetadata {
                 .dependencies
                 .iter()
                 .map(|(p, r)| (p.to_string(), r.to_string()))
+                .collect(),
+            renamed_dependencies: m
+                .renamed_dependencies
+                .iter()
+                .map(|(alias, r)| {
+                    let body = RenamedBody {
+                        package: r.package.to_string(),
+                        req: r.requirement.to_string(),
+                    };
+                    (alias.to_string(), body)
+                })
                 .collect(),
             checksum: m.checksum.to_string(),
             size: m.size,
@@ -202,6 +233,19 @@ impl TryFrom<VersionMetadata> for PackageMetadata {
             m.dependencies.insert(
                 PackageRef::parse_field(&field, package)?,
                 parse_requirement_for(&field, req)?,
+            );
+        }
+        for (alias, renamed) in &w.renamed_dependencies {
+            let field = format!("response field renamed_dependencies.{alias}");
+            m.renamed_dependencies.insert(
+                Name::for_field(&field, alias)?,
+                RenamedDependency {
+                    package: PackageRef::parse_field(
+                        &format!("{field}.package"),
+                        &renamed.package,
+                    )?,
+                    requirement: parse_requirement_for(&format!("{field}.req"), &renamed.req)?,
+                },
             );
         }
         m.signature = w.signature.map(Signature::try_from).transpose()?;

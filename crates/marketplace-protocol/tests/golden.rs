@@ -84,6 +84,22 @@ fn version_metadata() {
 }
 
 #[test]
+fn version_metadata_with_a_loose_license_and_a_renamed_dependency() {
+    let mut m = signed_metadata();
+    m.license = Some(marketplace_core::License::new("MIT/Apache-2.0").unwrap());
+    m.renamed_dependencies.insert(
+        marketplace_core::Name::new("http_02").unwrap(),
+        marketplace_core::RenamedDependency {
+            package: "acme/http".parse().unwrap(),
+            requirement: "^0.2".parse().unwrap(),
+        },
+    );
+    let back = golden("version_metadata_renamed", &v1::VersionMetadata::from(&m));
+    assert_eq!(back.license_spdx.as_deref(), Some("MIT OR Apache-2.0"));
+    assert_eq!(PackageMetadata::try_from(back).unwrap(), m);
+}
+
+#[test]
 fn version_list() {
     let states = vec![
         VersionState {

@@ -5,19 +5,29 @@
 //! cannot change what is on disk unnoticed (the tests below hold old rows to reading). Version 1
 //! is the layout rows had before the encoding was versioned, so rows without `"v"` read as
 //! version 1; new rows say `"v": 1`. A row from a newer encoding is refused, never misread.
+//!
+//! Version 2 of a metadata row adds `renamed_dependencies` (alias → package and requirement)
+//! and is written only for versions that have them, so that a library reading version 1
+//! refuses such a row rather than drop dependencies; every other row stays version 1. Rows
+//! of either version carry `license_spdx`, the normalised SPDX expression, beside `license`
+//! (as written) when the two differ — for readers of the database; this library derives it
+//! again from the text.
 
 use std::collections::BTreeMap;
 
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::{
-    ContentHash, EventKind, License, MetadataUpdate, PackageId, PackageMetadata, PackageRef,
-    PublicKey, Signature, parse_requirement, parse_url,
+    ContentHash, EventKind, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef,
+    PublicKey, RenamedDependency, Signature, parse_requirement, parse_url,
 };
 use serde::{Deserialize, Serialize};
 
-/// The encoding version this library writes.
+/// The encoding version this library writes (events, and metadata without renamed
+/// dependencies).
 pub(crate) const ENCODING: u32 = 1;
+/// The newest encoding this library reads: metadata with renamed dependencies.
+pub(crate) const NEWEST: u32 = 2;
 
 fn v1() -> u32 {
     1
@@ -28,6 +38,12 @@ struct PublicKeyRow {
     algorithm: String,
     /// Hex.
     bytes: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RenamedRow {
+    package: String,
+    req: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,6 +65,9 @@ struct MetadataRow {
     authors: Vec<String>,
     #[serde(default)]
     license: Option<String>,
+    /// The normalised expression, when `license` was not strict SPDX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    license_spdx: Option<String>,
     #[serde(default)]
     repository: Option<String>,
     #[serde(default)]
@@ -59,6 +78,9 @@ struct MetadataRow {
     categories: Vec<String>,
     #[serde(default)]
     dependencies: BTreeMap<String, String>,
+    /// Version 2: alias → package and requirement.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    renamed_dependencies: BTreeMap<String, RenamedRow>,
     /// `sha256:<hex>`.
     checksum: String,
     size: u64,
@@ -122,10 +144,11 @@ enum EventRow {
     },
 }
 
-fn check_encoding(encoding: u32) -> Result<(), String> {
-    if encoding > ENCODING {
+/// Refuses a row whose encoding is newer than `newest`, the newest this library reads of it.
+fn check_encoding(encoding: u32, newest: u32) -> Result<(), String> {
+    if encoding > newest {
         return Err(format!(
-            "encoding version {encoding} is newer than the {ENCODING} this library reads"
+            "encoding version {encoding} is newer than the {newest} this library reads"
         ));
     }
     Ok(())
@@ -142,11 +165,20 @@ fn hex_field(field: &str, text: &str) -> Result<Vec<u8>, String> {
 /// The row of `metadata`.
 pub(crate) fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
     let row = MetadataRow {
-        encoding: ENCODING,
+        encoding: if m.renamed_dependencies.is_empty() {
+            ENCODING
+        } else {
+            NEWEST
+        },
         id: m.id.to_string(),
         description: m.description.clone(),
         authors: m.authors.clone(),
         license: m.license.as_ref().map(ToString::to_string),
+        license_spdx: m
+            .license
+            .as_ref()
+            .filter(|l| l.was_normalised())
+            .map(|l| l.spdx().to_owned()),
         repository: m.repository.as_ref().map(ToString::to_string),
         homepage: m.homepage.as_ref().map(ToString::to_string),
         keywords: m.keywords.clone(),
@@ -155,6 +187,17 @@ pub(crate) fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
             .dependencies
             .iter()
             .map(|(p, r)| (p.to_string(), r.to_string()))
+            .collect(),
+        renamed_dependencies: m
+            .renamed_dependencies
+            .iter()
+            .map(|(alias, r)| {
+                let row = RenamedRow {
+                    package: r.package.to_string(),
+                    req: r.requirement.to_string(),
+                };
+                (alias.to_string(), row)
+            })
             .collect(),
         checksum: m.checksum.to_string(),
         size: m.size,
@@ -176,7 +219,7 @@ pub(crate) fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
 /// The metadata of a row; `Err` says which field does not parse.
 pub(crate) fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
     let row: MetadataRow = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    check_encoding(row.encoding)?;
+    check_encoding(row.encoding, NEWEST)?;
     let id: PackageId = parsed("id", row.id.parse())?;
     let mut m = PackageMetadata::new(
         id,
@@ -203,6 +246,16 @@ pub(crate) fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
         let package: PackageRef = parsed("dependencies", package.parse())?;
         m.dependencies
             .insert(package, parsed("dependencies", parse_requirement(&req))?);
+    }
+    for (alias, renamed) in row.renamed_dependencies {
+        let field = format!("renamed_dependencies.{alias}");
+        m.renamed_dependencies.insert(
+            parsed(&field, Name::new(&alias))?,
+            RenamedDependency {
+                package: parsed(&field, renamed.package.parse())?,
+                requirement: parsed(&field, parse_requirement(&renamed.req))?,
+            },
+        );
     }
     m.signature = row
         .signature
@@ -275,7 +328,7 @@ pub(crate) fn decode_event(json: &str) -> Result<EventKind, String> {
                 id: text,
                 checksum,
             } => {
-                check_encoding(encoding)?;
+                check_encoding(encoding, ENCODING)?;
                 EventKind::Registered {
                     id: id(&text)?,
                     checksum: parsed("checksum", checksum.parse::<ContentHash>())?,
@@ -286,14 +339,14 @@ pub(crate) fn decode_event(json: &str) -> Result<EventKind, String> {
                 id: text,
                 reason,
             } => {
-                check_encoding(encoding)?;
+                check_encoding(encoding, ENCODING)?;
                 EventKind::Yanked {
                     id: id(&text)?,
                     reason,
                 }
             }
             EventRow::Unyanked { encoding, id: text } => {
-                check_encoding(encoding)?;
+                check_encoding(encoding, ENCODING)?;
                 EventKind::Unyanked { id: id(&text)? }
             }
             EventRow::MetadataUpdated {
@@ -301,7 +354,7 @@ pub(crate) fn decode_event(json: &str) -> Result<EventKind, String> {
                 id: text,
                 update,
             } => {
-                check_encoding(encoding)?;
+                check_encoding(encoding, ENCODING)?;
                 EventKind::MetadataUpdated {
                     id: id(&text)?,
                     update: Box::new(MetadataUpdate {
@@ -367,12 +420,50 @@ mod tests {
 
     #[test]
     fn a_row_from_a_newer_encoding_is_refused() {
-        let newer = OLD_METADATA_ROW.replacen('{', r#"{"v":2,"#, 1);
+        let newer = OLD_METADATA_ROW.replacen('{', r#"{"v":3,"#, 1);
         assert!(decode_metadata(&newer).unwrap_err().contains("newer"));
         assert!(
             decode_event(r#"{"type":"unyanked","v":9,"id":"a@1.0.0"}"#)
                 .unwrap_err()
                 .contains("newer")
+        );
+        // Events are still version 1.
+        assert!(
+            decode_event(r#"{"type":"unyanked","v":2,"id":"a@1.0.0"}"#)
+                .unwrap_err()
+                .contains("newer")
+        );
+    }
+
+    #[test]
+    fn renamed_dependencies_are_written_as_version_2_and_read_back() {
+        let mut m = decode_metadata(OLD_METADATA_ROW).unwrap();
+        m.renamed_dependencies.insert(
+            Name::new("http_02").unwrap(),
+            RenamedDependency {
+                package: "acme/http".parse().unwrap(),
+                requirement: parse_requirement("^0.2").unwrap(),
+            },
+        );
+        m.license = Some(License::new("MIT/Apache-2.0").unwrap());
+        let row = encode_metadata(&m).unwrap();
+        assert!(row.contains(r#""v":2"#), "{row}");
+        assert!(
+            row.contains(
+                r#""renamed_dependencies":{"http_02":{"package":"acme/http","req":"^0.2"}}"#
+            ),
+            "{row}"
+        );
+        assert!(
+            row.contains(r#""license":"MIT/Apache-2.0","license_spdx":"MIT OR Apache-2.0""#),
+            "{row}"
+        );
+        assert_eq!(decode_metadata(&row).unwrap(), m);
+        // Without renamed dependencies a row stays version 1, readable by older libraries.
+        let plain = encode_metadata(&decode_metadata(OLD_METADATA_ROW).unwrap()).unwrap();
+        assert!(
+            plain.contains(r#""v":1"#) && !plain.contains("renamed"),
+            "{plain}"
         );
     }
 }

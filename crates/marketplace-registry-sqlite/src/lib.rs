@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     ContentHash, DependencyGraph, DownloadCount, MetadataUpdate, PackageId, PackageMetadata,
-    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
-    check_registration,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, ResolveOptions, Result,
+    VersionState, check_registration,
 };
 use rusqlite::Connection;
 
@@ -216,14 +216,14 @@ impl SqliteRegistry {
 impl Inner {
     /// Resolves `id` with the core resolver's synchronous driver over one connection, in the
     /// calling (blocking) thread: one hop for the whole resolution.
-    fn resolve_blocking(&self, id: &PackageId, transitive: bool) -> Result<DependencyGraph> {
+    fn resolve_blocking(&self, id: &PackageId, options: ResolveOptions) -> Result<DependencyGraph> {
         let resolved = self.with_reader(|connection, location| {
             let source = resolution::ConnectionSource {
                 connection,
                 location,
             };
             Ok(marketplace_core::resolve_graph_blocking(
-                &source, id, transitive,
+                &source, id, options,
             ))
         });
         match resolved {
@@ -338,13 +338,13 @@ impl Registry for SqliteRegistry {
     async fn resolve_dependencies(
         &self,
         id: &PackageId,
-        transitive: bool,
+        options: ResolveOptions,
     ) -> Result<DependencyGraph> {
         // The provided resolver, run next to the data: every read it makes is a direct call
         // on one connection inside one blocking task.
         let inner = Arc::clone(&self.inner);
         let id = id.clone();
-        tokio::task::spawn_blocking(move || inner.resolve_blocking(&id, transitive))
+        tokio::task::spawn_blocking(move || inner.resolve_blocking(&id, options))
             .await
             .map_err(|e| SqliteError::Task(e.to_string()).during("resolve dependencies"))?
     }

@@ -45,7 +45,13 @@ impl From<&PackageRecord> for Stored {
             published_at: m.published_at,
             downloads: r.downloads,
             yanked: r.is_yanked(),
-            dependencies: m.dependencies.keys().map(|p| p.canonical()).collect(),
+            // Each package once, renamed dependencies included.
+            dependencies: m
+                .all_dependencies()
+                .map(|(p, _)| p.canonical())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
     }
 }

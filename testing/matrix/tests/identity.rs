@@ -10,7 +10,7 @@ use marketplace_client::{ArchiveLimits, MarketplaceBuilder, MarketplaceClient, p
 use marketplace_conformance::layer::{Layered, RegistryOverride};
 use marketplace_core::{
     DependencyGraph, ErrorKind, PackageId, PackageMetadata, PackageRef, Registry, ResolutionSource,
-    Result, TrustLevel, VersionState, async_trait,
+    ResolveOptions, Result, TrustLevel, VersionState, async_trait,
 };
 
 /// Once armed, answers for 2.0.0 with the metadata of 1.0.0 (as a tampered row would).
@@ -45,10 +45,10 @@ impl RegistryOverride for SwappedRow {
         &self,
         inner: &dyn Registry,
         id: &PackageId,
-        transitive: bool,
+        options: ResolveOptions,
     ) -> Result<DependencyGraph> {
         let source = Swapped(inner, self.0.load(Ordering::SeqCst));
-        marketplace_core::resolve_graph(&source, id, transitive).await
+        marketplace_core::resolve_graph(&source, id, options).await
     }
 }
 
@@ -61,9 +61,9 @@ impl RegistryOverride for DroppedNode {
         &self,
         inner: &dyn Registry,
         id: &PackageId,
-        transitive: bool,
+        options: ResolveOptions,
     ) -> Result<DependencyGraph> {
-        let mut graph = inner.resolve_dependencies(id, transitive).await?;
+        let mut graph = inner.resolve_dependencies(id, options).await?;
         let root = graph.root.clone();
         graph.nodes.retain(|k, _| *k == root);
         Ok(graph)

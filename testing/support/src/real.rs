@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
-    ContentHash, License, Name, PackageId, PackageMetadata, PackageRecord, PackageRef, now_seconds,
+    ContentHash, License, Name, PackageId, PackageMetadata, PackageRecord, PackageRef,
+    RenamedDependency, now_seconds,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,15 +59,13 @@ pub fn real_universe() -> Vec<RealVersion> {
 
 impl RealVersion {
     /// The version as metadata a registry holds (no archive behind it: the hash is of the index
-    /// line), or why the marketplace's rules refuse its name, version or a requirement. What
-    /// the data model cannot hold yet — a dependency on the package itself (another major) or
-    /// a second dependency on one package under another name — is left out and counted in the
-    /// second value.
-    pub fn metadata(&self) -> Result<(PackageMetadata, usize), String> {
+    /// line), renamed dependencies and dependencies on another series of itself included, or
+    /// why the marketplace's rules refuse it (its name, version, a requirement, or a
+    /// dependency on itself).
+    pub fn metadata(&self) -> Result<PackageMetadata, String> {
         let name = Name::new(&self.name).map_err(|e| e.to_string())?;
         let version = Version::parse(&self.vers).map_err(|e| format!("{}: {e}", self.vers))?;
         let id = PackageId::new(None, name, version);
-        let own = id.package().canonical();
         let line = serde_json::to_string(self).map_err(|e| e.to_string())?;
         let mut metadata = PackageMetadata::new(
             id,
@@ -74,25 +73,31 @@ impl RealVersion {
             ContentHash::sha256(line.as_bytes()),
             line.len() as u64,
         );
-        let mut left_out = 0;
         for dependency in &self.deps {
             let package: PackageRef = dependency
                 .package()
                 .parse()
                 .map_err(|e: marketplace_core::Error| e.to_string())?;
-            let req = VersionReq::parse(&dependency.req)
+            let requirement = VersionReq::parse(&dependency.req)
                 .map_err(|e| format!("{} {:?}: {e}", dependency.name, dependency.req))?;
-            let twice = metadata
-                .dependencies
-                .keys()
-                .any(|held| held.canonical() == package.canonical());
-            if package.canonical() == own || twice {
-                left_out += 1;
-                continue;
+            match &dependency.package {
+                Some(real) if *real != dependency.name => {
+                    let alias = Name::new(&dependency.name).map_err(|e| e.to_string())?;
+                    metadata.renamed_dependencies.insert(
+                        alias,
+                        RenamedDependency {
+                            package,
+                            requirement,
+                        },
+                    );
+                }
+                _ => {
+                    metadata.dependencies.insert(package, requirement);
+                }
             }
-            metadata.dependencies.insert(package, req);
         }
-        Ok((metadata, left_out))
+        metadata.validate().map_err(|e| e.to_string())?;
+        Ok(metadata)
     }
 }
 

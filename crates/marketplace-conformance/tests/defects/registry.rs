@@ -9,8 +9,8 @@ use marketplace_conformance::{Capabilities, SuiteReport, registry_suite};
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     ContentHash, DependencyGraph, DownloadCount, Error, MetadataUpdate, PackageId, PackageMetadata,
-    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
-    async_trait,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, ResolveOptions, Result,
+    VersionState, async_trait,
 };
 
 use crate::common::defect;
@@ -701,10 +701,10 @@ impl RegistryOverride for DirectOnlyTakesHighest {
         &self,
         inner: &dyn Registry,
         id: &PackageId,
-        transitive: bool,
+        options: ResolveOptions,
     ) -> Result<DependencyGraph> {
-        if transitive {
-            return inner.resolve_dependencies(id, true).await;
+        if options.transitive {
+            return inner.resolve_dependencies(id, options).await;
         }
         let root = inner.get(id).await?;
         let mut nodes = BTreeMap::new();
