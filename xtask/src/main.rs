@@ -146,6 +146,23 @@ fn ci() -> Result<(), String> {
 /// `cargo xtask bench-report [--quick]`: the workload runner, built in release mode.
 fn bench_report(args: &[String]) -> Result<(), String> {
     let out = conformance::target_dir().join("bench-report");
+    // The CLI row runs the release `mkt` beside the runner.
+    let built = cargo()
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-q",
+            "-p",
+            "marketplace-cli",
+            "--bin",
+            "mkt",
+        ])
+        .status()
+        .map_err(|e| format!("could not build mkt: {e}"))?;
+    if !built.success() {
+        return Err(format!("building mkt failed ({built})"));
+    }
     let mut command = cargo();
     command.args([
         "run",

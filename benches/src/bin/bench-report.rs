@@ -155,6 +155,7 @@ async fn main() {
     if wanted("w3") {
         eprintln!("W3 publish…");
         rows.extend(workloads::w3_publish(mode).await);
+        rows.push(workloads::w3_cli_publish());
     }
     if wanted("w4") {
         eprintln!("W4 install…");

@@ -238,9 +238,9 @@ pub fn peer_queries() -> Vec<SearchQuery> {
         .collect()
 }
 
-/// A valid package archive (`.tar.gz`) for `metadata`: its manifest and a README.
-pub fn archive(metadata: &PackageMetadata, padding: usize) -> Bytes {
-    use std::io::Write as _;
+/// The `marketplace.toml` of a corpus package (name, version, namespace, description, MIT,
+/// keywords, dependencies).
+pub fn manifest(metadata: &PackageMetadata) -> String {
     let id = &metadata.id;
     let mut manifest = format!(
         "[package]\nname = \"{}\"\nversion = \"{}\"\ndescription = \"{}\"\nlicense = \"MIT\"\n",
@@ -261,9 +261,22 @@ pub fn archive(metadata: &PackageMetadata, padding: usize) -> Bytes {
     for (dep, req) in &metadata.dependencies {
         manifest.push_str(&format!("\"{dep}\" = \"{req}\"\n"));
     }
+    manifest
+}
+
+/// The README of a corpus package: its id and `padding` bytes.
+pub fn readme(metadata: &PackageMetadata, padding: usize) -> String {
+    format!("{}\n{}\n", metadata.id, "x".repeat(padding))
+}
+
+/// A valid package archive (`.tar.gz`) for `metadata`: its [`manifest`] and [`readme`].
+pub fn archive(metadata: &PackageMetadata, padding: usize) -> Bytes {
+    use std::io::Write as _;
+    let id = &metadata.id;
+    let manifest = manifest(metadata);
     let top = format!("{}-{}", id.name, id.version);
     let mut builder = tar::Builder::new(Vec::new());
-    let readme = format!("{id}\n{}\n", "x".repeat(padding));
+    let readme = readme(metadata, padding);
     for (name, body) in [
         ("marketplace.toml", manifest.as_bytes()),
         ("README.md", readme.as_bytes()),

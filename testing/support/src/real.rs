@@ -287,11 +287,20 @@ impl RealCrate {
         if !self.dependencies.is_empty() {
             out.push_str("\n[dependencies]\n");
             for dependency in &self.dependencies {
-                out.push_str(&format!(
-                    "{} = {}\n",
-                    toml_string(dependency.package()),
-                    toml_string(&dependency.req)
-                ));
+                let line = match &dependency.package {
+                    Some(package) if *package != dependency.name => format!(
+                        "{} = {{ package = {}, version = {} }}\n",
+                        toml_string(&dependency.name),
+                        toml_string(package),
+                        toml_string(&dependency.req)
+                    ),
+                    _ => format!(
+                        "{} = {}\n",
+                        toml_string(&dependency.name),
+                        toml_string(&dependency.req)
+                    ),
+                };
+                out.push_str(&line);
             }
         }
         out
