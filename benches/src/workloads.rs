@@ -163,7 +163,10 @@ pub async fn w1_search(mode: Mode) -> Vec<Row> {
         })
         .await;
         rows.push(latency_row(
-            format!("W1 search {label}, text"),
+            format!(
+                "W1 search {label}, text ({} segments)",
+                engine.segment_count()
+            ),
             l,
             Duration::from_millis(1),
             Some(Duration::from_millis(5)),

@@ -115,7 +115,11 @@ async fn main() {
             workloads::search_index(&marketplace_benches::corpus::corpus(100_000, 42)).await;
         eprintln!("index built; searching");
         let queries = marketplace_benches::corpus::queries(false);
-        for _ in 0..20 {
+        let rounds = std::env::var("PROFILE_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20);
+        for _ in 0..rounds {
             for q in &queries {
                 marketplace_core::SearchEngine::search(&engine, q)
                     .await

@@ -7,10 +7,12 @@ use std::ops::Bound;
 use marketplace_core::SearchQuery;
 use tantivy::Term;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    AutomatonWeight, BooleanQuery, BoostQuery, ConstScoreQuery, DfaWrapper, EnableScoring,
+    FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
+use tantivy_fst::Automaton;
 
 use crate::bonus::Bonus;
 use crate::schema::Fields;
@@ -104,6 +106,70 @@ pub(crate) fn pair_text(first: &str, second: &str) -> String {
     format!("{first} {second}")
 }
 
+/// The terms within `edits` of a word (a transposition counting one), the word itself left out:
+/// the typo clause beside a word's exact clause. A fuzzy query would match the exact word too,
+/// collecting every document that has it a second time, unscored — most of what a typo clause
+/// costs.
+#[derive(Clone, Debug)]
+pub(crate) struct TypoQuery {
+    term: Term,
+    edits: u8,
+}
+
+impl Query for TypoQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let dfa = FuzzyTermQuery::new(self.term.clone(), self.edits, true).automaton()?;
+        let word = self.term.serialized_value_bytes().to_vec();
+        Ok(Box::new(AutomatonWeight::new(
+            self.term.field(),
+            NotExactly { dfa, word },
+        )))
+    }
+}
+
+/// An automaton matching what `dfa` matches except `word`.
+struct NotExactly {
+    dfa: DfaWrapper,
+    word: Vec<u8>,
+}
+
+/// A state of [`NotExactly`]: the inner state, and how many bytes of the word the input has
+/// followed exactly (`None` once it left the word).
+#[derive(Clone)]
+struct NotExactlyState {
+    inner: u32,
+    along: Option<usize>,
+}
+
+impl Automaton for NotExactly {
+    type State = NotExactlyState;
+
+    fn start(&self) -> NotExactlyState {
+        NotExactlyState {
+            inner: self.dfa.start(),
+            along: Some(0),
+        }
+    }
+
+    fn is_match(&self, state: &NotExactlyState) -> bool {
+        state.along != Some(self.word.len()) && self.dfa.is_match(&state.inner)
+    }
+
+    fn can_match(&self, state: &NotExactlyState) -> bool {
+        self.dfa.can_match(&state.inner)
+    }
+
+    fn accept(&self, state: &NotExactlyState, byte: u8) -> NotExactlyState {
+        NotExactlyState {
+            inner: self.dfa.accept(&state.inner, byte),
+            along: state
+                .along
+                .filter(|&at| self.word.get(at) == Some(&byte))
+                .map(|at| at + 1),
+        }
+    }
+}
+
 fn term_query(term: Term) -> Box<dyn Query> {
     Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
 }
@@ -129,8 +195,11 @@ fn word_clauses(fields: &Fields, word: &Word, forgive_short: bool) -> Vec<(Occur
         // Typos are forgiven in names and keywords; fuzzy matching across every description
         // word would cost more than it finds.
         if edits > 0 && field != fields.description {
-            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, text), edits, true);
-            clauses.push(boosted(Box::new(fuzzy), boost * FUZZY_FACTOR));
+            let typo = TypoQuery {
+                term: Term::from_field_text(field, text),
+                edits,
+            };
+            clauses.push(boosted(Box::new(typo), boost * FUZZY_FACTOR));
         }
     }
     clauses
@@ -187,12 +256,11 @@ pub(crate) fn text_query(
         // A misspelt whole name still beats names that merely contain the word.
         let edits = allowed_edits(&whole, forgive_short);
         if edits > 0 {
-            let fuzzy = FuzzyTermQuery::new(
-                Term::from_field_text(fields.name_exact, &whole),
+            let typo = TypoQuery {
+                term: Term::from_field_text(fields.name_exact, &whole),
                 edits,
-                true,
-            );
-            clauses.push(boosted(Box::new(fuzzy), EXACT_NAME_BOOST * FUZZY_FACTOR));
+            };
+            clauses.push(boosted(Box::new(typo), EXACT_NAME_BOOST * FUZZY_FACTOR));
         }
     }
     let counted = words
@@ -289,4 +357,43 @@ pub(crate) fn filters(
         ))));
     }
     clauses
+}
+
+#[cfg(test)]
+mod tests {
+    use tantivy::collector::DocSetCollector;
+    use tantivy::schema::{STORED, STRING, Schema, Value};
+    use tantivy::{Index, TantivyDocument, Term, doc};
+
+    use super::TypoQuery;
+
+    /// The typo clause finds the words within its edits and never the word itself.
+    #[test]
+    fn a_typo_query_matches_near_words_but_not_the_word_itself() {
+        let mut schema = Schema::builder();
+        let word = schema.add_text_field("word", STRING | STORED);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for w in ["parser", "parsers", "parse", "paser", "sparser", "poster"] {
+            writer.add_document(doc!(word => w)).unwrap();
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let typo = TypoQuery {
+            term: Term::from_field_text(word, "parser"),
+            edits: 1,
+        };
+        let mut found: Vec<String> = searcher
+            .search(&typo, &DocSetCollector)
+            .unwrap()
+            .into_iter()
+            .map(|address| {
+                let stored: TantivyDocument = searcher.doc(address).unwrap();
+                let text = stored.get_first(word).and_then(|v| v.as_str());
+                text.unwrap_or_default().to_owned()
+            })
+            .collect();
+        found.sort();
+        assert_eq!(found, ["parse", "parsers", "paser", "sparser"]);
+    }
 }
