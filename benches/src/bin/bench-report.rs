@@ -114,7 +114,8 @@ async fn main() {
         let engine =
             workloads::search_index(&marketplace_benches::corpus::corpus(100_000, 42)).await;
         eprintln!("index built; searching");
-        let queries = marketplace_benches::corpus::queries(false);
+        let filters = std::env::var_os("PROFILE_FILTERS").is_some();
+        let queries = marketplace_benches::corpus::queries(filters);
         let rounds = std::env::var("PROFILE_ROUNDS")
             .ok()
             .and_then(|n| n.parse().ok())

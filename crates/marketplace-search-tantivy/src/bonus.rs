@@ -1,22 +1,44 @@
-//! A query that adds a fixed bonus to what another query scores, for every document it
-//! matches: how each word of a several-word query counts once, whichever fields it is found in,
-//! without walking its postings a second time (a separate constant-score clause would).
+//! A query that adds a bonus to what another query scores, for every document it matches: a
+//! fixed one — how each word of a several-word query counts once, whichever fields it is found
+//! in, without walking its postings a second time (a separate constant-score clause would) —
+//! or one read from a `u64` fast field of the document (popularity, as a tie-breaker inside the
+//! score, so that the plain top-k collector with its score threshold can rank, instead of a
+//! collector that calls back for every document).
 
 use std::fmt;
+use std::sync::Arc;
+
+use tantivy::columnar::{ColumnIndex, ColumnValues};
 
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{COLLECT_BLOCK_BUFFER_LEN, SeekDangerResult};
 use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
 
-/// `inner`, scoring `bonus` more on every document it matches.
+/// `inner`, scoring `bonus` more on every document it matches, plus, with a column, the
+/// document's value in that `u64` fast field divided by its scale (0 where it has none).
 pub(crate) struct Bonus {
     inner: Box<dyn Query>,
     bonus: Score,
+    column: Option<(&'static str, Score)>,
 }
 
 impl Bonus {
+    /// `inner` plus `bonus` on every match.
     pub(crate) fn new(inner: Box<dyn Query>, bonus: Score) -> Self {
-        Bonus { inner, bonus }
+        Bonus {
+            inner,
+            bonus,
+            column: None,
+        }
+    }
+
+    /// `inner` plus each match's value in the fast field `column`, divided by `scale`.
+    pub(crate) fn per_document(inner: Box<dyn Query>, column: &'static str, scale: Score) -> Self {
+        Bonus {
+            inner,
+            bonus: 0.0,
+            column: Some((column, scale)),
+        }
     }
 }
 
@@ -25,13 +47,17 @@ impl Clone for Bonus {
         Bonus {
             inner: self.inner.box_clone(),
             bonus: self.bonus,
+            column: self.column,
         }
     }
 }
 
 impl fmt::Debug for Bonus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Bonus(+{}, {:?})", self.bonus, self.inner)
+        match self.column {
+            None => write!(f, "Bonus(+{}, {:?})", self.bonus, self.inner),
+            Some((column, scale)) => write!(f, "Bonus(+{column}/{scale}, {:?})", self.inner),
+        }
     }
 }
 
@@ -44,6 +70,7 @@ impl Query for Bonus {
         Ok(Box::new(BonusWeight {
             inner,
             bonus: self.bonus,
+            column: self.column,
         }))
     }
 
@@ -55,6 +82,20 @@ impl Query for Bonus {
 struct BonusWeight {
     inner: Box<dyn Weight>,
     bonus: Score,
+    column: Option<(&'static str, Score)>,
+}
+
+impl BonusWeight {
+    /// The segment's values of the bonus column, read directly when every document has one.
+    fn column(&self, reader: &SegmentReader) -> Option<(Arc<dyn ColumnValues<u64>>, Score)> {
+        let (name, scale) = self.column?;
+        let column = reader.fast_fields().u64(name).ok()?;
+        let values = match column.index {
+            ColumnIndex::Full => column.values,
+            _ => column.first_or_default_col(0),
+        };
+        Some((values, scale))
+    }
 }
 
 impl Weight for BonusWeight {
@@ -62,14 +103,19 @@ impl Weight for BonusWeight {
         Ok(Box::new(BonusScorer {
             inner: self.inner.scorer(reader, boost)?,
             bonus: self.bonus * boost,
+            column: self.column(reader),
         }))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
         let inner = self.inner.explain(reader, doc)?;
-        let mut explanation = Explanation::new("Bonus", inner.value() + self.bonus);
+        let from_column = self
+            .column(reader)
+            .map_or(0.0, |(values, scale)| values.get_val(doc) as Score / scale);
+        let mut explanation = Explanation::new("Bonus", inner.value() + self.bonus + from_column);
         explanation.add_detail(inner);
         explanation.add_const("matched", self.bonus);
+        explanation.add_const("column", from_column);
         Ok(explanation)
     }
 
@@ -81,6 +127,7 @@ impl Weight for BonusWeight {
 struct BonusScorer {
     inner: Box<dyn Scorer>,
     bonus: Score,
+    column: Option<(Arc<dyn ColumnValues<u64>>, Score)>,
 }
 
 impl DocSet for BonusScorer {
@@ -115,6 +162,10 @@ impl DocSet for BonusScorer {
 
 impl Scorer for BonusScorer {
     fn score(&mut self) -> Score {
-        self.inner.score() + self.bonus
+        let from_column = match &self.column {
+            Some((values, scale)) => values.get_val(self.inner.doc()) as Score / scale,
+            None => 0.0,
+        };
+        self.inner.score() + self.bonus + from_column
     }
 }

@@ -6,6 +6,7 @@
 
 mod bonus;
 mod error;
+mod filtered;
 mod query;
 mod read_only;
 mod record;
@@ -16,6 +17,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::bonus::Bonus;
+use crate::filtered::Filtered;
 use async_trait::async_trait;
 use marketplace_core::{
     DownloadCount, Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result,
@@ -868,7 +871,7 @@ impl Inner {
     }
 
     /// The full query (filters and text) and, separately, its text part (for highlights).
-    fn query_for(&self, query: &SearchQuery) -> Result<PreparedQuery> {
+    fn query_for(&self, searcher: &Searcher, query: &SearchQuery) -> Result<PreparedQuery> {
         let analyzer = |field| {
             self.index
                 .tokenizer_for_field(field)
@@ -884,13 +887,26 @@ impl Inner {
         } else {
             self.fields.current
         };
-        let text = query::text_query(&self.fields, &words, query, current);
+        // Whether a word is common in a field, counted over the index being searched.
+        let threshold =
+            (searcher.num_docs() / query::COMMON_ONE_IN).max(query::COMMON_MIN_DOCUMENTS);
+        let common = |term: &Term| searcher.doc_freq(term).is_ok_and(|n| n >= threshold);
+        let text = query::text_query(&self.fields, &words, query, current, &common);
         let text_on_current_only = text.is_some() && self.layout.load(Ordering::Acquire);
         let mut clauses = query::filters(&self.fields, query, text_on_current_only);
-        if let Some(text) = &text {
-            clauses.push((Occur::Must, text.box_clone()));
-        }
-        Ok((Box::new(BooleanQuery::new(clauses)), text))
+        let full: Box<dyn Query> = match &text {
+            // Text held to filters that must match: a `Filtered` query, which walks the text
+            // query and tests a bit set where the filters are dense (see `filtered`).
+            Some(text) if clauses.iter().any(|(occur, _)| *occur == Occur::Must) => Box::new(
+                Filtered::new(text.box_clone(), Box::new(BooleanQuery::new(clauses))),
+            ),
+            Some(text) => {
+                clauses.push((Occur::Must, text.box_clone()));
+                Box::new(BooleanQuery::new(clauses))
+            }
+            None => Box::new(BooleanQuery::new(clauses)),
+        };
+        Ok((full, text))
     }
 
     /// Runs `collector` over `query`. A large index with several segments is searched one
@@ -922,7 +938,7 @@ impl Inner {
             return Ok(Vec::new());
         }
         let limit = query.limit.min(documents - query.offset);
-        let (full, text) = self.query_for(query)?;
+        let (full, text) = self.query_for(&searcher, query)?;
         let top = TopDocs::with_limit(limit).and_offset(query.offset);
         let fail = |e| self.fail("search", e);
         let sort = match (query.sort, &text) {
@@ -931,22 +947,11 @@ impl Inner {
         };
         let addresses: Vec<(f32, DocAddress)> = match sort {
             SortOrder::Relevance => {
-                let collector = top.tweak_score(move |segment: &tantivy::SegmentReader| {
-                    // Every document has a popularity: read the column's values directly
-                    // (no per-document row lookup); a column missing somewhere reads as 0.
-                    let popularity = segment.fast_fields().u64("popularity").ok().map(|c| match c
-                        .index
-                    {
-                        tantivy::columnar::ColumnIndex::Full => c.values,
-                        _ => c.first_or_default_col(0),
-                    });
-                    move |doc: tantivy::DocId, score: tantivy::Score| {
-                        // Popularity breaks ties among good matches (see `popularity`).
-                        let bonus = popularity.as_ref().map_or(0, |c| c.get_val(doc));
-                        score + bonus as f32 / POPULARITY_SCALE
-                    }
-                });
-                self.collect(&searcher, &full, &collector).map_err(fail)?
+                // Popularity breaks ties among good matches (see `popularity`), added inside
+                // the score so that the top-k collector prunes by its threshold.
+                let ranked = Bonus::per_document(full, "popularity", POPULARITY_SCALE);
+                self.collect(&searcher, &ranked, &top.order_by_score())
+                    .map_err(fail)?
             }
             SortOrder::Downloads => self
                 .collect(
@@ -1107,7 +1112,7 @@ impl SearchEngine for TantivySearchEngine {
     async fn facets(&self, query: &SearchQuery) -> Result<Facets> {
         let inner = &self.inner;
         let searcher = inner.reader.searcher();
-        let (full, _) = inner.query_for(query)?;
+        let (full, _) = inner.query_for(&searcher, query)?;
         let mut collector = FacetCollector::for_field("facets");
         collector.add_facet(Facet::from_path(["category"]));
         collector.add_facet(Facet::from_path(["keyword"]));

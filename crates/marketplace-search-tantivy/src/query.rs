@@ -178,23 +178,36 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
     (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
+/// A word at least one document in this many has in a field (and at least
+/// [`COMMON_MIN_DOCUMENTS`]) is common there: it was typed as meant, and typos of it are not
+/// searched in that field — their matches would rank below its own many exact ones, at the cost
+/// of a typo automaton walked per segment.
+pub(crate) const COMMON_ONE_IN: u64 = 100;
+/// See [`COMMON_ONE_IN`].
+pub(crate) const COMMON_MIN_DOCUMENTS: u64 = 50;
+
 /// The ways one word matches a package, each with its field weight: the plain word in the name,
-/// its stem in keywords and description, and typos of it in name and keywords.
-fn word_clauses(fields: &Fields, word: &Word, forgive_short: bool) -> Vec<(Occur, Box<dyn Query>)> {
+/// its stem in keywords and description, and typos of it in name and keywords where the word
+/// is not `common` there.
+fn word_clauses(
+    fields: &Fields,
+    word: &Word,
+    forgive_short: bool,
+    common: &dyn Fn(&Term) -> bool,
+) -> Vec<(Occur, Box<dyn Query>)> {
     let mut clauses = Vec::new();
     for (field, text, boost) in [
         (fields.name, &word.plain, NAME_BOOST),
         (fields.keywords, &word.stem, KEYWORD_BOOST),
         (fields.description, &word.stem, DESCRIPTION_BOOST),
     ] {
-        clauses.push(boosted(
-            term_query(Term::from_field_text(field, text)),
-            boost,
-        ));
+        let exact = Term::from_field_text(field, text);
         let edits = allowed_edits(text, forgive_short);
         // Typos are forgiven in names and keywords; fuzzy matching across every description
         // word would cost more than it finds.
-        if edits > 0 && field != fields.description {
+        let typos = edits > 0 && field != fields.description && !common(&exact);
+        clauses.push(boosted(term_query(exact), boost));
+        if typos {
             let typo = TypoQuery {
                 term: Term::from_field_text(field, text),
                 edits,
@@ -218,6 +231,7 @@ pub(crate) fn text_query(
     words: &Words,
     query: &SearchQuery,
     current: Field,
+    common: &dyn Fn(&Term) -> bool,
 ) -> Option<Box<dyn Query>> {
     if words.distinct.is_empty() {
         return None;
@@ -269,7 +283,7 @@ pub(crate) fn text_query(
         .filter(|w| !STOP_WORDS.contains(&w.plain.as_str()))
         .count();
     for word in &words.distinct {
-        let ways = word_clauses(fields, word, forgive_short);
+        let ways = word_clauses(fields, word, forgive_short, common);
         // With one counted word every match would get the bonus: it would order nothing.
         if counted > 1 && !STOP_WORDS.contains(&word.plain.as_str()) {
             let anywhere = Bonus::new(Box::new(BooleanQuery::new(ways)), COVERAGE_BONUS);

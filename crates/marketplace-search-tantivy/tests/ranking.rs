@@ -193,3 +193,33 @@ async fn an_index_with_another_schema_is_emptied_for_a_rebuild() {
     engine.index(&r).await.expect("index");
     assert_eq!(names(&engine, "okapi").await, ["zoo/okapi"]);
 }
+
+/// Typos of a word are searched where the word is rare, not where it is common (at least one
+/// document in 100 and at least 50 have it in that field): there it was typed as meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typos_are_searched_for_rare_words_not_for_common_ones() {
+    let engine = TantivySearchEngine::in_memory().expect("index");
+    let mut records = vec![
+        record("tokio-parsr@1.0.0", "Streams.", &[], &[], 0),
+        record("yaml-parser@1.0.0", "Documents.", &[], &[], 0),
+    ];
+    engine.index_batch(&records).await.expect("index");
+    // "parser" is in one name of two: rare, so its typo "parsr" is found too.
+    let found = names(&engine, "parser").await;
+    assert_eq!(found, ["yaml-parser", "tokio-parsr"]);
+    // Sixty more packages named with "parser": now common in names.
+    records.clear();
+    for i in 0..60 {
+        records.push(record(&format!("parser-{i}@1.0.0"), "Text.", &[], &[], 0));
+    }
+    engine.index_batch(&records).await.expect("index");
+    let found = names(&engine, "parser").await;
+    assert!(!found.contains(&"tokio-parsr".to_owned()), "{found:?}");
+    // A search for the rare word itself still finds it.
+    assert!(
+        names(&engine, "parsr")
+            .await
+            .contains(&"tokio-parsr".to_owned()),
+        "an exact match for a rare word"
+    );
+}
