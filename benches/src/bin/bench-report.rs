@@ -120,12 +120,28 @@ async fn main() {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(20);
+        let mut each = vec![Vec::with_capacity(rounds); queries.len()];
         for _ in 0..rounds {
-            for q in &queries {
+            for (q, times) in queries.iter().zip(&mut each) {
+                let started = Instant::now();
                 marketplace_core::SearchEngine::search(&engine, q)
                     .await
                     .expect("search");
+                times.push(started.elapsed());
             }
+        }
+        // The slowest queries first, by their median, so that a profile has a place to start.
+        let mut medians: Vec<_> = queries
+            .iter()
+            .zip(&mut each)
+            .map(|(q, times)| {
+                times.sort();
+                (times[times.len() / 2], q)
+            })
+            .collect();
+        medians.sort_by_key(|m| std::cmp::Reverse(m.0));
+        for (median, q) in medians.iter().take(15) {
+            eprintln!("{median:>10.2?}  {q:?}");
         }
         return;
     }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bonus::Bonus;
-use crate::filtered::Filtered;
+use crate::filtered::{FilterCache, Filtered};
 use async_trait::async_trait;
 use marketplace_core::{
     DownloadCount, Error, Facets, IndexStats, PackageId, PackageRecord, PackageRef, Result,
@@ -96,6 +96,8 @@ struct Inner {
     feed: AtomicU64,
     /// How far the index has followed the registry's download totals (in the payload too).
     downloads: AtomicU64,
+    /// The per-segment document sets of recent filters (see `filtered`).
+    filters: Arc<FilterCache>,
 }
 
 impl std::fmt::Debug for TantivySearchEngine {
@@ -424,6 +426,7 @@ impl TantivySearchEngine {
                 layout: AtomicBool::new(layout),
                 feed: AtomicU64::new(payload.feed),
                 downloads: AtomicU64::new(payload.downloads),
+                filters: Arc::default(),
             }),
         })
     }
@@ -897,9 +900,15 @@ impl Inner {
         let full: Box<dyn Query> = match &text {
             // Text held to filters that must match: a `Filtered` query, which walks the text
             // query and tests a bit set where the filters are dense (see `filtered`).
-            Some(text) if clauses.iter().any(|(occur, _)| *occur == Occur::Must) => Box::new(
-                Filtered::new(text.box_clone(), Box::new(BooleanQuery::new(clauses))),
-            ),
+            Some(text) if clauses.iter().any(|(occur, _)| *occur == Occur::Must) => {
+                let filter = BooleanQuery::new(clauses);
+                // The filter's own text form names every term and bound it matches on.
+                let key = format!("{filter:?}");
+                Box::new(
+                    Filtered::new(text.box_clone(), Box::new(filter))
+                        .cached(Arc::clone(&self.filters), key),
+                )
+            }
             Some(text) => {
                 clauses.push((Occur::Must, text.box_clone()));
                 Box::new(BooleanQuery::new(clauses))
