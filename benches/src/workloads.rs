@@ -593,8 +593,22 @@ async fn real_universe_row() -> Row {
     let universe = real_universe();
     let mut records = Vec::new();
     let mut refused = 0;
+    // Old crates.io accepted versions that differ only in build metadata (`1.0.1+1.7.3` and
+    // `1.0.1+1.7.5`); semver says they are one version, and the registry refuses the second.
+    let mut seen = std::collections::HashSet::new();
     for version in &universe {
         match version.metadata() {
+            Ok(metadata)
+                if !seen.insert((
+                    metadata.id.package().canonical(),
+                    marketplace_core::semver::Version {
+                        build: marketplace_core::semver::BuildMetadata::EMPTY,
+                        ..metadata.id.version.clone()
+                    },
+                )) =>
+            {
+                refused += 1;
+            }
             Ok(metadata) => {
                 let mut record = PackageRecord::new(metadata);
                 if version.yanked {
