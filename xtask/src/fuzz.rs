@@ -57,13 +57,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// The CI gate: every target for 60 s, or a visible SKIP when cargo-fuzz is not installed (the
-/// README's test command must pass with the Rust toolchain alone; `.ci/run` installs it).
+/// README's test command must pass with the Rust toolchain alone; `.ci/run` installs it, and
+/// under `CI=true` a missing cargo-fuzz fails).
 pub(crate) fn ci() -> Result<(), String> {
     if !installed() {
-        println!(
-            "==> fuzz: SKIP — cargo-fuzz is not installed (`cargo install --locked cargo-fuzz`; .ci/run installs it)"
+        return crate::missing(
+            "fuzz",
+            "cargo-fuzz is not installed (`cargo install --locked cargo-fuzz`; .ci/run installs it)",
         );
-        return Ok(());
     }
     let seconds = std::env::var("MARKETPLACE_FUZZ_SECONDS")
         .ok()

@@ -26,7 +26,11 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         return pack(dir, output.as_deref(), out);
     }
     let root = home::resolve(cli.home)?;
-    let home = Home::open(root).await?;
+    let home = if creates_a_home(&cli.command) {
+        Home::open(root).await?
+    } else {
+        Home::open_existing(root).await?
+    };
     if let Some(key) = &home.created_key
         && !matches!(cli.command, Command::Init)
         && !out.is_json()
@@ -117,6 +121,19 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
 }
 
 /// The subcommand's name when it changes the home (refused on a read-only one).
+/// Whether the command makes the home when there is none: the commands that put something
+/// into it (`init`, a key, a package, a trusted key). Every other command needs a home that
+/// exists and creates nothing in it, so a mistyped `--home` is an error, not a new marketplace.
+fn creates_a_home(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Init
+            | Command::Keygen { .. }
+            | Command::Publish { .. }
+            | Command::Trust(TrustCommand::Add { .. })
+    )
+}
+
 fn changes_the_home(command: &Command) -> Option<&'static str> {
     match command {
         Command::Init => Some("init"),

@@ -1,4 +1,5 @@
-//! The embedded marketplace in `$MKT_HOME`: created on first use, with a trusted signing key.
+//! The embedded marketplace in `$MKT_HOME`: created, with a trusted signing key, by the commands
+//! that put something into it; every other command needs one that exists.
 
 use std::fs;
 use std::io::Write as _;
@@ -9,7 +10,7 @@ use marketplace_core::{Key, KeyPair, TrustLevel};
 
 use crate::{CliError, CliResult, exit};
 
-/// The name of the key made on first use.
+/// The name of the key made with a new home.
 pub(crate) const DEFAULT_KEY: &str = "default";
 
 /// An open marketplace home.
@@ -44,10 +45,40 @@ pub(crate) fn resolve(home: Option<PathBuf>) -> CliResult<PathBuf> {
     }
 }
 
+/// Whether `root` holds a marketplace (its registry file exists and is not empty).
+pub(crate) fn exists(root: &Path) -> bool {
+    fs::metadata(root.join("registry.sqlite3")).is_ok_and(|m| m.len() > 0)
+}
+
 impl Home {
+    /// Opens the marketplace in `root` for a command that only reads it or changes what is
+    /// there: a missing home is an error (exit 3) naming `mkt init`, and nothing is created,
+    /// not even the default key of a home that lacks one.
+    pub(crate) async fn open_existing(root: PathBuf) -> CliResult<Home> {
+        if !exists(&root) {
+            return Err(CliError {
+                code: exit::NOT_FOUND,
+                message: format!("no marketplace at {}", root.display()),
+                hint: Some(format!(
+                    "create one with `mkt init` (it uses MKT_HOME or --home), or point MKT_HOME / --home at an existing marketplace; `mkt demo` makes one with example packages{}",
+                    if root.exists() {
+                        ""
+                    } else {
+                        " (the directory does not exist)"
+                    }
+                )),
+            });
+        }
+        Self::open_with(root, false).await
+    }
+
     /// Opens (creating if needed) the marketplace in `root`; a new home gets a key `default`
     /// trusted at the `ultimate` level.
     pub(crate) async fn open(root: PathBuf) -> CliResult<Home> {
+        Self::open_with(root, true).await
+    }
+
+    async fn open_with(root: PathBuf, create: bool) -> CliResult<Home> {
         let client = MarketplaceBuilder::local(&root)
             .and_then(MarketplaceBuilder::build)
             .map_err(|e| {
@@ -78,7 +109,7 @@ impl Home {
             repaired_index,
             caught_up,
         };
-        if !home.key_path(DEFAULT_KEY).exists() {
+        if create && !home.key_path(DEFAULT_KEY).exists() {
             match home
                 .generate_key(DEFAULT_KEY, Some(TrustLevel::Ultimate))
                 .await

@@ -33,7 +33,9 @@ requirements), 3 not found, 4 verification failed (tampered archive, bad signatu
 revoked key), 5 invalid package, manifest, archive or key file.
 
 The marketplace lives in $MKT_HOME (default: the platform data directory, e.g. ~/.local/share/mkt)
-and is created on first use with a signing key `default` that it trusts.
+and is created, with a signing key `default` that it trusts, by `mkt init` or by the first command
+that puts something into it (publish, keygen, trust add). Every other command needs an existing
+home and creates nothing: a missing one is exit code 3.
 
 Try `mkt demo` for a guided tour on a fresh, temporary marketplace.";
 
@@ -59,7 +61,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the marketplace home and a signing key (otherwise done on first use).
+    /// Create the marketplace home and a signing key (publish, keygen and trust add also do).
     Init,
     /// Generate a signing key pair into the home's keys directory.
     Keygen {

@@ -857,3 +857,57 @@ fn a_renamed_dependency_is_published_shown_and_installed() {
         );
     }
 }
+
+/// Commands that only read (or change what a home holds) never create one: a missing or
+/// mistyped home is "not found" with the way to make one, and nothing appears on disk.
+#[test]
+fn read_commands_never_create_a_home() {
+    let env = Env::new();
+    for args in [
+        &["search", "css"][..],
+        &["info", "starter/blog-template"],
+        &["versions", "starter/blog-template"],
+        &["install", "starter/blog-template", "--dest", "site"],
+        &["verify", "starter/blog-template@1.0.0"],
+        &["stats", "starter/blog-template@1.0.0"],
+        &["trust", "list"],
+        &["metrics"],
+        &["yank", "starter/blog-template@1.0.0"],
+        &["gc"],
+        &["rebuild-index"],
+    ] {
+        let stderr = env.fails(args, NOT_FOUND);
+        assert!(
+            stderr.contains("no marketplace at") && stderr.contains("mkt init"),
+            "mkt {args:?}: {stderr}"
+        );
+        assert!(
+            !env.home().exists(),
+            "mkt {args:?} created {}",
+            env.home().display()
+        );
+        assert!(!env.dir.path().join("site").exists());
+    }
+    // An existing home without its default key: reading it creates no key.
+    env.ok(&["init"]);
+    std::fs::remove_file(env.home().join("keys/default.pem")).unwrap();
+    std::fs::remove_file(env.home().join("keys/default.pub.pem")).unwrap();
+    env.ok(&["trust", "list"]);
+    env.ok(&["search", "anything"]);
+    assert!(!env.home().join("keys/default.pem").exists());
+    // Commands that put something into a home make it on first use, and say so.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = other.path().join("fresh");
+    let output = env
+        .mkt()
+        .env("MKT_HOME", &fresh)
+        .args(["keygen", "--name", "mine"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("new marketplace at"),
+        "{output:?}"
+    );
+    assert!(fresh.join("registry.sqlite3").is_file());
+}
