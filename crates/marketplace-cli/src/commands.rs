@@ -26,11 +26,14 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         return pack(dir, output.as_deref(), out);
     }
     let root = home::resolve(cli.home)?;
-    let home = if creates_a_home(&cli.command) {
-        Home::open(root).await?
+    let access = if creates_a_home(&cli.command) {
+        home::Access::Create
+    } else if changes_the_home(&cli.command).is_some() {
+        home::Access::Write
     } else {
-        Home::open_existing(root).await?
+        home::Access::Read
     };
+    let home = Home::open(root, access, out).await?;
     if let Some(key) = &home.created_key
         && !matches!(cli.command, Command::Init)
         && !out.is_json()
@@ -49,7 +52,7 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         Ok(events) => out.note(&format!(
             "the search index caught up with {events} registry events it had missed"
         )),
-        Err(e) if home.client.is_read_only() => {
+        Err(e) if home.client.is_index_read_only() => {
             out.note(&format!("{e}: search may miss recent changes"));
         }
         Err(e) => out.note(&format!(
@@ -907,7 +910,7 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
     };
     let started = Instant::now();
     out.step(&format!("a fresh marketplace in {}", root.display()));
-    let home = Home::open(root.clone()).await?;
+    let home = Home::open(root.clone(), home::Access::Create, out).await?;
     let client = &home.client;
     let key = home.load_key(home::DEFAULT_KEY).await?;
     out.line(format!(

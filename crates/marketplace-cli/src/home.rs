@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{Key, KeyPair, TrustLevel};
 
+use crate::output::Output;
 use crate::{CliError, CliResult, exit};
 
 /// The name of the key made with a new home.
@@ -24,6 +25,8 @@ pub(crate) struct Home {
     /// Registry events the search index had missed and applied on opening (an earlier process
     /// was killed between registering and indexing), or why catching up failed.
     pub(crate) caught_up: Result<u64, String>,
+    /// The home's writer lock, held until the home is dropped (writers only).
+    _lock: Option<fs::File>,
 }
 
 fn io_error(what: String, e: std::io::Error) -> CliError {
@@ -50,32 +53,124 @@ pub(crate) fn exists(root: &Path) -> bool {
     fs::metadata(root.join("registry.sqlite3")).is_ok_and(|m| m.len() > 0)
 }
 
-impl Home {
-    /// Opens the marketplace in `root` for a command that only reads it or changes what is
-    /// there: a missing home is an error (exit 3) naming `mkt init`, and nothing is created,
-    /// not even the default key of a home that lacks one.
-    pub(crate) async fn open_existing(root: PathBuf) -> CliResult<Home> {
-        if !exists(&root) {
-            return Err(CliError {
-                code: exit::NOT_FOUND,
-                message: format!("no marketplace at {}", root.display()),
-                hint: Some(format!(
-                    "create one with `mkt init` (it uses MKT_HOME or --home), or point MKT_HOME / --home at an existing marketplace; `mkt demo` makes one with example packages{}",
-                    if root.exists() {
-                        ""
-                    } else {
-                        " (the directory does not exist)"
-                    }
-                )),
-            });
-        }
-        Self::open_with(root, false).await
-    }
+/// The file whose lock a writer holds for as long as it uses the home.
+const LOCK_FILE: &str = ".mkt-lock";
 
-    /// Opens (creating if needed) the marketplace in `root`; a new home gets a key `default`
-    /// trusted at the `ultimate` level.
-    pub(crate) async fn open(root: PathBuf) -> CliResult<Home> {
-        Self::open_with(root, true).await
+/// How a command uses its home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// It only reads: never waits for a writer, creates nothing, needs an existing home.
+    Read,
+    /// It changes what an existing home holds: waits for the home lock.
+    Write,
+    /// It puts something into the home and makes the home if there is none: waits for the
+    /// home lock.
+    Create,
+}
+
+fn missing_home(root: &Path) -> CliError {
+    CliError {
+        code: exit::NOT_FOUND,
+        message: format!("no marketplace at {}", root.display()),
+        hint: Some(format!(
+            "create one with `mkt init` (it uses MKT_HOME or --home), or point MKT_HOME / --home at an existing marketplace; `mkt demo` makes one with example packages{}",
+            if root.exists() {
+                ""
+            } else {
+                " (the directory does not exist)"
+            }
+        )),
+    }
+}
+
+/// The home's lock file, opened (created) for locking; `None` where this process cannot write
+/// the home (it is then opened read-only, and writes are refused).
+fn lock_file(root: &Path) -> CliResult<Option<fs::File>> {
+    let path = root.join(LOCK_FILE);
+    match fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Ok(None),
+        Err(e) => Err(io_error(format!("open {}", path.display()), e)),
+    }
+}
+
+/// The home's writer lock if no other process holds it now (never waits).
+fn try_lock(root: &Path) -> Option<fs::File> {
+    let file = lock_file(root).ok()??;
+    file.try_lock().ok().map(|()| file)
+}
+
+/// Takes the home's writer lock, waiting (and saying so, once) while another `mkt` holds it,
+/// as cargo does for its package cache. The lock is the operating system's (released when the
+/// process ends, however it ends), so a killed writer never leaves the home locked.
+fn lock(root: &Path, out: &Output) -> CliResult<Option<fs::File>> {
+    let path = root.join(LOCK_FILE);
+    let Some(file) = lock_file(root)? else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => return Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => {
+            out.note(&format!(
+                "waiting for the lock on the marketplace home {} (another mkt is writing to it)",
+                root.display()
+            ));
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(io_error(format!("lock {}", path.display()), e));
+        }
+    }
+    file.lock()
+        .map_err(|e| io_error(format!("lock {}", path.display()), e))?;
+    Ok(Some(file))
+}
+
+impl Home {
+    /// Opens the marketplace in `root` as `access` needs: a reader opens an existing home
+    /// without any lock (the index without its writer lock) and creates nothing, not even the
+    /// default key of a home that lacks one; a writer first takes the home lock; a creating
+    /// command makes the home (with a key `default`, trusted `ultimate`) when there is none.
+    /// A missing home for a reader or a writer is an error (exit 3) naming `mkt init`.
+    pub(crate) async fn open(root: PathBuf, access: Access, out: &Output) -> CliResult<Home> {
+        if access != Access::Create && !exists(&root) {
+            return Err(missing_home(&root));
+        }
+        if access == Access::Read {
+            let client = MarketplaceBuilder::local_reader(&root)
+                .and_then(MarketplaceBuilder::build)
+                .map_err(|e| {
+                    CliError::from(e).with_hint(
+                        "check that MKT_HOME (or --home) points to a marketplace directory",
+                    )
+                })?;
+            let home = Self::reading(root, client).await?;
+            let whole = home.caught_up.is_ok() && home.repaired_index.is_none();
+            if whole || home.client.is_read_only() {
+                return Ok(home);
+            }
+            // The index lags or is damaged. With no writer at work, a writer was stopped before
+            // it indexed: this reader takes the free lock and repairs the index on disk, so the
+            // next command after a kill repairs the home. A busy writer's lag is its to apply.
+            let Some(lock) = try_lock(&home.root) else {
+                return Ok(home);
+            };
+            let root = home.root.clone();
+            drop(home);
+            let mut home = Self::open_with(root, false).await?;
+            home._lock = Some(lock);
+            return Ok(home);
+        }
+        fs::create_dir_all(&root).map_err(|e| io_error(format!("create {}", root.display()), e))?;
+        let lock = lock(&root, out)?;
+        let mut home = Self::open_with(root, access == Access::Create).await?;
+        home._lock = lock;
+        Ok(home)
     }
 
     async fn open_with(root: PathBuf, create: bool) -> CliResult<Home> {
@@ -91,7 +186,7 @@ impl Home {
                 CliError::from(e).with_hint(hint)
             })?;
         if client.is_read_only() {
-            return Self::read_only(root, client).await;
+            return Self::reading(root, client).await;
         }
         // The search index is derived: one found damaged or missing is rebuilt from the
         // registry before any command uses it.
@@ -108,6 +203,7 @@ impl Home {
             created_key: None,
             repaired_index,
             caught_up,
+            _lock: None,
         };
         if create && !home.key_path(DEFAULT_KEY).exists() {
             match home
@@ -123,17 +219,21 @@ impl Home {
         Ok(home)
     }
 
-    /// A home this process cannot write: nothing is created or caught up; a damaged index is
-    /// replaced by a copy in memory (the client's), and a lagging one is reported.
-    async fn read_only(root: PathBuf, client: MarketplaceClient) -> CliResult<Home> {
+    /// A home opened for reading (or one this process cannot write): nothing is created or
+    /// caught up; a damaged index is replaced by a copy in memory (the client's), and a lagging
+    /// one is reported.
+    async fn reading(root: PathBuf, client: MarketplaceClient) -> CliResult<Home> {
         let repaired_index = match client.index_repair().map(str::to_owned) {
             Some(why) => Some((why, client.rebuild_index().await?)),
             None => None,
         };
         let caught_up = match client.index_lag().await {
             Ok(Some(0) | None) => Ok(0),
-            Ok(Some(lag)) => Err(format!(
+            Ok(Some(lag)) if client.is_read_only() => Err(format!(
                 "the home is read-only, so the index cannot apply the {lag} registry events it is behind"
+            )),
+            Ok(Some(lag)) => Err(format!(
+                "the search index is {lag} registry events behind (a writer is busy, or was stopped; the next command that writes to this home catches it up)"
             )),
             Err(e) => Err(e.to_string()),
         };
@@ -143,6 +243,7 @@ impl Home {
             created_key: None,
             repaired_index,
             caught_up,
+            _lock: None,
         })
     }
 

@@ -911,3 +911,69 @@ fn read_commands_never_create_a_home() {
     );
     assert!(fresh.join("registry.sqlite3").is_file());
 }
+
+/// Several `mkt` processes on one home: writers wait for the home lock (and say so), readers
+/// never wait and never fail on a writer, and a fresh home first used by several writers at
+/// once is made once.
+#[test]
+fn concurrent_processes_on_one_home_all_succeed() {
+    let env = Env::new();
+    let dirs: Vec<PathBuf> = (0..8)
+        .map(|i| {
+            env.write_package(
+                &format!("conc-{i}"),
+                &format!(
+                    "[package]\nname = \"conc-{i}\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\ndescription = \"concurrency test {i}\"\n"
+                ),
+            )
+        })
+        .collect();
+    let spawn = |home: &Path, args: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mkt"))
+            .env("MKT_HOME", home)
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A fresh home, eight writers at once.
+    let fresh = env.dir.path().join("fresh");
+    let writers: Vec<_> = dirs
+        .iter()
+        .map(|d| spawn(&fresh, &["publish", d.to_str().unwrap()]))
+        .collect();
+    let mut waited = 0;
+    for child in writers {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        waited += usize::from(stderr.contains("waiting for the lock on the marketplace home"));
+    }
+    assert!(waited > 0, "no writer waited for another");
+    let listed = std::fs::read_dir(fresh.join("keys")).unwrap().count();
+    assert_eq!(listed, 2, "one default key pair, made once");
+    // An existing home: eight publishers and eight searchers at once.
+    env.ok(&["init"]);
+    let mut children = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        children.push(spawn(&env.home(), &["publish", dir.to_str().unwrap()]));
+        children.push(spawn(
+            &env.home(),
+            &["search", &format!("concurrency test {i}")],
+        ));
+    }
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let found = env.json(&["search", "concurrency"]);
+    assert_eq!(found.as_array().unwrap().len(), 8, "{found}");
+    let found = env.json(&["search", "concurrency", "--home", fresh.to_str().unwrap()]);
+    assert_eq!(found.as_array().unwrap().len(), 8, "{found}");
+}

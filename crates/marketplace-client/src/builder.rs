@@ -45,6 +45,8 @@ pub struct MarketplaceBuilder {
     /// Why the search index must be rebuilt from the registry (it was damaged or missing).
     index_repair: Option<String>,
     read_only: bool,
+    /// The search index is another process's to write: it is searched, never followed.
+    index_read_only: bool,
     resolution: ResolutionPolicy,
 }
 
@@ -189,6 +191,7 @@ impl MarketplaceBuilder {
             retry: self.retry,
             index_repair: self.index_repair,
             read_only: self.read_only,
+            index_read_only: self.index_read_only,
             resolution: self.resolution,
         })
     }
@@ -259,20 +262,40 @@ impl MarketplaceBuilder {
         let registry = marketplace_registry_sqlite::SqliteRegistry::open_read_only(
             dir.join("registry.sqlite3"),
         )?;
-        let index_dir = dir.join("index");
-        let (search, index_repair) =
-            match marketplace_search_tantivy::TantivySearchEngine::open_read_only(&index_dir) {
-                Ok(search) => (search, None),
-                Err(e) => (
-                    marketplace_search_tantivy::TantivySearchEngine::in_memory()?,
-                    Some(format!(
-                        "the search index {} cannot be opened read-only ({e}); searching a copy in memory, rebuilt from the registry",
-                        index_dir.display()
-                    )),
-                ),
-            };
+        let (search, index_repair) = index_for_reading(&dir.join("index"))?;
         let mut builder = Self::home(dir, registry, search, index_repair)?;
         builder.read_only = true;
+        Ok(builder)
+    }
+
+    /// The embedded default under an existing `dir`, for a process that reads it while another
+    /// may be writing to it (a `mkt search` beside a `mkt publish`): the registry is opened as
+    /// usual (SQLite serializes writers, so downloads are still counted), and the search index
+    /// is opened without its writer lock, so opening never waits for or fails on a writer.
+    /// Searches see the index's last commit; the index does not follow the registry here (the
+    /// next writer catches it up; [`MarketplaceClient::index_lag`](crate::MarketplaceClient::index_lag)
+    /// says by how much it is behind), and a missing or damaged index is replaced by a copy in
+    /// memory rebuilt from the registry. Nothing is created under `dir`.
+    ///
+    /// A `dir` this process cannot write is opened with [`MarketplaceBuilder::local_read_only`].
+    ///
+    /// Errors: `NotFound` when `dir` holds no marketplace; `Backend` naming what cannot be
+    /// opened.
+    pub fn local_reader(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let registry_file = dir.join("registry.sqlite3");
+        if !std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::NotFound {
+                what: format!("a marketplace in {}", dir.display()),
+            });
+        }
+        if !writable(dir) {
+            return Self::local_read_only(dir);
+        }
+        let registry = marketplace_registry_sqlite::SqliteRegistry::open(&registry_file)?;
+        let (search, index_repair) = index_for_reading(&dir.join("index"))?;
+        let mut builder = Self::home(dir, registry, search, index_repair)?;
+        builder.index_read_only = true;
         Ok(builder)
     }
 
@@ -291,6 +314,32 @@ impl MarketplaceBuilder {
             .crypto(Arc::new(
                 marketplace_crypto_ring::RingCryptoVerifier::in_memory(),
             )))
+    }
+}
+
+/// The index in `index_dir` opened for reading only, or, when it cannot be, a copy in memory
+/// and why (the caller rebuilds it from the registry).
+#[cfg(all(
+    feature = "sqlite",
+    feature = "objectstore",
+    feature = "tantivy",
+    feature = "ring"
+))]
+fn index_for_reading(
+    index_dir: &std::path::Path,
+) -> Result<(
+    marketplace_search_tantivy::TantivySearchEngine,
+    Option<String>,
+)> {
+    match marketplace_search_tantivy::TantivySearchEngine::open_read_only(index_dir) {
+        Ok(search) => Ok((search, None)),
+        Err(e) => Ok((
+            marketplace_search_tantivy::TantivySearchEngine::in_memory()?,
+            Some(format!(
+                "the search index {} cannot be opened read-only ({e}); searching a copy in memory, rebuilt from the registry",
+                index_dir.display()
+            )),
+        )),
     }
 }
 

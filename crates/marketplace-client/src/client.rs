@@ -30,6 +30,7 @@ pub struct MarketplaceClient {
     pub(crate) retry: RetryPolicy,
     pub(crate) index_repair: Option<String>,
     pub(crate) read_only: bool,
+    pub(crate) index_read_only: bool,
     pub(crate) resolution: ResolutionPolicy,
 }
 
@@ -100,6 +101,13 @@ impl MarketplaceClient {
     /// not follow the registry.
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Whether the search index is searched but not written by this client
+    /// ([`crate::MarketplaceBuilder::local_reader`], or a read-only home): it does not follow
+    /// the registry, and a repair rebuilds a copy in memory.
+    pub fn is_index_read_only(&self) -> bool {
+        self.read_only || self.index_read_only
     }
 }
 

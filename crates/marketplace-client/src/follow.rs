@@ -93,8 +93,8 @@ impl MarketplaceClient {
     /// left to the next follow), and returns how many events it applied; `None` when the engine
     /// keeps no feed position (the caller indexes directly).
     pub(crate) async fn follow(&self, known: &Known) -> Result<Option<u64>> {
-        if self.read_only {
-            // Nothing can be written here; index_lag says what the index misses.
+        if self.is_index_read_only() {
+            // The index is not ours to write; index_lag says what it misses.
             return Ok(None);
         }
         let applied = self.follow_events(known).await?;

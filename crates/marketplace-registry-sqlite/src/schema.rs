@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use crate::error::SqliteError;
 
@@ -120,24 +120,32 @@ fn configure(conn: &Connection, location: &str) -> Result<(), SqliteError> {
 
 /// Upgrades the schema to [`SCHEMA_VERSION`], one transaction per migration. A database from a
 /// newer library is refused, never touched.
+///
+/// Each migration's transaction takes the write lock first and reads the schema version under
+/// it, so processes opening a new database at once apply every migration exactly once: the
+/// others wait for the lock, then find it applied.
 pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<(), SqliteError> {
     let err = |e| SqliteError::sqlite(location, e);
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(err)?;
-    if current > SCHEMA_VERSION {
-        return Err(SqliteError::NewerSchema {
-            location: location.to_owned(),
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        let tx = conn.transaction().map_err(err)?;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(err)?;
+        if current > SCHEMA_VERSION {
+            return Err(SqliteError::NewerSchema {
+                location: location.to_owned(),
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let Some(sql) = MIGRATIONS.get(current.max(0) as usize) else {
+            return Ok(());
+        };
         tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)
+        tx.pragma_update(None, "user_version", current.max(0) + 1)
             .map_err(err)?;
         tx.commit().map_err(err)?;
     }
-    Ok(())
 }

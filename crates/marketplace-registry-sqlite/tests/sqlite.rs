@@ -319,3 +319,36 @@ async fn a_read_only_open_reads_refuses_writes_and_changes_nothing() {
         "{e}"
     );
 }
+
+/// Many openers of one new database at once (processes first using a home together): every
+/// open succeeds, each migration is applied once, and the database works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_openers_of_a_new_database_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteRegistry::open(&path)
+                })
+            })
+            .collect();
+        let mut opened = Vec::new();
+        for opener in openers {
+            let registry = opener.join().expect("thread");
+            opened.push(registry.unwrap_or_else(|e| panic!("round {round}: {e}")));
+        }
+        let m = package("raced@1.0.0", &[]);
+        opened[0]
+            .register(m.clone(), m.checksum.clone())
+            .await
+            .expect("register");
+        assert!(opened[7].get(&id("raced@1.0.0")).await.is_ok());
+        drop(opened);
+        assert_eq!(read_user_version(&path), SCHEMA_VERSION);
+    }
+}
