@@ -66,7 +66,15 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     match cli.command {
         Command::Init => init(&home, out),
         Command::Keygen { name, trust } => keygen(&home, &name, trust, out).await,
-        Command::Publish { paths, key, atomic } => publish(&home, &paths, &key, atomic, out).await,
+        Command::Publish {
+            paths,
+            key,
+            dry_run: true,
+            ..
+        } => publish_dry_run(&home, &paths, &key, out).await,
+        Command::Publish {
+            paths, key, atomic, ..
+        } => publish(&home, &paths, &key, atomic, out).await,
         Command::Search(args) => search(client, args, out).await,
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,
@@ -132,7 +140,7 @@ fn creates_a_home(command: &Command) -> bool {
         command,
         Command::Init
             | Command::Keygen { .. }
-            | Command::Publish { .. }
+            | Command::Publish { dry_run: false, .. }
             | Command::Trust(TrustCommand::Add { .. })
     )
 }
@@ -141,6 +149,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
     match command {
         Command::Init => Some("init"),
         Command::Keygen { .. } => Some("keygen"),
+        Command::Publish { dry_run: true, .. } => None,
         Command::Publish { .. } => Some("publish"),
         Command::Yank { .. } => Some("yank"),
         Command::Unyank { .. } => Some("unyank"),
@@ -363,6 +372,81 @@ async fn publish_all(
             })
             .collect(),
     })
+}
+
+/// `mkt publish --dry-run`: every check of a publish, nothing changed; refusals are listed and
+/// make the exit code as they would for a publish.
+async fn publish_dry_run(home: &Home, paths: &[PathBuf], key: &str, out: &Output) -> CliResult {
+    let key = home.load_key(key).await?;
+    let mut archives = Vec::with_capacity(paths.len());
+    let mut origins = Vec::with_capacity(paths.len());
+    let mut refused: Vec<(usize, CliError)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        match read_package(path) {
+            Ok(archive) => {
+                archives.push(archive);
+                origins.push(i);
+            }
+            Err(e) => refused.push((i, e)),
+        }
+    }
+    let checked = home.client.check_many(archives, &key.private_key).await?;
+    refused.extend(
+        checked
+            .refused
+            .into_iter()
+            .map(|(position, e)| (origins[position], e.into())),
+    );
+    refused.sort_by_key(|(i, _)| *i);
+    for (i, e) in &mut refused {
+        e.message = format!("{}: {}", paths[*i].display(), e.message);
+        out.error(e);
+    }
+    for metadata in &checked.valid {
+        out.line(format!(
+            "would publish {} ({}, {})",
+            metadata.id,
+            human_bytes(metadata.size),
+            metadata.checksum
+        ));
+        let missing = missing_dependencies(&home.client, metadata).await?;
+        if !missing.is_empty() {
+            out.note(&format!(
+                "{} depends on {}, not in this marketplace yet",
+                metadata.id,
+                missing.join(", ")
+            ));
+        }
+    }
+    out.line(format!(
+        "dry run: {} of {} would be published{}; nothing was changed",
+        checked.valid.len(),
+        paths.len(),
+        match refused.len() {
+            0 => String::new(),
+            n => format!(", {n} refused"),
+        }
+    ));
+    out.json(&json!({
+        "dry_run": true,
+        "valid": checked.valid.iter().map(|m| json!({
+            "id": m.id,
+            "checksum": m.checksum,
+            "size": m.size,
+        })).collect::<Vec<_>>(),
+        "refused": refused.iter().map(|(i, e)| json!({
+            "path": paths[*i],
+            "error": e.message,
+        })).collect::<Vec<_>>(),
+    }))?;
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((_, first)) => Err(CliError {
+            code: first.code,
+            message: "some packages would be refused (each is listed above)".into(),
+            hint: Some("fix them and run the dry run again".into()),
+        }),
+    }
 }
 
 /// The dependencies (plain and renamed) of `metadata` on packages this marketplace does not

@@ -92,6 +92,10 @@ enum Command {
         /// are published and every refusal is listed).
         #[arg(long)]
         atomic: bool,
+        /// Check everything a publish checks (archive, manifest, key trust, plugins, the
+        /// version free) and change nothing: nothing stored, registered or indexed.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Search packages by name, keywords and description.
     Search(SearchArgs),

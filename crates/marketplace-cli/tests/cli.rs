@@ -977,3 +977,67 @@ fn concurrent_processes_on_one_home_all_succeed() {
     let found = env.json(&["search", "concurrency", "--home", fresh.to_str().unwrap()]);
     assert_eq!(found.as_array().unwrap().len(), 8, "{found}");
 }
+
+/// `publish --dry-run` makes every check of a publish and changes nothing.
+#[test]
+fn a_dry_run_checks_everything_and_changes_nothing() {
+    let env = Env::new();
+    // No home: a dry run needs one to check against, and makes none.
+    env.fails(
+        &[
+            "publish",
+            "--dry-run",
+            examples().join("base-styles").to_str().unwrap(),
+        ],
+        NOT_FOUND,
+    );
+    assert!(!env.home().exists());
+    env.ok(&["init"]);
+    let good = env.write_package(
+        "dry",
+        "[package]\nname = \"dry\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+    );
+    let bad = env.write_package(
+        "dry-bad",
+        "[package]\nname = \"dry-bad\"\nversion = \"one\"\n",
+    );
+    let stdout = env.ok(&["publish", "--dry-run", good.to_str().unwrap()]);
+    assert!(stdout.contains("would publish dry@1.0.0"), "{stdout}");
+    assert!(stdout.contains("nothing was changed"), "{stdout}");
+    env.fails(&["info", "dry"], NOT_FOUND);
+    assert_eq!(
+        std::fs::read_dir(env.home().join("store")).map_or(0, |d| d.count()),
+        0,
+        "nothing stored"
+    );
+    // Refusals are listed and make the exit code; the valid ones are still only checked.
+    let stderr = env.fails(
+        &[
+            "publish",
+            "--dry-run",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        INVALID,
+    );
+    assert!(
+        stderr.contains("dry-bad") && stderr.contains("package.version"),
+        "{stderr}"
+    );
+    // A version that exists is refused by the dry run as by a publish.
+    env.ok(&["publish", good.to_str().unwrap()]);
+    let stderr = env.fails(&["publish", "--dry-run", good.to_str().unwrap()], 1);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    // For scripts: the same report as JSON, and the exit code of the refusal.
+    let (code, stdout, _) = env.run(&["publish", "--dry-run", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(code, INVALID);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["valid"].as_array().unwrap().len(), 0);
+    assert!(
+        report["refused"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("package.version")
+    );
+}

@@ -31,7 +31,7 @@ pub use maintain::GcReport;
 #[cfg(feature = "otel")]
 pub use otel::OtelMetrics;
 pub use plugin::{LicenseAllowList, MarketplacePlugin};
-pub use publish::{Archive, ManyPublished, PreparedPackage, Published};
+pub use publish::{Archive, ManyChecked, ManyPublished, PreparedPackage, Published};
 pub use query::{PackageInfo, Searched, Summary};
 pub use retry::RetryPolicy;
 pub use verify::Verified;

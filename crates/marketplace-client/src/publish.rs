@@ -112,7 +112,38 @@ pub struct ManyPublished {
     pub refused: Vec<(usize, Error)>,
 }
 
+/// What [`MarketplaceClient::check_many`] found: what publishing would do, with nothing done.
+#[derive(Debug)]
+pub struct ManyChecked {
+    /// The versions that would be published (signed, as they would be registered), in input
+    /// order.
+    pub valid: Vec<PackageMetadata>,
+    /// The archives that would be refused: their position in the input and why.
+    pub refused: Vec<(usize, Error)>,
+}
+
 impl MarketplaceClient {
+    /// Every check [`MarketplaceClient::publish_many`] makes, and nothing else: each archive
+    /// validated and signed, the key's trust, the plugins' `pre_publish` hooks, the version
+    /// free and spelled as its package is, no duplicate in the input. Nothing is stored,
+    /// registered or indexed (a dry run). A problem with the key or a backend failure is an
+    /// error for the whole call, as it is for a publish.
+    pub async fn check_many<A: Into<Archive>>(
+        &self,
+        archives: Vec<A>,
+        key: &PrivateKey,
+    ) -> Result<ManyChecked> {
+        let span = tracing::info_span!("marketplace.check_many", count = archives.len());
+        self.flow("check_many", span, async {
+            let (prepared, refused) = self.prepare_batch(archives, key, false).await?;
+            Ok(ManyChecked {
+                valid: prepared.into_iter().map(|p| p.metadata).collect(),
+                refused,
+            })
+        })
+        .await
+    }
+
     /// Validates an archive and its manifest and computes its metadata, without changing
     /// anything: one pass over the bytes, or none for an [`Inspected`] archive (which is only
     /// held to this client's limits). `Invalid` names the entry or manifest field and the rule.
