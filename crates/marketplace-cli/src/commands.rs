@@ -25,6 +25,26 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Command::Pack { dir, output } = &cli.command {
         return pack(dir, output.as_deref(), out);
     }
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <crate::Cli as clap::CommandFactory>::command();
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "mkt", &mut script);
+        out.raw(&String::from_utf8_lossy(&script));
+        return Ok(());
+    }
+    if let Command::Man = cli.command {
+        let command = <crate::Cli as clap::CommandFactory>::command();
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .map_err(|e| CliError {
+                code: exit::FAILURE,
+                message: format!("render the manual page: {e}"),
+                hint: None,
+            })?;
+        out.raw(&String::from_utf8_lossy(&page));
+        return Ok(());
+    }
     let root = home::resolve(cli.home)?;
     let access = if creates_a_home(&cli.command) {
         home::Access::Create
@@ -127,7 +147,10 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
             }))
         }
         Command::Metrics => metrics(client, out).await,
-        Command::Pack { .. } | Command::Demo { .. } => Ok(()),
+        Command::Pack { .. }
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Demo { .. } => Ok(()),
     }
 }
 
@@ -166,6 +189,8 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::Stats { .. }
         | Command::Metrics
         | Command::Pack { .. }
+        | Command::Completions { .. }
+        | Command::Man
         | Command::Demo { .. } => None,
     }
 }

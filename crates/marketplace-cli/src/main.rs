@@ -158,6 +158,13 @@ enum Command {
     },
     /// Print the marketplace's metrics in the Prometheus text format (JSON with --json).
     Metrics,
+    /// Print a shell completion script, e.g. `mkt completions bash > ~/.local/share/bash-completion/completions/mkt`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page mkt(1) in roff, e.g. `mkt man > ~/.local/share/man/man1/mkt.1`.
+    Man,
     /// A guided tour: a fresh marketplace, the example packages published, searched, installed
     /// with their dependencies and verified.
     Demo {

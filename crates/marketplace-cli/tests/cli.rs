@@ -1041,3 +1041,38 @@ fn a_dry_run_checks_everything_and_changes_nothing() {
             .contains("package.version")
     );
 }
+
+/// Completion scripts and the manual page come from the command definitions themselves, and
+/// need no home.
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = env.ok(&["completions", shell]);
+        assert!(
+            script.contains("publish") && script.contains("dry-run"),
+            "{shell}: {script}"
+        );
+    }
+    // The bash script is valid bash.
+    let script = env.dir.path().join("mkt.bash");
+    std::fs::write(&script, env.ok(&["completions", "bash"])).unwrap();
+    if let Ok(status) = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+    {
+        assert!(status.success(), "bash -n rejects the completion script");
+    }
+    let page = env.ok(&["man"]);
+    assert!(
+        page.contains(".TH mkt 1") && page.contains(".SH NAME"),
+        "{page}"
+    );
+    assert!(
+        page.contains("publish") && page.contains("Exit codes"),
+        "{page}"
+    );
+    env.fails(&["completions", "tcsh"], USAGE);
+    assert!(!env.home().exists());
+}
