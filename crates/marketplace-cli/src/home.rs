@@ -115,7 +115,10 @@ fn lock(root: &Path, out: &Output) -> CliResult<Option<fs::File>> {
         return Ok(None);
     };
     match file.try_lock() {
-        Ok(()) => return Ok(Some(file)),
+        Ok(()) => {
+            tracing::debug!(lock = %path.display(), "took the home lock");
+            return Ok(Some(file));
+        }
         Err(fs::TryLockError::WouldBlock) => {
             out.note(&format!(
                 "waiting for the lock on the marketplace home {} (another mkt is writing to it)",
@@ -138,6 +141,7 @@ impl Home {
     /// command makes the home (with a key `default`, trusted `ultimate`) when there is none.
     /// A missing home for a reader or a writer is an error (exit 3) naming `mkt init`.
     pub(crate) async fn open(root: PathBuf, access: Access, out: &Output) -> CliResult<Home> {
+        tracing::info!(home = %root.display(), ?access, "opening the marketplace home");
         if access != Access::Create && !exists(&root) {
             return Err(missing_home(&root));
         }

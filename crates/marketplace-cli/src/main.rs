@@ -52,9 +52,14 @@ struct Cli {
     /// When to colour the output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     color: ColorChoice,
-    /// Say more when something fails (a dependency conflict: the solver's full derivation).
-    #[arg(long, short = 'v', global = true)]
-    verbose: bool,
+    /// Say more: -v shows what each step does and, when something fails, all of it (a
+    /// dependency conflict: the solver's full derivation); -vv adds debugging detail. RUST_LOG
+    /// (e.g. `RUST_LOG=marketplace=debug`), when set, chooses the log lines instead.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Say less: no notes and no progress, only results and errors.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -378,10 +383,45 @@ fn signature_hint(failure: marketplace_core::SignatureFailure) -> String {
 
 type CliResult<T = ()> = Result<T, CliError>;
 
+/// Log lines (the library's `tracing` events) on stderr: warnings by default, none with
+/// `--quiet`, each flow's steps with `-v`, debugging detail with `-vv`; `RUST_LOG`, when set,
+/// decides instead (tracing-subscriber's `EnvFilter` syntax).
+fn logging(verbose: u8, quiet: bool, color: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ => EnvFilter::new(match (quiet, verbose) {
+            (true, _) => "off",
+            (false, 0) => "warn",
+            (false, 1) => "warn,marketplace=info,marketplace_client=info,mkt=info",
+            (false, _) => {
+                "info,marketplace=debug,marketplace_client=debug,marketplace_registry_sqlite=debug,marketplace_search_tantivy=debug,marketplace_store_objectstore=debug,marketplace_crypto_ring=debug,mkt=debug"
+            }
+        }),
+    };
+    // With -v every flow (and, with -vv, every backend call) says when it ends and how long
+    // it took.
+    let spans = if verbose > 0 {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(spans)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(verbose > 1)
+        // Seconds since the command started: what a person reading a slow command wants.
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
-    let out = Output::new(cli.json, cli.color);
+    VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
+    let out = Output::new(cli.json, cli.quiet, cli.color);
+    logging(cli.verbose, cli.quiet, out.color_err());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -29,6 +29,8 @@ pub(crate) struct Output {
     color: bool,
     color_err: bool,
     progress: bool,
+    /// `--quiet`: no notes and no progress, only results and errors.
+    quiet: bool,
     /// The first error writing to stdout (a closed pipe, a full disk); nothing more is written
     /// after it, and [`Output::finish`] reports it.
     failed: RefCell<Option<std::io::Error>>,
@@ -46,7 +48,7 @@ const BAD: Style = Style::new()
 const DIM: Style = Style::new().dimmed();
 
 impl Output {
-    pub(crate) fn new(json: bool, choice: ColorChoice) -> Self {
+    pub(crate) fn new(json: bool, quiet: bool, choice: ColorChoice) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let decide = |tty: bool| match choice {
             ColorChoice::Always => true,
@@ -57,7 +59,8 @@ impl Output {
             json,
             color: decide(std::io::stdout().is_terminal()),
             color_err: decide(std::io::stderr().is_terminal()),
-            progress: !json && std::io::stderr().is_terminal(),
+            progress: !json && !quiet && std::io::stderr().is_terminal(),
+            quiet,
             failed: RefCell::new(None),
         }
     }
@@ -230,8 +233,16 @@ impl Output {
         spinner
     }
 
+    /// Whether stderr is coloured (the log lines follow it).
+    pub(crate) fn color_err(&self) -> bool {
+        self.color_err
+    }
+
     /// A note for people on stderr (never fails: stderr may be closed).
     pub(crate) fn note(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         let note = if self.color_err {
             format!("{DIM}note:{DIM:#}")
         } else {

@@ -1076,3 +1076,38 @@ fn completions_and_the_manual_page_are_generated() {
     env.fails(&["completions", "tcsh"], USAGE);
     assert!(!env.home().exists());
 }
+
+/// `-q` silences notes and logs, `-v` logs each flow with its time, `-vv` adds detail, and
+/// `RUST_LOG` chooses the log lines when set.
+#[test]
+fn quiet_verbose_and_rust_log_choose_what_is_said() {
+    let env = Env::new();
+    // A new home is announced by a note, unless quiet.
+    let (code, _, stderr) = env.run(&["-q", "keygen", "--name", "other"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "quiet said: {stderr}");
+    let (_, _, stderr) = env.run(&["search", "anything"]);
+    assert!(!stderr.contains("INFO"), "logs by default: {stderr}");
+    let (_, _, stderr) = env.run(&["-v", "search", "anything"]);
+    assert!(
+        stderr.contains("marketplace.search") && stderr.contains("time.busy"),
+        "-v: {stderr}"
+    );
+    let (_, _, stderr) = env.run(&["-vv", "search", "anything"]);
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("mkt::home"),
+        "-vv: {stderr}"
+    );
+    let output = env
+        .mkt()
+        .env("RUST_LOG", "mkt=info")
+        .args(["search", "anything"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("opening the marketplace home"),
+        "RUST_LOG: {stderr}"
+    );
+    env.fails(&["-q", "-v", "search", "x"], USAGE);
+}
