@@ -355,6 +355,7 @@ mod tests {
             color: true,
             color_err: false,
             progress: false,
+            quiet: false,
             failed: RefCell::new(None),
         };
         assert_eq!(visible_width(&out.bold("abc")), 3);
