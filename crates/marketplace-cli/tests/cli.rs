@@ -68,8 +68,13 @@ impl Env {
     fn fails(&self, args: &[&str], code: i32) -> String {
         let (actual, stdout, stderr) = self.run(args);
         assert_eq!(actual, code, "mkt {args:?}:\n{stdout}\n{stderr}");
+        // The error is the first line, after any log lines asked for with -v.
         assert!(
-            stderr.starts_with("error: "),
+            stderr.starts_with("error: ")
+                || (args
+                    .iter()
+                    .any(|a| a.starts_with("-v") || *a == "--verbose")
+                    && stderr.lines().any(|l| l.starts_with("error: "))),
             "mkt {args:?} stderr: {stderr}"
         );
         stderr
