@@ -83,8 +83,78 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         home.require_writable(command)?;
     }
     let client = &home.client;
-    match cli.command {
-        Command::Init => init(&home, out),
+    let named = named_package(&cli.command).map(str::to_owned);
+    let result = execute(cli.command, &home, out).await;
+    match (result, named) {
+        (Err(mut e), Some(named)) if e.code == exit::NOT_FOUND => {
+            if let Some(names) = did_you_mean(client, &named).await {
+                e.hint = Some(format!("did you mean {names}?"));
+            }
+            Err(e)
+        }
+        (result, _) => result,
+    }
+}
+
+/// The package a command names, as typed (without its version), if it names one.
+fn named_package(command: &Command) -> Option<&str> {
+    let text = match command {
+        Command::Info { package }
+        | Command::Versions { package }
+        | Command::Install { package, .. }
+        | Command::Verify { package }
+        | Command::Stats { package }
+        | Command::Yank { package, .. }
+        | Command::Unyank { package } => package.as_str(),
+        _ => return None,
+    };
+    Some(text.split_once('@').map_or(text, |(name, _)| name))
+}
+
+/// Packages whose names are close to `typed` (a misspelling, another namespace, a `-` too
+/// many or too few): candidates from the search index (its name and typo clauses) and from
+/// name suggestions, kept when their name is within a few edits of the typed one, closest
+/// first, as "`a/b` or `c`"; `None` when there are none, or when `typed` is itself a package
+/// (only its version was missing).
+async fn did_you_mean(client: &MarketplaceClient, typed: &str) -> Option<String> {
+    let typed_package: Option<PackageRef> = typed.parse().ok();
+    let typed_name = typed.rsplit('/').next().unwrap_or(typed).to_lowercase();
+    let mut candidates: Vec<PackageRef> = Vec::new();
+    for text in [typed.to_owned(), typed.replace(['/', '-', '_'], " ")] {
+        let mut query = SearchQuery::text(text);
+        query.forgive_short_typos = true;
+        query.include_yanked = true;
+        query.limit = 10;
+        let hits = client.search(&query).await.ok()?;
+        candidates.extend(hits.iter().map(|h| h.id.package()));
+    }
+    let prefix: String = typed_name.chars().take(3).collect();
+    candidates.extend(client.suggest(&prefix, 20).await.unwrap_or_default());
+    let most = (typed_name.chars().count() / 4).max(1);
+    let mut close: Vec<(usize, String)> = Vec::new();
+    for package in candidates {
+        if typed_package
+            .as_ref()
+            .is_some_and(|t| t.canonical() == package.canonical())
+        {
+            return None;
+        }
+        let name = package.name.as_str().to_lowercase();
+        let distance = strsim::levenshtein(&typed_name, &name);
+        let shown = format!("`{package}`");
+        if distance <= most && !close.iter().any(|(_, s)| *s == shown) {
+            close.push((distance, shown));
+        }
+    }
+    close.sort();
+    let names: Vec<String> = close.into_iter().take(3).map(|(_, s)| s).collect();
+    (!names.is_empty()).then(|| names.join(" or "))
+}
+
+async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
+    let client = &home.client;
+    match command {
+        Command::Init => init(home, out),
         Command::Keygen { name, trust } => keygen(&home, &name, trust, out).await,
         Command::Publish {
             paths,

@@ -1116,3 +1116,39 @@ fn quiet_verbose_and_rust_log_choose_what_is_said() {
     );
     env.fails(&["-q", "-v", "search", "x"], USAGE);
 }
+
+/// A package that is not there, typed close to one that is, gets "did you mean" with it.
+#[test]
+fn a_mistyped_package_name_gets_did_you_mean() {
+    let env = Env::new();
+    env.publish_examples();
+    for (args, meant) in [
+        (
+            &["info", "starter/blog-templat"][..],
+            "`starter/blog-template`",
+        ),
+        (
+            &["install", "starter/blogtemplate", "--dest", "x"],
+            "`starter/blog-template`",
+        ),
+        (&["versions", "base-styles"], "`starter/base-styles`"),
+        (
+            &["verify", "other/html-layout@1.0.0"],
+            "`starter/html-layout`",
+        ),
+    ] {
+        let stderr = env.fails(args, NOT_FOUND);
+        assert!(
+            stderr.contains(&format!("did you mean {meant}")),
+            "mkt {args:?}: {stderr}"
+        );
+    }
+    // Nothing close: no guess; a missing version of a package that exists: no other package.
+    for args in [
+        &["info", "zzzqqq"][..],
+        &["info", "starter/blog-template@9.0.0"],
+    ] {
+        let stderr = env.fails(args, NOT_FOUND);
+        assert!(!stderr.contains("did you mean"), "mkt {args:?}: {stderr}");
+    }
+}
