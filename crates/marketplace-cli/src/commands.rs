@@ -155,16 +155,16 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
     let client = &home.client;
     match command {
         Command::Init => init(home, out),
-        Command::Keygen { name, trust } => keygen(&home, &name, trust, out).await,
+        Command::Keygen { name, trust } => keygen(home, &name, trust, out).await,
         Command::Publish {
             paths,
             key,
             dry_run: true,
             ..
-        } => publish_dry_run(&home, &paths, &key, out).await,
+        } => publish_dry_run(home, &paths, &key, out).await,
         Command::Publish {
             paths, key, atomic, ..
-        } => publish(&home, &paths, &key, atomic, out).await,
+        } => publish(home, &paths, &key, atomic, out).await,
         Command::Search(args) => search(client, args, out).await,
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,

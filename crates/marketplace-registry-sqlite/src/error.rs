@@ -76,6 +76,11 @@ impl SqliteError {
         }
     }
 
+    /// Whether SQLite refused for a lock another connection holds (busy or locked).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.transient()
+    }
+
     fn transient(&self) -> bool {
         match self {
             SqliteError::Sqlite { source, .. } => matches!(

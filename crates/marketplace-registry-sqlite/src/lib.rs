@@ -138,9 +138,22 @@ impl SqliteRegistry {
     }
 
     fn start(path: Option<PathBuf>, location: String, opening: &str) -> Result<Self> {
-        let mut writer =
-            schema::connect(path.as_deref(), &location).map_err(|e| e.during(opening))?;
-        schema::migrate(&mut writer, &location).map_err(|e| e.during(opening))?;
+        // Processes opening a new database at once meet SQLite's deadlock guard (switching to
+        // WAL, or upgrading a read to a write, is refused at once, not after the busy
+        // timeout): such an open is tried again, a little later each time, for up to 10 s.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        let writer = loop {
+            let opened = schema::connect(path.as_deref(), &location)
+                .and_then(|mut writer| schema::migrate(&mut writer, &location).map(|()| writer));
+            match opened {
+                Err(e) if e.is_busy() && started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                other => break other.map_err(|e| e.during(opening))?,
+            }
+        };
         Ok(SqliteRegistry {
             inner: Arc::new(Inner {
                 path,

@@ -324,7 +324,7 @@ async fn a_read_only_open_reads_refuses_writes_and_changes_nothing() {
 /// open succeeds, each migration is applied once, and the database works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_openers_of_a_new_database_at_once_all_succeed() {
-    for round in 0..5 {
+    for round in 0..20 {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("new.db");
         let barrier = Arc::new(std::sync::Barrier::new(8));
