@@ -16,7 +16,10 @@ use serde_json::json;
 
 use crate::home::{self, Home};
 use crate::output::{Output, human_bytes, plain};
-use crate::{Cli, CliError, CliResult, Command, Level, SearchArgs, Sort, TrustCommand, exit};
+use crate::{
+    Cli, CliError, CliResult, Command, Filters, Level, ListArgs, SearchArgs, Sort, TrustCommand,
+    exit,
+};
 
 pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Command::Demo { packages } = cli.command {
@@ -166,6 +169,7 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             paths, key, atomic, ..
         } => publish(home, &paths, &key, atomic, out).await,
         Command::Search(args) => search(client, args, out).await,
+        Command::List(args) => list(client, args, out).await,
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,
         Command::Install {
@@ -251,6 +255,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         Command::RebuildIndex => Some("rebuild-index"),
         Command::Gc { .. } => Some("gc"),
         Command::Search(_)
+        | Command::List(_)
         | Command::Info { .. }
         | Command::Versions { .. }
         | Command::Install { .. }
@@ -641,14 +646,14 @@ async fn publish(
     }
 }
 
-fn search_query(args: SearchArgs) -> SearchQuery {
-    let mut query = SearchQuery::text(args.query.join(" "));
+fn search_query(text: String, sort: Sort, args: Filters) -> SearchQuery {
+    let mut query = SearchQuery::text(text);
     query.categories = args.category;
     query.keywords = args.keyword;
     query.namespace = args.namespace;
     query.min_downloads = args.min_downloads;
     query.include_yanked = args.include_yanked;
-    query.sort = match args.sort {
+    query.sort = match sort {
         Sort::Relevance => SortOrder::Relevance,
         Sort::Downloads => SortOrder::Downloads,
         Sort::Recent => SortOrder::Recent,
@@ -659,8 +664,63 @@ fn search_query(args: SearchArgs) -> SearchQuery {
     query
 }
 
+/// `mkt list`: every package's latest version, filtered and sorted, a page at a time.
+async fn list(client: &MarketplaceClient, args: ListArgs, out: &Output) -> CliResult {
+    let query = search_query(String::new(), args.sort, args.filters);
+    let hits = client.search(&query).await?;
+    if out.is_json() {
+        return out.json(&hits);
+    }
+    if hits.is_empty() {
+        out.line(if query.offset > 0 {
+            format!("no packages after the first {}", query.offset)
+        } else {
+            "no packages match".to_owned()
+        });
+        return Ok(());
+    }
+    hits_table(&hits, out);
+    out.line(out.dim(&format!(
+        "packages {}–{}{}",
+        query.offset + 1,
+        query.offset + hits.len(),
+        if hits.len() == query.limit {
+            format!("; the next page: --offset {}", query.offset + hits.len())
+        } else {
+            String::new()
+        }
+    )));
+    Ok(())
+}
+
+/// The table of search hits: package, version (marked when yanked), downloads, the matched
+/// text or the description.
+fn hits_table(hits: &[marketplace_core::SearchResult], out: &Output) {
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            let text = h
+                .highlights
+                .first()
+                .map(|s| out.snippet(s))
+                .unwrap_or_else(|| plain(&h.description));
+            vec![
+                out.bold(&h.id.package().to_string()),
+                if h.yanked {
+                    format!("{} {}", h.id.version, out.bad("(yanked)"))
+                } else {
+                    h.id.version.to_string()
+                },
+                h.downloads.to_string(),
+                text,
+            ]
+        })
+        .collect();
+    out.table(&["PACKAGE", "VERSION", "DOWNLOADS", "DESCRIPTION"], &rows);
+}
+
 async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> CliResult {
-    let query = search_query(args);
+    let query = search_query(args.query.join(" "), args.sort, args.filters);
     let started = Instant::now();
     let searched = client.search_or_closest(&query).await?;
     let elapsed = started.elapsed();
@@ -684,23 +744,7 @@ async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> C
             closest.join(", ")
         ));
     }
-    let rows: Vec<Vec<String>> = hits
-        .iter()
-        .map(|h| {
-            let text = h
-                .highlights
-                .first()
-                .map(|s| out.snippet(s))
-                .unwrap_or_else(|| plain(&h.description));
-            vec![
-                out.bold(&h.id.package().to_string()),
-                h.id.version.to_string(),
-                h.downloads.to_string(),
-                text,
-            ]
-        })
-        .collect();
-    out.table(&["PACKAGE", "VERSION", "DOWNLOADS", "DESCRIPTION"], &rows);
+    hits_table(&hits, out);
     out.line(out.dim(&format!("{} results in {:.1?}", hits.len(), elapsed)));
     Ok(())
 }

@@ -104,6 +104,8 @@ enum Command {
     },
     /// Search packages by name, keywords and description.
     Search(SearchArgs),
+    /// Browse packages without a query: the latest version of each, by name (or --sort).
+    List(ListArgs),
     /// Show a package version (the latest when no version is given).
     Info {
         /// NAME or NAME@VERSION, e.g. acme/web or acme/web@1.2.0.
@@ -184,6 +186,25 @@ struct SearchArgs {
     /// Words to look for (typos are tolerated).
     #[arg(required = true)]
     query: Vec<String>,
+    /// Result order.
+    #[arg(long, value_enum, default_value_t = Sort::Relevance)]
+    sort: Sort,
+    #[command(flatten)]
+    filters: Filters,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Result order.
+    #[arg(long, value_enum, default_value_t = Sort::Name)]
+    sort: Sort,
+    #[command(flatten)]
+    filters: Filters,
+}
+
+/// What search and list keep, and how many.
+#[derive(Debug, Args)]
+struct Filters {
     /// Only packages in this category (repeatable).
     #[arg(long)]
     category: Vec<String>,
@@ -199,9 +220,6 @@ struct SearchArgs {
     /// Include yanked versions.
     #[arg(long)]
     include_yanked: bool,
-    /// Result order.
-    #[arg(long, value_enum, default_value_t = Sort::Relevance)]
-    sort: Sort,
     /// How many results.
     #[arg(long, default_value_t = 20)]
     limit: usize,

@@ -1152,3 +1152,85 @@ fn a_mistyped_package_name_gets_did_you_mean() {
         assert!(!stderr.contains("did you mean"), "mkt {args:?}: {stderr}");
     }
 }
+
+/// `mkt list` browses without a query: every package once, by name, paged and filtered; a
+/// yanked version is marked in the table.
+#[test]
+fn list_browses_every_package_by_name_a_page_at_a_time() {
+    let env = Env::new();
+    env.publish_examples();
+    let all = env.json(&["list", "--limit", "100"]);
+    let names: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            h["id"]
+                .as_str()
+                .unwrap()
+                .split('@')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // The examples hold some packages in two versions: one hit per package name.
+    let mut packages: Vec<String> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|e| {
+            let manifest = std::fs::read_to_string(e.unwrap().path().join("marketplace.toml"));
+            let manifest: toml::Table = manifest.unwrap().parse().unwrap();
+            let package = &manifest["package"];
+            match package.get("namespace") {
+                Some(ns) => format!(
+                    "{}/{}",
+                    ns.as_str().unwrap(),
+                    package["name"].as_str().unwrap()
+                ),
+                None => package["name"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    assert_eq!(
+        names.len(),
+        packages.len(),
+        "{names:?} against {packages:?}"
+    );
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "by name, one hit per package");
+    let page = env.json(&["list", "--limit", "3", "--offset", "3"]);
+    let page: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().split('@').next().unwrap())
+        .collect();
+    assert_eq!(
+        page,
+        names[3..6].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let stdout = env.ok(&["list", "--limit", "3"]);
+    assert!(stdout.contains("the next page: --offset 3"), "{stdout}");
+    for hit in env.json(&["list", "--category", "web"]).as_array().unwrap() {
+        assert!(
+            hit["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "web"),
+            "{hit}"
+        );
+    }
+    env.ok(&["yank", "starter/base-styles@1.1.0", "--reason", "broken"]);
+    let stdout = env.ok(&["list", "--include-yanked", "--limit", "100"]);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("starter/base-styles") && l.contains("(yanked)")),
+        "{stdout}"
+    );
+}
