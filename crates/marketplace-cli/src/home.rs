@@ -154,12 +154,18 @@ impl Home {
                     )
                 })?;
             let home = Self::reading(root, client).await?;
-            let whole = home.caught_up.is_ok() && home.repaired_index.is_none();
-            if whole || home.client.is_read_only() {
+            if home.client.is_read_only() {
                 return Ok(home);
             }
-            // The index lags or is damaged. With no writer at work, a writer was stopped before
-            // it indexed: this reader takes the free lock and repairs the index on disk, so the
+            let whole = home.caught_up.is_ok()
+                && home.repaired_index.is_none()
+                && !home.client.downloads_pending().await.unwrap_or(false);
+            if whole {
+                return Ok(home);
+            }
+            // The index lags (events, or download totals a reader recorded: installs count
+            // downloads) or is damaged. With no writer at work, this reader takes the free
+            // lock and brings the index up to date, so search shows current downloads and the
             // next command after a kill repairs the home. A busy writer's lag is its to apply.
             let Some(lock) = try_lock(&home.root) else {
                 return Ok(home);

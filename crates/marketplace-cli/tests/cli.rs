@@ -1234,3 +1234,21 @@ fn list_browses_every_package_by_name_a_page_at_a_time() {
         "{stdout}"
     );
 }
+
+/// Downloads that installs record reach search without a rebuild: counts, `--sort downloads`
+/// and `--min-downloads` answer with them at once.
+#[test]
+fn search_shows_current_download_counts() {
+    let env = Env::new();
+    env.publish_examples();
+    for dest in ["a", "b"] {
+        env.ok(&["install", "starter/readme-badges", "--dest", dest]);
+    }
+    let hits = env.json(&["search", "badges"]);
+    assert_eq!(hits[0]["id"], "starter/readme-badges@0.1.0");
+    assert_eq!(hits[0]["downloads"], 2, "{hits}");
+    let top = env.json(&["list", "--sort", "downloads", "--limit", "1"]);
+    assert_eq!(top[0]["id"], "starter/readme-badges@0.1.0", "{top}");
+    let popular = env.json(&["list", "--min-downloads", "2"]);
+    assert_eq!(popular.as_array().unwrap().len(), 1, "{popular}");
+}

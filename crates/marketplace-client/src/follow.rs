@@ -51,6 +51,21 @@ impl MarketplaceClient {
             .map(|(position, head)| head.saturating_sub(position)))
     }
 
+    /// Whether download totals recorded in the registry have not reached the search index yet
+    /// (`false` when the engine does not follow totals). A writable client applies them at its
+    /// next sync; a reader ([`crate::MarketplaceBuilder::local_reader`]) leaves them.
+    pub async fn downloads_pending(&self) -> Result<bool> {
+        let Some(position) = self.downloads_position().await? else {
+            return Ok(false);
+        };
+        let next = self
+            .call("registry", "downloads_since", true, || {
+                self.registry.downloads_since(position, 1)
+            })
+            .await?;
+        Ok(!next.is_empty())
+    }
+
     /// The index's feed position and the registry's newest event, or `None` when the engine
     /// keeps no position.
     async fn feed_state(&self) -> Result<Option<(u64, u64)>> {
