@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use marketplace_client::{
-    Archive, ArchiveLimits, InstallReport, MarketplaceClient, Published, pack_dir,
+    Archive, ArchiveLimits, InstallReport, LockMode, MarketplaceClient, Published, pack_dir,
 };
 use marketplace_core::semver::VersionReq;
 use marketplace_core::time::format_description::well_known::Rfc3339;
@@ -176,9 +176,16 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             package,
             dest,
             resolution,
+            locked,
+            frozen,
         } => {
             let client = client.clone().with_resolution(resolution.into());
-            install(&client, &package, &dest, out).await
+            let mode = match (locked, frozen) {
+                (_, true) => LockMode::Frozen,
+                (true, false) => LockMode::Locked,
+                (false, false) => LockMode::Update,
+            };
+            install(&client, &package, &dest, mode, out).await
         }
         Command::Yank { package, reason } => {
             let id = parse_id(&package)?;
@@ -912,10 +919,16 @@ fn install_json(report: &InstallReport) -> serde_json::Value {
     })
 }
 
-async fn install(client: &MarketplaceClient, text: &str, dest: &Path, out: &Output) -> CliResult {
+async fn install(
+    client: &MarketplaceClient,
+    text: &str,
+    dest: &Path,
+    mode: LockMode,
+    out: &Output,
+) -> CliResult {
     let (package, req) = parse_spec(text)?;
     let spinner = out.spinner(&format!("resolving and verifying {package} {req}"));
-    let result = client.install(&package, &req, dest).await;
+    let result = client.install_with(&package, &req, dest, mode).await;
     spinner.finish_and_clear();
     let report = result?;
     if out.is_json() {

@@ -127,6 +127,14 @@ enum Command {
         /// cargo's rule of one per semver-compatible series (1.x, 0.13.x, …), which crates need.
         #[arg(long, value_enum, default_value_t = Resolution::OneVersion)]
         resolution: Resolution,
+        /// Refuse to change the lockfile: it must already lock the package (as cargo's
+        /// --locked).
+        #[arg(long)]
+        locked: bool,
+        /// --locked, and fetch nothing: every locked package must already be installed (as
+        /// cargo's --frozen).
+        #[arg(long)]
+        frozen: bool,
     },
     /// Yank a version: kept for lockfiles and exact pins, no longer chosen by ranges.
     Yank {

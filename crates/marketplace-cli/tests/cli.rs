@@ -1252,3 +1252,77 @@ fn search_shows_current_download_counts() {
     let popular = env.json(&["list", "--min-downloads", "2"]);
     assert_eq!(popular.as_array().unwrap().len(), 1, "{popular}");
 }
+
+/// `install --locked` refuses to change the lockfile, `--frozen` also refuses to fetch.
+#[test]
+fn locked_and_frozen_installs_change_nothing() {
+    let env = Env::new();
+    env.publish_examples();
+    let stderr = env.fails(
+        &[
+            "install",
+            "starter/blog-template",
+            "--dest",
+            "site",
+            "--locked",
+        ],
+        INVALID,
+    );
+    assert!(stderr.contains("would change the lockfile"), "{stderr}");
+    assert!(!env.dir.path().join("site").exists());
+    env.ok(&["install", "starter/blog-template", "--dest", "site"]);
+    let lockfile = env.dir.path().join("site/marketplace.lock");
+    let before = std::fs::read(&lockfile).unwrap();
+    let report = env.json(&[
+        "install",
+        "starter/blog-template",
+        "--dest",
+        "site",
+        "--locked",
+    ]);
+    assert_eq!(report["from_lockfile"], true, "{report}");
+    env.ok(&[
+        "install",
+        "starter/blog-template",
+        "--dest",
+        "site",
+        "--frozen",
+    ]);
+    assert_eq!(std::fs::read(&lockfile).unwrap(), before);
+    // A requirement the lockfile does not meet would change it.
+    env.fails(
+        &[
+            "install",
+            "starter/blog-template@^2",
+            "--dest",
+            "site",
+            "--locked",
+        ],
+        INVALID,
+    );
+    // Frozen: a locked package that is not in place would be fetched; refused.
+    let installed = env.dir.path().join("site/starter/base-styles-1.1.0");
+    std::fs::remove_dir_all(&installed).unwrap();
+    let stderr = env.fails(
+        &[
+            "install",
+            "starter/blog-template",
+            "--dest",
+            "site",
+            "--frozen",
+        ],
+        INVALID,
+    );
+    assert!(stderr.contains("fetches nothing"), "{stderr}");
+    assert!(!installed.exists());
+    // Locked still fetches what the lockfile names.
+    env.ok(&[
+        "install",
+        "starter/blog-template",
+        "--dest",
+        "site",
+        "--locked",
+    ]);
+    assert!(installed.is_dir());
+    assert_eq!(std::fs::read(&lockfile).unwrap(), before);
+}

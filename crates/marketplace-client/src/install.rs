@@ -40,6 +40,19 @@ pub struct InstalledPackage {
     pub path: PathBuf,
 }
 
+/// How an install holds the destination's lockfile (cargo's `--locked` and `--frozen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LockMode {
+    /// Use the lockfile's graph when it has the package, else resolve and update it.
+    #[default]
+    Update,
+    /// The lockfile must not change: it must already lock the package.
+    Locked,
+    /// [`LockMode::Locked`], and nothing fetched: every locked package already in place.
+    Frozen,
+}
+
 /// What an install did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -114,11 +127,28 @@ impl MarketplaceClient {
         requirement: &VersionReq,
         dest: &Path,
     ) -> Result<InstallReport> {
+        self.install_with(package, requirement, dest, LockMode::Update)
+            .await
+    }
+
+    /// [`MarketplaceClient::install`], holding the destination's lockfile as `mode` says: with
+    /// [`LockMode::Locked`] the lockfile must already hold a version of `package` matching
+    /// `requirement` (its locked graph is installed and the lockfile does not change); with
+    /// [`LockMode::Frozen`] every package of that graph must also be in place already, so
+    /// nothing is fetched. Otherwise `Invalid` (field `lockfile`) says what would change, and
+    /// `dest` is left as it was.
+    pub async fn install_with(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+        dest: &Path,
+        mode: LockMode,
+    ) -> Result<InstallReport> {
         let span = tracing::info_span!("marketplace.install", package = %package, requirement = %requirement);
         self.flow(
             "install",
             span,
-            self.install_inner(package, requirement, dest),
+            self.install_inner(package, requirement, dest, mode),
         )
         .await
     }
@@ -128,6 +158,7 @@ impl MarketplaceClient {
         package: &PackageRef,
         requirement: &VersionReq,
         dest: &Path,
+        mode: LockMode,
     ) -> Result<InstallReport> {
         // An existing destination is locked for this install, and repaired if an earlier one
         // was interrupted, before anything is read from it; a new one is created (and locked)
@@ -145,6 +176,20 @@ impl MarketplaceClient {
             .filter(|root| requirement.matches(&root.version))
             .and_then(|root| Some((root.clone(), lock.graph_of(root)?)));
         let from_lockfile = locked.is_some();
+        if mode != LockMode::Update && !from_lockfile {
+            return Err(Error::invalid(
+                "lockfile",
+                dest.join(LOCKFILE).display().to_string(),
+                format!(
+                    "holds no version of {package} matching {requirement}, so installing it would change the lockfile (refused: the lockfile is {})",
+                    if mode == LockMode::Frozen {
+                        "frozen"
+                    } else {
+                        "locked"
+                    }
+                ),
+            ));
+        }
         let graph = match locked {
             Some((root, locked)) => self.locked_graph(root, locked).await?,
             None => {
@@ -176,6 +221,16 @@ impl MarketplaceClient {
             if in_place {
                 already_present.push(id);
                 continue;
+            }
+            if mode == LockMode::Frozen {
+                return Err(Error::invalid(
+                    "lockfile",
+                    dest.join(LOCKFILE).display().to_string(),
+                    format!(
+                        "locks {id}, which is not in place in {} with its locked hash, and a frozen install fetches nothing",
+                        dest.display()
+                    ),
+                ));
             }
             self.pre_download_hooks(metadata).await?;
             self.check_signature("install", metadata).await?;
