@@ -28,6 +28,29 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Command::Pack { dir, output } = &cli.command {
         return pack(dir, output.as_deref(), out);
     }
+    if let Command::Uninstall { package, dest } = &cli.command {
+        let package = parse_package(package)?;
+        let removed = marketplace_client::uninstall(&package, dest)
+            .await
+            .map_err(|e| {
+                let not_found = e.kind() == marketplace_core::ErrorKind::NotFound;
+                let e = CliError::from(e);
+                if not_found {
+                    e.with_hint("name a package installed on request into --dest (its marketplace.lock lists them as roots)")
+                } else {
+                    e
+                }
+            })?;
+        for id in &removed {
+            out.line(format!("removed {id}"));
+        }
+        out.line(format!(
+            "{} removed; lockfile {}",
+            removed.len(),
+            dest.join(marketplace_client::LOCKFILE).display()
+        ));
+        return out.json(&json!({ "removed": removed }));
+    }
     if let Command::Completions { shell } = cli.command {
         let mut command = <crate::Cli as clap::CommandFactory>::command();
         let mut script = Vec::new();
@@ -230,6 +253,7 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
         Command::Metrics => metrics(client, out).await,
         Command::Pack { .. }
         | Command::Completions { .. }
+        | Command::Uninstall { .. }
         | Command::Man
         | Command::Demo { .. } => Ok(()),
     }
@@ -272,6 +296,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::Metrics
         | Command::Pack { .. }
         | Command::Completions { .. }
+        | Command::Uninstall { .. }
         | Command::Man
         | Command::Demo { .. } => None,
     }

@@ -136,6 +136,15 @@ enum Command {
         #[arg(long)]
         frozen: bool,
     },
+    /// Remove an installed package, and the dependencies nothing else installed there needs
+    /// (the lockfile says which); needs no marketplace.
+    Uninstall {
+        /// The package, e.g. acme/web.
+        package: String,
+        /// The directory it was installed into.
+        #[arg(long, default_value = "mkt-packages")]
+        dest: PathBuf,
+    },
     /// Yank a version: kept for lockfiles and exact pins, no longer chosen by ranges.
     Yank {
         /// NAME@VERSION.

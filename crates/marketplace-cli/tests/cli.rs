@@ -1326,3 +1326,49 @@ fn locked_and_frozen_installs_change_nothing() {
     assert!(installed.is_dir());
     assert_eq!(std::fs::read(&lockfile).unwrap(), before);
 }
+
+/// `mkt uninstall` removes a root and the dependencies nothing else installed needs, and the
+/// lockfile says so; a package not installed there is "not found" and nothing changes.
+#[test]
+fn uninstall_removes_a_package_and_what_only_it_needed() {
+    let env = Env::new();
+    env.publish_examples();
+    env.ok(&["install", "starter/blog-template", "--dest", "site"]);
+    env.ok(&["install", "starter/html-layout", "--dest", "site"]);
+    let site = env.dir.path().join("site");
+    let lockfile = site.join("marketplace.lock");
+    let before = std::fs::read(&lockfile).unwrap();
+    let stderr = env.fails(
+        &["uninstall", "starter/readme-badges", "--dest", "site"],
+        NOT_FOUND,
+    );
+    assert!(stderr.contains("installed on request: "), "{stderr}");
+    assert_eq!(std::fs::read(&lockfile).unwrap(), before);
+    let report = env.json(&["uninstall", "starter/blog-template", "--dest", "site"]);
+    let removed: Vec<&str> = report["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(removed[0], "starter/blog-template@1.0.0", "{report}");
+    assert!(
+        removed.contains(&"starter/markdown-render@0.3.0"),
+        "{report}"
+    );
+    // What html-layout still needs stays, with the lockfile naming it alone.
+    assert!(!site.join("starter/blog-template-1.0.0").exists());
+    assert!(site.join("starter/html-layout-1.0.0").is_dir());
+    assert!(site.join("starter/base-styles-1.1.0").is_dir());
+    let lock = std::fs::read_to_string(&lockfile).unwrap();
+    assert!(
+        lock.contains("roots = [\"starter/html-layout@1.0.0\"]"),
+        "{lock}"
+    );
+    assert!(!lock.contains("blog-template"), "{lock}");
+    // Reinstalling works from there.
+    env.ok(&["install", "starter/blog-template", "--dest", "site"]);
+    // Nothing installed at all: not found, and no directory made. No home is needed.
+    env.fails(&["uninstall", "starter/x", "--dest", "nowhere"], NOT_FOUND);
+    assert!(!env.dir.path().join("nowhere").exists());
+}

@@ -400,3 +400,69 @@ fn commit_all(packages: Vec<Staged>, dest: &Path) -> Result<Vec<(PathBuf, Bytes)
     }
     Ok(done)
 }
+
+/// Removes what installing `package` into `dest` put there: its directory, and those of
+/// its dependencies no other installed package needs; the lockfile is rewritten first, so
+/// an interrupted uninstall leaves at most directories the lockfile no longer names.
+/// Needs no marketplace: only the destination and its lockfile. Returns the packages
+/// removed, the root first. Errors: `NotFound` when `dest` has no
+/// lockfile or its lockfile does not list `package` as installed on request (nothing is
+/// changed or created), `Backend`.
+pub async fn uninstall(package: &PackageRef, dest: &Path) -> Result<Vec<PackageId>> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("marketplace.uninstall", package = %package);
+    async {
+        let lockfile = dest.join(LOCKFILE);
+        if !lockfile.is_file() {
+            return Err(Error::not_found(format!(
+                "{} (nothing is installed in {})",
+                lockfile.display(),
+                dest.display()
+            )));
+        }
+        let (destination, mut lock) = open_destination(dest).await?;
+        let Some((root, mut removed)) = lock.remove_root(package) else {
+            let roots: Vec<String> = lock.roots.iter().map(ToString::to_string).collect();
+            return Err(Error::not_found(format!(
+                "package {package} installed in {} (installed on request: {})",
+                dest.display(),
+                if roots.is_empty() {
+                    "none".to_owned()
+                } else {
+                    roots.join(", ")
+                }
+            )));
+        };
+        removed.sort_by_key(|id| *id != root);
+        let dest = dest.to_owned();
+        let gone = removed.clone();
+        blocking("uninstall packages", move || {
+            lock.write(&dest)?;
+            for id in &gone {
+                let dir = install_dir(&dest, id);
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Error::backend(
+                            "filesystem",
+                            format!("remove {}", dir.display()),
+                            e,
+                            false,
+                        ));
+                    }
+                }
+                // A namespace directory left empty goes too.
+                if let Some(parent) = dir.parent().filter(|p| *p != dest) {
+                    let _ = std::fs::remove_dir(parent);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        drop(destination);
+        Ok(removed)
+    }
+    .instrument(span)
+    .await
+}

@@ -22,7 +22,7 @@ mod verify;
 
 pub use builder::MarketplaceBuilder;
 pub use client::MarketplaceClient;
-pub use install::{Downloaded, InstallReport, InstalledPackage, LockMode};
+pub use install::{Downloaded, InstallReport, InstalledPackage, LockMode, uninstall};
 pub use instrument::{
     BACKEND_SECONDS, BYTES_TOTAL, INDEX_FAILURES_TOTAL, OPERATION_SECONDS, OPERATIONS_TOTAL,
     PLUGIN_ERRORS_TOTAL, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL,

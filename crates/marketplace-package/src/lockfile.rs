@@ -138,13 +138,35 @@ impl Lockfile {
                 None => self.packages.push(package),
             }
         }
+        self.drop_unreachable();
+        self.packages.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    /// Removes the root for `package` and every package no other root reaches; returns that
+    /// root and the packages removed (the root among them), or `None` when `package` is not
+    /// a root here.
+    pub fn remove_root(&mut self, package: &PackageRef) -> Option<(PackageId, Vec<PackageId>)> {
+        let root = self.root_for(package)?.clone();
+        self.roots.remove(&root);
+        Some((root, self.drop_unreachable()))
+    }
+
+    /// Drops the packages no root reaches; returns their ids.
+    fn drop_unreachable(&mut self) -> Vec<PackageId> {
         let mut reachable = BTreeSet::new();
         for root in &self.roots {
             if let Some(graph) = self.graph_of(root) {
                 reachable.extend(graph.into_keys());
             }
         }
-        self.packages.retain(|p| reachable.contains(&p.id));
-        self.packages.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut dropped = Vec::new();
+        self.packages.retain(|p| {
+            let keep = reachable.contains(&p.id);
+            if !keep {
+                dropped.push(p.id.clone());
+            }
+            keep
+        });
+        dropped
     }
 }
