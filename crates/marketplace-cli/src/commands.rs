@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,7 @@ fn named_package(command: &Command) -> Option<&str> {
         Command::Info { package }
         | Command::Versions { package }
         | Command::Install { package, .. }
+        | Command::Tree { package, .. }
         | Command::Verify { package }
         | Command::Stats { package }
         | Command::Yank { package, .. }
@@ -210,6 +212,14 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             };
             install(&client, &package, &dest, mode, out).await
         }
+        Command::Tree {
+            package,
+            invert,
+            resolution,
+        } => {
+            let client = client.clone().with_resolution(resolution.into());
+            tree(&client, &package, invert.as_deref(), out).await
+        }
         Command::Yank { package, reason } => {
             let id = parse_id(&package)?;
             client.yank(&id, &reason).await?;
@@ -290,6 +300,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::Info { .. }
         | Command::Versions { .. }
         | Command::Install { .. }
+        | Command::Tree { .. }
         | Command::Verify { .. }
         | Command::Trust(TrustCommand::List)
         | Command::Stats { .. }
@@ -963,6 +974,85 @@ async fn install(
     Ok(())
 }
 
+/// `mkt tree`: the graph an install would put in place, drawn from the root (or, inverted,
+/// from one package up to the root through everything that depends on it), each package
+/// expanded once (`(*)` where it was shown already), as `cargo tree` draws.
+async fn tree(
+    client: &MarketplaceClient,
+    text: &str,
+    invert: Option<&str>,
+    out: &Output,
+) -> CliResult {
+    let (package, req) = parse_spec(text)?;
+    let graph = client.resolve(&package, &req).await?;
+    let (start, edges): (PackageId, BTreeMap<PackageId, Vec<PackageId>>) = match invert {
+        None => (
+            graph.root.clone(),
+            graph
+                .nodes
+                .iter()
+                .map(|(id, node)| (id.clone(), node.dependencies.clone()))
+                .collect(),
+        ),
+        Some(text) => {
+            let target = parse_package(text)?;
+            let Some(start) = graph.version_of(&target).cloned() else {
+                return Err(CliError::from(marketplace_core::Error::not_found(format!(
+                    "package {target} in the graph of {}",
+                    graph.root
+                )))
+                .with_hint("`mkt tree` without --invert shows every package of the graph"));
+            };
+            let mut dependents: BTreeMap<PackageId, Vec<PackageId>> = BTreeMap::new();
+            for (id, node) in &graph.nodes {
+                for dep in &node.dependencies {
+                    dependents.entry(dep.clone()).or_default().push(id.clone());
+                }
+            }
+            (start, dependents)
+        }
+    };
+    if out.is_json() {
+        return out.json(&json!({
+            "root": graph.root,
+            "start": start,
+            "inverted": invert.is_some(),
+            "edges": edges,
+        }));
+    }
+    let mut lines = vec![out.bold(&start.to_string())];
+    let mut shown = BTreeSet::from([start.clone()]);
+    draw_tree(&start, &edges, "", &mut shown, &mut lines);
+    for line in lines {
+        out.line(line);
+    }
+    Ok(())
+}
+
+fn draw_tree(
+    id: &PackageId,
+    edges: &BTreeMap<PackageId, Vec<PackageId>>,
+    prefix: &str,
+    shown: &mut BTreeSet<PackageId>,
+    lines: &mut Vec<String>,
+) {
+    let children = edges.get(id).map_or(&[][..], Vec::as_slice);
+    for (i, child) in children.iter().enumerate() {
+        let last = i + 1 == children.len();
+        let again = !shown.insert(child.clone());
+        let has_children = edges.get(child).is_some_and(|c| !c.is_empty());
+        lines.push(format!(
+            "{prefix}{}{child}{}",
+            if last { "└── " } else { "├── " },
+            if again && has_children { " (*)" } else { "" }
+        ));
+        if !again {
+            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+            draw_tree(child, edges, &deeper, shown, lines);
+        }
+    }
+}
+
 fn print_install(report: &InstallReport, out: &Output) {
     let rows: Vec<Vec<String>> = report
         .installed
@@ -1271,4 +1361,38 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
         "install": install_json(&report),
         "verified": verified,
     }))
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use marketplace_core::PackageId;
+
+    use super::draw_tree;
+
+    /// A package two others need is drawn once in full and marked `(*)` where it repeats.
+    #[test]
+    fn a_shared_dependency_is_expanded_once() {
+        let id = |s: &str| -> PackageId { s.parse().unwrap() };
+        let edges: BTreeMap<PackageId, Vec<PackageId>> = BTreeMap::from([
+            (id("app@1.0.0"), vec![id("left@1.0.0"), id("right@1.0.0")]),
+            (id("left@1.0.0"), vec![id("shared@1.0.0")]),
+            (id("right@1.0.0"), vec![id("shared@1.0.0")]),
+            (id("shared@1.0.0"), vec![id("leaf@1.0.0")]),
+        ]);
+        let mut shown = BTreeSet::from([id("app@1.0.0")]);
+        let mut lines = Vec::new();
+        draw_tree(&id("app@1.0.0"), &edges, "", &mut shown, &mut lines);
+        assert_eq!(
+            lines,
+            [
+                "├── left@1.0.0",
+                "│   └── shared@1.0.0",
+                "│       └── leaf@1.0.0",
+                "└── right@1.0.0",
+                "    └── shared@1.0.0 (*)",
+            ]
+        );
+    }
 }

@@ -136,6 +136,17 @@ enum Command {
         #[arg(long)]
         frozen: bool,
     },
+    /// Show the dependency graph an install would put in place, as a tree.
+    Tree {
+        /// NAME or NAME@REQUIREMENT, e.g. acme/web or acme/web@^1.2.
+        package: String,
+        /// Show instead what in the graph depends on this package, up to the root.
+        #[arg(long, short = 'i', value_name = "PACKAGE")]
+        invert: Option<String>,
+        /// The resolution policy, as for install.
+        #[arg(long, value_enum, default_value_t = Resolution::OneVersion)]
+        resolution: Resolution,
+    },
     /// Remove an installed package, and the dependencies nothing else installed there needs
     /// (the lockfile says which); needs no marketplace.
     Uninstall {

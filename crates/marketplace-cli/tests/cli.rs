@@ -1372,3 +1372,43 @@ fn uninstall_removes_a_package_and_what_only_it_needed() {
     env.fails(&["uninstall", "starter/x", "--dest", "nowhere"], NOT_FOUND);
     assert!(!env.dir.path().join("nowhere").exists());
 }
+
+/// `mkt tree` draws the graph an install would put in place; `--invert` draws what depends on
+/// one package of it.
+#[test]
+fn tree_draws_the_graph_and_its_inverse() {
+    let env = Env::new();
+    env.publish_examples();
+    let tree = env.ok(&["tree", "starter/blog-template"]);
+    let expected = "starter/blog-template@1.0.0\n├── starter/html-layout@1.0.0\n│   └── starter/base-styles@1.1.0\n└── starter/markdown-render@0.3.0\n";
+    assert_eq!(tree, expected);
+    let inverted = env.ok(&[
+        "tree",
+        "starter/blog-template",
+        "--invert",
+        "starter/base-styles",
+    ]);
+    assert_eq!(
+        inverted,
+        "starter/base-styles@1.1.0\n└── starter/html-layout@1.0.0\n    └── starter/blog-template@1.0.0\n"
+    );
+    let graph = env.json(&["tree", "starter/blog-template"]);
+    assert_eq!(graph["root"], "starter/blog-template@1.0.0");
+    assert_eq!(
+        graph["edges"]["starter/html-layout@1.0.0"][0],
+        "starter/base-styles@1.1.0"
+    );
+    env.fails(
+        &[
+            "tree",
+            "starter/blog-template",
+            "-i",
+            "starter/readme-badges",
+        ],
+        NOT_FOUND,
+    );
+    assert!(
+        !env.dir.path().join("mkt-packages").exists(),
+        "a tree installs nothing"
+    );
+}

@@ -192,19 +192,7 @@ impl MarketplaceClient {
         }
         let graph = match locked {
             Some((root, locked)) => self.locked_graph(root, locked).await?,
-            None => {
-                let root = self.resolve_root(package, requirement).await?;
-                let graph = self
-                    .call("registry", "resolve_dependencies", true, || {
-                        self.registry.resolve_dependencies(
-                            &root,
-                            ResolveOptions::TRANSITIVE.with_policy(self.resolution),
-                        )
-                    })
-                    .await?;
-                self.check_graph("install", &root, &graph)?;
-                graph
-            }
+            None => self.resolve_graph("install", package, requirement).await?,
         };
         // 2. Verify and stage everything before writing anything to `dest`.
         let mut staged: Vec<(&PackageMetadata, Staged)> = Vec::new();
@@ -331,6 +319,45 @@ impl MarketplaceClient {
             );
         }
         Ok(DependencyGraph { root, nodes })
+    }
+
+    /// The whole dependency graph an install of `package` at `requirement` would put in place
+    /// (under this client's resolution policy), nothing fetched or written: the root is the
+    /// highest version matching that is not yanked (a yanked one only by exact pin).
+    ///
+    /// Errors: `NotFound` (no such package, or no version matches — the message says when
+    /// only yanked versions do), `Conflict` (unsatisfiable dependencies), `Backend`.
+    pub async fn resolve(
+        &self,
+        package: &PackageRef,
+        requirement: &VersionReq,
+    ) -> Result<DependencyGraph> {
+        let span = tracing::info_span!("marketplace.resolve", package = %package, requirement = %requirement);
+        self.flow(
+            "resolve",
+            span,
+            self.resolve_graph("resolve", package, requirement),
+        )
+        .await
+    }
+
+    async fn resolve_graph(
+        &self,
+        flow: &'static str,
+        package: &PackageRef,
+        requirement: &VersionReq,
+    ) -> Result<DependencyGraph> {
+        let root = self.resolve_root(package, requirement).await?;
+        let graph = self
+            .call("registry", "resolve_dependencies", true, || {
+                self.registry.resolve_dependencies(
+                    &root,
+                    ResolveOptions::TRANSITIVE.with_policy(self.resolution),
+                )
+            })
+            .await?;
+        self.check_graph(flow, &root, &graph)?;
+        Ok(graph)
     }
 
     /// The version to install: the highest match that is not yanked (yanked only by exact
