@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use marketplace_client::{
-    Archive, ArchiveLimits, InstallReport, LockMode, MarketplaceClient, Published, pack_dir,
+    Archive, ArchiveLimits, InstallReport, LOCKFILE, LockMode, Lockfile, MarketplaceClient,
+    Published, pack_dir,
 };
-use marketplace_core::semver::VersionReq;
+use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::{
     PackageId, PackageMetadata, PackageRef, SearchQuery, SortOrder, TrustLevel,
@@ -208,10 +209,12 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             let mode = match (locked, frozen) {
                 (_, true) => LockMode::Frozen,
                 (true, false) => LockMode::Locked,
-                (false, false) => LockMode::Update,
+                (false, false) => LockMode::Prefer,
             };
             install(&client, &package, &dest, mode, out).await
         }
+        Command::Outdated { dest } => outdated(client, &dest, out).await,
+        Command::Update { package, dest } => update(client, package.as_deref(), &dest, out).await,
         Command::Tree {
             package,
             invert,
@@ -290,6 +293,8 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         Command::Publish { dry_run: true, .. } => None,
         Command::Publish { .. } => Some("publish"),
         Command::Yank { .. } => Some("yank"),
+        // It writes the destination, not the home; the home is read (downloads counted).
+        Command::Update { .. } => None,
         Command::Unyank { .. } => Some("unyank"),
         Command::Trust(TrustCommand::Add { .. }) => Some("trust add"),
         Command::Trust(TrustCommand::Revoke { .. }) => Some("trust revoke"),
@@ -301,6 +306,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::Versions { .. }
         | Command::Install { .. }
         | Command::Tree { .. }
+        | Command::Outdated { .. }
         | Command::Verify { .. }
         | Command::Trust(TrustCommand::List)
         | Command::Stats { .. }
@@ -972,6 +978,155 @@ async fn install(
     }
     print_install(&report, out);
     Ok(())
+}
+
+/// The lockfile of `dest`, or "not found" saying nothing is installed there.
+fn read_lockfile(dest: &Path) -> CliResult<Lockfile> {
+    match Lockfile::read(dest)? {
+        Some(lock) => Ok(lock),
+        None => Err(CliError {
+            code: exit::NOT_FOUND,
+            message: format!("nothing is installed in {} (no {LOCKFILE})", dest.display()),
+            hint: Some("pass the --dest the packages were installed into".into()),
+        }),
+    }
+}
+
+/// The newest version of `package` that is not yanked and that `requirement` allows.
+fn newest(states: &[marketplace_core::VersionState], requirement: &VersionReq) -> Option<Version> {
+    states
+        .iter()
+        .filter(|s| !s.yanked && requirement.matches(&s.version))
+        .map(|s| s.version.clone())
+        .max()
+}
+
+/// The requirement `mkt update` keeps a locked version to: its semver-compatible series.
+fn compatible_with(version: &Version) -> VersionReq {
+    VersionReq::parse(&format!("^{version}")).unwrap_or(VersionReq::STAR)
+}
+
+/// `mkt outdated`: every locked package with a newer compatible or newer latest version.
+async fn outdated(client: &MarketplaceClient, dest: &Path, out: &Output) -> CliResult {
+    let lock = read_lockfile(dest)?;
+    let mut rows = Vec::new();
+    let mut report = Vec::new();
+    for locked in &lock.packages {
+        let states = client.versions(&locked.id.package()).await?;
+        let version = &locked.id.version;
+        let compatible = newest(&states, &compatible_with(version));
+        let latest = newest(&states, &VersionReq::STAR);
+        let newer = |v: &Option<Version>| v.as_ref().is_some_and(|v| v > version);
+        if !newer(&compatible) && !newer(&latest) {
+            continue;
+        }
+        let show = |v: &Option<Version>| v.as_ref().map_or("—".into(), ToString::to_string);
+        rows.push(vec![
+            out.bold(&locked.id.package().to_string()),
+            version.to_string(),
+            show(&compatible),
+            show(&latest),
+            if lock.roots.contains(&locked.id) {
+                "installed".into()
+            } else {
+                "dependency".into()
+            },
+        ]);
+        report.push(json!({
+            "package": locked.id.package(),
+            "locked": version,
+            "compatible": compatible,
+            "latest": latest,
+            "root": lock.roots.contains(&locked.id),
+        }));
+    }
+    if out.is_json() {
+        return out.json(&report);
+    }
+    if rows.is_empty() {
+        out.line(format!(
+            "all {} packages in {} are up to date",
+            lock.packages.len(),
+            dest.display()
+        ));
+        return Ok(());
+    }
+    out.table(
+        &["PACKAGE", "LOCKED", "COMPATIBLE", "LATEST", "KIND"],
+        &rows,
+    );
+    out.line(out.dim("`mkt update` moves to the compatible versions; a newer series needs `mkt install NAME@^VERSION`"));
+    Ok(())
+}
+
+/// `mkt update`: each installed root (or the one named) resolved anew within its series, the
+/// packages and the lockfile updated; prints what moved.
+async fn update(
+    client: &MarketplaceClient,
+    only: Option<&str>,
+    dest: &Path,
+    out: &Output,
+) -> CliResult {
+    let before = read_lockfile(dest)?;
+    let roots: Vec<PackageId> = match only {
+        None => before.roots.iter().cloned().collect(),
+        Some(text) => {
+            let package = parse_package(text)?;
+            let root = before.root_for(&package).cloned().ok_or_else(|| {
+                CliError::from(marketplace_core::Error::not_found(format!(
+                    "package {package} installed in {}",
+                    dest.display()
+                )))
+                .with_hint("`mkt update` takes a package installed on request (see `mkt outdated`)")
+            })?;
+            vec![root]
+        }
+    };
+    for root in &roots {
+        client
+            .install_with(
+                &root.package(),
+                &compatible_with(&root.version),
+                dest,
+                LockMode::Refresh,
+            )
+            .await?;
+    }
+    let after = read_lockfile(dest)?;
+    let version_of = |lock: &Lockfile, package: &PackageRef| {
+        lock.packages
+            .iter()
+            .find(|p| p.id.package().canonical() == package.canonical())
+            .map(|p| p.id.version.clone())
+    };
+    let mut moved = Vec::new();
+    for locked in &after.packages {
+        let package = locked.id.package();
+        let old = version_of(&before, &package);
+        if old.as_ref() != Some(&locked.id.version) {
+            out.line(format!(
+                "updated {package} {} -> {}",
+                old.as_ref().map_or("(new)".into(), ToString::to_string),
+                locked.id.version
+            ));
+            moved.push(json!({ "package": package, "from": old, "to": locked.id.version }));
+        }
+    }
+    // The versions updated away from are no longer locked: their directories go.
+    for old in &before.packages {
+        if after.get(&old.id).is_none() {
+            let dir = marketplace_client::install_dir(dest, &old.id);
+            if let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                out.note(&format!("could not remove {}: {e}", dir.display()));
+            }
+        }
+    }
+    if moved.is_empty() {
+        out.line("everything is at the newest compatible version");
+    }
+    out.json(&json!({ "updated": moved }))
 }
 
 /// `mkt tree`: the graph an install would put in place, drawn from the root (or, inverted,

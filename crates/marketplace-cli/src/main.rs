@@ -136,6 +136,22 @@ enum Command {
         #[arg(long)]
         frozen: bool,
     },
+    /// List the installed packages that have newer versions: the newest compatible with the
+    /// locked one (same semver series), and the newest of all.
+    Outdated {
+        /// The directory the packages were installed into.
+        #[arg(long, default_value = "mkt-packages")]
+        dest: PathBuf,
+    },
+    /// Update installed packages to the newest compatible versions (same semver series as
+    /// locked), and the lockfile with them.
+    Update {
+        /// Only this installed package (and what it needs); by default every one.
+        package: Option<String>,
+        /// The directory the packages were installed into.
+        #[arg(long, default_value = "mkt-packages")]
+        dest: PathBuf,
+    },
     /// Show the dependency graph an install would put in place, as a tree.
     Tree {
         /// NAME or NAME@REQUIREMENT, e.g. acme/web or acme/web@^1.2.

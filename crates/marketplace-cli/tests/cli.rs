@@ -1412,3 +1412,31 @@ fn tree_draws_the_graph_and_its_inverse() {
         "a tree installs nothing"
     );
 }
+
+/// `mkt outdated` lists locked packages with newer versions; `mkt update` moves them to the
+/// newest compatible one, lockfile and directories with them.
+#[test]
+fn outdated_and_update_move_within_the_locked_series() {
+    let env = Env::new();
+    env.publish_examples();
+    env.ok(&["install", "starter/base-styles@=1.0.0", "--dest", "site"]);
+    let report = env.json(&["outdated", "--dest", "site"]);
+    assert_eq!(report[0]["package"], "starter/base-styles", "{report}");
+    assert_eq!(report[0]["locked"], "1.0.0");
+    assert_eq!(report[0]["compatible"], "1.1.0");
+    let updated = env.json(&["update", "--dest", "site"]);
+    assert_eq!(updated["updated"][0]["from"], "1.0.0", "{updated}");
+    assert_eq!(updated["updated"][0]["to"], "1.1.0");
+    let site = env.dir.path().join("site");
+    assert!(site.join("starter/base-styles-1.1.0").is_dir());
+    assert!(!site.join("starter/base-styles-1.0.0").exists());
+    let stdout = env.ok(&["outdated", "--dest", "site"]);
+    assert!(stdout.contains("up to date"), "{stdout}");
+    let stdout = env.ok(&["update", "--dest", "site"]);
+    assert!(stdout.contains("newest compatible"), "{stdout}");
+    env.fails(
+        &["update", "starter/html-layout", "--dest", "site"],
+        NOT_FOUND,
+    );
+    env.fails(&["outdated", "--dest", "nowhere"], NOT_FOUND);
+}

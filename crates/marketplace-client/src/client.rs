@@ -122,7 +122,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// Where an install puts a package: `dest/name-version`, or `dest/namespace/name-version`.
-pub(crate) fn install_dir(dest: &Path, id: &PackageId) -> PathBuf {
+pub fn install_dir(dest: &Path, id: &PackageId) -> PathBuf {
     let dir = format!("{}-{}", id.name, id.version);
     match &id.namespace {
         Some(ns) => dest.join(ns.as_str()).join(dir),

@@ -46,7 +46,10 @@ pub struct InstalledPackage {
 pub enum LockMode {
     /// Use the lockfile's graph when it has the package, else resolve and update it.
     #[default]
-    Update,
+    Prefer,
+    /// Resolve anew, whatever the lockfile holds for the package, and update the lockfile
+    /// (an update: the newest versions the requirement and dependencies allow).
+    Refresh,
     /// The lockfile must not change: it must already lock the package.
     Locked,
     /// [`LockMode::Locked`], and nothing fetched: every locked package already in place.
@@ -127,7 +130,7 @@ impl MarketplaceClient {
         requirement: &VersionReq,
         dest: &Path,
     ) -> Result<InstallReport> {
-        self.install_with(package, requirement, dest, LockMode::Update)
+        self.install_with(package, requirement, dest, LockMode::Prefer)
             .await
     }
 
@@ -173,10 +176,11 @@ impl MarketplaceClient {
         // 1. Which versions: the lockfile's, or a fresh resolution.
         let locked = lock
             .root_for(package)
+            .filter(|_| mode != LockMode::Refresh)
             .filter(|root| requirement.matches(&root.version))
             .and_then(|root| Some((root.clone(), lock.graph_of(root)?)));
         let from_lockfile = locked.is_some();
-        if mode != LockMode::Update && !from_lockfile {
+        if matches!(mode, LockMode::Locked | LockMode::Frozen) && !from_lockfile {
             return Err(Error::invalid(
                 "lockfile",
                 dest.join(LOCKFILE).display().to_string(),

@@ -21,7 +21,7 @@ mod trust;
 mod verify;
 
 pub use builder::MarketplaceBuilder;
-pub use client::MarketplaceClient;
+pub use client::{MarketplaceClient, install_dir};
 pub use install::{Downloaded, InstallReport, InstalledPackage, LockMode, uninstall};
 pub use instrument::{
     BACKEND_SECONDS, BYTES_TOTAL, INDEX_FAILURES_TOTAL, OPERATION_SECONDS, OPERATIONS_TOTAL,
