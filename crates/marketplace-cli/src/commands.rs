@@ -214,6 +214,7 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             install(&client, &package, &dest, mode, out).await
         }
         Command::Outdated { dest } => outdated(client, &dest, out).await,
+        Command::Audit { dest } => audit(client, &dest, out).await,
         Command::Update { package, dest } => update(client, package.as_deref(), &dest, out).await,
         Command::Tree {
             package,
@@ -307,6 +308,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::Install { .. }
         | Command::Tree { .. }
         | Command::Outdated { .. }
+        | Command::Audit { .. }
         | Command::Verify { .. }
         | Command::Trust(TrustCommand::List)
         | Command::Stats { .. }
@@ -1127,6 +1129,86 @@ async fn update(
         out.line("everything is at the newest compatible version");
     }
     out.json(&json!({ "updated": moved }))
+}
+
+/// `mkt audit`: every locked package against the marketplace and the files on disk; any
+/// finding fails the command (exit 4 when something does not verify, 1 otherwise).
+async fn audit(client: &MarketplaceClient, dest: &Path, out: &Output) -> CliResult {
+    use marketplace_client::Problem;
+    read_lockfile(dest)?;
+    let report = client.audit(dest).await?;
+    let describe = |problem: &Problem| match problem {
+        Problem::Yanked => "yanked since it was installed".to_owned(),
+        Problem::Missing => "no longer in the marketplace".to_owned(),
+        Problem::HashChanged { locked, registered } => {
+            format!("the marketplace's archive hash is {registered}, the lockfile's {locked}")
+        }
+        Problem::Verification(why) => format!("does not verify: {why}"),
+        Problem::NotInstalled => "its directory is missing".to_owned(),
+        Problem::FilesDiffer {
+            changed,
+            missing,
+            added,
+        } => {
+            let mut parts = Vec::new();
+            for (what, paths) in [("changed", changed), ("missing", missing), ("added", added)] {
+                if !paths.is_empty() {
+                    parts.push(format!("{what}: {}", paths.join(", ")));
+                }
+            }
+            format!("files differ from the archive ({})", parts.join("; "))
+        }
+        _ => format!("{problem:?}"),
+    };
+    let serious = report.findings.iter().any(|f| {
+        matches!(
+            f.problem,
+            Problem::HashChanged { .. } | Problem::Verification(_) | Problem::FilesDiffer { .. }
+        )
+    });
+    if out.is_json() {
+        out.json(&json!({
+            "checked": report.checked,
+            "findings": report.findings.iter().map(|f| json!({
+                "id": f.id,
+                "problem": describe(&f.problem),
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for f in &report.findings {
+            out.line(format!(
+                "{} {}: {}",
+                out.bad("✗"),
+                f.id,
+                plain(&describe(&f.problem))
+            ));
+        }
+        if report.findings.is_empty() {
+            out.line(format!(
+                "{} all {} packages in {} verify, none yanked, files as published",
+                out.good("ok"),
+                report.checked,
+                dest.display()
+            ));
+        }
+    }
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    Err(CliError {
+        code: if serious { exit::VERIFICATION } else { exit::FAILURE },
+        message: format!(
+            "{} of {} installed packages have problems (each is listed above)",
+            report
+                .findings
+                .iter()
+                .map(|f| &f.id)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            report.checked
+        ),
+        hint: Some("remove a changed package's directory and `mkt install` again to restore it; a yanked or revoked one needs another version (`mkt update`, or `mkt install NAME@REQUIREMENT`)".into()),
+    })
 }
 
 /// `mkt tree`: the graph an install would put in place, drawn from the root (or, inverted,

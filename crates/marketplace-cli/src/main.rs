@@ -152,6 +152,13 @@ enum Command {
         #[arg(long, default_value = "mkt-packages")]
         dest: PathBuf,
     },
+    /// Check installed packages: against yanks, revoked or untrusted keys and archive hashes,
+    /// and their files byte for byte against the verified archives.
+    Audit {
+        /// The directory the packages were installed into.
+        #[arg(long, default_value = "mkt-packages")]
+        dest: PathBuf,
+    },
     /// Show the dependency graph an install would put in place, as a tree.
     Tree {
         /// NAME or NAME@REQUIREMENT, e.g. acme/web or acme/web@^1.2.

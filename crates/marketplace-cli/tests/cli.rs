@@ -64,6 +64,16 @@ impl Env {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("mkt {all:?}: {e}:\n{stdout}"))
     }
 
+    /// Runs with `--json` a command that fails; returns the parsed output.
+    fn json_failing(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, stdout, stderr) = self.run(&all);
+        assert_ne!(code, 0, "mkt {all:?} succeeded:\n{stdout}");
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("mkt {all:?}: {e}:\n{stdout}\n{stderr}"))
+    }
+
     /// Runs a command that must fail with `code`; returns stderr.
     fn fails(&self, args: &[&str], code: i32) -> String {
         let (actual, stdout, stderr) = self.run(args);
@@ -1439,4 +1449,55 @@ fn outdated_and_update_move_within_the_locked_series() {
         NOT_FOUND,
     );
     env.fails(&["outdated", "--dest", "nowhere"], NOT_FOUND);
+}
+
+/// `mkt audit` holds installed packages against yanks, revoked keys and the archives' bytes.
+#[test]
+fn audit_finds_yanks_revoked_keys_and_changed_files() {
+    let env = Env::new();
+    env.publish_examples();
+    env.ok(&["install", "starter/blog-template", "--dest", "site"]);
+    let stdout = env.ok(&["audit", "--dest", "site"]);
+    assert!(stdout.contains("all 4 packages"), "{stdout}");
+    // A changed file, an added one: exit 4, each named.
+    let site = env.dir.path().join("site");
+    let layout = site.join("starter/html-layout-1.0.0");
+    let file = std::fs::read_dir(&layout)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    std::fs::write(&file, "tampered").unwrap();
+    std::fs::write(layout.join("extra.txt"), "added").unwrap();
+    let stderr = env.fails(&["audit", "--dest", "site"], VERIFICATION);
+    assert!(stderr.contains("1 of 4 installed packages"), "{stderr}");
+    let report = env.json_failing(&["audit", "--dest", "site"]);
+    let problem = report["findings"][0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("changed: ") && problem.contains("added: extra.txt"),
+        "{problem}"
+    );
+    // Restored by reinstalling; then a yank is reported (exit 1).
+    std::fs::remove_dir_all(&layout).unwrap();
+    env.ok(&["install", "starter/blog-template", "--dest", "site"]);
+    env.ok(&["audit", "--dest", "site"]);
+    env.ok(&["yank", "starter/markdown-render@0.3.0", "--reason", "bug"]);
+    let report = env.json_failing(&["audit", "--dest", "site"]);
+    assert_eq!(report["findings"][0]["id"], "starter/markdown-render@0.3.0");
+    assert!(
+        report["findings"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("yanked")
+    );
+    env.fails(&["audit", "--dest", "site"], 1);
+    // The signer's key revoked: nothing verifies any more.
+    let key_id = env.json(&["trust", "list"])[0]["trust"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["trust", "revoke", &key_id, "--reason", "lost"]);
+    let stderr = env.fails(&["audit", "--dest", "site"], VERIFICATION);
+    assert!(stderr.contains("4 of 4"), "{stderr}");
+    env.fails(&["audit", "--dest", "nowhere"], NOT_FOUND);
 }

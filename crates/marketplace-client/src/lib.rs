@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod builder;
 mod client;
 mod destination;
@@ -20,6 +21,7 @@ mod retry;
 mod trust;
 mod verify;
 
+pub use audit::{AuditReport, Finding, Problem};
 pub use builder::MarketplaceBuilder;
 pub use client::{MarketplaceClient, install_dir};
 pub use install::{Downloaded, InstallReport, InstalledPackage, LockMode, uninstall};
