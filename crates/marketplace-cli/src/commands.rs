@@ -129,7 +129,6 @@ fn named_package(command: &Command) -> Option<&str> {
     let text = match command {
         Command::Info { package }
         | Command::Versions { package }
-        | Command::Install { package, .. }
         | Command::Tree { package, .. }
         | Command::Verify { package }
         | Command::Stats { package }
@@ -199,7 +198,7 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
         Command::Info { package } => info(client, &package, out).await,
         Command::Versions { package } => versions(client, &package, out).await,
         Command::Install {
-            package,
+            packages,
             dest,
             resolution,
             locked,
@@ -211,7 +210,7 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
                 (true, false) => LockMode::Locked,
                 (false, false) => LockMode::Prefer,
             };
-            install(&client, &package, &dest, mode, out).await
+            install(&client, &packages, &dest, mode, out).await
         }
         Command::Outdated { dest } => outdated(client, &dest, out).await,
         Command::Audit { dest } => audit(client, &dest, out).await,
@@ -963,23 +962,53 @@ fn install_json(report: &InstallReport) -> serde_json::Value {
     })
 }
 
+/// `mkt install SPEC…`: every spec parsed first, then each installed in turn (each install is
+/// all-or-nothing; one that fails stops the rest, the ones before it stay). One spec prints
+/// its report as an object in JSON, several as an array.
 async fn install(
     client: &MarketplaceClient,
-    text: &str,
+    texts: &[String],
     dest: &Path,
     mode: LockMode,
     out: &Output,
 ) -> CliResult {
-    let (package, req) = parse_spec(text)?;
-    let spinner = out.spinner(&format!("resolving and verifying {package} {req}"));
-    let result = client.install_with(&package, &req, dest, mode).await;
-    spinner.finish_and_clear();
-    let report = result?;
-    if out.is_json() {
-        return out.json(&install_json(&report));
+    let specs = texts
+        .iter()
+        .map(|text| parse_spec(text))
+        .collect::<CliResult<Vec<_>>>()?;
+    let mut reports = Vec::with_capacity(specs.len());
+    for ((package, req), text) in specs.iter().zip(texts) {
+        let spinner = out.spinner(&format!("resolving and verifying {package} {req}"));
+        let result = client.install_with(package, req, dest, mode).await;
+        spinner.finish_and_clear();
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                let not_found = e.kind() == marketplace_core::ErrorKind::NotFound;
+                let mut e = CliError::from(e);
+                let typed = text.split_once('@').map_or(text.as_str(), |(name, _)| name);
+                if not_found && let Some(names) = did_you_mean(client, typed).await {
+                    e.hint = Some(format!("did you mean {names}?"));
+                }
+                if !reports.is_empty() {
+                    e.message = format!(
+                        "{}\n(installed before it: {})",
+                        e.message,
+                        texts[..reports.len()].join(", ")
+                    );
+                }
+                return Err(e);
+            }
+        };
+        if !out.is_json() {
+            print_install(&report, out);
+        }
+        reports.push(install_json(&report));
     }
-    print_install(&report, out);
-    Ok(())
+    match reports.as_slice() {
+        [one] => out.json(one),
+        _ => out.json(&reports),
+    }
 }
 
 /// The lockfile of `dest`, or "not found" saying nothing is installed there.

@@ -118,8 +118,10 @@ enum Command {
     },
     /// Install a package and its dependencies, verified, with a lockfile.
     Install {
-        /// NAME or NAME@REQUIREMENT, e.g. acme/web, acme/web@^1.2 or acme/web@=1.2.3.
-        package: String,
+        /// NAME or NAME@REQUIREMENT, e.g. acme/web, acme/web@^1.2 or acme/web@=1.2.3; several
+        /// are installed into the same destination one after another.
+        #[arg(required = true)]
+        packages: Vec<String>,
         /// The directory to install into.
         #[arg(long, default_value = "mkt-packages")]
         dest: PathBuf,

@@ -1501,3 +1501,54 @@ fn audit_finds_yanks_revoked_keys_and_changed_files() {
     assert!(stderr.contains("4 of 4"), "{stderr}");
     env.fails(&["audit", "--dest", "nowhere"], NOT_FOUND);
 }
+
+/// Several packages in one `mkt install`: each into the same destination, one lockfile with
+/// every root; a bad spec anywhere stops it before anything is installed.
+#[test]
+fn several_packages_install_in_one_command() {
+    let env = Env::new();
+    env.publish_examples();
+    env.fails(
+        &[
+            "install",
+            "starter/readme-badges",
+            "starter/blog-template@^^1",
+            "--dest",
+            "site",
+        ],
+        USAGE,
+    );
+    assert!(!env.dir.path().join("site").exists());
+    let reports = env.json(&[
+        "install",
+        "starter/readme-badges",
+        "starter/blog-template@^1",
+        "--dest",
+        "site",
+    ]);
+    assert_eq!(reports.as_array().unwrap().len(), 2, "{reports}");
+    let lock = std::fs::read_to_string(env.dir.path().join("site/marketplace.lock")).unwrap();
+    assert!(
+        lock.contains("starter/readme-badges@0.1.0")
+            && lock.contains("starter/blog-template@1.0.0"),
+        "{lock}"
+    );
+    let stderr = env.fails(
+        &[
+            "install",
+            "starter/license-files",
+            "starter/blog-templat",
+            "--dest",
+            "site",
+        ],
+        NOT_FOUND,
+    );
+    assert!(
+        stderr.contains("did you mean `starter/blog-template`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("installed before it: starter/license-files"),
+        "{stderr}"
+    );
+}
