@@ -134,6 +134,14 @@ fn lock(root: &Path, out: &Output) -> CliResult<Option<fs::File>> {
     Ok(Some(file))
 }
 
+/// Whether `text` can name a key in the keys directory (letters, digits, `-`, `_`).
+fn is_key_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 impl Home {
     /// Opens the marketplace in `root` as `access` needs: a reader opens an existing home
     /// without any lock (the index without its writer lock) and creates nothing, not even the
@@ -294,11 +302,7 @@ impl Home {
         name: &str,
         trust: Option<TrustLevel>,
     ) -> CliResult<KeyPair> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !is_key_name(name) {
             return Err(CliError::usage(format!(
                 "key name {name:?} must be letters, digits, '-' or '_'"
             )));
@@ -347,9 +351,18 @@ impl Home {
                 "signing key {name_or_path}: cannot read {}: {e}",
                 path.display()
             ),
-            hint: Some(format!(
-                "create one with `mkt keygen --name {name_or_path} --trust`, or pass a PEM file"
-            )),
+            // A key name gets the command that makes it; a path (or anything that cannot be a
+            // key name) gets no keygen line built from it.
+            hint: Some(if is_key_name(name_or_path) {
+                format!(
+                    "create one with `mkt keygen --name {name_or_path} --trust`, or pass a PEM file"
+                )
+            } else {
+                format!(
+                    "check the path; `mkt keygen --name NAME` makes a key in {}",
+                    self.keys_dir().display()
+                )
+            }),
         })?;
         match self.client.import_key_pem(&pem).await? {
             Key::Private(pair) => Ok(pair),

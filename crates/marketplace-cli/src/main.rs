@@ -385,7 +385,8 @@ impl From<marketplace_core::Error> for CliError {
                 exit::VERIFICATION,
                 Some(
                     "the archive does not match its registered hash: it was modified or corrupted; \
-                     do not use it, and republish it from a trusted source"
+                     do not use it. A published version never changes: the marketplace's operator \
+                     must restore the stored archive, or the publisher yank it and publish a new version"
                         .into(),
                 ),
             ),

@@ -1552,3 +1552,45 @@ fn several_packages_install_in_one_command() {
         "{stderr}"
     );
 }
+
+/// Hints match the rules: no keygen line built from a file path, no "republish" of a version
+/// (published versions never change).
+#[test]
+fn hints_match_the_rules() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let dir = env.write_package(
+        "hinted",
+        "[package]\nname = \"hinted\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+    );
+    let stderr = env.fails(
+        &[
+            "publish",
+            dir.to_str().unwrap(),
+            "--key",
+            "./keys/missing.pem",
+        ],
+        NOT_FOUND,
+    );
+    assert!(!stderr.contains("--name ./keys"), "{stderr}");
+    assert!(stderr.contains("mkt keygen --name NAME"), "{stderr}");
+    let stderr = env.fails(
+        &["publish", dir.to_str().unwrap(), "--key", "ci"],
+        NOT_FOUND,
+    );
+    assert!(stderr.contains("mkt keygen --name ci --trust"), "{stderr}");
+    // A tampered archive's hint does not ask for the version to be published again.
+    env.ok(&["publish", dir.to_str().unwrap()]);
+    let checksum = env.json(&["info", "hinted"])["metadata"]["checksum"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let object = find_file(&env.home().join("store"), &checksum).unwrap();
+    let mut bytes = std::fs::read(&object).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&object, bytes).unwrap();
+    let stderr = env.fails(&["verify", "hinted@1.0.0"], VERIFICATION);
+    assert!(!stderr.contains("republish"), "{stderr}");
+    assert!(stderr.contains("never changes"), "{stderr}");
+}
