@@ -48,11 +48,6 @@ pub(crate) fn resolve(home: Option<PathBuf>) -> CliResult<PathBuf> {
     }
 }
 
-/// Whether `root` holds a marketplace (its registry file exists and is not empty).
-pub(crate) fn exists(root: &Path) -> bool {
-    fs::metadata(root.join("registry.sqlite3")).is_ok_and(|m| m.len() > 0)
-}
-
 /// The file whose lock a writer holds for as long as it uses the home.
 const LOCK_FILE: &str = ".mkt-lock";
 
@@ -150,7 +145,7 @@ impl Home {
     /// A missing home for a reader or a writer is an error (exit 3) naming `mkt init`.
     pub(crate) async fn open(root: PathBuf, access: Access, out: &Output) -> CliResult<Home> {
         tracing::info!(home = %root.display(), ?access, "opening the marketplace home");
-        if access != Access::Create && !exists(&root) {
+        if access != Access::Create && !MarketplaceBuilder::is_local_home(&root) {
             return Err(missing_home(&root));
         }
         if access == Access::Read {
@@ -161,28 +156,27 @@ impl Home {
                         "check that MKT_HOME (or --home) points to a marketplace directory",
                     )
                 })?;
-            let home = Self::reading(root, client).await?;
-            if home.client.is_read_only() {
-                return Ok(home);
-            }
-            let whole = home.caught_up.is_ok()
-                && home.repaired_index.is_none()
-                && !home.client.downloads_pending().await.unwrap_or(false);
-            if whole {
-                return Ok(home);
-            }
             // The index lags (events, or download totals a reader recorded: installs count
             // downloads) or is damaged. With no writer at work, this reader takes the free
-            // lock and brings the index up to date, so search shows current downloads and the
-            // next command after a kill repairs the home. A busy writer's lag is its to apply.
-            let Some(lock) = try_lock(&home.root) else {
+            // lock and brings the index up to date on disk, so search shows current downloads
+            // and the next command after a kill repairs the home; decided before any repair
+            // in memory, so nothing is rebuilt twice. A busy writer's lag is its to apply.
+            let behind = !client.is_read_only()
+                && (client.index_repair().is_some()
+                    || client
+                        .index_lag()
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|lag| lag > 0)
+                    || client.downloads_pending().await.unwrap_or(false));
+            if behind && let Some(lock) = try_lock(&root) {
+                drop(client);
+                let mut home = Self::open_with(root, false).await?;
+                home._lock = Some(lock);
                 return Ok(home);
-            };
-            let root = home.root.clone();
-            drop(home);
-            let mut home = Self::open_with(root, false).await?;
-            home._lock = Some(lock);
-            return Ok(home);
+            }
+            return Self::reading(root, client).await;
         }
         fs::create_dir_all(&root).map_err(|e| io_error(format!("create {}", root.display()), e))?;
         let lock = lock(&root, out)?;

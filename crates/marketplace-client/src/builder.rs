@@ -222,7 +222,7 @@ impl MarketplaceBuilder {
         }
         refuse_emptied_registry(dir)?;
         let registry_file = dir.join("registry.sqlite3");
-        let existing_home = std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0);
+        let existing_home = Self::is_local_home(dir);
         let registry = marketplace_registry_sqlite::SqliteRegistry::open(&registry_file)?;
         let (search, index_repair) = open_or_set_aside_index(&dir.join("index"), existing_home)?;
         Self::home(dir, registry, search, index_repair)
@@ -268,6 +268,11 @@ impl MarketplaceBuilder {
         Ok(builder)
     }
 
+    /// Whether `dir` holds an embedded marketplace: its registry file exists and is not empty.
+    pub fn is_local_home(dir: impl AsRef<std::path::Path>) -> bool {
+        std::fs::metadata(dir.as_ref().join("registry.sqlite3")).is_ok_and(|m| m.len() > 0)
+    }
+
     /// The embedded default under an existing `dir`, for a process that reads it while another
     /// may be writing to it (a `mkt search` beside a `mkt publish`): the registry is opened as
     /// usual (SQLite serializes writers, so downloads are still counted), and the search index
@@ -284,7 +289,7 @@ impl MarketplaceBuilder {
     pub fn local_reader(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let registry_file = dir.join("registry.sqlite3");
-        if !std::fs::metadata(&registry_file).is_ok_and(|m| m.len() > 0) {
+        if !Self::is_local_home(dir) {
             return Err(Error::NotFound {
                 what: format!("a marketplace in {}", dir.display()),
             });
