@@ -25,6 +25,21 @@ const BACKEND_FREE: &[(&str, &[&str])] = &[
     ("marketplace-client", &["--no-default-features"]),
 ];
 
+/// Crates that the client's default (local-only) tree must not hold: the S3 stack, a second
+/// crypto library and OpenTelemetry (opt-in).
+const NOT_IN_DEFAULT_CLIENT: &[&str] = &[
+    "aws-lc-rs",
+    "aws-lc-sys",
+    "reqwest",
+    "hyper",
+    "opentelemetry",
+    "opentelemetry_sdk",
+];
+
+/// Crypto libraries besides ring, which no tree of the workspace may hold (S3's TLS runs on
+/// ring too).
+const SECOND_CRYPTO: &[&str] = &["aws-lc-rs", "aws-lc-sys", "openssl-sys"];
+
 /// Names of every crate in the normal (non-dev, non-build) dependency tree of `package`.
 pub(crate) fn normal_dependencies(
     root: &Path,
@@ -126,6 +141,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         "marketplace-store-objectstore",
         &[
             "marketplace-core",
+            "marketplace-store-objectstore",
             "marketplace-conformance",
             "marketplace-testing",
         ],
@@ -145,6 +161,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         &[
             "marketplace-core",
             "marketplace-package",
+            "marketplace-client",
             "marketplace-registry-sqlite",
             "marketplace-store-objectstore",
             "marketplace-search-tantivy",
@@ -246,7 +263,34 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
             }
         }
     }
+    let client = normal_dependencies(root, "marketplace-client", &[])?;
+    for lib in NOT_IN_DEFAULT_CLIENT {
+        if client.iter().any(|d| d == lib) {
+            problems.push(format!(
+                "marketplace-client with default features depends on {lib} (see `cargo tree -p marketplace-client -e normal -i {lib}`)"
+            ));
+        }
+    }
+    // The contract's links are `HttpUrl`s: a URL library (36 crates with its IDNA tables) is
+    // no part of it.
+    if normal_dependencies(root, "marketplace-core", &[])?
+        .iter()
+        .any(|d| d == "url")
+    {
+        problems.push("marketplace-core depends on url; its links are HttpUrl".into());
+    }
+    let everything = normal_dependencies(root, "marketplace-client", &["--all-features"])?;
+    for lib in SECOND_CRYPTO {
+        if everything.iter().any(|d| d == lib) {
+            problems.push(format!(
+                "marketplace-client with all features depends on {lib}, a second crypto library beside ring"
+            ));
+        }
+    }
     if problems.is_empty() {
+        println!(
+            "    marketplace-client's default tree holds no S3 stack or OpenTelemetry, marketplace-core no url; with every feature, ring is the only crypto library"
+        );
         println!(
             "    marketplace-core, marketplace-package, marketplace-protocol, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"
         );

@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod audit;
 mod builder;
@@ -47,14 +48,28 @@ pub use marketplace_package::{
     Manifest, Staged, extract, inspect, pack_dir, stage,
 };
 
+/// The in-tree backends, one per feature, so that a tool composing them needs only this crate.
+pub mod backends {
+    /// `Registry` on SQLite (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
+    pub use marketplace_registry_sqlite as sqlite;
+
+    /// `PackageStore` on object_store: local directory, memory, and S3 with feature `s3`
+    /// (feature `objectstore`).
+    #[cfg(feature = "objectstore")]
+    pub use marketplace_store_objectstore as objectstore;
+
+    /// `SearchEngine` on tantivy (feature `tantivy`).
+    #[cfg(feature = "tantivy")]
+    pub use marketplace_search_tantivy as tantivy;
+
+    /// `CryptoVerifier` on ring (feature `ring`).
+    #[cfg(feature = "ring")]
+    pub use marketplace_crypto_ring as ring;
+}
+
 /// The integration guide (`docs/INTEGRATION.md`), included so that its examples compile as doc
 /// tests.
-#[cfg(all(
-    feature = "sqlite",
-    feature = "objectstore",
-    feature = "tantivy",
-    feature = "ring",
-    feature = "otel"
-))]
+#[cfg(all(feature = "local", feature = "s3", feature = "otel"))]
 #[doc = include_str!("../../../docs/INTEGRATION.md")]
 pub mod integration_guide {}

@@ -7,6 +7,7 @@
 mod crypto;
 mod error;
 mod hash;
+mod http_url;
 mod keys;
 mod metadata;
 mod metrics;
@@ -21,6 +22,7 @@ mod store;
 pub use crypto::CryptoVerifier;
 pub use error::{BoxError, Error, ErrorKind, Result, SignatureFailure};
 pub use hash::{ContentHash, ContentHasher, HashAlgorithm};
+pub use http_url::{HttpUrl, MAX_URL_LEN};
 pub use keys::{
     Key, KeyId, KeyPair, PrivateKey, PublicKey, Signature, SignatureAlgorithm, TrustLevel,
     TrustResult, TrustedKey, VerificationResult,
@@ -60,8 +62,6 @@ pub use bytes;
 pub use semver;
 /// Re-exported so that backends and callers use the same `time` as the traits.
 pub use time;
-/// Re-exported so that backends and callers use the same `url` as the traits.
-pub use url;
 
 /// The trait guide (`docs/TRAITS.md`), included so that its examples compile as doc tests.
 #[doc = include_str!("../../../docs/TRAITS.md")]

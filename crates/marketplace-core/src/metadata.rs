@@ -7,10 +7,10 @@ use std::str::FromStr;
 use semver::VersionReq;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use url::Url;
 
 use crate::error::{Error, Result};
 use crate::hash::ContentHash;
+use crate::http_url::HttpUrl;
 use crate::keys::Signature;
 use crate::name::{Name, PackageId, PackageRef, serde_via_display};
 
@@ -162,26 +162,9 @@ impl FromStr for License {
 
 serde_via_display!(License);
 
-/// Parses a homepage or repository URL: absolute, `http` or `https`.
-pub fn parse_url(field: &str, value: &str) -> Result<Url> {
-    let url = Url::parse(value)
-        .map_err(|e| Error::invalid(field, value, format!("must be an absolute URL ({e})")))?;
-    check_url(field, &url)?;
-    Ok(url)
-}
-
-fn check_url(field: &str, url: &Url) -> Result<()> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(
-            field,
-            url.as_str(),
-            "must use http or https",
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid(field, url.as_str(), "must name a host"));
-    }
-    Ok(())
+/// Parses a homepage or repository URL: absolute, `http` or `https` (see [`HttpUrl`]).
+pub fn parse_url(field: &str, value: &str) -> Result<HttpUrl> {
+    HttpUrl::parse(field, value)
 }
 
 /// Everything known about one published version of a package.
@@ -202,10 +185,10 @@ pub struct PackageMetadata {
     pub license: Option<License>,
     /// Source repository.
     #[serde(default)]
-    pub repository: Option<Url>,
+    pub repository: Option<HttpUrl>,
     /// Home page.
     #[serde(default)]
-    pub homepage: Option<Url>,
+    pub homepage: Option<HttpUrl>,
     /// Search keywords (at most 10, each at most 32 characters).
     #[serde(default)]
     pub keywords: Vec<String>,
@@ -275,14 +258,7 @@ impl PackageMetadata {
     pub fn validate(&self) -> Result<()> {
         validate_description(&self.description)?;
         validate_authors(&self.authors)?;
-        for (field, url) in [
-            ("repository", &self.repository),
-            ("homepage", &self.homepage),
-        ] {
-            if let Some(url) = url {
-                check_url(field, url)?;
-            }
-        }
+        // Homepage and repository are `HttpUrl`s: valid by construction.
         validate_keywords(&self.keywords)?;
         validate_categories(&self.categories)?;
         validate_dependencies(&self.id, &self.dependencies, &self.renamed_dependencies)?;
@@ -518,13 +494,13 @@ pub struct MetadataUpdate {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "deserialize_present"
     )]
-    pub homepage: Option<Option<Url>>,
+    pub homepage: Option<Option<HttpUrl>>,
     /// New repository (`Some(None)` clears it).
     #[serde(
         skip_serializing_if = "Option::is_none",
         deserialize_with = "deserialize_present"
     )]
-    pub repository: Option<Option<Url>>,
+    pub repository: Option<Option<HttpUrl>>,
 }
 
 /// A serde helper for `Option<Option<T>>` fields that tell "cleared" from "unchanged": a field
@@ -551,14 +527,6 @@ impl MetadataUpdate {
         }
         if let Some(c) = &self.categories {
             validate_categories(c)?;
-        }
-        for (field, url) in [
-            ("homepage", &self.homepage),
-            ("repository", &self.repository),
-        ] {
-            if let Some(Some(url)) = url {
-                check_url(field, url)?;
-            }
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use marketplace_core::HttpUrl;
 use marketplace_core::semver::VersionReq;
-use marketplace_core::url::Url;
 use marketplace_core::{
     ContentHash, Error, License, Name, PackageId, PackageMetadata, PackageRef, RenamedDependency,
     Result, now_seconds, parse_requirement_for, parse_url, parse_version, validate_authors,
@@ -63,9 +63,9 @@ pub struct Manifest {
     /// Categories.
     pub categories: Vec<String>,
     /// Home page.
-    pub homepage: Option<Url>,
+    pub homepage: Option<HttpUrl>,
     /// Repository.
-    pub repository: Option<Url>,
+    pub repository: Option<HttpUrl>,
     /// Dependencies.
     pub dependencies: BTreeMap<PackageRef, VersionReq>,
     /// Dependencies under a name of the package's choosing (`alias = { package = … }`).

@@ -577,7 +577,7 @@ pub struct EventPage {
     pub events: Vec<Event>,
 }
 
-fn url_text(url: &Option<marketplace_core::url::Url>) -> Option<String> {
+fn url_text(url: &Option<marketplace_core::HttpUrl>) -> Option<String> {
     url.as_ref().map(ToString::to_string)
 }
 
@@ -622,7 +622,7 @@ impl TryFrom<&RegistryEvent> for Event {
 fn parse_optional_url(
     field: &str,
     url: Option<Option<String>>,
-) -> Result<Option<Option<marketplace_core::url::Url>>> {
+) -> Result<Option<Option<marketplace_core::HttpUrl>>> {
     url.map(|u| u.map(|u| parse_url(field, &u)).transpose())
         .transpose()
 }

@@ -282,7 +282,7 @@ pub(crate) fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
 
 /// The row of an event's kind.
 pub(crate) fn encode_event(kind: &EventKind) -> Result<String, String> {
-    let url = |u: &Option<marketplace_core::url::Url>| u.as_ref().map(ToString::to_string);
+    let url = |u: &Option<marketplace_core::HttpUrl>| u.as_ref().map(ToString::to_string);
     let row = match kind {
         EventKind::Registered { id, checksum } => EventRow::Registered {
             encoding: ENCODING,

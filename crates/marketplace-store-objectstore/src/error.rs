@@ -21,6 +21,7 @@ pub(crate) enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[cfg(feature = "s3")]
     #[error("S3 configuration: {0}")]
     Config(String),
 }
@@ -32,7 +33,9 @@ impl StoreError {
             StoreError::ObjectStore { source, .. } => {
                 matches!(source, object_store::Error::Generic { .. })
             }
-            StoreError::Upload { .. } | StoreError::File { .. } | StoreError::Config(_) => false,
+            StoreError::Upload { .. } | StoreError::File { .. } => false,
+            #[cfg(feature = "s3")]
+            StoreError::Config(_) => false,
         }
     }
 

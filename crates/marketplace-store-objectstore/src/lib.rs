@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod layout;
@@ -23,6 +24,7 @@ use marketplace_core::{
     ByteStream, ContentHash, ContentHasher, Error, HashAlgorithm, PackageStore, Result,
     StorageMetadata, StorageStats,
 };
+#[cfg(feature = "s3")]
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -56,8 +58,9 @@ const READ_CHUNK: u64 = 4 * 1024 * 1024;
 /// Ranges read ahead of the consumer.
 const READ_AHEAD: usize = 2;
 
-/// Settings for an S3 (or S3-compatible) store. Unset fields fall back to the standard `AWS_*`
+/// Settings for an S3 (or S3-compatible) store (feature `s3`). Unset fields fall back to the standard `AWS_*`
 /// environment variables read by [`ObjectStorePackageStore::s3_from_env`].
+#[cfg(feature = "s3")]
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct S3Config {
@@ -77,6 +80,7 @@ pub struct S3Config {
     pub prefix: Option<String>,
 }
 
+#[cfg(feature = "s3")]
 impl S3Config {
     /// A configuration for `bucket`, everything else from the environment.
     pub fn bucket(bucket: impl Into<String>) -> Self {
@@ -178,6 +182,10 @@ impl ObjectStorePackageStore {
     }
 
     /// A store in an S3 bucket (or an S3-compatible server).
+    ///
+    /// HTTPS runs on rustls with ring: unless the process has chosen a rustls crypto provider
+    /// already, this installs ring's as the process default.
+    #[cfg(feature = "s3")]
     pub fn s3(config: S3Config) -> Result<Self> {
         if config.bucket.is_empty() {
             return Err(Error::invalid(
@@ -185,6 +193,10 @@ impl ObjectStorePackageStore {
                 "",
                 "an S3 store needs a bucket name",
             ));
+        }
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another thread installing one is fine: a provider is set.
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&config.bucket)
@@ -216,6 +228,7 @@ impl ObjectStorePackageStore {
     /// `MKT_S3_ENDPOINT`, `MKT_S3_REGION`, `MKT_S3_PREFIX`, `MKT_S3_ALLOW_HTTP=true`, and the
     /// standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_REGION`.
     /// Returns `Ok(None)` when `MKT_S3_BUCKET` is not set.
+    #[cfg(feature = "s3")]
     pub fn s3_from_env() -> Result<Option<Self>> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let Some(bucket) = var("MKT_S3_BUCKET") else {

@@ -201,3 +201,30 @@ async fn leftovers_of_a_crash_are_cleaned_up() {
     );
     assert!(!dir.path().join("staging/12345-0-0").exists());
 }
+
+/// HTTPS to S3 runs on rustls with ring (no second crypto library): building a store for an
+/// `https://` endpoint and using it must reach the network layer, not panic for want of a
+/// crypto provider. Nothing listens on the port, so the read is a transient backend error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_use_ring_for_tls() {
+    use marketplace_store_objectstore::S3Config;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let store = ObjectStorePackageStore::s3(S3Config::compatible(
+        "tls-check",
+        format!("https://127.0.0.1:{port}"),
+        "us-east-1",
+        "key",
+        "secret",
+    ))
+    .expect("an https S3 store");
+    let hash = ContentHash::sha256(b"anything");
+    let err = store.get(&hash).await.expect_err("nothing listens there");
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(
+        rustls::crypto::CryptoProvider::get_default().is_some(),
+        "the store installed a provider"
+    );
+}
