@@ -612,10 +612,10 @@ async fn real_universe_row() -> Row {
             Ok(metadata) => {
                 let mut record = PackageRecord::new(metadata);
                 if version.yanked {
-                    record.yanked = Some(marketplace_core::YankInfo {
-                        reason: "yanked upstream".into(),
-                        at: marketplace_core::now_seconds(),
-                    });
+                    record.yanked = Some(marketplace_core::YankInfo::new(
+                        "yanked upstream",
+                        marketplace_core::now_seconds(),
+                    ));
                 }
                 records.push(record);
             }

@@ -719,7 +719,7 @@ async fn list(client: &MarketplaceClient, args: ListArgs, out: &Output) -> CliRe
     let query = search_query(String::new(), args.sort, args.filters);
     let hits = client.search(&query).await?;
     if out.is_json() {
-        return out.json(&hits);
+        return out.json(&hits_json(&hits));
     }
     if hits.is_empty() {
         out.line(if query.offset > 0 {
@@ -729,7 +729,7 @@ async fn list(client: &MarketplaceClient, args: ListArgs, out: &Output) -> CliRe
         });
         return Ok(());
     }
-    hits_table(&hits, out);
+    hits_table(client, &hits, out).await?;
     out.line(out.dim(&format!(
         "packages {}–{}{}",
         query.offset + 1,
@@ -743,9 +743,49 @@ async fn list(client: &MarketplaceClient, args: ListArgs, out: &Output) -> CliRe
     Ok(())
 }
 
-/// The table of search hits: package, version (marked when yanked), downloads, the matched
-/// text or the description.
-fn hits_table(hits: &[marketplace_core::SearchResult], out: &Output) {
+/// Search hits for scripts: each hit as the library gives it, plus `snippets` — the
+/// highlights as plain text with the matched ranges as byte offsets.
+fn hits_json(hits: &[marketplace_core::SearchResult]) -> Vec<serde_json::Value> {
+    hits.iter()
+        .map(|h| {
+            let mut value = serde_json::to_value(h).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("snippets".into(), json!(h.snippets()));
+            }
+            value
+        })
+        .collect()
+}
+
+/// Why each yanked hit was yanked (one version listing per package with a yanked hit; hits
+/// are few and yanked ones rarer).
+async fn yanks_of(
+    client: &MarketplaceClient,
+    hits: &[marketplace_core::SearchResult],
+) -> CliResult<std::collections::HashMap<PackageId, marketplace_core::YankInfo>> {
+    let mut yanks = std::collections::HashMap::new();
+    for hit in hits.iter().filter(|h| h.yanked) {
+        if yanks.contains_key(&hit.id) {
+            continue;
+        }
+        let package = hit.id.package();
+        for state in client.versions(&package).await? {
+            if let Some(yank) = state.yanked {
+                yanks.insert(package.at(state.version), yank);
+            }
+        }
+    }
+    Ok(yanks)
+}
+
+/// The table of search hits: package, version (marked when yanked, with the reason),
+/// downloads, the matched text or the description.
+async fn hits_table(
+    client: &MarketplaceClient,
+    hits: &[marketplace_core::SearchResult],
+    out: &Output,
+) -> CliResult {
+    let yanks = yanks_of(client, hits).await?;
     let rows: Vec<Vec<String>> = hits
         .iter()
         .map(|h| {
@@ -756,10 +796,14 @@ fn hits_table(hits: &[marketplace_core::SearchResult], out: &Output) {
                 .unwrap_or_else(|| plain(&h.description));
             vec![
                 out.bold(&h.id.package().to_string()),
-                if h.yanked {
-                    format!("{} {}", h.id.version, out.bad("(yanked)"))
-                } else {
-                    h.id.version.to_string()
+                match yanks.get(&h.id) {
+                    Some(yank) => format!(
+                        "{} {}",
+                        h.id.version,
+                        out.bad(&format!("(yanked: {})", plain(&yank.reason)))
+                    ),
+                    None if h.yanked => format!("{} {}", h.id.version, out.bad("(yanked)")),
+                    None => h.id.version.to_string(),
                 },
                 h.downloads.to_string(),
                 text,
@@ -767,6 +811,7 @@ fn hits_table(hits: &[marketplace_core::SearchResult], out: &Output) {
         })
         .collect();
     out.table(&["PACKAGE", "VERSION", "DOWNLOADS", "DESCRIPTION"], &rows);
+    Ok(())
 }
 
 async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> CliResult {
@@ -776,7 +821,7 @@ async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> C
     let elapsed = started.elapsed();
     let hits = searched.hits;
     if out.is_json() {
-        return out.json(&hits);
+        return out.json(&hits_json(&hits));
     }
     if hits.is_empty() {
         out.line(format!("no packages match {:?}", query.text));
@@ -794,7 +839,7 @@ async fn search(client: &MarketplaceClient, args: SearchArgs, out: &Output) -> C
             closest.join(", ")
         ));
     }
-    hits_table(&hits, out);
+    hits_table(client, &hits, out).await?;
     out.line(out.dim(&format!("{} results in {:.1?}", hits.len(), elapsed)));
     Ok(())
 }
@@ -810,7 +855,7 @@ async fn id_or_latest(client: &MarketplaceClient, text: &str) -> CliResult<Packa
     let latest = states
         .iter()
         .rev()
-        .find(|s| !s.yanked)
+        .find(|s| !s.is_yanked())
         .or(states.last())
         .ok_or_else(|| {
             CliError::from(marketplace_core::Error::not_found(format!(
@@ -834,7 +879,7 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
     out.line(format!(
         "{}{}",
         out.bold(&m.id.to_string()),
-        if info.yanked {
+        if info.yanked.is_some() {
             out.bad(" (yanked)")
         } else {
             String::new()
@@ -842,6 +887,10 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
     ));
     out.line(plain(&m.description));
     let mut rows = vec![
+        (
+            "yanked",
+            info.yanked.as_ref().map(yank_text).unwrap_or_default(),
+        ),
         (
             "license",
             m.license.as_ref().map_or_else(
@@ -881,12 +930,7 @@ async fn info(client: &MarketplaceClient, text: &str, out: &Output) -> CliResult
                 .map(|s| s.key_id().to_string())
                 .unwrap_or_else(|| "nobody (unsigned)".into()),
         ),
-        (
-            "published",
-            m.published_at
-                .format(&Rfc3339)
-                .unwrap_or_else(|_| m.published_at.to_string()),
-        ),
+        ("published", rfc3339(m.published_at)),
         (
             "downloads",
             format!(
@@ -933,19 +977,23 @@ async fn versions(client: &MarketplaceClient, text: &str, out: &Output) -> CliRe
     let rows: Vec<Vec<String>> = states
         .iter()
         .rev()
-        .map(|s| {
-            vec![
-                s.version.to_string(),
-                if s.yanked {
-                    out.bad("yanked")
-                } else {
-                    out.good("available")
-                },
-            ]
+        .map(|s| match &s.yanked {
+            Some(yank) => vec![s.version.to_string(), out.bad("yanked"), yank_text(yank)],
+            None => vec![s.version.to_string(), out.good("available"), String::new()],
         })
         .collect();
-    out.table(&["VERSION", "STATE"], &rows);
+    out.table(&["VERSION", "STATE", "YANKED"], &rows);
     Ok(())
+}
+
+/// `at` in RFC 3339, as every date in the JSON output is.
+fn rfc3339(at: marketplace_core::time::OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+/// A yank for people: `REASON (yanked DATE)`, the reason made plain.
+fn yank_text(yank: &marketplace_core::YankInfo) -> String {
+    format!("{} (yanked {})", plain(&yank.reason), yank.at.date())
 }
 
 fn install_json(report: &InstallReport) -> serde_json::Value {
@@ -959,6 +1007,11 @@ fn install_json(report: &InstallReport) -> serde_json::Value {
         "already_present": report.already_present,
         "from_lockfile": report.from_lockfile,
         "lockfile": report.lockfile,
+        "yanked": report.yanked.iter().map(|(id, yank)| json!({
+            "id": id,
+            "reason": yank.reason,
+            "at": rfc3339(yank.at),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -1027,7 +1080,7 @@ fn read_lockfile(dest: &Path) -> CliResult<Lockfile> {
 fn newest(states: &[marketplace_core::VersionState], requirement: &VersionReq) -> Option<Version> {
     states
         .iter()
-        .filter(|s| !s.yanked && requirement.matches(&s.version))
+        .filter(|s| !s.is_yanked() && requirement.matches(&s.version))
         .map(|s| s.version.clone())
         .max()
 }
@@ -1320,6 +1373,18 @@ fn draw_tree(
 }
 
 fn print_install(report: &InstallReport, out: &Output) {
+    for (id, yank) in &report.yanked {
+        out.line(format!(
+            "{} {id} is yanked: {} — installed because {}",
+            out.bad("warning:"),
+            yank_text(yank),
+            if report.from_lockfile {
+                "the lockfile holds it (`mkt update` moves to a version that is not yanked)"
+            } else {
+                "it was pinned exactly"
+            }
+        ));
+    }
     let rows: Vec<Vec<String>> = report
         .installed
         .iter()

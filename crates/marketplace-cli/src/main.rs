@@ -3,13 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod config;
 mod home;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use crate::output::{ColorChoice, Output};
 
@@ -31,6 +32,10 @@ const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 other failure, 2 usage error (bad arguments, names, versions or
 requirements), 3 not found, 4 verification failed (tampered archive, bad signature, untrusted or
 revoked key), 5 invalid package, manifest, archive or key file.
+
+Configuration: `config.toml` in the home, and a user-level one ($MKT_CONFIG, default
+~/.config/mkt/config.toml on Linux), set defaults below the flags and MKT_HOME: `home` (user-level
+only), `key` (publish), `dest` (install, update, outdated, audit, uninstall) and `color`.
 
 The marketplace lives in $MKT_HOME (default: the platform data directory, e.g. ~/.local/share/mkt)
 and is created, with a signing key `default` that it trusts, by `mkt init` or by the first command
@@ -490,7 +495,15 @@ fn logging(verbose: u8, quiet: bool, color: bool) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = config::apply(&mut cli, &matches) {
+        Output::new(cli.json, cli.quiet, cli.color).error(&e);
+        return ExitCode::from(e.code);
+    }
     VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
     let out = Output::new(cli.json, cli.quiet, cli.color);
     logging(cli.verbose, cli.quiet, out.color_err());

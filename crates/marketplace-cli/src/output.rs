@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::CliError;
 
 /// When to colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum ColorChoice {
     /// On a terminal, unless `NO_COLOR` is set.
     Auto,
@@ -34,6 +35,9 @@ pub(crate) struct Output {
     /// The first error writing to stdout (a closed pipe, a full disk); nothing more is written
     /// after it, and [`Output::finish`] reports it.
     failed: RefCell<Option<std::io::Error>>,
+    /// Whether a JSON document was printed: a command that prints its report and then fails
+    /// (`audit` with findings) keeps stdout to that one document.
+    printed_json: std::cell::Cell<bool>,
 }
 
 const BOLD: Style = Style::new().bold();
@@ -62,6 +66,7 @@ impl Output {
             progress: !json && !quiet && std::io::stderr().is_terminal(),
             quiet,
             failed: RefCell::new(None),
+            printed_json: std::cell::Cell::new(false),
         }
     }
 
@@ -163,6 +168,7 @@ impl Output {
                 hint: None,
             })?;
             self.emit(&text);
+            self.printed_json.set(true);
         }
         Ok(())
     }
@@ -252,7 +258,33 @@ impl Output {
     }
 
     /// Reports an error on stderr: what failed, then what to do.
+    /// Reports `e` on stderr for people; with `--json`, also on stdout as
+    /// `{"error": {"exit_code", "kind", "message", "hint"}}` for scripts (unless the command
+    /// printed its JSON report already).
     pub(crate) fn error(&self, e: &CliError) {
+        if self.json && !self.printed_json.get() {
+            let kind = match e.code {
+                crate::exit::USAGE => "usage",
+                crate::exit::NOT_FOUND => "not_found",
+                crate::exit::VERIFICATION => "verification_failed",
+                crate::exit::INVALID => "invalid",
+                _ => "failure",
+            };
+            let report = serde_json::json!({
+                "error": {
+                    "exit_code": e.code,
+                    "kind": kind,
+                    "message": e.message,
+                    "hint": e.hint,
+                }
+            });
+            // A closed stdout leaves the stderr report below.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        }
         let paint = |style: Style, text: &str| {
             if self.color_err {
                 format!("{style}{text}{style:#}")
@@ -357,6 +389,7 @@ mod tests {
             progress: false,
             quiet: false,
             failed: RefCell::new(None),
+            printed_json: std::cell::Cell::new(false),
         };
         assert_eq!(visible_width(&out.bold("abc")), 3);
         let snippet = out.snippet("fast <b>web</b> &amp; &lt;api&gt;");

@@ -33,10 +33,17 @@ impl Env {
 
     fn mkt(&self) -> Command {
         let mut cmd = Command::cargo_bin("mkt").unwrap();
+        // The user-level configuration of the machine running the tests must not count.
         cmd.env("MKT_HOME", self.home())
+            .env("MKT_CONFIG", self.user_config())
             .env_remove("NO_COLOR")
             .current_dir(self.dir.path());
         cmd
+    }
+
+    /// The user-level configuration file of this environment (none until a test writes it).
+    fn user_config(&self) -> PathBuf {
+        self.dir.path().join("user-config.toml")
     }
 
     /// Runs and returns (exit code, stdout, stderr).
@@ -264,7 +271,7 @@ fn pack_publish_search_info_versions() {
 
     let info = env.json(&["info", "starter/blog-template"]);
     assert_eq!(info["metadata"]["id"], "starter/blog-template@1.0.0");
-    assert_eq!(info["yanked"], false);
+    assert_eq!(info["yanked"], serde_json::Value::Null);
     assert!(info["metadata"]["signature"].is_object(), "{info}");
     let text = env.ok(&["info", "starter/base-styles@1.0.0"]);
     assert!(
@@ -274,7 +281,7 @@ fn pack_publish_search_info_versions() {
     let versions = env.json(&["versions", "starter/base-styles"]);
     assert_eq!(versions.as_array().unwrap().len(), 2);
     assert_eq!(versions[0]["version"], "1.0.0");
-    assert_eq!(versions[0]["yanked"], false);
+    assert_eq!(versions[0]["yanked"], serde_json::Value::Null);
 }
 
 impl Env {
@@ -357,7 +364,7 @@ fn install_yank_verify_stats_and_maintenance() {
         "a range skips the yanked version"
     );
     let versions = env.json(&["versions", "starter/ci-github-actions"]);
-    assert_eq!(versions[1]["yanked"], true);
+    assert_eq!(versions[1]["yanked"]["reason"], "broken");
     assert_eq!(
         env.json(&["unyank", "starter/ci-github-actions@2.1.0"])["yanked"],
         false
@@ -379,6 +386,207 @@ fn install_yank_verify_stats_and_maintenance() {
             .unwrap()
             .iter()
             .any(|s| s["name"] == "mkt_packages")
+    );
+}
+
+/// Configuration files set defaults below the flags: the user's file and the home's (which
+/// wins), each setting only where the command line did not give one; a bad file is an error
+/// that names it, never ignored.
+#[test]
+fn config_files_set_defaults_below_the_flags() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let release = env.json(&["keygen", "--name", "release", "--trust"]);
+    let pkg = examples().join("base-styles-1.1.0");
+    std::fs::write(
+        env.user_config(),
+        "dest = \"from-user\"\ncolor = \"never\"\nkey = \"release\"\n",
+    )
+    .unwrap();
+    // `key` from the user's file: the package is signed by `release`.
+    let published = env.json(&["publish", pkg.to_str().unwrap()]);
+    let id = published[0]["id"].as_str().unwrap().to_owned();
+    let verified = env.json(&["verify", &id]);
+    assert_eq!(verified["key_id"], release["key_id"], "{verified}");
+    // `dest` from the user's file, then from the home's file, then from the flag.
+    env.ok(&["install", &id]);
+    assert!(env.dir.path().join("from-user/marketplace.lock").is_file());
+    std::fs::write(env.home().join("config.toml"), "dest = \"from-home\"\n").unwrap();
+    env.ok(&["install", &id]);
+    assert!(env.dir.path().join("from-home/marketplace.lock").is_file());
+    env.ok(&["install", &id, "--dest", "from-flag"]);
+    assert!(env.dir.path().join("from-flag/marketplace.lock").is_file());
+    assert_eq!(env.json(&["audit"])["checked"], 1);
+    env.ok(&["uninstall", "starter/base-styles"]);
+    assert!(
+        !env.dir
+            .path()
+            .join("from-home/starter/base-styles-1.1.0")
+            .exists()
+    );
+    assert!(
+        env.dir
+            .path()
+            .join("from-user/starter/base-styles-1.1.0")
+            .is_dir()
+    );
+    // `color = "never"` holds unless a flag says otherwise.
+    let plain = env.ok(&["versions", "starter/base-styles"]);
+    assert!(!plain.contains('\u{1b}'), "{plain}");
+    let coloured = env.ok(&["versions", "starter/base-styles", "--color", "always"]);
+    assert!(coloured.contains('\u{1b}'), "{coloured}");
+
+    // Refused, naming the file and the key: an unknown key, a bad value, `home` in a home.
+    std::fs::write(env.home().join("config.toml"), "destination = \"x\"\n").unwrap();
+    let err = env.fails(&["versions", "starter/base-styles"], 5);
+    assert!(
+        err.contains("config.toml") && err.contains("destination"),
+        "{err}"
+    );
+    std::fs::write(env.home().join("config.toml"), "color = \"sometimes\"\n").unwrap();
+    let err = env.fails(&["versions", "starter/base-styles"], 5);
+    assert!(err.contains("sometimes"), "{err}");
+    std::fs::write(env.home().join("config.toml"), "home = \"/elsewhere\"\n").unwrap();
+    let err = env.fails(&["versions", "starter/base-styles"], 5);
+    assert!(err.contains("only the user's configuration"), "{err}");
+    std::fs::remove_file(env.home().join("config.toml")).unwrap();
+
+    // `home` in the user's file, relative to the file, when MKT_HOME is not set.
+    std::fs::write(env.user_config(), "home = \"home\"\n").unwrap();
+    let (code, stdout, stderr) = {
+        let output = env
+            .mkt()
+            .env_remove("MKT_HOME")
+            .args(["versions", "starter/base-styles"])
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1.1.0"), "{stdout}");
+}
+
+/// `--json` is for scripts everywhere: errors are a JSON object on stdout too (the person's
+/// message stays on stderr), dates are RFC 3339, snippets come as plain text with offsets.
+#[test]
+fn json_output_covers_errors_dates_and_snippets() {
+    let env = Env::new();
+    env.publish_examples();
+    let error = env.json_failing(&["info", "starter/no-such-package"]);
+    assert_eq!(error["error"]["exit_code"], 3, "{error}");
+    assert_eq!(error["error"]["kind"], "not_found");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("starter/no-such-package"),
+        "{error}"
+    );
+    assert!(error["error"]["hint"].is_string(), "{error}");
+    let (_, _, stderr) = env.run(&["info", "starter/no-such-package", "--json"]);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    let usage = env.json_failing(&["info", "Not A Name"]);
+    assert_eq!(usage["error"]["exit_code"], 2, "{usage}");
+    assert_eq!(usage["error"]["kind"], "usage");
+
+    let stats = env.json(&["stats", "starter/base-styles@1.1.0"]);
+    let day = stats["last_30_days"][0]["date"].as_str().unwrap();
+    assert!(
+        day.len() == 10 && day.as_bytes()[4] == b'-' && day.as_bytes()[7] == b'-',
+        "a day is YYYY-MM-DD: {day}"
+    );
+
+    let hits = env.json(&["search", "css"]);
+    let snippet = &hits[0]["snippets"][0];
+    let text = snippet["text"].as_str().unwrap();
+    assert!(!text.contains("<b>"), "{snippet}");
+    let (start, end) = (
+        snippet["matches"][0][0].as_u64().unwrap() as usize,
+        snippet["matches"][0][1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(text[start..end].to_lowercase(), "css", "{snippet}");
+}
+
+/// The reason given for a yank reaches every place a yanked version shows: `info`, `versions`,
+/// an install that refuses a range or installs an exact pin, and search results.
+#[test]
+fn the_yank_reason_is_shown_wherever_the_yank_is() {
+    let env = Env::new();
+    env.publish_examples();
+    env.ok(&[
+        "yank",
+        "starter/ci-github-actions@2.1.0",
+        "--reason",
+        "leaks the deploy token",
+    ]);
+    env.ok(&[
+        "yank",
+        "starter/ci-github-actions@2.0.0",
+        "--reason",
+        "wrong runner image",
+    ]);
+
+    let info = env.ok(&["info", "starter/ci-github-actions@2.1.0"]);
+    assert!(
+        info.contains("(yanked)") && info.contains("leaks the deploy token (yanked 20"),
+        "{info}"
+    );
+    let json = env.json(&["info", "starter/ci-github-actions@2.1.0"]);
+    assert_eq!(json["yanked"]["reason"], "leaks the deploy token");
+    let at = json["yanked"]["at"].as_str().unwrap();
+    assert!(
+        at.len() >= 20 && at.as_bytes()[10] == b'T' && at.ends_with('Z'),
+        "RFC 3339: {at}"
+    );
+    assert!(
+        json["metadata"]["published_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    let versions = env.ok(&["versions", "starter/ci-github-actions"]);
+    let line = versions.lines().find(|l| l.starts_with("2.1.0")).unwrap();
+    assert!(
+        line.contains("yanked") && line.contains("leaks the deploy token"),
+        "{versions}"
+    );
+    assert!(versions.contains("YANKED"), "{versions}");
+
+    // A range with only yanked versions: the refusal names each with its reason.
+    let refused = env.fails(
+        &["install", "starter/ci-github-actions@^2", "--dest", "a"],
+        3,
+    );
+    assert!(
+        refused.contains("2.0.0 (wrong runner image)")
+            && refused.contains("2.1.0 (leaks the deploy token)")
+            && refused.contains("=VERSION"),
+        "{refused}"
+    );
+    // An exact pin installs it, and says why it should not have.
+    let pinned = env.ok(&["install", "starter/ci-github-actions@=2.1.0", "--dest", "b"]);
+    assert!(
+        pinned
+            .contains("warning: starter/ci-github-actions@2.1.0 is yanked: leaks the deploy token")
+            && pinned.contains("pinned exactly"),
+        "{pinned}"
+    );
+    let report = env.json(&["install", "starter/ci-github-actions@=2.1.0", "--dest", "c"]);
+    assert_eq!(report["yanked"][0]["id"], "starter/ci-github-actions@2.1.0");
+    assert_eq!(report["yanked"][0]["reason"], "leaks the deploy token");
+    // Kept from the lockfile: the warning says so.
+    let again = env.ok(&["install", "starter/ci-github-actions@=2.1.0", "--dest", "b"]);
+    assert!(again.contains("the lockfile holds it"), "{again}");
+
+    let found = env.ok(&["search", "ci", "--include-yanked"]);
+    assert!(
+        found.contains("(yanked: leaks the deploy token)"),
+        "{found}"
     );
 }
 
@@ -1240,7 +1448,7 @@ fn list_browses_every_package_by_name_a_page_at_a_time() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.contains("starter/base-styles") && l.contains("(yanked)")),
+            .any(|l| l.contains("starter/base-styles") && l.contains("(yanked: broken)")),
         "{stdout}"
     );
 }

@@ -289,10 +289,7 @@ impl MarketplaceClient {
                 marketplace_core::EventKind::Yanked { reason, .. } => {
                     yanks.insert(
                         id.canonical(),
-                        Some(YankInfo {
-                            reason: reason.clone(),
-                            at: event.at,
-                        }),
+                        Some(YankInfo::new(reason.clone(), event.at)),
                     );
                 }
                 marketplace_core::EventKind::Unyanked { .. } => {
@@ -317,15 +314,7 @@ impl MarketplaceClient {
                 .total_downloads;
             let yanked = match yanks.remove(&key) {
                 Some(state) => state,
-                None => self
-                    .call("registry", "is_yanked", true, || {
-                        self.registry.is_yanked(id)
-                    })
-                    .await?
-                    .then(|| YankInfo {
-                        reason: String::new(),
-                        at: metadata.published_at,
-                    }),
+                None => self.yank_of(id).await?,
             };
             records.push(PackageRecord {
                 metadata,

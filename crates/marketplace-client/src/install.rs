@@ -10,7 +10,7 @@ use bytes::Bytes;
 use marketplace_core::semver::VersionReq;
 use marketplace_core::{
     ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef,
-    ResolveOptions, Result,
+    ResolveOptions, Result, YankInfo,
 };
 use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 
@@ -70,6 +70,9 @@ pub struct InstallReport {
     pub from_lockfile: bool,
     /// The lockfile written.
     pub lockfile: PathBuf,
+    /// Versions of the graph that are yanked (chosen by an exact pin, or kept from the
+    /// lockfile), with why and when: the graph installs, and says so.
+    pub yanked: Vec<(PackageId, YankInfo)>,
 }
 
 impl MarketplaceClient {
@@ -284,17 +287,24 @@ impl MarketplaceClient {
             destination.finish()
         })
         .await?;
+        let yanked = graph
+            .nodes
+            .iter()
+            .filter_map(|(id, node)| Some((id.clone(), node.yanked.clone()?)))
+            .collect();
         Ok(InstallReport {
             root: graph.root,
             installed,
             already_present,
             from_lockfile,
             lockfile: dest.join(LOCKFILE),
+            yanked,
         })
     }
 
-    /// The locked graph of `root`, with each node's metadata read once from the registry; a
-    /// registered hash that differs from the locked one is refused.
+    /// The locked graph of `root`, with each node's metadata and yank state read once from the
+    /// registry (a locked version may have been yanked since); a registered hash that differs
+    /// from the locked one is refused.
     async fn locked_graph(
         &self,
         root: PackageId,
@@ -314,12 +324,10 @@ impl MarketplaceClient {
                     ),
                 ));
             }
+            let yanked = self.yank_of(&id).await?;
             nodes.insert(
                 id,
-                GraphNode {
-                    metadata,
-                    dependencies: locked.dependencies,
-                },
+                GraphNode::new(metadata, locked.dependencies).with_yank(yanked),
             );
         }
         Ok(DependencyGraph { root, nodes })
@@ -390,8 +398,11 @@ impl MarketplaceClient {
             })?;
         let yanked: Vec<String> = states
             .iter()
-            .filter(|s| s.yanked && requirement.matches(&s.version))
-            .map(|s| s.version.to_string())
+            .filter(|s| requirement.matches(&s.version))
+            .filter_map(|s| {
+                let yank = s.yanked.as_ref()?;
+                Some(format!("{} ({})", s.version, yank.reason))
+            })
             .collect();
         Err(if yanked.is_empty() {
             Error::not_found(format!("a version of {package} matching {requirement}"))

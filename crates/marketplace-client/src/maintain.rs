@@ -35,14 +35,8 @@ impl MarketplaceClient {
         self.flow("yank", span, async {
             self.call("registry", "yank", true, || self.registry.yank(id, reason))
                 .await?;
-            self.reindex(
-                id,
-                Some(YankInfo {
-                    reason: reason.to_owned(),
-                    at: OffsetDateTime::now_utc(),
-                }),
-            )
-            .await;
+            self.reindex(id, Some(YankInfo::new(reason, OffsetDateTime::now_utc())))
+                .await;
             Ok(())
         })
         .await

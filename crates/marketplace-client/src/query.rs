@@ -3,7 +3,7 @@
 
 use marketplace_core::{
     IndexStats, PackageId, PackageMetadata, PackageRef, PackageStats, Result, SearchQuery,
-    SearchResult, StorageStats, VersionState,
+    SearchResult, StorageStats, VersionState, YankInfo,
 };
 
 use crate::client::MarketplaceClient;
@@ -14,8 +14,8 @@ use crate::client::MarketplaceClient;
 pub struct PackageInfo {
     /// Its metadata.
     pub metadata: PackageMetadata,
-    /// Whether it is yanked.
-    pub yanked: bool,
+    /// Set when it is yanked: the reason given and when.
+    pub yanked: Option<YankInfo>,
     /// Its download statistics.
     pub stats: PackageStats,
 }
@@ -102,11 +102,7 @@ impl MarketplaceClient {
         let span = tracing::info_span!("marketplace.info", package = %id);
         self.flow("info", span, async {
             let metadata = self.get_checked("info", id).await?;
-            let yanked = self
-                .call("registry", "is_yanked", true, || {
-                    self.registry.is_yanked(id)
-                })
-                .await?;
+            let yanked = self.yank_of(id).await?;
             let stats = self
                 .call("registry", "get_stats", true, || {
                     self.registry.get_stats(id)
@@ -119,6 +115,21 @@ impl MarketplaceClient {
             })
         })
         .await
+    }
+
+    /// Why and when `id` was yanked, or `None`: from the version states, which carry the
+    /// reason (`is_yanked` does not).
+    pub(crate) async fn yank_of(&self, id: &PackageId) -> Result<Option<YankInfo>> {
+        let package = id.package();
+        let states = self
+            .call("registry", "list_version_states", true, || {
+                self.registry.list_version_states(&package)
+            })
+            .await?;
+        Ok(states
+            .into_iter()
+            .find(|s| s.version == id.version)
+            .and_then(|s| s.yanked))
     }
 
     /// Every version of a package, ascending, with its yank state. `NotFound` if unknown.

@@ -214,7 +214,7 @@ async fn publish_then_info(ctx: &Ctx<'_>) -> CheckResult {
         .info(&published.id)
         .await
         .map_err(|e| format!("info: {e}"))?;
-    ensure!(!info.yanked, "a new package is yanked");
+    ensure!(info.yanked.is_none(), "a new package is yanked");
     let signature = info
         .metadata
         .signature
@@ -564,6 +564,25 @@ async fn yank_and_unyank(ctx: &Ctx<'_>) -> CheckResult {
         id("kit/yankee@1.1.0"),
         "an exact pin installs a yanked version"
     );
+    ensure_eq!(
+        pinned
+            .yanked
+            .iter()
+            .map(|(id, y)| (id.to_string(), y.reason.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("kit/yankee@1.1.0".to_owned(), "kit: broken build")],
+        "the install report names the yanked version it installed, with the reason"
+    );
+    let info = m
+        .client
+        .info(&id("kit/yankee@1.1.0"))
+        .await
+        .map_err(|e| format!("info: {e}"))?;
+    ensure_eq!(
+        info.yanked.as_ref().map(|y| y.reason.as_str()),
+        Some("kit: broken build"),
+        "info carries the yank reason"
+    );
     m.client
         .yank(&id("kit/yankee@1.0.0"), "kit: also broken")
         .await
@@ -574,8 +593,10 @@ async fn yank_and_unyank(ctx: &Ctx<'_>) -> CheckResult {
         "a range matching only yanked versions",
     )?;
     ensure!(
-        e.to_string().contains("yanked"),
-        "the message does not say why: {e}"
+        e.to_string().contains("yanked")
+            && e.to_string().contains("1.0.0 (kit: also broken)")
+            && e.to_string().contains("1.1.0 (kit: broken build)"),
+        "the message does not say which versions are yanked and why: {e}"
     );
     m.client
         .unyank(&id("kit/yankee@1.1.0"))

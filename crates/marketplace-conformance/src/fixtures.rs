@@ -71,10 +71,10 @@ pub fn record(
 
 /// `record` marked as yanked.
 pub fn yanked(mut record: PackageRecord) -> PackageRecord {
-    record.yanked = Some(YankInfo {
-        reason: "conformance kit".into(),
-        at: OffsetDateTime::from_unix_timestamp(1_790_000_100).expect("in range"),
-    });
+    record.yanked = Some(YankInfo::new(
+        "conformance kit",
+        OffsetDateTime::from_unix_timestamp(1_790_000_100).expect("in range"),
+    ));
     record
 }
 

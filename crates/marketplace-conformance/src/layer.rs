@@ -19,7 +19,7 @@
 //!         package: &PackageRef,
 //!     ) -> Result<Vec<VersionState>> {
 //!         let mut states = inner.list_version_states(package).await?;
-//!         states.iter_mut().for_each(|s| s.yanked = false);
+//!         states.iter_mut().for_each(|s| s.yanked = None);
 //!         Ok(states)
 //!     }
 //! }

@@ -483,12 +483,15 @@ async fn list_versions_sorted(r: &dyn Registry) -> CheckResult {
     ensure_eq!(
         states
             .iter()
-            .map(|s| (s.version.clone(), s.yanked))
+            .map(|s| (
+                s.version.clone(),
+                s.yanked.as_ref().map(|y| y.reason.as_str())
+            ))
             .collect::<Vec<_>>(),
         want.iter()
-            .map(|v| (v.clone(), v == &Version::new(1, 9, 0)))
+            .map(|v| (v.clone(), (v == &Version::new(1, 9, 0)).then_some("broken")))
             .collect::<Vec<_>>(),
-        "version states ascending in semver order, the yanked one marked"
+        "version states ascending in semver order, the yanked one marked with its reason"
     );
     let got = r.list_versions(&pkg("lv/web")).await.ctx("list_versions")?;
     ensure_eq!(got, want, "list_versions keeps a yanked version");
@@ -670,7 +673,11 @@ async fn yank_seen_everywhere(
         .iter()
         .find(|s| s.version == id.version)
         .ok_or(format!("{when}: {id} is missing from the version states"))?;
-    ensure_eq!(state.yanked, yanked, "{when}: the version state of {id}");
+    ensure_eq!(
+        state.yanked.as_ref().map(|y| y.reason.as_str()),
+        reason,
+        "{when}: the version state of {id} (yanked, with the reason)"
+    );
     let listed = r.list(usize::MAX, 0).await.ctx("list")?;
     let record = listed
         .iter()
@@ -680,6 +687,11 @@ async fn yank_seen_everywhere(
         record.yanked.as_ref().map(|y| y.reason.as_str()),
         reason,
         "{when}: list shows {id}'s yank"
+    );
+    ensure_eq!(
+        state.yanked.as_ref().map(|y| y.at),
+        record.yanked.as_ref().map(|y| y.at),
+        "{when}: the version state and list agree on when {id} was yanked"
     );
     let by_author = r
         .list_by_author("Yank Tester", usize::MAX, 0)

@@ -146,13 +146,7 @@ impl RegistryOverride for GreedyResolver {
                 }
                 deps.push(pick);
             }
-            nodes.insert(
-                current,
-                marketplace_core::GraphNode {
-                    metadata: meta,
-                    dependencies: deps,
-                },
-            );
+            nodes.insert(current, marketplace_core::GraphNode::new(meta, deps));
         }
         Ok(DependencyGraph {
             root: id.clone(),

@@ -51,7 +51,7 @@ pub use resolve::{
     BlockingResolutionSource, ResolutionPolicy, ResolutionSource, ResolveOptions, check_identity,
     is_exact_pin, resolve_graph, resolve_graph_blocking,
 };
-pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, SortOrder};
+pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, Snippet, SortOrder};
 pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats};
 
 /// Re-exported so that backends implement the traits with the same macro.

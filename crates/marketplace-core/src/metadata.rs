@@ -558,12 +558,23 @@ impl MetadataUpdate {
 
 /// Why and when a version was yanked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct YankInfo {
     /// The reason given.
     pub reason: String,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+impl YankInfo {
+    /// A yank for `reason` at `at`.
+    pub fn new(reason: impl Into<String>, at: OffsetDateTime) -> Self {
+        YankInfo {
+            reason: reason.into(),
+            at,
+        }
+    }
 }
 
 /// A version's metadata together with the state that changes after publishing: what registries

@@ -78,7 +78,7 @@ pub async fn resolve_version<R: Registry + ?Sized>(
     Ok(states
         .into_iter()
         .rev()
-        .find(|s| requirement.matches(&s.version) && (!s.yanked || pin))
+        .find(|s| requirement.matches(&s.version) && (!s.is_yanked() || pin))
         .map(|s| package.at(s.version)))
 }
 

@@ -9,17 +9,34 @@ use time::{Date, OffsetDateTime};
 
 use crate::error::{Error, Result};
 use crate::hash::ContentHash;
-use crate::metadata::{MetadataUpdate, PackageMetadata, PackageRecord};
+use crate::metadata::{MetadataUpdate, PackageMetadata, PackageRecord, YankInfo};
 use crate::name::{PackageId, PackageRef};
 use crate::resolve::ResolveOptions;
 
-/// One version of a package and whether it is yanked, as used by dependency resolution.
+// `YYYY-MM-DD`: the full-date of RFC 3339, for days.
+time::serde::format_description!(calendar_date, Date, "[year]-[month]-[day]");
+
+/// One version of a package and whether it is yanked (with why and when), as used by
+/// dependency resolution and shown by version listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VersionState {
     /// The version.
     pub version: Version,
-    /// Whether it is yanked.
-    pub yanked: bool,
+    /// Set when the version is yanked: the reason given and when.
+    pub yanked: Option<YankInfo>,
+}
+
+impl VersionState {
+    /// The state of `version`: yanked when `yanked` is set.
+    pub fn new(version: Version, yanked: Option<YankInfo>) -> Self {
+        VersionState { version, yanked }
+    }
+
+    /// Whether the version is yanked.
+    pub fn is_yanked(&self) -> bool {
+        self.yanked.is_some()
+    }
 }
 
 /// A resolved dependency graph: one version per package (or, under cargo's policy, per
@@ -35,11 +52,32 @@ pub struct DependencyGraph {
 
 /// One package of a [`DependencyGraph`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GraphNode {
     /// Its metadata, as the registry returned it.
     pub metadata: PackageMetadata,
     /// Its resolved direct dependencies, in id order.
     pub dependencies: Vec<PackageId>,
+    /// Set when this version is yanked (chosen by an exact pin, or kept from a lockfile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<YankInfo>,
+}
+
+impl GraphNode {
+    /// A node for `metadata` with its resolved direct `dependencies`, not yanked.
+    pub fn new(metadata: PackageMetadata, dependencies: Vec<PackageId>) -> Self {
+        GraphNode {
+            metadata,
+            dependencies,
+            yanked: None,
+        }
+    }
+
+    /// The node, marked yanked when `yanked` is set.
+    pub fn with_yank(mut self, yanked: Option<YankInfo>) -> Self {
+        self.yanked = yanked;
+        self
+    }
 }
 
 impl DependencyGraph {
@@ -109,7 +147,8 @@ impl DependencyGraph {
 /// Downloads of one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyDownloads {
-    /// The day (UTC).
+    /// The day (UTC), serialised as `YYYY-MM-DD` (the date part of RFC 3339).
+    #[serde(with = "calendar_date")]
     pub date: Date,
     /// Downloads of the package (all versions) that day.
     pub downloads: u64,
@@ -382,9 +421,11 @@ mod tests {
     #[test]
     fn install_order_puts_dependencies_first_and_survives_a_cycle() {
         let (a, b, c) = (id("a@1.0.0"), id("b@1.0.0"), id("c@1.0.0"));
-        let node = |id: &PackageId, dependencies: Vec<PackageId>| GraphNode {
-            metadata: PackageMetadata::new(id.clone(), "", ContentHash::sha256(b""), 0),
-            dependencies,
+        let node = |id: &PackageId, dependencies: Vec<PackageId>| {
+            GraphNode::new(
+                PackageMetadata::new(id.clone(), "", ContentHash::sha256(b""), 0),
+                dependencies,
+            )
         };
         let mut nodes = BTreeMap::new();
         nodes.insert(a.clone(), node(&a, vec![b.clone(), c.clone()]));

@@ -897,7 +897,7 @@ impl Cache {
         Some(
             states
                 .iter()
-                .filter(|s| (pin || !s.yanked) && req.matches(&s.version))
+                .filter(|s| (pin || !s.is_yanked()) && req.matches(&s.version))
                 .map(|s| s.version.clone())
                 .collect(),
         )
@@ -921,7 +921,7 @@ impl Cache {
             let mut run_start: Option<&Version> = None;
             let mut run_end: Option<&Version> = None;
             for state in states {
-                let ok = (pin || !state.yanked) && req.matches(&state.version);
+                let ok = (pin || !state.is_yanked()) && req.matches(&state.version);
                 if ok {
                     let this = Series::of(&state.version);
                     series = match series {
@@ -973,10 +973,12 @@ impl Cache {
                     Some(Some(states)) if !is_exact_pin(req) => {
                         let yanked: Vec<String> = states
                             .iter()
-                            .filter(|s| s.yanked && req.matches(&s.version))
+                            .filter(|s| s.is_yanked() && req.matches(&s.version))
                             .map(|s| s.version.to_string())
                             .collect();
-                        let live = states.iter().any(|s| !s.yanked && req.matches(&s.version));
+                        let live = states
+                            .iter()
+                            .any(|s| !s.is_yanked() && req.matches(&s.version));
                         if !yanked.is_empty() && !live {
                             notes.insert(format!(
                                 "note: {dep} {req} (required by {named} {version}) matches only yanked versions ({}); yanked versions are used only when pinned exactly, e.g. ={}",
@@ -1153,12 +1155,16 @@ fn build_graph(
         ids.sort();
         ids.dedup();
         let metadata = metadata_of(pkg, version)?.clone();
+        // A yanked version is chosen only by an exact pin; the node says so, with why.
+        let yanked = cache
+            .versions
+            .get(&pkg.named)
+            .and_then(Option::as_ref)
+            .and_then(|states| states.iter().find(|s| &s.version == version))
+            .and_then(|s| s.yanked.clone());
         nodes.insert(
             metadata.id.clone(),
-            GraphNode {
-                metadata,
-                dependencies: ids,
-            },
+            GraphNode::new(metadata, ids).with_yank(yanked),
         );
     }
     if let Some(cycle) = find_cycle(&edges, root_pkg) {

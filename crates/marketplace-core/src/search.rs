@@ -114,11 +114,20 @@ pub struct SearchResult {
     pub yanked: bool,
     /// Relevance score (higher is better; comparable within one result list only).
     pub score: f32,
-    /// Snippets of the description with matched terms between `<b>` and `</b>`.
+    /// Snippets of the description, HTML-escaped, with matched terms between `<b>` and `</b>`
+    /// ([`SearchResult::snippets`] gives them as plain text with offsets).
     pub highlights: Vec<String>,
 }
 
 impl SearchResult {
+    /// The highlights as plain text with the matched ranges as offsets.
+    pub fn snippets(&self) -> Vec<Snippet> {
+        self.highlights
+            .iter()
+            .map(|h| Snippet::from_highlight(h))
+            .collect()
+    }
+
     /// A hit for `record`, with its summary fields copied from the record.
     pub fn from_record(record: &PackageRecord, score: f32, highlights: Vec<String>) -> Self {
         let m = &record.metadata;
@@ -132,6 +141,62 @@ impl SearchResult {
             score,
             highlights,
         }
+    }
+}
+
+/// A highlight as plain text with the matched ranges as offsets: what a program (or a page
+/// that escapes text itself) wants instead of `<b>` markup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Snippet {
+    /// The snippet's text, unescaped.
+    pub text: String,
+    /// The matched ranges, as `[start, end)` byte offsets into `text` (UTF-8), ascending.
+    pub matches: Vec<(usize, usize)>,
+}
+
+impl Snippet {
+    /// Reads one of [`SearchResult::highlights`]: HTML-escaped text with matches between
+    /// `<b>` and `</b>`. An unclosed `<b>` ends at the end of the text.
+    pub fn from_highlight(html: &str) -> Snippet {
+        let mut text = String::with_capacity(html.len());
+        let mut matches = Vec::new();
+        let mut open = None;
+        let mut rest = html;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("<b>") {
+                open.get_or_insert(text.len());
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("</b>") {
+                if let Some(start) = open.take()
+                    && start < text.len()
+                {
+                    matches.push((start, text.len()));
+                }
+                rest = after;
+            } else if let Some((entity, c)) = [
+                ("&lt;", '<'),
+                ("&gt;", '>'),
+                ("&quot;", '"'),
+                ("&#39;", '\''),
+                ("&#x27;", '\''),
+                ("&amp;", '&'),
+            ]
+            .into_iter()
+            .find(|(entity, _)| rest.starts_with(entity))
+            {
+                text.push(c);
+                rest = &rest[entity.len()..];
+            } else {
+                let c = rest.chars().next().unwrap_or_default();
+                text.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        if let Some(start) = open.filter(|&start| start < text.len()) {
+            matches.push((start, text.len()));
+        }
+        Snippet { text, matches }
     }
 }
 
@@ -245,5 +310,29 @@ pub trait SearchEngine: Send + Sync {
             "this search engine does not follow download totals",
             false,
         ))
+    }
+}
+
+#[cfg(test)]
+mod snippet_tests {
+    use super::Snippet;
+
+    #[test]
+    fn a_highlight_becomes_plain_text_with_byte_offsets() {
+        let s =
+            Snippet::from_highlight("Routing &amp; <b>templates</b> for <b>web</b> — <b>größe</b>");
+        assert_eq!(s.text, "Routing & templates for web — größe");
+        let matched: Vec<&str> = s.matches.iter().map(|&(a, b)| &s.text[a..b]).collect();
+        assert_eq!(matched, ["templates", "web", "größe"]);
+        assert_eq!(
+            Snippet::from_highlight("&lt;b&gt; is text, <b>this</b> a match"),
+            Snippet {
+                text: "<b> is text, this a match".into(),
+                matches: vec![(13, 17)]
+            }
+        );
+        let unclosed = Snippet::from_highlight("a <b>tail");
+        assert_eq!(unclosed.matches, vec![(2, 6)]);
+        assert!(Snippet::from_highlight("<b></b>none").matches.is_empty());
     }
 }

@@ -65,10 +65,7 @@ impl Counting {
             .ok_or_else(|| Error::not_found(package))?;
         Ok(list
             .iter()
-            .map(|m| VersionState {
-                version: m.id.version.clone(),
-                yanked: false,
-            })
+            .map(|m| VersionState::new(m.id.version.clone(), None))
             .collect())
     }
 

@@ -13,7 +13,7 @@ use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
     License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef, PackageStats, PublicKey,
     RegistryEvent, RenamedDependency, Result, SearchResult, Signature, SignatureAlgorithm,
-    TrustLevel, TrustResult, TrustedKey, VersionState, parse_requirement_for, parse_url,
+    TrustLevel, TrustResult, TrustedKey, VersionState, YankInfo, parse_requirement_for, parse_url,
     parse_version,
 };
 use serde::{Deserialize, Serialize};
@@ -257,13 +257,23 @@ impl TryFrom<VersionMetadata> for PackageMetadata {
 
 // ---- versions, info, statistics ----------------------------------------------------------------
 
-/// One version and whether it is yanked.
+/// One version and whether it is yanked (with why and when).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionEntry {
     /// The version.
     pub version: String,
     /// Whether it is yanked (kept for exact pins and lockfiles, not chosen by ranges).
     pub yanked: bool,
+    /// The reason given for the yank; present exactly when `yanked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yank_reason: Option<String>,
+    /// When it was yanked (RFC 3339); present exactly when `yanked`.
+    #[serde(
+        with = "marketplace_core::time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub yanked_at: Option<OffsetDateTime>,
 }
 
 /// Every version of a package, ascending: `GET /api/v1/packages/{package}/versions`.
@@ -284,22 +294,41 @@ impl VersionList {
                 .iter()
                 .map(|s| VersionEntry {
                     version: s.version.to_string(),
-                    yanked: s.yanked,
+                    yanked: s.is_yanked(),
+                    yank_reason: s.yanked.as_ref().map(|y| y.reason.clone()),
+                    yanked_at: s.yanked.as_ref().map(|y| y.at),
                 })
                 .collect(),
         }
     }
 
-    /// The versions as the core's type; `Invalid` for a version that does not parse.
+    /// The versions as the core's type; `Invalid` for a version that does not parse or a yank
+    /// without its reason and time (or a reason without the yank).
     pub fn states(&self) -> Result<Vec<VersionState>> {
         self.versions
             .iter()
             .map(|v| {
-                Ok(VersionState {
-                    version: Version::parse(&v.version)
-                        .map_err(|e| invalid("versions.version", &v.version, e.to_string()))?,
-                    yanked: v.yanked,
-                })
+                let version = Version::parse(&v.version)
+                    .map_err(|e| invalid("versions.version", &v.version, e.to_string()))?;
+                let yanked = match (v.yanked, &v.yank_reason, v.yanked_at) {
+                    (true, Some(reason), Some(at)) => Some(YankInfo::new(reason.clone(), at)),
+                    (false, None, None) => None,
+                    (true, ..) => {
+                        return Err(invalid(
+                            "versions.yanked",
+                            &v.version,
+                            "a yanked version needs yank_reason and yanked_at",
+                        ));
+                    }
+                    (false, ..) => {
+                        return Err(invalid(
+                            "versions.yank_reason",
+                            &v.version,
+                            "only a yanked version has yank_reason and yanked_at",
+                        ));
+                    }
+                };
+                Ok(VersionState::new(version, yanked))
             })
             .collect()
     }
@@ -382,6 +411,16 @@ pub struct GraphEntry {
     pub metadata: VersionMetadata,
     /// Its resolved direct dependencies (`ns/name@version`).
     pub dependencies: Vec<String>,
+    /// Why it was yanked, when it is (chosen by an exact pin); with `yanked_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yank_reason: Option<String>,
+    /// When it was yanked (RFC 3339); with `yank_reason`.
+    #[serde(
+        with = "marketplace_core::time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub yanked_at: Option<OffsetDateTime>,
 }
 
 /// A resolved dependency graph in one response: `GET /api/v1/resolve?package=&req=`.
@@ -403,6 +442,8 @@ impl From<&DependencyGraph> for ResolvedGraph {
                 .map(|node| GraphEntry {
                     metadata: VersionMetadata::from(&node.metadata),
                     dependencies: node.dependencies.iter().map(ToString::to_string).collect(),
+                    yank_reason: node.yanked.as_ref().map(|y| y.reason.clone()),
+                    yanked_at: node.yanked.as_ref().map(|y| y.at),
                 })
                 .collect(),
         }
@@ -422,13 +463,21 @@ impl TryFrom<ResolvedGraph> for DependencyGraph {
                 .map(|d| package_id("nodes.dependencies", d))
                 .collect::<Result<Vec<_>>>()?;
             let id = metadata.id.clone();
+            let yanked = match (entry.yank_reason, entry.yanked_at) {
+                (Some(reason), Some(at)) => Some(YankInfo::new(reason, at)),
+                (None, None) => None,
+                _ => {
+                    return Err(invalid(
+                        "nodes.yank_reason",
+                        &id.to_string(),
+                        "yank_reason and yanked_at come together",
+                    ));
+                }
+            };
             if nodes
                 .insert(
                     id.clone(),
-                    GraphNode {
-                        metadata,
-                        dependencies,
-                    },
+                    GraphNode::new(metadata, dependencies).with_yank(yanked),
                 )
                 .is_some()
             {

@@ -10,7 +10,7 @@ use marketplace_core::semver::Version;
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, EventKind, GraphNode, MetadataUpdate,
     PackageMetadata, PackageStats, PublicKey, RegistryEvent, SearchResult, Signature, TrustLevel,
-    TrustResult, TrustedKey, VersionState, parse_requirement,
+    TrustResult, TrustedKey, VersionState, YankInfo, parse_requirement,
 };
 use marketplace_protocol::v1;
 use serde::Serialize;
@@ -102,17 +102,41 @@ fn version_metadata_with_a_loose_license_and_a_renamed_dependency() {
 #[test]
 fn version_list() {
     let states = vec![
-        VersionState {
-            version: Version::new(1, 0, 0),
-            yanked: true,
-        },
-        VersionState {
-            version: Version::new(1, 1, 0),
-            yanked: false,
-        },
+        VersionState::new(
+            Version::new(1, 0, 0),
+            Some(YankInfo::new(
+                "unsound parser; use 1.1.0",
+                datetime!(2026-11-25 08:30:00 UTC),
+            )),
+        ),
+        VersionState::new(Version::new(1, 1, 0), None),
     ];
     let list = v1::VersionList::new(&"acme/web".parse().unwrap(), &states);
     assert_eq!(golden("version_list", &list).states().unwrap(), states);
+}
+
+#[test]
+fn a_yank_without_its_reason_or_a_reason_without_a_yank_is_refused() {
+    for (entry, rule) in [
+        (
+            r#"{"version":"1.0.0","yanked":true}"#,
+            "needs yank_reason and yanked_at",
+        ),
+        (
+            r#"{"version":"1.0.0","yanked":true,"yank_reason":"x"}"#,
+            "needs yank_reason and yanked_at",
+        ),
+        (
+            r#"{"version":"1.0.0","yanked":false,"yank_reason":"x"}"#,
+            "only a yanked version",
+        ),
+    ] {
+        let list: v1::VersionList =
+            serde_json::from_str(&format!(r#"{{"package":"acme/web","versions":[{entry}]}}"#))
+                .unwrap();
+        let err = list.states().unwrap_err();
+        assert!(err.to_string().contains(rule), "{entry}: {err}");
+    }
 }
 
 #[test]
@@ -145,17 +169,15 @@ fn resolved_graph() {
         nodes: BTreeMap::from([
             (
                 app.id.clone(),
-                GraphNode {
-                    metadata: app.clone(),
-                    dependencies: vec![base.id.clone()],
-                },
+                GraphNode::new(app.clone(), vec![base.id.clone()]),
             ),
             (
                 base.id.clone(),
-                GraphNode {
-                    metadata: base,
-                    dependencies: vec![],
-                },
+                // Pinned exactly although yanked: the node carries why.
+                GraphNode::new(base, vec![]).with_yank(Some(YankInfo::new(
+                    "wrong checksum algorithm",
+                    datetime!(2026-11-26 12:00:00 UTC),
+                ))),
             ),
         ]),
     };

@@ -103,10 +103,7 @@ fn yank_info(
     at: Option<String>,
 ) -> QResult<Option<YankInfo>> {
     match (reason, at) {
-        (Some(reason), Some(at)) => Ok(Some(YankInfo {
-            reason,
-            at: parse_time(location, &at)?,
-        })),
+        (Some(reason), Some(at)) => Ok(Some(YankInfo::new(reason, parse_time(location, &at)?))),
         _ => Ok(None),
     }
 }
@@ -210,20 +207,24 @@ pub(crate) fn version_states(
 ) -> QResult<Vec<VersionState>> {
     let mut statement = conn
         .prepare_cached(
-            "SELECT v.version, v.yank_reason IS NOT NULL FROM versions v
+            "SELECT v.version, v.yank_reason, v.yanked_at FROM versions v
              JOIN packages p ON p.id = v.package_id WHERE p.key = ?1",
         )
         .at(location)?;
     let rows = statement
         .query_map(params![package.canonical()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })
         .at(location)?;
     let mut states = Vec::new();
     for row in rows {
-        let (version, yanked) = row.at(location)?;
+        let (version, reason, at) = row.at(location)?;
         let version = Version::parse(&version).map_err(|e| corrupt(location, "version", e))?;
-        states.push(VersionState { version, yanked });
+        states.push(VersionState::new(version, yank_info(location, reason, at)?));
     }
     if states.is_empty() {
         return Err(Error::not_found(format!("package {package}")).into());

@@ -246,10 +246,7 @@ impl Registry for JsonDirRegistry {
         }
         Ok(family
             .iter()
-            .map(|v| VersionState {
-                version: v.metadata.id.version.clone(),
-                yanked: v.yanked.is_some(),
-            })
+            .map(|v| VersionState::new(v.metadata.id.version.clone(), v.yanked.clone()))
             .collect())
     }
 
@@ -277,10 +274,7 @@ impl Registry for JsonDirRegistry {
             if file.yanked.is_some() {
                 return None;
             }
-            file.yanked = Some(YankInfo {
-                reason: reason.to_owned(),
-                at: OffsetDateTime::now_utc(),
-            });
+            file.yanked = Some(YankInfo::new(reason.to_owned(), OffsetDateTime::now_utc()));
             Some(EventKind::Yanked {
                 id: file.metadata.id.clone(),
                 reason: reason.to_owned(),

@@ -185,7 +185,7 @@ impl RegistryOverride for ForgetsYanks {
         package: &PackageRef,
     ) -> Result<Vec<VersionState>> {
         let mut states = inner.list_version_states(package).await?;
-        states.iter_mut().for_each(|s| s.yanked = false);
+        states.iter_mut().for_each(|s| s.yanked = None);
         Ok(states)
     }
 

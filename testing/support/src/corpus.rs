@@ -148,10 +148,7 @@ pub fn corpus(packages: usize, seed: u64) -> Vec<PackageRecord> {
             let mut record = PackageRecord::new(m);
             record.downloads = downloads;
             if v > 0 && rng.below(50) == 0 {
-                record.yanked = Some(YankInfo {
-                    reason: "broken build".into(),
-                    at: now_seconds(),
-                });
+                record.yanked = Some(YankInfo::new("broken build", now_seconds()));
             }
             out.push(record);
             version = if rng.below(3) == 0 {

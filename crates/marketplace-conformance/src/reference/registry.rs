@@ -161,9 +161,11 @@ impl Registry for MemoryRegistry {
         let versions: Vec<VersionState> = state
             .versions_of(package)
             .iter()
-            .map(|e| VersionState {
-                version: e.record.metadata.id.version.clone(),
-                yanked: e.record.is_yanked(),
+            .map(|e| {
+                VersionState::new(
+                    e.record.metadata.id.version.clone(),
+                    e.record.yanked.clone(),
+                )
             })
             .collect();
         if versions.is_empty() {
@@ -198,10 +200,8 @@ impl Registry for MemoryRegistry {
         if state.entries[i].record.is_yanked() {
             return Ok(());
         }
-        state.entries[i].record.yanked = Some(YankInfo {
-            reason: reason.to_owned(),
-            at: OffsetDateTime::now_utc(),
-        });
+        state.entries[i].record.yanked =
+            Some(YankInfo::new(reason.to_owned(), OffsetDateTime::now_utc()));
         let stored = state.entries[i].record.metadata.id.clone();
         state.log(EventKind::Yanked {
             id: stored,

@@ -225,7 +225,7 @@ impl RegistryOverride for PartialEqualsIsAPin {
         Ok(states
             .into_iter()
             .rev()
-            .find(|s| requirement.matches(&s.version) && (!s.yanked || pin))
+            .find(|s| requirement.matches(&s.version) && (!s.is_yanked() || pin))
             .map(|s| package.at(s.version)))
     }
 }
@@ -256,7 +256,7 @@ impl RegistryOverride for PrereleasesLeak {
             .rev()
             .find(|s| {
                 let released = Version::new(s.version.major, s.version.minor, s.version.patch);
-                requirement.matches(&released) && !s.yanked
+                requirement.matches(&released) && !s.is_yanked()
             })
             .map(|s| package.at(s.version)))
     }
@@ -344,10 +344,10 @@ impl RegistryOverride for AuthorListingKeepsUnyanked {
                     _ => None,
                 });
                 if let Some(reason) = ever_yanked {
-                    record.yanked = Some(marketplace_core::YankInfo {
+                    record.yanked = Some(marketplace_core::YankInfo::new(
                         reason,
-                        at: record.metadata.published_at,
-                    });
+                        record.metadata.published_at,
+                    ));
                 }
             }
         }
@@ -721,20 +721,11 @@ impl RegistryOverride for DirectOnlyTakesHighest {
             let metadata = inner.get(&chosen).await?;
             nodes.insert(
                 chosen.clone(),
-                marketplace_core::GraphNode {
-                    metadata,
-                    dependencies: Vec::new(),
-                },
+                marketplace_core::GraphNode::new(metadata, Vec::new()),
             );
             direct.push(chosen);
         }
-        nodes.insert(
-            id.clone(),
-            marketplace_core::GraphNode {
-                metadata: root,
-                dependencies: direct,
-            },
-        );
+        nodes.insert(id.clone(), marketplace_core::GraphNode::new(root, direct));
         Ok(DependencyGraph {
             root: id.clone(),
             nodes,
