@@ -1012,6 +1012,10 @@ fn install_json(report: &InstallReport) -> serde_json::Value {
             "reason": yank.reason,
             "at": rfc3339(yank.at),
         })).collect::<Vec<_>>(),
+        "passed_over": report.passed_over.iter().map(|(id, why)| json!({
+            "id": id,
+            "reason": why,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -1373,6 +1377,14 @@ fn draw_tree(
 }
 
 fn print_install(report: &InstallReport, out: &Output) {
+    for (id, revocation) in &report.passed_over {
+        out.line(format!(
+            "{} passed over {id}: {}; installing {}, the newest version whose signer's key is not revoked",
+            out.bad("note:"),
+            plain(revocation),
+            report.root
+        ));
+    }
     for (id, yank) in &report.yanked {
         out.line(format!(
             "{} {id} is yanked: {} — installed because {}",

@@ -470,6 +470,58 @@ fn config_files_set_defaults_below_the_flags() {
     assert!(stdout.contains("1.1.0"), "{stdout}");
 }
 
+/// A range whose newest version is signed by a key revoked since falls back to the newest
+/// version whose signer's key is not revoked, and says so; an exact pin does not.
+#[test]
+fn a_revoked_signer_on_the_newest_version_falls_back_and_says_so() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let rotated = env.json(&["keygen", "--name", "rotated", "--trust"]);
+    let manifest = |v: &str| {
+        format!(
+            "[package]\nnamespace = \"acme\"\nname = \"tool\"\nversion = \"{v}\"\nlicense = \"MIT\"\ndescription = \"a tool\"\n"
+        )
+    };
+    let old = env.write_package("tool-1.0.0", &manifest("1.0.0"));
+    let mid = env.write_package("tool-1.1.0", &manifest("1.1.0"));
+    let new = env.write_package("tool-1.2.0", &manifest("1.2.0"));
+    env.ok(&["publish", old.to_str().unwrap()]);
+    env.ok(&["publish", mid.to_str().unwrap(), "--key", "rotated"]);
+    env.ok(&["publish", new.to_str().unwrap(), "--key", "rotated"]);
+    env.ok(&[
+        "trust",
+        "revoke",
+        rotated["key_id"].as_str().unwrap(),
+        "--reason",
+        "laptop stolen",
+    ]);
+
+    let text = env.ok(&["install", "acme/tool@^1", "--dest", "a"]);
+    assert!(
+        text.contains("passed over acme/tool@1.2.0")
+            && text.contains("passed over acme/tool@1.1.0")
+            && text.contains("laptop stolen")
+            && text.contains("installing acme/tool@1.0.0"),
+        "{text}"
+    );
+    let report = env.json(&["install", "acme/tool@^1", "--dest", "b"]);
+    assert_eq!(report["root"], "acme/tool@1.0.0");
+    let passed: Vec<&str> = report["passed_over"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(passed, ["acme/tool@1.2.0", "acme/tool@1.1.0"]);
+    // An exact pin means that version: refused, naming the revocation, nothing written.
+    let stderr = env.fails(
+        &["install", "acme/tool@=1.2.0", "--dest", "c"],
+        VERIFICATION,
+    );
+    assert!(stderr.contains("revoked"), "{stderr}");
+    assert!(!env.dir.path().join("c").exists());
+}
+
 /// `--json` is for scripts everywhere: errors are a JSON object on stdout too (the person's
 /// message stays on stderr), dates are RFC 3339, snippets come as plain text with offsets.
 #[test]

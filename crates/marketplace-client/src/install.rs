@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use marketplace_core::semver::VersionReq;
+use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef,
-    ResolveOptions, Result, YankInfo,
+    ResolveOptions, Result, TrustResult, YankInfo, is_exact_pin,
 };
 use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 
@@ -73,6 +73,10 @@ pub struct InstallReport {
     /// Versions of the graph that are yanked (chosen by an exact pin, or kept from the
     /// lockfile), with why and when: the graph installs, and says so.
     pub yanked: Vec<(PackageId, YankInfo)>,
+    /// Newer versions of the requested package that its range allowed but that were passed
+    /// over because their signer's key is revoked, newest first, each with the revocation: the
+    /// root is the newest version whose signer's key is not.
+    pub passed_over: Vec<(PackageId, String)>,
 }
 
 impl MarketplaceClient {
@@ -197,9 +201,13 @@ impl MarketplaceClient {
                 ),
             ));
         }
+        let mut passed_over = Vec::new();
         let graph = match locked {
             Some((root, locked)) => self.locked_graph(root, locked).await?,
-            None => self.resolve_graph("install", package, requirement).await?,
+            None => {
+                self.resolve_graph("install", package, requirement, &mut passed_over)
+                    .await?
+            }
         };
         // 2. Verify and stage everything before writing anything to `dest`.
         let mut staged: Vec<(&PackageMetadata, Staged)> = Vec::new();
@@ -299,6 +307,7 @@ impl MarketplaceClient {
             from_lockfile,
             lockfile: dest.join(LOCKFILE),
             yanked,
+            passed_over,
         })
     }
 
@@ -348,7 +357,7 @@ impl MarketplaceClient {
         self.flow(
             "resolve",
             span,
-            self.resolve_graph("resolve", package, requirement),
+            self.resolve_graph("resolve", package, requirement, &mut Vec::new()),
         )
         .await
     }
@@ -358,8 +367,14 @@ impl MarketplaceClient {
         flow: &'static str,
         package: &PackageRef,
         requirement: &VersionReq,
+        passed_over: &mut Vec<(PackageId, String)>,
     ) -> Result<DependencyGraph> {
-        let root = self.resolve_root(package, requirement).await?;
+        let mut root = self.resolve_root(package, requirement).await?;
+        if !is_exact_pin(requirement) {
+            root = self
+                .newest_with_signer_not_revoked(flow, package, requirement, root, passed_over)
+                .await?;
+        }
         let graph = self
             .call("registry", "resolve_dependencies", true, || {
                 self.registry.resolve_dependencies(
@@ -370,6 +385,67 @@ impl MarketplaceClient {
             .await?;
         self.check_graph(flow, &root, &graph)?;
         Ok(graph)
+    }
+
+    /// `newest`, or — when its signer's key has been revoked — the newest version below it
+    /// that `requirement` allows, is not yanked, and whose signer's key is not revoked; each
+    /// version passed over goes into `passed_over` with the revocation. When every candidate's
+    /// signer is revoked, `newest` (whose install then fails naming the revocation).
+    async fn newest_with_signer_not_revoked(
+        &self,
+        flow: &'static str,
+        package: &PackageRef,
+        requirement: &VersionReq,
+        newest: PackageId,
+        passed_over: &mut Vec<(PackageId, String)>,
+    ) -> Result<PackageId> {
+        let mut candidates: Option<Vec<Version>> = None;
+        let mut candidate = newest.clone();
+        let skipped_before = passed_over.len();
+        loop {
+            let metadata = self.get_checked(flow, &candidate).await?;
+            let Some(signature) = &metadata.signature else {
+                return Ok(candidate);
+            };
+            let key_id = signature.key_id();
+            let trust = self
+                .call("crypto", "verify_trust", true, || {
+                    self.crypto.verify_trust(&key_id)
+                })
+                .await?;
+            if !matches!(trust, TrustResult::Revoked { .. }) {
+                return Ok(candidate);
+            }
+            passed_over.push((candidate.clone(), trust.to_string()));
+            if candidates.is_none() {
+                let states = self
+                    .call("registry", "list_version_states", true, || {
+                        self.registry.list_version_states(package)
+                    })
+                    .await?;
+                candidates = Some(
+                    states
+                        .into_iter()
+                        .filter(|s| !s.is_yanked() && requirement.matches(&s.version))
+                        .map(|s| s.version)
+                        .collect(),
+                );
+            }
+            let below = candidates
+                .as_ref()
+                .into_iter()
+                .flatten()
+                .filter(|v| **v < candidate.version)
+                .max()
+                .cloned();
+            match below {
+                Some(version) => candidate = package.at(version),
+                None => {
+                    passed_over.truncate(skipped_before);
+                    return Ok(newest);
+                }
+            }
+        }
     }
 
     /// The version to install: the highest match that is not yanked (yanked only by exact
