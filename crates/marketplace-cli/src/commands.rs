@@ -497,10 +497,7 @@ async fn publish_all(
     bar.finish_and_clear();
     let spinner = out.spinner("validating and publishing");
     let outcome = if atomic && !refused.is_empty() {
-        marketplace_client::ManyPublished {
-            published: Vec::new(),
-            refused: Vec::new(),
-        }
+        marketplace_client::ManyPublished::default()
     } else {
         client
             .publish_many(archives, &key.private_key, atomic)

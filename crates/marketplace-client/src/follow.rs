@@ -316,11 +316,11 @@ impl MarketplaceClient {
                 Some(state) => state,
                 None => self.yank_of(id).await?,
             };
-            records.push(PackageRecord {
-                metadata,
-                yanked,
-                downloads,
-            });
+            records.push(
+                PackageRecord::new(metadata)
+                    .with_yank(yanked)
+                    .with_downloads(downloads),
+            );
         }
         Ok(records)
     }

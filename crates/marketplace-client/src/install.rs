@@ -339,7 +339,7 @@ impl MarketplaceClient {
                 GraphNode::new(metadata, locked.dependencies).with_yank(yanked),
             );
         }
-        Ok(DependencyGraph { root, nodes })
+        Ok(DependencyGraph::new(root, nodes))
     }
 
     /// The whole dependency graph an install of `package` at `requirement` would put in place

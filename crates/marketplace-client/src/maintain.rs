@@ -69,11 +69,9 @@ impl MarketplaceClient {
                 })
                 .await?
                 .total_downloads;
-            let record = PackageRecord {
-                metadata,
-                yanked,
-                downloads,
-            };
+            let record = PackageRecord::new(metadata)
+                .with_yank(yanked)
+                .with_downloads(downloads);
             self.call("search", "update", true, || self.search.update(&record))
                 .await
         }

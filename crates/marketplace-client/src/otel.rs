@@ -345,13 +345,11 @@ impl MetricsCollector for OtelMetrics {
     fn snapshot(&self) -> MetricsSnapshot {
         // A collect error means the provider was shut down, which `OtelMetrics` never does.
         let series = self.series().unwrap_or_default();
-        MetricsSnapshot {
-            samples: series
+        MetricsSnapshot::new(
+            series
                 .into_iter()
-                .map(|s| MetricSample {
-                    name: s.name,
-                    labels: s.labels,
-                    value: match s.value {
+                .map(|s| {
+                    let value = match s.value {
                         SeriesValue::Counter(value) => MetricValue::Counter { value },
                         SeriesValue::Gauge(value) => MetricValue::Gauge { value },
                         SeriesValue::Histogram {
@@ -366,10 +364,11 @@ impl MetricsCollector for OtelMetrics {
                             min,
                             max,
                         },
-                    },
+                    };
+                    MetricSample::new(s.name, s.labels, value)
                 })
                 .collect(),
-        }
+        )
     }
 
     fn reset(&self) {

@@ -103,8 +103,9 @@ pub struct Published {
     pub indexed: bool,
 }
 
-/// What [`MarketplaceClient::publish_many`] did.
-#[derive(Debug)]
+/// What [`MarketplaceClient::publish_many`] did (`default()`: nothing).
+#[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ManyPublished {
     /// The versions published, in input order.
     pub published: Vec<Published>,
@@ -113,7 +114,8 @@ pub struct ManyPublished {
 }
 
 /// What [`MarketplaceClient::check_many`] found: what publishing would do, with nothing done.
-#[derive(Debug)]
+#[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ManyChecked {
     /// The versions that would be published (signed, as they would be registered), in input
     /// order.

@@ -76,10 +76,7 @@ impl MarketplaceClient {
                 respelled: false,
             });
         }
-        let forgiving = SearchQuery {
-            forgive_short_typos: true,
-            ..query.clone()
-        };
+        let forgiving = query.clone().with_forgive_short_typos(true);
         let hits = self.search(&forgiving).await?;
         let respelled = !hits.is_empty();
         Ok(Searched { hits, respelled })

@@ -62,11 +62,7 @@ pub fn record(
     m.description = description.to_owned();
     m.keywords = keywords.iter().map(|s| (*s).to_owned()).collect();
     m.categories = categories.iter().map(|s| (*s).to_owned()).collect();
-    PackageRecord {
-        metadata: m,
-        yanked: None,
-        downloads,
-    }
+    PackageRecord::new(m).with_downloads(downloads)
 }
 
 /// `record` marked as yanked.

@@ -264,19 +264,13 @@ async fn yanked_hidden(e: &dyn SearchEngine) -> CheckResult {
         text(e, "lynxonly").await?.is_empty(),
         "a package with only yanked versions must not be a hit"
     );
-    let q = SearchQuery {
-        include_yanked: true,
-        ..SearchQuery::text("ocelot")
-    };
+    let q = SearchQuery::text("ocelot").with_include_yanked(true);
     ensure_eq!(
         ids(&search(e, &q).await?),
         vec!["yh/ocelot@1.1.0".to_owned()],
         "include_yanked shows the highest version, yanked or not, and only that one"
     );
-    let q = SearchQuery {
-        include_yanked: true,
-        ..SearchQuery::text("lynxonly")
-    };
+    let q = SearchQuery::text("lynxonly").with_include_yanked(true);
     let hits = search(e, &q).await?;
     ensure_eq!(
         ids(&hits),
@@ -455,53 +449,33 @@ async fn filters(e: &dyn SearchEngine) -> CheckResult {
     let base = SearchQuery::text("gadgetry");
     let cases: [(SearchQuery, Vec<&str>); 7] = [
         (
-            SearchQuery {
-                categories: vec!["web".into()],
-                ..base.clone()
-            },
+            base.clone().with_categories(vec!["web".into()]),
             vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
         ),
         (
-            SearchQuery {
-                categories: vec!["web".into(), "tools".into()],
-                ..base.clone()
-            },
+            base.clone()
+                .with_categories(vec!["web".into(), "tools".into()]),
             vec!["fl/gizmo-a@1.0.0"],
         ),
         (
-            SearchQuery {
-                keywords: vec!["cli".into()],
-                ..base.clone()
-            },
+            base.clone().with_keywords(vec!["cli".into()]),
             vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
         ),
         (
-            SearchQuery {
-                keywords: vec!["cli".into(), "gadgetry".into()],
-                ..base.clone()
-            },
+            base.clone()
+                .with_keywords(vec!["cli".into(), "gadgetry".into()]),
             vec!["fl/gizmo-a@1.0.0", "other/gizmo-c@1.0.0"],
         ),
         (
-            SearchQuery {
-                namespace: Some("fl".into()),
-                ..base.clone()
-            },
+            base.clone().with_namespace("fl"),
             vec!["fl/gizmo-a@1.0.0", "fl/gizmo-b@1.0.0"],
         ),
         (
-            SearchQuery {
-                namespace: Some("flx".into()),
-                min_downloads: Some(49),
-                ..base.clone()
-            },
+            base.clone().with_namespace("flx").with_min_downloads(49),
             vec!["flx/gizmo-d@1.0.0"],
         ),
         (
-            SearchQuery {
-                min_downloads: Some(50),
-                ..base.clone()
-            },
+            base.clone().with_min_downloads(50),
             vec!["fl/gizmo-b@1.0.0", "other/gizmo-c@1.0.0"],
         ),
     ];
@@ -514,22 +488,14 @@ async fn filters(e: &dyn SearchEngine) -> CheckResult {
             "filter {query:?}"
         );
     }
-    let only_filter = SearchQuery {
-        text: String::new(),
-        namespace: Some("other".into()),
-        ..SearchQuery::default()
-    };
+    let only_filter = SearchQuery::default().with_namespace("other");
     ensure_eq!(
         ids(&search(e, &only_filter).await?),
         vec!["other/gizmo-c@1.0.0".to_owned()],
         "filters without text"
     );
     // A filter is a query clause: with limit 1 the one hit must still satisfy it.
-    let narrow = SearchQuery {
-        limit: 1,
-        namespace: Some("other".into()),
-        ..base
-    };
+    let narrow = base.with_limit(1).with_namespace("other");
     ensure_eq!(
         ids(&search(e, &narrow).await?),
         vec!["other/gizmo-c@1.0.0".to_owned()],
@@ -553,10 +519,7 @@ async fn sorts(e: &dyn SearchEngine) -> CheckResult {
         ],
     )
     .await?;
-    let order = |sort| SearchQuery {
-        sort,
-        ..SearchQuery::text("wombat")
-    };
+    let order = |sort| SearchQuery::text("wombat").with_sort(sort);
     let cases = [
         (
             SortOrder::Downloads,
@@ -606,11 +569,11 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
         })
         .collect();
     index_all(e, &records).await?;
-    let q = |limit, offset| SearchQuery {
-        limit,
-        offset,
-        sort: SortOrder::Downloads,
-        ..SearchQuery::text("kestrel")
+    let q = |limit, offset| {
+        SearchQuery::text("kestrel")
+            .with_limit(limit)
+            .with_offset(offset)
+            .with_sort(SortOrder::Downloads)
     };
     let all = ids(&search(e, &q(100, 0)).await?);
     ensure_eq!(
@@ -644,10 +607,7 @@ async fn pagination(e: &dyn SearchEngine) -> CheckResult {
             SortOrder::Recent,
             SortOrder::Name,
         ] {
-            let query = SearchQuery {
-                sort,
-                ..q(limit, offset)
-            };
+            let query = q(limit, offset).with_sort(sort);
             let hits = search(e, &query).await?;
             ensure!(
                 hits.len() <= 12,
@@ -698,10 +658,7 @@ async fn exact_name_shows_one_version(e: &dyn SearchEngine) -> CheckResult {
     }
     let with_yanked = search(
         e,
-        &SearchQuery {
-            include_yanked: true,
-            ..SearchQuery::text("ev-marmoset")
-        },
+        &SearchQuery::text("ev-marmoset").with_include_yanked(true),
     )
     .await?;
     ensure_eq!(
@@ -746,10 +703,7 @@ async fn typos(e: &dyn SearchEngine) -> CheckResult {
         ("lnkx", false),
         ("ly", false),
     ] {
-        let forgiving = SearchQuery {
-            forgive_short_typos: true,
-            ..SearchQuery::text(query)
-        };
+        let forgiving = SearchQuery::text(query).with_forgive_short_typos(true);
         let found = ids(&search(e, &forgiving).await?).contains(&"ty/lynx@1.0.0".to_owned());
         ensure!(
             found == want,
@@ -837,12 +791,10 @@ async fn hostile_queries(e: &dyn SearchEngine) -> CheckResult {
             .await
             .ctx(format!("facets {shown:?}"))?;
     }
-    let q = SearchQuery {
-        categories: vec!["\"]".into()],
-        keywords: vec!["a:b".into()],
-        namespace: Some("x\"y".into()),
-        ..SearchQuery::text("plain")
-    };
+    let q = SearchQuery::text("plain")
+        .with_categories(vec!["\"]".into()])
+        .with_keywords(vec!["a:b".into()])
+        .with_namespace("x\"y");
     e.search(&q).await.ctx("search with hostile filters")?;
     Ok(())
 }
@@ -921,10 +873,7 @@ async fn facets(e: &dyn SearchEngine) -> CheckResult {
     )
     .await?;
     let f = e
-        .facets(&SearchQuery {
-            limit: 1,
-            ..SearchQuery::text("quokka")
-        })
+        .facets(&SearchQuery::text("quokka").with_limit(1))
         .await
         .ctx("facets")?;
     let as_map = |v: &[(String, u64)]| v.iter().cloned().collect::<BTreeMap<String, u64>>();
@@ -1159,16 +1108,10 @@ async fn apply_downloads(e: &dyn SearchEngine) -> CheckResult {
     .await?;
     let okapi: marketplace_core::PackageRef = "ad/okapi".parse().map_err(|_| "package")?;
     let absent: marketplace_core::PackageRef = "ad/absent".parse().map_err(|_| "package")?;
-    let count =
-        |package: &marketplace_core::PackageRef, total, stamp| marketplace_core::DownloadCount {
-            package: package.clone(),
-            total,
-            stamp,
-        };
-    let by_downloads = SearchQuery {
-        sort: SortOrder::Downloads,
-        ..SearchQuery::text("okapi")
+    let count = |package: &marketplace_core::PackageRef, total, stamp| {
+        marketplace_core::DownloadCount::new(package.clone(), total, stamp)
     };
+    let by_downloads = SearchQuery::text("okapi").with_sort(SortOrder::Downloads);
     let downloads = |hits: &[SearchResult]| {
         hits.iter()
             .map(|h| (h.id.to_string(), h.downloads))

@@ -148,10 +148,7 @@ impl RegistryOverride for GreedyResolver {
             }
             nodes.insert(current, marketplace_core::GraphNode::new(meta, deps));
         }
-        Ok(DependencyGraph {
-            root: id.clone(),
-            nodes,
-        })
+        Ok(DependencyGraph::new(id.clone(), nodes))
     }
 }
 

@@ -320,11 +320,19 @@ impl fmt::Display for TrustResult {
 
 /// An entry of a trust store, as listed by [`crate::CryptoVerifier::trusted_keys`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TrustedKey {
     /// The key.
     pub public_key: PublicKey,
     /// Its current trust (a revoked key is listed as revoked).
     pub trust: TrustResult,
+}
+
+impl TrustedKey {
+    /// A key and its trust.
+    pub fn new(public_key: PublicKey, trust: TrustResult) -> Self {
+        TrustedKey { public_key, trust }
+    }
 }
 
 #[cfg(test)]

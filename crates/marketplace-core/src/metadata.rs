@@ -580,6 +580,7 @@ impl YankInfo {
 /// A version's metadata together with the state that changes after publishing: what registries
 /// list and what search engines index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PackageRecord {
     /// The metadata (after any metadata updates).
     pub metadata: PackageMetadata,
@@ -597,6 +598,18 @@ impl PackageRecord {
             yanked: None,
             downloads: 0,
         }
+    }
+
+    /// The record, yanked when `yanked` is set.
+    pub fn with_yank(mut self, yanked: Option<YankInfo>) -> Self {
+        self.yanked = yanked;
+        self
+    }
+
+    /// The record with `downloads` downloads of the whole package.
+    pub fn with_downloads(mut self, downloads: u64) -> Self {
+        self.downloads = downloads;
+        self
     }
 
     /// Whether the version is yanked.

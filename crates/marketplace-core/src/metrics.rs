@@ -54,6 +54,7 @@ pub enum MetricValue {
 
 /// One series: a name, its labels and its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MetricSample {
     /// The metric name (`marketplace_publish_total`, …).
     pub name: String,
@@ -63,14 +64,31 @@ pub struct MetricSample {
     pub value: MetricValue,
 }
 
+impl MetricSample {
+    /// One sample.
+    pub fn new(name: String, labels: BTreeMap<String, String>, value: MetricValue) -> Self {
+        MetricSample {
+            name,
+            labels,
+            value,
+        }
+    }
+}
+
 /// Every series at one moment, sorted by name then labels.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// The series.
     pub samples: Vec<MetricSample>,
 }
 
 impl MetricsSnapshot {
+    /// A snapshot of `samples`.
+    pub fn new(samples: Vec<MetricSample>) -> Self {
+        MetricsSnapshot { samples }
+    }
+
     /// The value of the series `name` with exactly `labels`, if recorded.
     pub fn get(&self, name: &str, labels: Labels<'_>) -> Option<&MetricValue> {
         let wanted: BTreeMap<String, String> = labels

@@ -43,6 +43,7 @@ impl VersionState {
 /// semver-compatible series), every requirement satisfied, each with the metadata the resolver
 /// read (so a caller needs no second read to verify or install it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DependencyGraph {
     /// The package whose dependencies were resolved.
     pub root: PackageId,
@@ -81,6 +82,11 @@ impl GraphNode {
 }
 
 impl DependencyGraph {
+    /// The graph of `root`.
+    pub fn new(root: PackageId, nodes: BTreeMap<PackageId, GraphNode>) -> Self {
+        DependencyGraph { root, nodes }
+    }
+
     /// Every package of the graph, root included, in id order.
     pub fn packages(&self) -> impl Iterator<Item = &PackageId> {
         self.nodes.keys()
@@ -146,6 +152,7 @@ impl DependencyGraph {
 
 /// Downloads of one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DailyDownloads {
     /// The day (UTC), serialised as `YYYY-MM-DD` (the date part of RFC 3339).
     #[serde(with = "calendar_date")]
@@ -154,9 +161,17 @@ pub struct DailyDownloads {
     pub downloads: u64,
 }
 
+impl DailyDownloads {
+    /// Downloads on `date`.
+    pub fn new(date: Date, downloads: u64) -> Self {
+        DailyDownloads { date, downloads }
+    }
+}
+
 /// A package's download total as of one download: what [`Registry::downloads_since`] returns, so
 /// a follower (the search index) learns new totals without an event per download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DownloadCount {
     /// The package.
     pub package: PackageRef,
@@ -166,8 +181,20 @@ pub struct DownloadCount {
     pub stamp: u64,
 }
 
+impl DownloadCount {
+    /// A package's download total as of `stamp`.
+    pub fn new(package: PackageRef, total: u64, stamp: u64) -> Self {
+        DownloadCount {
+            package,
+            total,
+            stamp,
+        }
+    }
+}
+
 /// Download statistics of a package version and its package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PackageStats {
     /// The version asked about.
     pub id: PackageId,
@@ -179,6 +206,25 @@ pub struct PackageStats {
     pub per_version: BTreeMap<Version, u64>,
     /// The last 30 days (UTC), oldest first, today last, days without downloads included as 0.
     pub last_30_days: Vec<DailyDownloads>,
+}
+
+impl PackageStats {
+    /// A version's download statistics.
+    pub fn new(
+        id: PackageId,
+        version_downloads: u64,
+        total_downloads: u64,
+        per_version: BTreeMap<Version, u64>,
+        last_30_days: Vec<DailyDownloads>,
+    ) -> Self {
+        PackageStats {
+            id,
+            version_downloads,
+            total_downloads,
+            per_version,
+            last_30_days,
+        }
+    }
 }
 
 /// What a registry event records.
@@ -228,6 +274,7 @@ impl EventKind {
 
 /// One entry of the registry's append-only event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RegistryEvent {
     /// Position in the log: 1 for the first event, then +1 per event, never reused or skipped.
     pub seq: u64,
@@ -236,6 +283,13 @@ pub struct RegistryEvent {
     pub at: OffsetDateTime,
     /// What happened.
     pub kind: EventKind,
+}
+
+impl RegistryEvent {
+    /// Event `seq` of the change feed.
+    pub fn new(seq: u64, at: OffsetDateTime, kind: EventKind) -> Self {
+        RegistryEvent { seq, at, kind }
+    }
 }
 
 /// Package metadata: the source of truth of what exists.

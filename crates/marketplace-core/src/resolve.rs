@@ -104,6 +104,7 @@ pub enum ResolutionPolicy {
 
 /// What [`Registry::resolve_dependencies`] resolves and under which policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ResolveOptions {
     /// The whole graph (`true`), or the root and its direct dependencies at the versions the
     /// whole resolution chose (`false`).

@@ -25,8 +25,23 @@ pub enum SortOrder {
 }
 
 /// A search. Free text is data: no input is a syntax error or reaches a query language.
+///
+/// Built with [`SearchQuery::text`] (or `default()`) and the `with_*` methods; the fields stay
+/// public for reading and setting, and new ones may come (`#[non_exhaustive]`).
+///
+/// ```
+/// use marketplace_core::{SearchQuery, SortOrder};
+///
+/// let q = SearchQuery::text("web framework")
+///     .with_categories(vec!["web".into()])
+///     .with_min_downloads(100)
+///     .with_sort(SortOrder::Downloads)
+///     .with_limit(5);
+/// assert_eq!((q.limit, q.min_downloads), (5, Some(100)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SearchQuery {
     /// Free text (may be empty: then filters alone select). Only the first
     /// [`SearchQuery::MAX_TEXT_BYTES`] are read.
@@ -95,10 +110,65 @@ impl SearchQuery {
             ..SearchQuery::default()
         }
     }
+
+    /// Only packages with every one of `categories`.
+    pub fn with_categories(mut self, categories: Vec<String>) -> Self {
+        self.categories = categories;
+        self
+    }
+
+    /// Only packages with every one of `keywords`.
+    pub fn with_keywords(mut self, keywords: Vec<String>) -> Self {
+        self.keywords = keywords;
+        self
+    }
+
+    /// Only packages in `namespace`.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Only packages with at least `downloads` downloads.
+    pub fn with_min_downloads(mut self, downloads: u64) -> Self {
+        self.min_downloads = Some(downloads);
+        self
+    }
+
+    /// Whether yanked versions count too.
+    pub fn with_include_yanked(mut self, include: bool) -> Self {
+        self.include_yanked = include;
+        self
+    }
+
+    /// Whether one typo is forgiven in words of 3 and 4 letters too.
+    pub fn with_forgive_short_typos(mut self, forgive: bool) -> Self {
+        self.forgive_short_typos = forgive;
+        self
+    }
+
+    /// The result order.
+    pub fn with_sort(mut self, sort: SortOrder) -> Self {
+        self.sort = sort;
+        self
+    }
+
+    /// At most `limit` results.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Skip the first `offset` results.
+    pub fn with_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
 }
 
 /// One hit: a package at its current version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SearchResult {
     /// The version shown: by default the package's latest version that is not yanked.
     pub id: PackageId,
@@ -120,6 +190,21 @@ pub struct SearchResult {
 }
 
 impl SearchResult {
+    /// A hit for `id` with `score` and nothing else yet: set the other fields, or use
+    /// [`SearchResult::from_record`].
+    pub fn new(id: PackageId, score: f32) -> Self {
+        SearchResult {
+            id,
+            description: String::new(),
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            downloads: 0,
+            yanked: false,
+            score,
+            highlights: Vec::new(),
+        }
+    }
+
     /// The highlights as plain text with the matched ranges as offsets.
     pub fn snippets(&self) -> Vec<Snippet> {
         self.highlights
@@ -202,6 +287,7 @@ impl Snippet {
 
 /// Counts of packages per value, for narrowing a search.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Facets {
     /// Category → number of matching packages, most frequent first.
     pub categories: Vec<(String, u64)>,
@@ -211,13 +297,39 @@ pub struct Facets {
     pub namespaces: Vec<(String, u64)>,
 }
 
+impl Facets {
+    /// Counts per category, keyword and namespace.
+    pub fn new(
+        categories: Vec<(String, u64)>,
+        keywords: Vec<(String, u64)>,
+        namespaces: Vec<(String, u64)>,
+    ) -> Self {
+        Facets {
+            categories,
+            keywords,
+            namespaces,
+        }
+    }
+}
+
 /// Size of an index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IndexStats {
     /// Indexed versions.
     pub documents: u64,
     /// Distinct packages.
     pub packages: u64,
+}
+
+impl IndexStats {
+    /// A search index's counts.
+    pub fn new(documents: u64, packages: u64) -> Self {
+        IndexStats {
+            documents,
+            packages,
+        }
+    }
 }
 
 /// Package discovery.

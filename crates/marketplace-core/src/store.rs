@@ -18,6 +18,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>
 
 /// What a store knows about one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StorageMetadata {
     /// The object's address.
     pub hash: ContentHash,
@@ -28,13 +29,32 @@ pub struct StorageMetadata {
     pub created: OffsetDateTime,
 }
 
+impl StorageMetadata {
+    /// What a store knows of one object.
+    pub fn new(hash: ContentHash, size: u64, created: OffsetDateTime) -> Self {
+        StorageMetadata {
+            hash,
+            size,
+            created,
+        }
+    }
+}
+
 /// Totals of a store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StorageStats {
     /// Number of objects.
     pub objects: u64,
     /// Sum of their sizes in bytes.
     pub bytes: u64,
+}
+
+impl StorageStats {
+    /// A store's counts.
+    pub fn new(objects: u64, bytes: u64) -> Self {
+        StorageStats { objects, bytes }
+    }
 }
 
 /// Content-addressed storage of archives, addressed by SHA-256.

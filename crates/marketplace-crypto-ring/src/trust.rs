@@ -183,10 +183,9 @@ impl TrustStore {
         self.entries
             .values()
             .filter_map(|e| {
-                e.public_key.clone().map(|public_key| TrustedKey {
-                    public_key,
-                    trust: self.verdict(&e.key_id),
-                })
+                e.public_key
+                    .clone()
+                    .map(|public_key| TrustedKey::new(public_key, self.verdict(&e.key_id)))
             })
             .collect()
     }

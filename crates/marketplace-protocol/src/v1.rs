@@ -487,7 +487,7 @@ impl TryFrom<ResolvedGraph> for DependencyGraph {
         if !nodes.contains_key(&root) {
             return Err(invalid("root", &g.root, "is not among the nodes"));
         }
-        Ok(DependencyGraph { root, nodes })
+        Ok(DependencyGraph::new(root, nodes))
     }
 }
 
@@ -539,16 +539,14 @@ impl From<&SearchResult> for SearchHit {
 impl TryFrom<SearchHit> for SearchResult {
     type Error = Error;
     fn try_from(h: SearchHit) -> Result<Self> {
-        Ok(SearchResult {
-            id: package_id("hits.id", &h.id)?,
-            description: h.description,
-            keywords: h.keywords,
-            categories: h.categories,
-            downloads: h.downloads,
-            yanked: h.yanked,
-            score: h.score,
-            highlights: h.highlights,
-        })
+        let mut hit = SearchResult::new(package_id("hits.id", &h.id)?, h.score);
+        hit.description = h.description;
+        hit.keywords = h.keywords;
+        hit.categories = h.categories;
+        hit.downloads = h.downloads;
+        hit.yanked = h.yanked;
+        hit.highlights = h.highlights;
+        Ok(hit)
     }
 }
 
@@ -713,11 +711,7 @@ impl TryFrom<Event> for RegistryEvent {
                 }
             }
         };
-        Ok(RegistryEvent {
-            seq: e.seq,
-            at: e.at,
-            kind,
-        })
+        Ok(RegistryEvent::new(e.seq, e.at, kind))
     }
 }
 

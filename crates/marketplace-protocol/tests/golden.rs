@@ -142,16 +142,13 @@ fn a_yank_without_its_reason_or_a_reason_without_a_yank_is_refused() {
 #[test]
 fn package_info_with_stats() {
     let id = "acme/web@1.1.0".parse().unwrap();
-    let stats = PackageStats {
+    let stats = PackageStats::new(
         id,
-        version_downloads: 3,
-        total_downloads: 5,
-        per_version: BTreeMap::from([(Version::new(1, 0, 0), 2), (Version::new(1, 1, 0), 3)]),
-        last_30_days: vec![DailyDownloads {
-            date: date!(2026 - 11 - 24),
-            downloads: 5,
-        }],
-    };
+        3,
+        5,
+        BTreeMap::from([(Version::new(1, 0, 0), 2), (Version::new(1, 1, 0), 3)]),
+        vec![DailyDownloads::new(date!(2026 - 11 - 24), 5)],
+    );
     let info = v1::PackageInfo {
         metadata: v1::VersionMetadata::from(&plain_metadata("acme/web@1.1.0")),
         yanked: false,
@@ -164,9 +161,9 @@ fn package_info_with_stats() {
 fn resolved_graph() {
     let app = plain_metadata("g/app@1.0.0");
     let base = plain_metadata("g/base@1.1.0");
-    let graph = DependencyGraph {
-        root: app.id.clone(),
-        nodes: BTreeMap::from([
+    let graph = DependencyGraph::new(
+        app.id.clone(),
+        BTreeMap::from([
             (
                 app.id.clone(),
                 GraphNode::new(app.clone(), vec![base.id.clone()]),
@@ -180,7 +177,7 @@ fn resolved_graph() {
                 ))),
             ),
         ]),
-    };
+    );
     let back = golden("resolved_graph", &v1::ResolvedGraph::from(&graph));
     assert_eq!(DependencyGraph::try_from(back).unwrap(), graph);
 }
@@ -205,31 +202,27 @@ fn change_feed() {
     let id: marketplace_core::PackageId = "acme/web@1.0.0".parse().unwrap();
     let at = datetime!(2026-11-24 10:00:00 UTC);
     let events = vec![
-        RegistryEvent {
-            seq: 1,
+        RegistryEvent::new(
+            1,
             at,
-            kind: EventKind::Registered {
+            EventKind::Registered {
                 id: id.clone(),
                 checksum: ContentHash::sha256(b"archive"),
             },
-        },
-        RegistryEvent {
-            seq: 2,
+        ),
+        RegistryEvent::new(
+            2,
             at,
-            kind: EventKind::Yanked {
+            EventKind::Yanked {
                 id: id.clone(),
                 reason: "broken build".into(),
             },
-        },
-        RegistryEvent {
-            seq: 3,
+        ),
+        RegistryEvent::new(3, at, EventKind::Unyanked { id: id.clone() }),
+        RegistryEvent::new(
+            4,
             at,
-            kind: EventKind::Unyanked { id: id.clone() },
-        },
-        RegistryEvent {
-            seq: 4,
-            at,
-            kind: EventKind::MetadataUpdated {
+            EventKind::MetadataUpdated {
                 id,
                 update: Box::new(MetadataUpdate {
                     description: Some("New words".into()),
@@ -237,7 +230,7 @@ fn change_feed() {
                     ..MetadataUpdate::default()
                 }),
             },
-        },
+        ),
     ];
     let page = v1::EventPage {
         events: events
@@ -257,14 +250,14 @@ fn change_feed() {
 #[test]
 fn keys() {
     let key = PublicKey::ed25519(vec![7u8; 32]).unwrap();
-    let trusted = TrustedKey {
-        public_key: key.clone(),
-        trust: TrustResult::Trusted {
+    let trusted = TrustedKey::new(
+        key.clone(),
+        TrustResult::Trusted {
             key_id: key.key_id(),
             level: TrustLevel::Full,
             since: datetime!(2026-11-24 10:00:00 UTC),
         },
-    };
+    );
     let back = golden("keys", &vec![v1::KeyEntry::from(&trusted)]);
     assert_eq!(back[0].public_key().unwrap(), key);
     assert_eq!(back[0].level(), Some(TrustLevel::Full));

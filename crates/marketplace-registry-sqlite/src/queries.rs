@@ -240,11 +240,13 @@ fn sql_int(n: usize) -> i64 {
 
 fn record(location: &str, row: &Row<'_>) -> QResult<PackageRecord> {
     let json: String = row.get(0).at(location)?;
-    Ok(PackageRecord {
-        metadata: parse_metadata(location, &json)?,
-        yanked: yank_info(location, row.get(1).at(location)?, row.get(2).at(location)?)?,
-        downloads: row.get::<_, i64>(3).at(location)?.max(0) as u64,
-    })
+    Ok(PackageRecord::new(parse_metadata(location, &json)?)
+        .with_yank(yank_info(
+            location,
+            row.get(1).at(location)?,
+            row.get(2).at(location)?,
+        )?)
+        .with_downloads(row.get::<_, i64>(3).at(location)?.max(0) as u64))
 }
 
 pub(crate) fn list(
@@ -414,11 +416,11 @@ pub(crate) fn downloads_since(
         let package: PackageRef = key
             .parse()
             .map_err(|e| corrupt(location, "package key", e))?;
-        counts.push(DownloadCount {
+        counts.push(DownloadCount::new(
             package,
-            total: total.max(0) as u64,
-            stamp: stamp.max(0) as u64,
-        });
+            total.max(0) as u64,
+            stamp.max(0) as u64,
+        ));
     }
     Ok(counts)
 }
@@ -478,13 +480,13 @@ pub(crate) fn stats(
         let (day, count) = row.at(location)?;
         by_day.insert(parse_day(location, &day)?, count.max(0) as u64);
     }
-    Ok(PackageStats {
-        id: stored,
+    Ok(PackageStats::new(
+        stored,
         version_downloads,
-        total_downloads: per_version.values().sum(),
+        per_version.values().sum(),
         per_version,
-        last_30_days: last_30_days(&by_day, today),
-    })
+        last_30_days(&by_day, today),
+    ))
 }
 
 pub(crate) fn events_since(
@@ -511,11 +513,11 @@ pub(crate) fn events_since(
     let mut events = Vec::new();
     for row in rows {
         let (seq, at, kind) = row.at(location)?;
-        events.push(RegistryEvent {
-            seq: seq.max(0) as u64,
-            at: parse_time(location, &at)?,
-            kind: encoding::decode_event(&kind).map_err(|e| corrupt(location, "event", e))?,
-        });
+        events.push(RegistryEvent::new(
+            seq.max(0) as u64,
+            parse_time(location, &at)?,
+            encoding::decode_event(&kind).map_err(|e| corrupt(location, "event", e))?,
+        ));
     }
     Ok(events)
 }

@@ -1129,11 +1129,11 @@ impl SearchEngine for TantivySearchEngine {
         let counts = searcher
             .search(&full, &collector)
             .map_err(|e| inner.fail("count facets", e))?;
-        Ok(Facets {
-            categories: facet_counts(&counts, "category"),
-            keywords: facet_counts(&counts, "keyword"),
-            namespaces: facet_counts(&counts, "namespace"),
-        })
+        Ok(Facets::new(
+            facet_counts(&counts, "category"),
+            facet_counts(&counts, "keyword"),
+            facet_counts(&counts, "namespace"),
+        ))
     }
 
     async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> {
@@ -1308,10 +1308,7 @@ impl SearchEngine for TantivySearchEngine {
                 &Count,
             )
             .map_err(|e| inner.fail("count packages", e))?;
-        Ok(IndexStats {
-            documents: searcher.num_docs(),
-            packages: packages as u64,
-        })
+        Ok(IndexStats::new(searcher.num_docs(), packages as u64))
     }
 }
 
@@ -1373,12 +1370,10 @@ mod parallel_tests {
             let mut results = Vec::new();
             for text in queries {
                 for sort in [SortOrder::Relevance, SortOrder::Downloads, SortOrder::Name] {
-                    let query = SearchQuery {
-                        sort,
-                        limit: 15,
-                        offset: 5,
-                        ..SearchQuery::text(text)
-                    };
+                    let query = SearchQuery::text(text)
+                        .with_sort(sort)
+                        .with_limit(15)
+                        .with_offset(5);
                     let hits = engine.search(&query).await.expect("search");
                     results.push(hits.iter().map(|h| h.id.to_string()).collect::<Vec<_>>());
                 }

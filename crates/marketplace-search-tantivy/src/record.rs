@@ -59,16 +59,14 @@ impl From<&PackageRecord> for Stored {
 impl Stored {
     /// A search hit for this version.
     pub(crate) fn hit(&self, score: f32, highlights: Vec<String>) -> SearchResult {
-        SearchResult {
-            id: self.id.clone(),
-            description: self.description.clone(),
-            keywords: self.keywords.clone(),
-            categories: self.categories.clone(),
-            downloads: self.downloads,
-            yanked: self.yanked,
-            score,
-            highlights,
-        }
+        let mut hit = SearchResult::new(self.id.clone(), score);
+        hit.description.clone_from(&self.description);
+        hit.keywords.clone_from(&self.keywords);
+        hit.categories.clone_from(&self.categories);
+        hit.downloads = self.downloads;
+        hit.yanked = self.yanked;
+        hit.highlights = highlights;
+        hit
     }
 }
 

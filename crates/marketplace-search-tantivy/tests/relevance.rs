@@ -108,10 +108,7 @@ async fn yanked_only_packages_do_not_appear() {
         !found.contains(&"old/abandoned-parser".to_owned()),
         "{found:?}"
     );
-    let with_yanked = SearchQuery {
-        include_yanked: true,
-        ..SearchQuery::text("abandoned-parser")
-    };
+    let with_yanked = SearchQuery::text("abandoned-parser").with_include_yanked(true);
     let found = engine.search(&with_yanked).await.expect("search");
     assert_eq!(found[0].id.to_string(), "old/abandoned-parser@1.1.0");
     assert!(found[0].yanked);
@@ -143,20 +140,16 @@ async fn filters_and_facets_count_correctly() {
     let got: BTreeMap<String, u64> = facets.categories.iter().cloned().collect();
     assert_eq!(got, categories);
 
-    let query = SearchQuery {
-        categories: vec!["database".into()],
-        limit: 100,
-        ..SearchQuery::default()
-    };
+    let query = SearchQuery::default()
+        .with_categories(vec!["database".into()])
+        .with_limit(100);
     let found = ids(&engine, query).await;
     assert_eq!(found.len() as u64, categories["database"]);
 
-    let query = SearchQuery {
-        keywords: vec!["testing".into()],
-        namespace: Some("test".into()),
-        limit: 100,
-        ..SearchQuery::default()
-    };
+    let query = SearchQuery::default()
+        .with_keywords(vec!["testing".into()])
+        .with_namespace("test")
+        .with_limit(100);
     let found = ids(&engine, query).await;
     let expected = live
         .iter()
@@ -172,11 +165,9 @@ async fn filters_and_facets_count_correctly() {
     assert_eq!(found.len(), expected);
     assert!(found.iter().all(|p| p.starts_with("test/")));
 
-    let query = SearchQuery {
-        min_downloads: Some(40_000),
-        limit: 100,
-        ..SearchQuery::default()
-    };
+    let query = SearchQuery::default()
+        .with_min_downloads(40_000)
+        .with_limit(100);
     let expected = live.iter().filter(|r| r.downloads >= 40_000).count();
     assert_eq!(ids(&engine, query).await.len(), expected);
 
@@ -313,12 +304,10 @@ async fn hostile_queries_never_fail() {
             .facets(&SearchQuery::text(q.clone()))
             .await
             .unwrap_or_else(|e| panic!("facets {shown:?}: {e}"));
-        let filtered = SearchQuery {
-            categories: vec![q.clone()],
-            keywords: vec![q.clone()],
-            namespace: Some(q.clone()),
-            ..SearchQuery::text("web")
-        };
+        let filtered = SearchQuery::text("web")
+            .with_categories(vec![q.clone()])
+            .with_keywords(vec![q.clone()])
+            .with_namespace(q.clone());
         engine
             .search(&filtered)
             .await

@@ -644,11 +644,11 @@ impl PackageStore for ObjectStorePackageStore {
             .head(&layout::object_path(&self.root, hash))
             .await
             .map_err(|e| self.fail_on("read metadata of", hash, e))?;
-        Ok(StorageMetadata {
-            hash: hash.clone(),
-            size: meta.size,
-            created: modified(&meta),
-        })
+        Ok(StorageMetadata::new(
+            hash.clone(),
+            meta.size,
+            modified(&meta),
+        ))
     }
 
     async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> {

@@ -126,11 +126,11 @@ impl JsonDirRegistry {
     }
 
     fn append_event(&self, state: &mut State, kind: EventKind) -> Result<()> {
-        let event = RegistryEvent {
-            seq: state.events.len() as u64 + 1,
-            at: OffsetDateTime::now_utc(),
+        let event = RegistryEvent::new(
+            state.events.len() as u64 + 1,
+            OffsetDateTime::now_utc(),
             kind,
-        };
+        );
         let mut line = serde_json::to_vec(&event).map_err(|e| disk("encode an event", e))?;
         line.push(b'\n');
         let path = self.dir.join("events.jsonl");
@@ -167,14 +167,14 @@ impl JsonDirRegistry {
     }
 
     fn record(state: &State, file: &VersionFile) -> PackageRecord {
-        PackageRecord {
-            metadata: file.metadata.clone(),
-            yanked: file.yanked.clone(),
-            downloads: Self::family(state, &file.metadata.id.package())
-                .iter()
-                .map(|v| v.total())
-                .sum(),
-        }
+        PackageRecord::new(file.metadata.clone())
+            .with_yank(file.yanked.clone())
+            .with_downloads(
+                Self::family(state, &file.metadata.id.package())
+                    .iter()
+                    .map(|v| v.total())
+                    .sum(),
+            )
     }
 
     /// Changes one version with `change`, which returns the event to log (or `None` when
@@ -339,13 +339,13 @@ impl Registry for JsonDirRegistry {
                 *by_day.entry(date).or_default() += n;
             }
         }
-        Ok(PackageStats {
-            id: this.metadata.id.clone(),
-            version_downloads: this.total(),
-            total_downloads: per_version.values().sum(),
+        Ok(PackageStats::new(
+            this.metadata.id.clone(),
+            this.total(),
+            per_version.values().sum(),
             per_version,
-            last_30_days: last_30_days(&by_day, OffsetDateTime::now_utc().date()),
-        })
+            last_30_days(&by_day, OffsetDateTime::now_utc().date()),
+        ))
     }
 
     async fn record_download(&self, id: &PackageId) -> Result<()> {
@@ -382,13 +382,12 @@ impl Registry for JsonDirRegistry {
         Ok(changed
             .into_iter()
             .take(limit)
-            .map(|(stamp, package)| DownloadCount {
-                total: Self::family(&state, &package)
+            .map(|(stamp, package)| {
+                let total = Self::family(&state, &package)
                     .iter()
                     .map(|v| v.total())
-                    .sum(),
-                package,
-                stamp,
+                    .sum();
+                DownloadCount::new(package, total, stamp)
             })
             .collect())
     }

@@ -163,10 +163,7 @@ async fn recorded_downloads_reach_the_index_batched() {
         .map_search(|s| Arc::new(Layered::new(s).with_override(spy)))
         .build()
         .unwrap();
-    let by_downloads = SearchQuery {
-        sort: SortOrder::Downloads,
-        ..SearchQuery::text("follows")
-    };
+    let by_downloads = SearchQuery::text("follows").with_sort(SortOrder::Downloads);
     let totals = |hits: Vec<marketplace_core::SearchResult>| {
         hits.into_iter()
             .map(|h| (h.id.to_string(), h.downloads))

@@ -510,10 +510,7 @@ pub async fn judge(
         misses: Vec::new(),
     };
     for judged in RELEVANCE {
-        let query = marketplace_core::SearchQuery {
-            limit: 10,
-            ..marketplace_core::SearchQuery::text(judged.query)
-        };
+        let query = marketplace_core::SearchQuery::text(judged.query).with_limit(10);
         let ranked: Vec<String> = engine
             .search(&query)
             .await?

@@ -165,10 +165,9 @@ impl CryptoVerifier for MemoryCryptoVerifier {
         Ok(trust
             .iter()
             .filter_map(|(id, e)| {
-                e.public_key.clone().map(|k| TrustedKey {
-                    public_key: k,
-                    trust: trust_of(*id, Some(e)),
-                })
+                e.public_key
+                    .clone()
+                    .map(|k| TrustedKey::new(k, trust_of(*id, Some(e))))
             })
             .collect())
     }

@@ -113,25 +113,27 @@ impl MetricsCollector for MemoryMetrics {
 
     fn snapshot(&self) -> MetricsSnapshot {
         let series = lock(&self.series);
-        MetricsSnapshot {
-            samples: series
+        MetricsSnapshot::new(
+            series
                 .iter()
-                .map(|((name, labels), s)| MetricSample {
-                    name: name.clone(),
-                    labels: labels.clone(),
-                    value: match s {
-                        Series::Counter(v) => MetricValue::Counter { value: *v },
-                        Series::Gauge(v) => MetricValue::Gauge { value: *v },
-                        Series::Histogram { values } => MetricValue::Histogram {
-                            count: values.len() as u64,
-                            sum: values.iter().sum(),
-                            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-                            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                .map(|((name, labels), s)| {
+                    MetricSample::new(
+                        name.clone(),
+                        labels.clone(),
+                        match s {
+                            Series::Counter(v) => MetricValue::Counter { value: *v },
+                            Series::Gauge(v) => MetricValue::Gauge { value: *v },
+                            Series::Histogram { values } => MetricValue::Histogram {
+                                count: values.len() as u64,
+                                sum: values.iter().sum(),
+                                min: values.iter().copied().fold(f64::INFINITY, f64::min),
+                                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            },
                         },
-                    },
+                    )
                 })
                 .collect(),
-        }
+        )
     }
 
     fn reset(&self) {

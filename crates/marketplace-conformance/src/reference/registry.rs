@@ -65,11 +65,8 @@ impl State {
 
     fn log(&mut self, kind: EventKind) {
         let seq = self.events.len() as u64 + 1;
-        self.events.push(RegistryEvent {
-            seq,
-            at: OffsetDateTime::now_utc(),
-            kind,
-        });
+        self.events
+            .push(RegistryEvent::new(seq, OffsetDateTime::now_utc(), kind));
     }
 
     fn record(&self, i: usize) -> PackageRecord {
@@ -272,13 +269,13 @@ impl Registry for MemoryRegistry {
                 *by_day.entry(*day).or_default() += n;
             }
         }
-        Ok(PackageStats {
-            id: state.entries[i].record.metadata.id.clone(),
-            version_downloads: state.entries[i].by_day.values().sum(),
-            total_downloads: per_version.values().sum(),
+        Ok(PackageStats::new(
+            state.entries[i].record.metadata.id.clone(),
+            state.entries[i].by_day.values().sum(),
+            per_version.values().sum(),
             per_version,
-            last_30_days: last_30_days(&by_day, OffsetDateTime::now_utc().date()),
-        })
+            last_30_days(&by_day, OffsetDateTime::now_utc().date()),
+        ))
     }
 
     async fn record_download(&self, id: &PackageId) -> Result<()> {
@@ -303,10 +300,8 @@ impl Registry for MemoryRegistry {
         Ok(changed
             .into_iter()
             .take(limit)
-            .map(|(stamp, package)| DownloadCount {
-                package: package.clone(),
-                total: state.package_downloads(package),
-                stamp: *stamp,
+            .map(|(stamp, package)| {
+                DownloadCount::new(package.clone(), state.package_downloads(package), *stamp)
             })
             .collect())
     }

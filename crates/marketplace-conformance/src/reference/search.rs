@@ -290,11 +290,11 @@ impl SearchEngine for MemorySearchEngine {
                 count(&mut namespaces, ns.as_str());
             }
         }
-        Ok(Facets {
-            categories: ranked(categories),
-            keywords: ranked(keywords),
-            namespaces: ranked(namespaces),
-        })
+        Ok(Facets::new(
+            ranked(categories),
+            ranked(keywords),
+            ranked(namespaces),
+        ))
     }
 
     async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> {
@@ -390,9 +390,6 @@ impl SearchEngine for MemorySearchEngine {
             .values()
             .map(|r| r.metadata.id.package().canonical())
             .collect();
-        Ok(IndexStats {
-            documents: docs.len() as u64,
-            packages: packages.len() as u64,
-        })
+        Ok(IndexStats::new(docs.len() as u64, packages.len() as u64))
     }
 }

@@ -89,10 +89,8 @@ impl PackageStore for MemoryPackageStore {
     async fn metadata(&self, hash: &ContentHash) -> Result<StorageMetadata> {
         lock(&self.objects)
             .get(hash)
-            .map(|(bytes, created)| StorageMetadata {
-                hash: hash.clone(),
-                size: bytes.len() as u64,
-                created: *created,
+            .map(|(bytes, created)| {
+                StorageMetadata::new(hash.clone(), bytes.len() as u64, *created)
             })
             .ok_or_else(|| Error::not_found(format!("object {hash}")))
     }
@@ -111,10 +109,10 @@ impl PackageStore for MemoryPackageStore {
 
     async fn stats(&self) -> Result<StorageStats> {
         let objects = lock(&self.objects);
-        Ok(StorageStats {
-            objects: objects.len() as u64,
-            bytes: objects.values().map(|(b, _)| b.len() as u64).sum(),
-        })
+        Ok(StorageStats::new(
+            objects.len() as u64,
+            objects.values().map(|(b, _)| b.len() as u64).sum(),
+        ))
     }
 }
 

@@ -726,10 +726,7 @@ impl RegistryOverride for DirectOnlyTakesHighest {
             direct.push(chosen);
         }
         nodes.insert(id.clone(), marketplace_core::GraphNode::new(root, direct));
-        Ok(DependencyGraph {
-            root: id.clone(),
-            nodes,
-        })
+        Ok(DependencyGraph::new(id.clone(), nodes))
     }
 }
 defect!(

@@ -190,10 +190,7 @@ struct PackagesAreDocuments;
 impl SearchOverride for PackagesAreDocuments {
     async fn stats(&self, inner: &dyn SearchEngine) -> Result<IndexStats> {
         let stats = inner.stats().await?;
-        Ok(IndexStats {
-            documents: stats.documents,
-            packages: stats.documents,
-        })
+        Ok(IndexStats::new(stats.documents, stats.documents))
     }
 }
 defect!(
@@ -507,10 +504,7 @@ impl SearchOverride for ShortTyposNeverForgiven {
         inner: &dyn SearchEngine,
         query: &SearchQuery,
     ) -> Result<Vec<SearchResult>> {
-        let strict = SearchQuery {
-            forgive_short_typos: false,
-            ..query.clone()
-        };
+        let strict = query.clone().with_forgive_short_typos(false);
         inner.search(&strict).await
     }
 }

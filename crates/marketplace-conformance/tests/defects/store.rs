@@ -287,12 +287,12 @@ impl PackageStore for DirStore {
         let mut fields = meta.split(' ');
         let created: i128 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
         let size: u64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
-        Ok(StorageMetadata {
-            hash: hash.clone(),
+        Ok(StorageMetadata::new(
+            hash.clone(),
             size,
-            created: OffsetDateTime::from_unix_timestamp_nanos(created)
+            OffsetDateTime::from_unix_timestamp_nanos(created)
                 .map_err(|e| io("read a creation time", std::io::Error::other(e)))?,
-        })
+        ))
     }
 
     async fn copy_to(&self, hash: &ContentHash, target: &dyn PackageStore) -> Result<()> {
@@ -504,12 +504,12 @@ impl PackageStore for ReopenedDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| io("stat", std::io::Error::other(e)))?
             .as_secs();
-        Ok(StorageMetadata {
-            hash: hash.clone(),
-            size: file.len(),
-            created: OffsetDateTime::from_unix_timestamp(seconds as i64)
+        Ok(StorageMetadata::new(
+            hash.clone(),
+            file.len(),
+            OffsetDateTime::from_unix_timestamp(seconds as i64)
                 .map_err(|e| io("stat", std::io::Error::other(e)))?,
-        })
+        ))
     }
     async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> {
         let mut hashes = Vec::new();
