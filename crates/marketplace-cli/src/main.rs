@@ -501,7 +501,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     if let Err(e) = config::apply(&mut cli, &matches) {
-        Output::new(cli.json, cli.quiet, cli.color).error(&e);
+        Output::new(cli.json, cli.quiet, cli.color).fail(&e);
         return ExitCode::from(e.code);
     }
     VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
@@ -513,7 +513,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.error(&CliError {
+            out.fail(&CliError {
                 code: exit::FAILURE,
                 message: format!("could not start the async runtime: {e}"),
                 hint: None,
@@ -526,7 +526,7 @@ fn main() -> ExitCode {
     match result.and_then(|()| out.finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            out.error(&e);
+            out.fail(&e);
             ExitCode::from(e.code)
         }
     }

@@ -258,10 +258,10 @@ impl Output {
     }
 
     /// Reports an error on stderr: what failed, then what to do.
-    /// Reports `e` on stderr for people; with `--json`, also on stdout as
-    /// `{"error": {"exit_code", "kind", "message", "hint"}}` for scripts (unless the command
-    /// printed its JSON report already).
-    pub(crate) fn error(&self, e: &CliError) {
+    /// Reports the command's failure `e`: on stderr for people and, with `--json`, on stdout
+    /// as `{"error": {"exit_code", "kind", "message", "hint"}}` for scripts (unless the
+    /// command printed its JSON report already, which lists what failed).
+    pub(crate) fn fail(&self, e: &CliError) {
         if self.json && !self.printed_json.get() {
             let kind = match e.code {
                 crate::exit::USAGE => "usage",
@@ -285,6 +285,12 @@ impl Output {
                 serde_json::to_string_pretty(&report).unwrap_or_default()
             );
         }
+        self.error(e);
+    }
+
+    /// Reports `e` on stderr: the command's failure, or one of several (each refusal of an
+    /// import), which a JSON report lists itself.
+    pub(crate) fn error(&self, e: &CliError) {
         let paint = |style: Style, text: &str| {
             if self.color_err {
                 format!("{style}{text}{style:#}")

@@ -370,53 +370,37 @@ impl MarketplaceClient {
         passed_over: &mut Vec<(PackageId, String)>,
     ) -> Result<DependencyGraph> {
         let mut root = self.resolve_root(package, requirement).await?;
-        if !is_exact_pin(requirement) {
-            root = self
-                .newest_with_signer_not_revoked(flow, package, requirement, root, passed_over)
-                .await?;
-        }
-        let graph = self
-            .call("registry", "resolve_dependencies", true, || {
-                self.registry.resolve_dependencies(
-                    &root,
-                    ResolveOptions::TRANSITIVE.with_policy(self.resolution),
-                )
-            })
-            .await?;
-        self.check_graph(flow, &root, &graph)?;
-        Ok(graph)
-    }
-
-    /// `newest`, or — when its signer's key has been revoked — the newest version below it
-    /// that `requirement` allows, is not yanked, and whose signer's key is not revoked; each
-    /// version passed over goes into `passed_over` with the revocation. When every candidate's
-    /// signer is revoked, `newest` (whose install then fails naming the revocation).
-    async fn newest_with_signer_not_revoked(
-        &self,
-        flow: &'static str,
-        package: &PackageRef,
-        requirement: &VersionReq,
-        newest: PackageId,
-        passed_over: &mut Vec<(PackageId, String)>,
-    ) -> Result<PackageId> {
+        let mut first = None;
         let mut candidates: Option<Vec<Version>> = None;
-        let mut candidate = newest.clone();
-        let skipped_before = passed_over.len();
         loop {
-            let metadata = self.get_checked(flow, &candidate).await?;
-            let Some(signature) = &metadata.signature else {
-                return Ok(candidate);
-            };
-            let key_id = signature.key_id();
-            let trust = self
-                .call("crypto", "verify_trust", true, || {
-                    self.crypto.verify_trust(&key_id)
+            let graph = self
+                .call("registry", "resolve_dependencies", true, || {
+                    self.registry.resolve_dependencies(
+                        &root,
+                        ResolveOptions::TRANSITIVE.with_policy(self.resolution),
+                    )
                 })
                 .await?;
-            if !matches!(trust, TrustResult::Revoked { .. }) {
-                return Ok(candidate);
-            }
-            passed_over.push((candidate.clone(), trust.to_string()));
+            self.check_graph(flow, &root, &graph)?;
+            // A range passes over a version whose signer's key was revoked since, to the
+            // newest version whose signer's key is not; an exact pin means that version.
+            let revoked = match graph.metadata_of(&root).and_then(|m| m.signature.as_ref()) {
+                Some(signature) if !is_exact_pin(requirement) => {
+                    let key_id = signature.key_id();
+                    let trust = self
+                        .call("crypto", "verify_trust", true, || {
+                            self.crypto.verify_trust(&key_id)
+                        })
+                        .await?;
+                    matches!(trust, TrustResult::Revoked { .. }).then(|| trust.to_string())
+                }
+                _ => None,
+            };
+            let Some(revocation) = revoked else {
+                return Ok(graph);
+            };
+            passed_over.push((root.clone(), revocation));
+            first.get_or_insert(graph);
             if candidates.is_none() {
                 let states = self
                     .call("registry", "list_version_states", true, || {
@@ -432,17 +416,20 @@ impl MarketplaceClient {
                 );
             }
             let below = candidates
-                .as_ref()
-                .into_iter()
+                .iter()
                 .flatten()
-                .filter(|v| **v < candidate.version)
+                .filter(|v| **v < root.version)
                 .max()
                 .cloned();
             match below {
-                Some(version) => candidate = package.at(version),
+                Some(version) => root = package.at(version),
+                // Every candidate's signer is revoked: the newest, whose install then fails
+                // naming the revocation.
                 None => {
-                    passed_over.truncate(skipped_before);
-                    return Ok(newest);
+                    passed_over.clear();
+                    return first.ok_or_else(|| {
+                        Error::not_found(format!("a version of {package} matching {requirement}"))
+                    });
                 }
             }
         }
