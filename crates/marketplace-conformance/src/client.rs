@@ -68,6 +68,10 @@ pub async fn client_suite(factory: ClientFactory<'_>, caps: &Capabilities) -> Su
     check!("install_with_dependencies", install_with_dependencies);
     check!("install_honours_lockfile", install_honours_lockfile);
     check!("yank_hides_from_ranges_and_search", yank_and_unyank);
+    check!(
+        "revoked_signer_passed_over_by_ranges",
+        revoked_signer_passed_over
+    );
     check!("verify_names_the_signer", verify_names_signer);
     check!("tampered_archive_refused", tampered_archive_refused);
     check!("bad_signatures_refused", bad_signatures_refused);
@@ -610,6 +614,63 @@ async fn yank_and_unyank(ctx: &Ctx<'_>) -> CheckResult {
         id("kit/yankee@1.1.0"),
         "unyank restores the version"
     );
+    Ok(())
+}
+
+/// A range whose newest version is signed by a key revoked since installs the newest version
+/// whose signer's key is not, and reports what it passed over; an exact pin is refused.
+async fn revoked_signer_passed_over(ctx: &Ctx<'_>) -> CheckResult {
+    let m = ctx.market().await?;
+    m.publish(pkg("kit/rotated@1.0.0")).await?;
+    let second = m
+        .client
+        .crypto()
+        .generate_keypair()
+        .await
+        .map_err(|e| e.to_string())?;
+    m.client
+        .crypto()
+        .add_trusted_key(&second.public_key, TrustLevel::Full)
+        .await
+        .map_err(|e| e.to_string())?;
+    m.client
+        .publish(pkg("kit/rotated@1.1.0"), &second.private_key)
+        .await
+        .map_err(|e| format!("publish 1.1.0: {e}"))?;
+    m.client
+        .crypto()
+        .revoke_key(&second.public_key.key_id(), "kit: key lost")
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = install(&m, "kit/rotated", "^1", &m.path("a"))
+        .await
+        .map_err(|e| format!("install of a range: {e}"))?;
+    ensure_eq!(
+        report.root,
+        id("kit/rotated@1.0.0"),
+        "a range falls back past the version whose signer was revoked"
+    );
+    ensure_eq!(
+        report
+            .passed_over
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>(),
+        vec!["kit/rotated@1.1.0".to_owned()],
+        "the report names the version passed over"
+    );
+    ensure!(
+        report.passed_over[0].1.contains("kit: key lost"),
+        "the report says why: {:?}",
+        report.passed_over
+    );
+    let e = expect_kind(
+        install(&m, "kit/rotated", "=1.1.0", &m.path("b")).await,
+        ErrorKind::Signature,
+        "an exact pin of the version whose signer was revoked",
+    )?;
+    ensure!(e.to_string().contains("revoked"), "message: {e}");
+    ensure!(!m.path("b").exists(), "a refused install wrote its destination");
     Ok(())
 }
 
