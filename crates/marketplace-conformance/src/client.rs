@@ -670,7 +670,10 @@ async fn revoked_signer_passed_over(ctx: &Ctx<'_>) -> CheckResult {
         "an exact pin of the version whose signer was revoked",
     )?;
     ensure!(e.to_string().contains("revoked"), "message: {e}");
-    ensure!(!m.path("b").exists(), "a refused install wrote its destination");
+    ensure!(
+        !m.path("b").exists(),
+        "a refused install wrote its destination"
+    );
     Ok(())
 }
 
