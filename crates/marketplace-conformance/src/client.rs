@@ -105,16 +105,7 @@ impl Ctx<'_> {
         let client = adjust(builder)
             .build()
             .map_err(|e| format!("build failed: {e}"))?;
-        let key = client
-            .crypto()
-            .generate_keypair()
-            .await
-            .map_err(|e| format!("generate_keypair: {e}"))?;
-        client
-            .crypto()
-            .add_trusted_key(&key.public_key, TrustLevel::Full)
-            .await
-            .map_err(|e| format!("add_trusted_key: {e}"))?;
+        let key = trusted_key(&client).await?;
         let dir = tempfile::tempdir_in(&self.work).map_err(|e| e.to_string())?;
         Ok(Market { client, key, dir })
     }
@@ -122,6 +113,21 @@ impl Ctx<'_> {
     async fn market(&self) -> std::result::Result<Market, String> {
         self.market_with(|b| b).await
     }
+}
+
+/// A new key pair that `client` trusts fully.
+async fn trusted_key(client: &MarketplaceClient) -> std::result::Result<KeyPair, String> {
+    let key = client
+        .crypto()
+        .generate_keypair()
+        .await
+        .map_err(|e| format!("generate_keypair: {e}"))?;
+    client
+        .crypto()
+        .add_trusted_key(&key.public_key, TrustLevel::Full)
+        .await
+        .map_err(|e| format!("add_trusted_key: {e}"))?;
+    Ok(key)
 }
 
 impl Market {
@@ -622,17 +628,7 @@ async fn yank_and_unyank(ctx: &Ctx<'_>) -> CheckResult {
 async fn revoked_signer_passed_over(ctx: &Ctx<'_>) -> CheckResult {
     let m = ctx.market().await?;
     m.publish(pkg("kit/rotated@1.0.0")).await?;
-    let second = m
-        .client
-        .crypto()
-        .generate_keypair()
-        .await
-        .map_err(|e| e.to_string())?;
-    m.client
-        .crypto()
-        .add_trusted_key(&second.public_key, TrustLevel::Full)
-        .await
-        .map_err(|e| e.to_string())?;
+    let second = trusted_key(&m.client).await?;
     m.client
         .publish(pkg("kit/rotated@1.1.0"), &second.private_key)
         .await
@@ -839,17 +835,7 @@ async fn bad_signatures_refused(ctx: &Ctx<'_>) -> CheckResult {
         .generate_keypair()
         .await
         .map_err(|e| e.to_string())?;
-    let revoked = m
-        .client
-        .crypto()
-        .generate_keypair()
-        .await
-        .map_err(|e| e.to_string())?;
-    m.client
-        .crypto()
-        .add_trusted_key(&revoked.public_key, TrustLevel::Full)
-        .await
-        .map_err(|e| e.to_string())?;
+    let revoked = trusted_key(&m.client).await?;
     register_directly(&m, pkg("kit/unsigned@1.0.0"), None, |_| {}).await?;
     // Signed, then a signed field (a dependency) changed.
     register_directly(

@@ -257,6 +257,45 @@ impl TryFrom<VersionMetadata> for PackageMetadata {
 
 // ---- versions, info, statistics ----------------------------------------------------------------
 
+/// Why and when a version was yanked, as two optional fields of the object that holds them:
+/// both present or both absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YankFields {
+    /// The reason given for the yank.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yank_reason: Option<String>,
+    /// When it was yanked (RFC 3339).
+    #[serde(
+        with = "marketplace_core::time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub yanked_at: Option<OffsetDateTime>,
+}
+
+impl YankFields {
+    /// The fields of `yank`.
+    pub fn new(yank: Option<&YankInfo>) -> Self {
+        YankFields {
+            yank_reason: yank.map(|y| y.reason.clone()),
+            yanked_at: yank.map(|y| y.at),
+        }
+    }
+
+    /// The yank; `Invalid` (naming `field` and `value`) when only one field is present.
+    pub fn to_yank(&self, field: &str, value: &str) -> Result<Option<YankInfo>> {
+        match (&self.yank_reason, self.yanked_at) {
+            (Some(reason), Some(at)) => Ok(Some(YankInfo::new(reason.clone(), at))),
+            (None, None) => Ok(None),
+            _ => Err(invalid(
+                field,
+                value,
+                "yank_reason and yanked_at come together",
+            )),
+        }
+    }
+}
+
 /// One version and whether it is yanked (with why and when).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionEntry {
@@ -264,16 +303,9 @@ pub struct VersionEntry {
     pub version: String,
     /// Whether it is yanked (kept for exact pins and lockfiles, not chosen by ranges).
     pub yanked: bool,
-    /// The reason given for the yank; present exactly when `yanked`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub yank_reason: Option<String>,
-    /// When it was yanked (RFC 3339); present exactly when `yanked`.
-    #[serde(
-        with = "marketplace_core::time::serde::rfc3339::option",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub yanked_at: Option<OffsetDateTime>,
+    /// Why and when, exactly when `yanked` (`yank_reason`, `yanked_at`).
+    #[serde(flatten)]
+    pub yank: YankFields,
 }
 
 /// Every version of a package, ascending: `GET /api/v1/packages/{package}/versions`.
@@ -295,8 +327,7 @@ impl VersionList {
                 .map(|s| VersionEntry {
                     version: s.version.to_string(),
                     yanked: s.is_yanked(),
-                    yank_reason: s.yanked.as_ref().map(|y| y.reason.clone()),
-                    yanked_at: s.yanked.as_ref().map(|y| y.at),
+                    yank: YankFields::new(s.yanked.as_ref()),
                 })
                 .collect(),
         }
@@ -310,24 +341,14 @@ impl VersionList {
             .map(|v| {
                 let version = Version::parse(&v.version)
                     .map_err(|e| invalid("versions.version", &v.version, e.to_string()))?;
-                let yanked = match (v.yanked, &v.yank_reason, v.yanked_at) {
-                    (true, Some(reason), Some(at)) => Some(YankInfo::new(reason.clone(), at)),
-                    (false, None, None) => None,
-                    (true, ..) => {
-                        return Err(invalid(
-                            "versions.yanked",
-                            &v.version,
-                            "a yanked version needs yank_reason and yanked_at",
-                        ));
-                    }
-                    (false, ..) => {
-                        return Err(invalid(
-                            "versions.yank_reason",
-                            &v.version,
-                            "only a yanked version has yank_reason and yanked_at",
-                        ));
-                    }
-                };
+                let yanked = v.yank.to_yank("versions.yank_reason", &v.version)?;
+                if v.yanked != yanked.is_some() {
+                    return Err(invalid(
+                        "versions.yanked",
+                        &v.version,
+                        "a version is yanked exactly when it has yank_reason and yanked_at",
+                    ));
+                }
                 Ok(VersionState::new(version, yanked))
             })
             .collect()
@@ -411,16 +432,9 @@ pub struct GraphEntry {
     pub metadata: VersionMetadata,
     /// Its resolved direct dependencies (`ns/name@version`).
     pub dependencies: Vec<String>,
-    /// Why it was yanked, when it is (chosen by an exact pin); with `yanked_at`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub yank_reason: Option<String>,
-    /// When it was yanked (RFC 3339); with `yank_reason`.
-    #[serde(
-        with = "marketplace_core::time::serde::rfc3339::option",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub yanked_at: Option<OffsetDateTime>,
+    /// Why and when it was yanked, when it is (chosen by an exact pin).
+    #[serde(flatten)]
+    pub yank: YankFields,
 }
 
 /// A resolved dependency graph in one response: `GET /api/v1/resolve?package=&req=`.
@@ -442,8 +456,7 @@ impl From<&DependencyGraph> for ResolvedGraph {
                 .map(|node| GraphEntry {
                     metadata: VersionMetadata::from(&node.metadata),
                     dependencies: node.dependencies.iter().map(ToString::to_string).collect(),
-                    yank_reason: node.yanked.as_ref().map(|y| y.reason.clone()),
-                    yanked_at: node.yanked.as_ref().map(|y| y.at),
+                    yank: YankFields::new(node.yanked.as_ref()),
                 })
                 .collect(),
         }
@@ -463,17 +476,7 @@ impl TryFrom<ResolvedGraph> for DependencyGraph {
                 .map(|d| package_id("nodes.dependencies", d))
                 .collect::<Result<Vec<_>>>()?;
             let id = metadata.id.clone();
-            let yanked = match (entry.yank_reason, entry.yanked_at) {
-                (Some(reason), Some(at)) => Some(YankInfo::new(reason, at)),
-                (None, None) => None,
-                _ => {
-                    return Err(invalid(
-                        "nodes.yank_reason",
-                        &id.to_string(),
-                        "yank_reason and yanked_at come together",
-                    ));
-                }
-            };
+            let yanked = entry.yank.to_yank("nodes.yank_reason", &id.to_string())?;
             if nodes
                 .insert(
                     id.clone(),

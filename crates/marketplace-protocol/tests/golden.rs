@@ -120,15 +120,15 @@ fn a_yank_without_its_reason_or_a_reason_without_a_yank_is_refused() {
     for (entry, rule) in [
         (
             r#"{"version":"1.0.0","yanked":true}"#,
-            "needs yank_reason and yanked_at",
+            "exactly when it has yank_reason and yanked_at",
         ),
         (
             r#"{"version":"1.0.0","yanked":true,"yank_reason":"x"}"#,
-            "needs yank_reason and yanked_at",
+            "come together",
         ),
         (
-            r#"{"version":"1.0.0","yanked":false,"yank_reason":"x"}"#,
-            "only a yanked version",
+            r#"{"version":"1.0.0","yanked":false,"yank_reason":"x","yanked_at":"2026-11-25T08:30:00Z"}"#,
+            "exactly when",
         ),
     ] {
         let list: v1::VersionList =

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     ContentHash, PackageId, PackageMetadata, PackageRecord, PackageRef, SearchQuery, YankInfo,
-    now_seconds,
 };
 
 /// Domain words: package names, keywords and half of the description words.
@@ -145,10 +144,12 @@ pub fn corpus(packages: usize, seed: u64) -> Vec<PackageRecord> {
             m.dependencies.clone_from(&dependencies);
             m.authors = vec![format!("Author {} <a{}@example.com>", n % 97, n % 97)];
             m.license = Some("MIT OR Apache-2.0".parse().expect("license parses"));
+            // A fixed time: the corpus is the same on every call, not only within a second.
+            m.published_at = published_at();
             let mut record = PackageRecord::new(m);
             record.downloads = downloads;
             if v > 0 && rng.below(50) == 0 {
-                record.yanked = Some(YankInfo::new("broken build", now_seconds()));
+                record.yanked = Some(YankInfo::new("broken build", published_at()));
             }
             out.push(record);
             version = if rng.below(3) == 0 {
@@ -320,6 +321,12 @@ pub fn dependency_chain(n: usize) -> Vec<PackageMetadata> {
         }
     }
     out
+}
+
+/// When every corpus version was published (and yanked): 2026-05-28, a fixed time.
+fn published_at() -> marketplace_core::time::OffsetDateTime {
+    marketplace_core::time::OffsetDateTime::from_unix_timestamp(1_780_000_000)
+        .expect("a valid timestamp")
 }
 
 #[cfg(test)]
