@@ -13,7 +13,7 @@ use marketplace_core::{
     CryptoVerifier, PackageId, PackageStore, Registry, SearchEngine, TrustLevel,
 };
 use marketplace_crypto_ring::RingCryptoVerifier;
-use marketplace_store_objectstore::ObjectStorePackageStore;
+use marketplace_store_local::LocalPackageStore;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +106,7 @@ fn w4_resolve(c: &mut Criterion) {
 fn w5_transfer(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ObjectStorePackageStore::local(dir.path().join("store")).expect("store");
+    let store = LocalPackageStore::open(dir.path().join("store")).expect("store");
     let mut group = c.benchmark_group("W5 transfer 1 MiB");
     group.throughput(Throughput::Bytes(1 << 20));
     let data = vec![42u8; 1 << 20];

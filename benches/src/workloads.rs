@@ -14,7 +14,7 @@ use marketplace_core::{
 use marketplace_crypto_ring::RingCryptoVerifier;
 use marketplace_registry_sqlite::SqliteRegistry;
 use marketplace_search_tantivy::TantivySearchEngine;
-use marketplace_store_objectstore::ObjectStorePackageStore;
+use marketplace_store_local::LocalPackageStore;
 
 use marketplace_testing::corpus::{self, Rng};
 
@@ -330,7 +330,7 @@ pub async fn w2_w7_registry(mode: Mode) -> Vec<Row> {
     // W7: rebuild the on-disk index from this registry through the client.
     let client = MarketplaceBuilder::new()
         .registry(registry)
-        .store(Arc::new(ObjectStorePackageStore::in_memory()))
+        .store(Arc::new(LocalPackageStore::in_memory()))
         .search(Arc::new(
             TantivySearchEngine::open(dir.path().join("index")).expect("index"),
         ))
@@ -714,8 +714,8 @@ fn sha256_rate(data: &[u8], reps: usize) -> f64 {
 /// against raw SHA-256 (ring) measured in the same run.
 pub async fn w5_transfer(mode: Mode) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let local = ObjectStorePackageStore::local(dir.path().join("store")).expect("store");
-    let memory = ObjectStorePackageStore::in_memory();
+    let local = LocalPackageStore::open(dir.path().join("store")).expect("store");
+    let memory = LocalPackageStore::in_memory();
     let mut rows = Vec::new();
     for (store_label, store, durable) in [
         ("local directory", &local, true),

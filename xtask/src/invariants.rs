@@ -25,9 +25,10 @@ const BACKEND_FREE: &[(&str, &[&str])] = &[
     ("marketplace-client", &["--no-default-features"]),
 ];
 
-/// Crates that the client's default (local-only) tree must not hold: the S3 stack, a second
-/// crypto library and OpenTelemetry (opt-in).
+/// Crates that the client's default (local-only) tree must not hold: object_store and the S3
+/// stack, a second crypto library and OpenTelemetry (opt-in).
 const NOT_IN_DEFAULT_CLIENT: &[&str] = &[
+    "object_store",
     "aws-lc-rs",
     "aws-lc-sys",
     "reqwest",
@@ -75,6 +76,7 @@ const BACKEND_CRATES: &[(&str, &[&str])] = &[
         "marketplace-registry-sqlite",
         &["rusqlite", "libsqlite3-sys"],
     ),
+    ("marketplace-store-local", &[]),
     ("marketplace-store-objectstore", &["object_store"]),
     ("marketplace-search-tantivy", &["tantivy"]),
 ];
@@ -137,6 +139,11 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         &["marketplace-core", "marketplace-conformance"],
     ),
     (
+        "crates/marketplace-store-local",
+        "marketplace-store-local",
+        &["marketplace-core", "marketplace-conformance"],
+    ),
+    (
         "crates/marketplace-store-objectstore",
         "marketplace-store-objectstore",
         &[
@@ -163,6 +170,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
             "marketplace-package",
             "marketplace-client",
             "marketplace-registry-sqlite",
+            "marketplace-store-local",
             "marketplace-store-objectstore",
             "marketplace-search-tantivy",
             "marketplace-crypto-ring",
@@ -178,11 +186,22 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "crates/marketplace-server",
+        "marketplace-server",
+        &[
+            "marketplace-core",
+            "marketplace-client",
+            "marketplace-protocol",
+            "marketplace-testing",
+        ],
+    ),
+    (
         "crates/marketplace-cli",
         "marketplace-cli",
         &[
             "marketplace-core",
             "marketplace-client",
+            "marketplace-server",
             "marketplace-testing",
         ],
     ),
@@ -289,7 +308,7 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
     }
     if problems.is_empty() {
         println!(
-            "    marketplace-client's default tree holds no S3 stack or OpenTelemetry, marketplace-core no url; with every feature, ring is the only crypto library"
+            "    marketplace-client's default tree holds no object_store, S3 stack or OpenTelemetry, marketplace-core no url; with every feature, ring is the only crypto library"
         );
         println!(
             "    marketplace-core, marketplace-package, marketplace-protocol, marketplace-conformance (with its client suite) and marketplace-client without default features depend on no backend library;"

@@ -47,7 +47,7 @@ fn print_help() {
          invariants   check the dependency invariants of the architecture\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
          fuzz         every fuzz target (fuzz/) for --seconds N each (default 60), or the\n               targets named; needs cargo-fuzz (`cargo install --locked cargo-fuzz`)\n  \
-         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
+         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
 
@@ -144,7 +144,10 @@ fn ci() -> Result<(), String> {
             "conformance matrix, S3 column",
             "moto_server is not installed (pip install 'moto[server]'; .ci/run installs it)",
         )?;
-        let local_only = ["--store".to_string(), "local,memory".to_string()];
+        let local_only = [
+            "--store".to_string(),
+            "local,memory,objectstore-local,objectstore-memory".to_string(),
+        ];
         conformance::run(&local_only, Some(&reports))?;
     }
     fuzz::ci()?;

@@ -110,6 +110,9 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Some(command) = changes_the_home(&cli.command) {
         home.require_writable(command)?;
     }
+    if let Command::Serve(args) = cli.command {
+        return serve(home, args, out).await;
+    }
     let client = &home.client;
     let named = named_package(&cli.command).map(str::to_owned);
     let result = execute(cli.command, &home, out).await;
@@ -264,7 +267,8 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             }))
         }
         Command::Metrics => metrics(client, out).await,
-        Command::Pack { .. }
+        Command::Serve(_)
+        | Command::Pack { .. }
         | Command::Completions { .. }
         | Command::Uninstall { .. }
         | Command::Man
@@ -300,6 +304,8 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         Command::Trust(TrustCommand::Revoke { .. }) => Some("trust revoke"),
         Command::RebuildIndex => Some("rebuild-index"),
         Command::Gc { .. } => Some("gc"),
+        // It publishes into the home (and holds its lock while it serves).
+        Command::Serve(_) => Some("serve"),
         Command::Search(_)
         | Command::List(_)
         | Command::Info { .. }
@@ -1532,6 +1538,51 @@ async fn stats(client: &MarketplaceClient, text: &str, out: &Output) -> CliResul
     out.table(&["VERSION", "DOWNLOADS"], &rows);
     let last: u64 = stats.last_30_days.iter().map(|d| d.downloads).sum();
     out.line(out.dim(&format!("{last} downloads in the last 30 days")));
+    Ok(())
+}
+
+/// `mkt serve`: the home's marketplace over HTTP until SIGINT or SIGTERM. The home stays locked
+/// for writing while it serves (other `mkt` writers wait; readers do not).
+async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError {
+            code: exit::FAILURE,
+            message: format!("listen on {}: {e}", args.listen),
+            hint: Some("choose another address with --listen (port 0 picks a free one)".into()),
+        })?;
+    let address = listener.local_addr().map_err(|e| CliError {
+        code: exit::FAILURE,
+        message: format!("read the listening address: {e}"),
+        hint: None,
+    })?;
+    let mut config = marketplace_server::ServerConfig::default()
+        .with_request_timeout(Duration::from_secs(args.request_timeout))
+        .with_max_concurrent_requests(args.max_concurrent_requests);
+    if let Some(bytes) = args.max_archive_bytes {
+        config = config.with_max_archive_bytes(bytes);
+    }
+    let (root, client, lock) = home.into_parts();
+    if out.is_json() {
+        out.json(&json!({ "listening": format!("http://{address}") }))?;
+    } else {
+        out.line(format!("listening on http://{address}"));
+    }
+    out.note(&format!(
+        "serving the marketplace at {}; stop with Ctrl-C",
+        root.display()
+    ));
+    marketplace_server::Server::new(std::sync::Arc::new(client))
+        .with_config(config)
+        .serve(listener, marketplace_server::shutdown_signal())
+        .await
+        .map_err(|e| CliError {
+            code: exit::FAILURE,
+            message: format!("serve on {address}: {e}"),
+            hint: None,
+        })?;
+    drop(lock);
+    out.note("stopped: every request in flight finished");
     Ok(())
 }
 

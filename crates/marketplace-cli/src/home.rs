@@ -138,6 +138,12 @@ fn is_key_name(text: &str) -> bool {
 }
 
 impl Home {
+    /// The home's directory, its marketplace and its writer lock (held until dropped), for a
+    /// command that hands the marketplace to something longer-lived (`mkt serve`).
+    pub(crate) fn into_parts(self) -> (PathBuf, MarketplaceClient, Option<fs::File>) {
+        (self.root, self.client, self._lock)
+    }
+
     /// Opens the marketplace in `root` as `access` needs: a reader opens an existing home
     /// without any lock (the index without its writer lock) and creates nothing, not even the
     /// default key of a home that lacks one; a writer first takes the home lock; a creating

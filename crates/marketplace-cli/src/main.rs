@@ -223,6 +223,10 @@ enum Command {
     },
     /// Print the marketplace's metrics in the Prometheus text format (JSON with --json).
     Metrics,
+    /// Serve this home over HTTP: the JSON API under /api/v1/, /health, /ready, /metrics. The
+    /// first line of output is the address it listens on; SIGINT or SIGTERM stops it once the
+    /// requests in flight have finished.
+    Serve(ServeArgs),
     /// Print a shell completion script, e.g. `mkt completions bash > ~/.local/share/bash-completion/completions/mkt`.
     Completions {
         /// The shell.
@@ -284,6 +288,33 @@ struct Filters {
     /// Skip this many results.
     #[arg(long, default_value_t = 0)]
     offset: usize,
+}
+
+/// `mkt serve`'s options.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The socket address to listen on; port 0 picks a free one.
+    #[arg(long, env = "MKT_LISTEN", default_value = marketplace_server::DEFAULT_LISTEN)]
+    listen: std::net::SocketAddr,
+    /// The largest publish body in bytes (default: the archive limit, 50 MiB).
+    #[arg(long, env = "MKT_MAX_ARCHIVE_BYTES", value_name = "BYTES")]
+    max_archive_bytes: Option<u64>,
+    /// The longest a request may take, in seconds.
+    #[arg(
+        long,
+        env = "MKT_REQUEST_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    request_timeout: u64,
+    /// Requests served at once; more wait.
+    #[arg(
+        long,
+        env = "MKT_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 512,
+        value_name = "N"
+    )]
+    max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -472,7 +503,7 @@ fn logging(verbose: u8, quiet: bool, color: bool) {
             (false, 0) => "warn",
             (false, 1) => "warn,marketplace=info,marketplace_client=info,mkt=info",
             (false, _) => {
-                "info,marketplace=debug,marketplace_client=debug,marketplace_registry_sqlite=debug,marketplace_search_tantivy=debug,marketplace_store_objectstore=debug,marketplace_crypto_ring=debug,mkt=debug"
+                "info,marketplace=debug,marketplace_client=debug,marketplace_registry_sqlite=debug,marketplace_search_tantivy=debug,marketplace_store_local=debug,marketplace_store_objectstore=debug,marketplace_crypto_ring=debug,mkt=debug"
             }
         }),
     };

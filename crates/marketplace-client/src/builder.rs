@@ -199,7 +199,7 @@ impl MarketplaceBuilder {
 
 #[cfg(all(
     feature = "sqlite",
-    feature = "objectstore",
+    feature = "localstore",
     feature = "tantivy",
     feature = "ring"
 ))]
@@ -237,9 +237,9 @@ impl MarketplaceBuilder {
     ) -> Result<Self> {
         let mut builder = MarketplaceBuilder::new()
             .registry(Arc::new(registry))
-            .store(Arc::new(
-                marketplace_store_objectstore::ObjectStorePackageStore::local(dir.join("store"))?,
-            ))
+            .store(Arc::new(marketplace_store_local::LocalPackageStore::open(
+                dir.join("store"),
+            )?))
             .search(Arc::new(search))
             .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
                 dir.join("trust.json"),
@@ -311,7 +311,7 @@ impl MarketplaceBuilder {
                 marketplace_registry_sqlite::SqliteRegistry::open_in_memory()?,
             ))
             .store(Arc::new(
-                marketplace_store_objectstore::ObjectStorePackageStore::in_memory(),
+                marketplace_store_local::LocalPackageStore::in_memory(),
             ))
             .search(Arc::new(
                 marketplace_search_tantivy::TantivySearchEngine::in_memory()?,
@@ -326,7 +326,7 @@ impl MarketplaceBuilder {
 /// and why (the caller rebuilds it from the registry).
 #[cfg(all(
     feature = "sqlite",
-    feature = "objectstore",
+    feature = "localstore",
     feature = "tantivy",
     feature = "ring"
 ))]
@@ -352,7 +352,7 @@ fn index_for_reading(
 /// permissions alone do not tell, e.g. for root or a read-only mount).
 #[cfg(all(
     feature = "sqlite",
-    feature = "objectstore",
+    feature = "localstore",
     feature = "tantivy",
     feature = "ring"
 ))]
@@ -382,7 +382,7 @@ fn writable(dir: &std::path::Path) -> bool {
 /// use killed before its first commit leaves, and is opened as new.)
 #[cfg(all(
     feature = "sqlite",
-    feature = "objectstore",
+    feature = "localstore",
     feature = "tantivy",
     feature = "ring"
 ))]
@@ -414,7 +414,7 @@ fn refuse_emptied_registry(dir: &std::path::Path) -> Result<()> {
 /// index (another process holds its writer) is not damaged and its error is returned as is.
 #[cfg(all(
     feature = "sqlite",
-    feature = "objectstore",
+    feature = "localstore",
     feature = "tantivy",
     feature = "ring"
 ))]

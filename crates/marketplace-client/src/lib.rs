@@ -54,8 +54,12 @@ pub mod backends {
     #[cfg(feature = "sqlite")]
     pub use marketplace_registry_sqlite as sqlite;
 
-    /// `PackageStore` on object_store: local directory, memory, and S3 with feature `s3`
-    /// (feature `objectstore`).
+    /// `PackageStore` on this machine: a local directory or memory (feature `localstore`).
+    #[cfg(feature = "localstore")]
+    pub use marketplace_store_local as localstore;
+
+    /// `PackageStore` on object_store: S3 with feature `s3`, or any other object_store
+    /// backend (feature `objectstore`).
     #[cfg(feature = "objectstore")]
     pub use marketplace_store_objectstore as objectstore;
 

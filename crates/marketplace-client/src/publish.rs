@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures_util::StreamExt as _;
 use marketplace_core::{
     ContentHash, Error, PackageId, PackageMetadata, PackageRecord, PackageRef, PrivateKey, Result,
     Signature,
@@ -445,7 +445,7 @@ impl MarketplaceClient {
     async fn commit_batch(&self, prepared: Vec<PreparedPackage>) -> Result<Vec<Published>> {
         // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
         // trip), so overlapping them multiplies throughput.
-        let mut stores = futures::stream::iter(&prepared)
+        let mut stores = futures_util::stream::iter(&prepared)
             .map(|p| self.store_checked(&p.metadata, p.archive()))
             .buffer_unordered(STORE_CONCURRENCY);
         while let Some(stored) = stores.next().await {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
-use crate::error::Result;
-use crate::hash::ContentHash;
+use crate::error::{Error, Result};
+use crate::hash::{ContentHash, ContentHasher};
 
 /// A stream of archive bytes. A verifying stream fails with `Integrity` as its last item when
 /// the bytes do not match their address.
@@ -130,5 +130,74 @@ impl Stream for StreamAsIo {
             .as_mut()
             .poll_next(cx)
             .map(|item| item.map(|r| r.map_err(std::io::Error::other)))
+    }
+}
+
+/// `inner` (the bytes read from `store` for `expected`), hashed as it passes: after its last
+/// chunk, an `Integrity` error if the digest does not match, so a caller that reads to the end
+/// never accepts bad data. For backends implementing [`PackageStore::stream`]; the chunks flow
+/// through unchanged, and an error of `inner` ends the stream.
+///
+/// Errors: `Unsupported` if `expected`'s algorithm cannot be computed here.
+pub fn verify_stream(
+    inner: ByteStream,
+    expected: ContentHash,
+    store: impl Into<String>,
+) -> Result<ByteStream> {
+    Ok(Box::pin(VerifyingStream {
+        inner,
+        hasher: Some(ContentHasher::new(expected.algorithm())?),
+        expected,
+        store: store.into(),
+    }))
+}
+
+/// See [`verify_stream`].
+struct VerifyingStream {
+    inner: ByteStream,
+    /// `None` once the stream has ended (cleanly, with an error, or with the verdict).
+    hasher: Option<ContentHasher>,
+    expected: ContentHash,
+    store: String,
+}
+
+impl Stream for VerifyingStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let Some(hasher) = this.hasher.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                hasher.update(&chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.hasher = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                let Some(hasher) = this.hasher.take() else {
+                    return Poll::Ready(None);
+                };
+                let actual = hasher.finish();
+                if actual == this.expected {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(Error::integrity(
+                        format!("object {} in {}", this.expected, this.store),
+                        &this.expected,
+                        &actual,
+                    ))))
+                }
+            }
+        }
     }
 }

@@ -97,6 +97,38 @@ impl TryFrom<SignatureBody> for Signature {
     }
 }
 
+/// The header of `PUT /api/v1/packages` that carries the archive's detached signature (the
+/// body is the archive itself, so it streams): `ed25519 <public key hex> <signature hex>`.
+pub const SIGNATURE_HEADER: &str = "marketplace-signature";
+
+impl SignatureBody {
+    /// The value of [`SIGNATURE_HEADER`] for this signature.
+    pub fn header_value(&self) -> String {
+        format!("{} {} {}", self.algorithm, self.public_key, self.signature)
+    }
+
+    /// Reads a [`SIGNATURE_HEADER`] value; `Invalid` naming the header when it is not three
+    /// words or any of them is malformed.
+    pub fn from_header(value: &str) -> Result<Signature> {
+        let words: Vec<&str> = value.split_ascii_whitespace().collect();
+        let [algorithm, public_key, signature] = words.as_slice() else {
+            return Err(Error::invalid(
+                SIGNATURE_HEADER,
+                value,
+                "must be `ed25519 <public key hex> <signature hex>`",
+            ));
+        };
+        let key = PublicKey::ed25519(hex_bytes("signature.public_key", public_key)?)
+            .map_err(|e| Error::invalid(SIGNATURE_HEADER, value, e.to_string()))?;
+        Signature::try_from(SignatureBody {
+            algorithm: (*algorithm).to_owned(),
+            public_key: (*public_key).to_owned(),
+            key_id: key.key_id().to_string(),
+            signature: (*signature).to_owned(),
+        })
+    }
+}
+
 /// Everything published about one version: `GET /api/v1/packages/{package}/{version}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionMetadata {
@@ -418,6 +450,9 @@ pub struct PackageInfo {
     pub metadata: VersionMetadata,
     /// Whether the version is yanked.
     pub yanked: bool,
+    /// Why and when, exactly when `yanked` (`yank_reason`, `yanked_at`).
+    #[serde(flatten)]
+    pub yank: YankFields,
     /// Its download statistics.
     pub stats: Stats,
 }
@@ -551,6 +586,13 @@ impl TryFrom<SearchHit> for SearchResult {
         hit.highlights = h.highlights;
         Ok(hit)
     }
+}
+
+/// Names for a search box: `GET /api/v1/suggest?q=PREFIX`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestions {
+    /// Packages (`ns/name` or `name`) whose name starts with the prefix, most downloaded first.
+    pub names: Vec<String>,
 }
 
 // ---- the change feed ---------------------------------------------------------------------------
@@ -720,7 +762,14 @@ impl TryFrom<Event> for RegistryEvent {
 
 // ---- keys --------------------------------------------------------------------------------------
 
-/// A key of the server's trust store: `GET /api/v1/keys`.
+/// The server's trust store: `GET /api/v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    /// Every key it knows, trusted or revoked.
+    pub keys: Vec<KeyEntry>,
+}
+
+/// A key of the server's trust store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntry {
     /// Its id, hex.

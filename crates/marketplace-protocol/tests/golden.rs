@@ -149,12 +149,15 @@ fn package_info_with_stats() {
         BTreeMap::from([(Version::new(1, 0, 0), 2), (Version::new(1, 1, 0), 3)]),
         vec![DailyDownloads::new(date!(2026 - 11 - 24), 5)],
     );
+    let yank = YankInfo::new("broken build", datetime!(2026-11-26 12:00:00 UTC));
     let info = v1::PackageInfo {
         metadata: v1::VersionMetadata::from(&plain_metadata("acme/web@1.1.0")),
-        yanked: false,
+        yanked: true,
+        yank: v1::YankFields::new(Some(&yank)),
         stats: v1::Stats::from(&stats),
     };
-    golden("package_info", &info);
+    let back = golden("package_info", &info);
+    assert_eq!(back.yank.to_yank("yank", "1.1.0").unwrap(), Some(yank));
 }
 
 #[test]
@@ -258,9 +261,46 @@ fn keys() {
             since: datetime!(2026-11-24 10:00:00 UTC),
         },
     );
-    let back = golden("keys", &vec![v1::KeyEntry::from(&trusted)]);
-    assert_eq!(back[0].public_key().unwrap(), key);
-    assert_eq!(back[0].level(), Some(TrustLevel::Full));
+    let back = golden(
+        "keys",
+        &v1::KeyList {
+            keys: vec![v1::KeyEntry::from(&trusted)],
+        },
+    );
+    assert_eq!(back.keys[0].public_key().unwrap(), key);
+    assert_eq!(back.keys[0].level(), Some(TrustLevel::Full));
+}
+
+#[test]
+fn suggestions() {
+    golden(
+        "suggestions",
+        &v1::Suggestions {
+            names: vec!["acme/web".into(), "webby".into()],
+        },
+    );
+}
+
+/// The publish header carries the signature that `SignatureBody` spells, and reads back.
+#[test]
+fn signature_header() {
+    let signature = signed_metadata().signature.unwrap();
+    let value = v1::SignatureBody::from(&signature).header_value();
+    assert_eq!(v1::SignatureBody::from_header(&value).unwrap(), signature);
+    for bad in [
+        "",
+        "ed25519",
+        "rsa 00 00",
+        "ed25519 zz 00",
+        &format!("{value} extra"),
+    ] {
+        let e = v1::SignatureBody::from_header(bad).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            marketplace_core::ErrorKind::Invalid,
+            "{bad:?}: {e}"
+        );
+    }
 }
 
 #[test]

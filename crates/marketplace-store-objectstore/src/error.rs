@@ -15,12 +15,6 @@ pub(crate) enum StoreError {
         store: String,
         source: std::io::Error,
     },
-    #[error("{store}: {}: {source}", path.display())]
-    File {
-        store: String,
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
     #[cfg(feature = "s3")]
     #[error("S3 configuration: {0}")]
     Config(String),
@@ -33,7 +27,7 @@ impl StoreError {
             StoreError::ObjectStore { source, .. } => {
                 matches!(source, object_store::Error::Generic { .. })
             }
-            StoreError::Upload { .. } | StoreError::File { .. } => false,
+            StoreError::Upload { .. } => false,
             #[cfg(feature = "s3")]
             StoreError::Config(_) => false,
         }

@@ -1,5 +1,5 @@
-//! `PackageStore` on object_store: content-addressed, verified archives on a local directory,
-//! in memory, or S3.
+//! `PackageStore` on object_store: content-addressed, verified archives in S3, or on any
+//! other object_store backend (a local directory, memory).
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -7,8 +7,6 @@
 
 mod error;
 mod layout;
-mod local;
-mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +14,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::future::Either;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use marketplace_core::time::OffsetDateTime;
@@ -33,8 +30,6 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMul
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::StoreError;
-use crate::local::LocalDir;
-use crate::verify::VerifyingStream;
 
 /// Bodies up to this size are uploaded in one request; larger ones as multipart uploads of
 /// parts this size (S3's minimum part size is 5 MiB).
@@ -46,10 +41,6 @@ const PART_CONCURRENCY: usize = 2;
 /// Bodies at least this large are written to staging while they are hashed, then moved into
 /// place; smaller ones are hashed first and written straight to their address.
 const OVERLAP_THRESHOLD: usize = 1024 * 1024;
-
-/// Pieces read from an upload stream into a local store: small enough that the first is
-/// hashed and written soon and the buffers are recycled, large enough to keep hops few.
-const LOCAL_PIECE: usize = 512 * 1024;
 
 /// Objects larger than this are read as ranges of this size, a few ahead of the consumer, so
 /// that reading overlaps hashing.
@@ -121,8 +112,6 @@ pub struct ObjectStorePackageStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     name: String,
-    /// Set for a local directory: uploads and verified reads use their own file handling.
-    local: Option<Arc<LocalDir>>,
 }
 
 /// Makes staging keys unique within a process; the process id and time make them unique
@@ -137,16 +126,16 @@ impl ObjectStorePackageStore {
             store,
             root: Path::from(prefix),
             name: name.into(),
-            local: None,
         }
     }
 
-    /// A store in the local directory `dir`, created if missing. Every write is fsynced (file
-    /// and directory) before it returns.
+    /// A store in the local directory `dir` on object_store's `LocalFileSystem`, created if
+    /// missing. Every write is fsynced (file and directory) before it returns.
     ///
-    /// Uploads and verified reads use this crate's own file handling (a staging file written
-    /// while it is hashed and flushed, one rename, one directory fsync; reads hashed while they
-    /// read); everything else goes through object_store's `LocalFileSystem` over the same files.
+    /// For a home on one machine, `marketplace-store-local` is the store to use: the same
+    /// layout (either opens what the other wrote) with its own file handling, faster and with
+    /// fewer dependencies. This one proves object_store's local backend and serves tools that
+    /// already hold an `ObjectStore`.
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let name = format!("local store {}", dir.display());
@@ -169,11 +158,7 @@ impl ObjectStorePackageStore {
                 }
                 .during("open a local store")
             })?;
-        let local = LocalDir::new(dir.to_owned(), name.clone());
-        Ok(ObjectStorePackageStore {
-            local: Some(Arc::new(local)),
-            ..Self::new(Arc::new(fs), "", name)
-        })
+        Ok(Self::new(Arc::new(fs), "", name))
     }
 
     /// A store in memory, empty.
@@ -279,64 +264,6 @@ impl ObjectStorePackageStore {
 
     fn staging_key(&self) -> Path {
         layout::staging_dir(&self.root).join(staging_name())
-    }
-
-    /// A local upload: `pieces` are written to a staging file while they are hashed (unless
-    /// the digest is `known`), then the file is moved to its address.
-    async fn upload_local(
-        &self,
-        local: &Arc<LocalDir>,
-        known: Option<ContentHash>,
-        mut pieces: BoxStream<'_, Result<Bytes>>,
-    ) -> Result<ContentHash> {
-        let mut staged = local.begin(&staging_name());
-        // The hashing task reads the same pieces as the writing task, beside it.
-        let (to_hash, mut hash_queue) = tokio::sync::mpsc::channel::<Bytes>(2);
-        let hash_pieces = known.is_none();
-        let hashing = match known {
-            Some(hash) => Either::Left(futures::future::ready(Ok(hash))),
-            None => {
-                let task = tokio::task::spawn_blocking(move || -> Result<ContentHash> {
-                    let mut hasher = ContentHasher::new(HashAlgorithm::Sha256)?;
-                    while let Some(piece) = hash_queue.blocking_recv() {
-                        hasher.update(&piece);
-                    }
-                    Ok(hasher.finish())
-                });
-                Either::Right(async { joined(task.await, &self.name)? })
-            }
-        };
-        let fed: Result<()> = async {
-            while let Some(piece) = pieces.next().await {
-                let piece = piece?;
-                if hash_pieces {
-                    let _ = to_hash.send(piece.clone()).await;
-                }
-                if !staged.write(piece).await {
-                    // The writer stopped on an error, which `finish` returns.
-                    break;
-                }
-            }
-            Ok(())
-        }
-        .await;
-        drop(to_hash);
-        let hashed = hashing.await;
-        let hash = match fed.and(hashed) {
-            Ok(hash) => hash,
-            Err(e) => {
-                staged.abort().await;
-                return Err(e);
-            }
-        };
-        let staging = staged.finish(local).await?;
-        let local = Arc::clone(local);
-        let published = hash.clone();
-        joined(
-            tokio::task::spawn_blocking(move || local.publish(&staging, &published)).await,
-            &self.name,
-        )??;
-        Ok(hash)
     }
 
     /// Moves a complete, hashed staging object to its address (or drops it if the address is
@@ -508,23 +435,6 @@ async fn read_chunk(
 #[async_trait]
 impl PackageStore for ObjectStorePackageStore {
     async fn store(&self, bytes: Bytes) -> Result<ContentHash> {
-        if let Some(local) = &self.local {
-            let known = if bytes.len() < OVERLAP_THRESHOLD {
-                let hash = ContentHash::sha256(&bytes);
-                if self.exists(&hash).await? {
-                    return Ok(hash);
-                }
-                Some(hash)
-            } else {
-                None
-            };
-            let pieces = (0..bytes.len())
-                .step_by(LOCAL_PIECE)
-                .map(move |start| Ok(bytes.slice(start..(start + LOCAL_PIECE).min(bytes.len()))));
-            return self
-                .upload_local(local, known, futures::stream::iter(pieces).boxed())
-                .await;
-        }
         if bytes.len() >= OVERLAP_THRESHOLD {
             // Write to staging while hashing, then move into place.
             let staging = self.staging_key();
@@ -550,13 +460,6 @@ impl PackageStore for ObjectStorePackageStore {
     }
 
     async fn get(&self, hash: &ContentHash) -> Result<Bytes> {
-        if let Some(local) = &self.local {
-            let (local, wanted) = (Arc::clone(local), hash.clone());
-            return joined(
-                tokio::task::spawn_blocking(move || local.read_verified(&wanted)).await,
-                &self.name,
-            )?;
-        }
         // One read into one buffer (in memory: the stored bytes themselves, no copy), then one
         // hash on the blocking pool. `stream` overlaps a large download with hashing.
         let key = layout::object_path(&self.root, hash);
@@ -570,20 +473,35 @@ impl PackageStore for ObjectStorePackageStore {
             .map_err(|e| self.fail_on("read", hash, e))?;
         let (algorithm, copy) = (hash.algorithm(), body.clone());
         let actual = joined(
-            tokio::task::spawn_blocking(move || verify::digest(algorithm, &copy)).await,
+            tokio::task::spawn_blocking(move || -> Result<ContentHash> {
+                let mut hasher = ContentHasher::new(algorithm)?;
+                hasher.update(&copy);
+                Ok(hasher.finish())
+            })
+            .await,
             &self.name,
         )??;
-        verify::check(hash, &actual, &self.name)?;
+        if &actual != hash {
+            return Err(Error::integrity(
+                format!("object {hash} in {}", self.name),
+                hash,
+                actual,
+            ));
+        }
         Ok(body)
     }
 
     async fn stream(&self, hash: &ContentHash) -> Result<ByteStream> {
         let (_, chunks) = self.chunks(hash, "read").await?;
-        Ok(Box::pin(VerifyingStream::new(
-            chunks,
-            hash.clone(),
-            self.name.clone(),
-        )?))
+        let (store, operation) = (self.name.clone(), format!("stream {hash}"));
+        let chunks = chunks.map_err(move |source| {
+            StoreError::ObjectStore {
+                store: store.clone(),
+                source,
+            }
+            .during(operation.clone())
+        });
+        marketplace_core::verify_stream(Box::pin(chunks), hash.clone(), self.name.clone())
     }
 
     async fn upload_stream(
@@ -591,17 +509,6 @@ impl PackageStore for ObjectStorePackageStore {
         mut reader: Box<dyn AsyncRead + Send + Unpin>,
         _size_hint: Option<u64>,
     ) -> Result<ContentHash> {
-        if let Some(local) = &self.local {
-            let name = self.name.clone();
-            let pieces = futures::stream::try_unfold(reader, move |mut reader| {
-                let name = name.clone();
-                async move {
-                    let piece = read_chunk(reader.as_mut(), LOCAL_PIECE, &name).await?;
-                    Ok((!piece.is_empty()).then(|| (piece.freeze(), reader)))
-                }
-            });
-            return self.upload_local(local, None, pieces.boxed()).await;
-        }
         // Small bodies: one request. Larger: a multipart upload to a staging key, hashed as it
         // goes, moved into place once the digest is known. Memory stays within a few parts.
         let first = read_chunk(reader.as_mut(), PART_SIZE, &self.name).await?;

@@ -1,5 +1,5 @@
-//! The full PackageStore suite against a local directory, memory, and a real S3-compatible
-//! server, each with a way to corrupt objects beneath the store.
+//! The full PackageStore suite against object_store's local directory and memory backends and
+//! a real S3-compatible server, each with a way to corrupt objects beneath the store.
 
 mod common;
 
@@ -37,7 +37,7 @@ async fn conformance() {
             .map(|s| Arc::new(s) as Arc<dyn PackageStore>)
             .map_err(|e| e.to_string())
     });
-    let report = store_suite(&local, &caps).await.named("local");
+    let report = store_suite(&local, &caps).await.named("objectstore-local");
     println!("local directory: {report}");
     report.assert_passed();
 
@@ -45,7 +45,9 @@ async fn conformance() {
     let mut caps = capabilities(&memory);
     // Its objects live in memory: an upload cannot be bounded by less than the body.
     caps.bounded_upload_memory = false;
-    let report = store_suite(&memory, &caps).await.named("memory");
+    let report = store_suite(&memory, &caps)
+        .await
+        .named("objectstore-memory");
     println!("in memory: {report}");
     report.assert_passed();
 

@@ -15,6 +15,7 @@ use marketplace_core::{
 use marketplace_crypto_ring::RingCryptoVerifier;
 use marketplace_registry_sqlite::SqliteRegistry;
 use marketplace_search_tantivy::TantivySearchEngine;
+use marketplace_store_local::LocalPackageStore;
 use marketplace_store_objectstore::{ObjectStorePackageStore, S3Config};
 use marketplace_testing::s3::S3Server;
 
@@ -22,7 +23,16 @@ use marketplace_testing::s3::S3Server;
 /// call their reports (`SuiteReport::named`).
 pub(crate) const DIMENSIONS: [(&str, &[&str]); 4] = [
     ("registry", &["sqlite-file", "sqlite-memory"]),
-    ("store", &["local", "memory", "s3"]),
+    (
+        "store",
+        &[
+            "local",
+            "memory",
+            "objectstore-local",
+            "objectstore-memory",
+            "s3",
+        ],
+    ),
     ("search", &["tantivy-ram", "tantivy-disk"]),
     ("crypto", &["ring"]),
 ];
@@ -103,7 +113,7 @@ impl Env {
     }
 
     pub(crate) fn store(&self, mode: &str) -> Arc<dyn PackageStore> {
-        Arc::new(self.object_store(mode))
+        self.store_under_test(mode, &Capabilities::default()).0
     }
 
     /// The store of `mode` and what the store suite may claim of it: its objects can be
@@ -113,19 +123,33 @@ impl Env {
         mode: &str,
         caps: &Capabilities,
     ) -> (Arc<dyn PackageStore>, Capabilities) {
-        let store = self.object_store(mode);
-        let mut caps = caps.clone().with_tamper(Beneath(store.clone()));
-        caps.bounded_upload_memory = mode != "memory";
-        (Arc::new(store), caps)
+        let mut caps = caps.clone();
+        caps.bounded_upload_memory = !mode.ends_with("memory");
+        let store: Arc<dyn PackageStore> = match mode {
+            "local" | "memory" => {
+                let store = match mode {
+                    "local" => or_exit(mode, LocalPackageStore::open(self.scratch().join("store"))),
+                    _ => LocalPackageStore::in_memory(),
+                };
+                caps = caps.with_tamper(Beneath::Local(store.clone()));
+                Arc::new(store)
+            }
+            _ => {
+                let store = self.object_store(mode);
+                caps = caps.with_tamper(Beneath::ObjectStore(store.clone()));
+                Arc::new(store)
+            }
+        };
+        (store, caps)
     }
 
     fn object_store(&self, mode: &str) -> ObjectStorePackageStore {
         match mode {
-            "local" => or_exit(
+            "objectstore-local" => or_exit(
                 mode,
                 ObjectStorePackageStore::local(self.scratch().join("store")),
             ),
-            "memory" => ObjectStorePackageStore::in_memory(),
+            "objectstore-memory" => ObjectStorePackageStore::in_memory(),
             _ => {
                 let Some(server) = &self.s3 else {
                     eprintln!("error: the s3 mode was chosen but no S3 server runs");
@@ -195,7 +219,10 @@ impl RegistryOverride for ForgetsYanks {
 }
 
 /// Corrupts a store's objects by writing past its verification, as a failing disk would.
-struct Beneath(ObjectStorePackageStore);
+enum Beneath {
+    Local(LocalPackageStore),
+    ObjectStore(ObjectStorePackageStore),
+}
 
 #[async_trait]
 impl Tamper for Beneath {
@@ -204,9 +231,10 @@ impl Tamper for Beneath {
         hash: &ContentHash,
         bytes: bytes::Bytes,
     ) -> std::result::Result<(), String> {
-        self.0
-            .overwrite_unverified(hash, bytes)
-            .await
-            .map_err(|e| e.to_string())
+        match self {
+            Beneath::Local(store) => store.overwrite_unverified(hash, bytes).await,
+            Beneath::ObjectStore(store) => store.overwrite_unverified(hash, bytes).await,
+        }
+        .map_err(|e| e.to_string())
     }
 }

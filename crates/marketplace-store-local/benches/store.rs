@@ -1,6 +1,6 @@
 //! Throughput of 64 MiB archives through the local store, next to raw SHA-256 in the same run.
 //!
-//! Run with `cargo bench -p marketplace-store-objectstore --bench store`.
+//! Run with `cargo bench -p marketplace-store-local --bench store`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use marketplace_core::{ContentHash, PackageStore};
-use marketplace_store_objectstore::ObjectStorePackageStore;
+use marketplace_store_local::LocalPackageStore;
 
 const SIZE: usize = 64 * 1024 * 1024;
 
@@ -24,7 +24,7 @@ fn store_benches(c: &mut Criterion) {
         .collect::<Vec<u8>>()
         .into();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ObjectStorePackageStore::local(dir.path()).expect("local store");
+    let store = LocalPackageStore::open(dir.path()).expect("local store");
     let hash = rt.block_on(store.store(body.clone())).expect("store");
 
     let mut group = c.benchmark_group("local_64MiB");

@@ -1,12 +1,12 @@
 //! Streams 256 MiB of generated data into a local store with `upload_stream`, to measure peak
-//! memory: `cargo build --release --example upload_256mib -p marketplace-store-objectstore` then
+//! memory: `cargo build --release --example upload_256mib -p marketplace-store-local` then
 //! `/usr/bin/time -v target/release/examples/upload_256mib` and read "Maximum resident set size".
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use marketplace_core::PackageStore;
-use marketplace_store_objectstore::ObjectStorePackageStore;
+use marketplace_store_local::LocalPackageStore;
 use tokio::io::{AsyncRead, ReadBuf};
 
 const TOTAL: u64 = 256 * 1024 * 1024;
@@ -37,7 +37,7 @@ impl AsyncRead for Generated {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = ObjectStorePackageStore::local(dir.path())?;
+    let store = LocalPackageStore::open(dir.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,0 +1,125 @@
+//! `mkt serve`: the first line names the address (port 0 picks a free one), the API answers,
+//! a publish through it lands in the home, and SIGTERM stops it cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+fn mkt(home: &std::path::Path, config: &std::path::Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
+    cmd.env("MKT_HOME", home).env("MKT_CONFIG", config);
+    cmd
+}
+
+/// One HTTP/1.1 GET of `path` on `address`; returns the status line and the body.
+fn get(address: &str, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_prints_its_address_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("home"), dir.path().join("config.toml"));
+    let init = mkt(&home, &config).arg("init").output().expect("init");
+    assert!(init.status.success(), "{init:?}");
+
+    let mut child = mkt(&home, &config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let address = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
+        .to_owned();
+    assert!(
+        !address.ends_with(":0"),
+        "a real port was chosen: {address}"
+    );
+
+    let (status, body) = get(&address, "/health");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("\"ok\""), "{body}");
+    let (status, body) = get(&address, "/api/v1/packages/nothing/versions");
+    assert!(status.contains("404"), "{status}");
+    assert!(body.contains("\"not_found\""), "{body}");
+    let (status, body) = get(&address, "/api/v1/keys");
+    assert!(status.contains("200"), "{status}: {body}");
+    assert!(
+        body.contains("ultimate"),
+        "the home's key is served: {body}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn serve_on_a_taken_address_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("home"), dir.path().join("config.toml"));
+    assert!(
+        mkt(&home, &config)
+            .arg("init")
+            .status()
+            .expect("init")
+            .success()
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let output = mkt(&home, &config)
+        .args(["serve", "--listen", &address])
+        .output()
+        .expect("serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("listen on {address}")), "{stderr}");
+    assert!(
+        stderr.contains("--listen"),
+        "the hint names the flag: {stderr}"
+    );
+}
+
+#[test]
+fn serve_needs_an_existing_home() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("nowhere"), dir.path().join("config.toml"));
+    let output = mkt(&home, &config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("serve");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(!home.exists(), "nothing was created");
+}

@@ -1,0 +1,349 @@
+//! `/api/v1/`: the client's flows as JSON over HTTP, in the wire types of
+//! `marketplace_protocol::v1`.
+//!
+//! A package in a path is one segment: `web`, or `acme%2Fweb` for `acme/web` (the slash
+//! percent-encoded), so that `/packages/{package}/{version}` is never ambiguous.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, put};
+use futures_util::StreamExt;
+use marketplace_core::{
+    Error, PackageId, PackageRef, SearchQuery, SortOrder, parse_requirement_for, parse_version,
+};
+use marketplace_protocol::v1;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::download;
+use crate::error::{ApiError, ApiResult};
+
+/// The routes under `/api/v1`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/packages", put(publish))
+        .route("/packages/{package}/versions", get(versions))
+        .route("/packages/{package}/{version}", get(version_metadata))
+        .route("/packages/{package}/{version}/info", get(info))
+        .route("/packages/{package}/{version}/stats", get(stats))
+        .route(
+            "/packages/{package}/{version}/download",
+            get(download::download),
+        )
+        .route("/resolve", get(resolve))
+        .route("/search", get(search))
+        .route("/suggest", get(suggest))
+        .route("/events", get(events))
+        .route("/keys", get(keys))
+}
+
+/// The path parameters, or a 400 saying which part of the path is malformed.
+pub(crate) fn path<T>(extracted: Result<Path<T>, PathRejection>) -> ApiResult<T> {
+    extracted
+        .map(|Path(value)| value)
+        .map_err(|e| ApiError::invalid("path", e.body_text()))
+}
+
+/// The query parameters, or a 400 naming what is wrong with them.
+fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    extracted
+        .map(|Query(value)| value)
+        .map_err(|e| ApiError::invalid("query", e.body_text()))
+}
+
+/// `package` and `version` from a path, validated by the core's rules.
+pub(crate) fn package_id((package, version): (String, String)) -> ApiResult<PackageId> {
+    let package: PackageRef = package.parse()?;
+    Ok(package.at(parse_version(&version)?))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    package: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<v1::VersionList>> {
+    let package: PackageRef = path(package)?.parse()?;
+    let states = state.client.versions(&package).await?;
+    Ok(Json(v1::VersionList::new(&package, &states)))
+}
+
+async fn version_metadata(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<v1::VersionMetadata>> {
+    let id = package_id(path(params)?)?;
+    let metadata = state.client.registry().get(&id).await?;
+    Ok(Json(v1::VersionMetadata::from(&metadata)))
+}
+
+async fn info(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<v1::PackageInfo>> {
+    let id = package_id(path(params)?)?;
+    let info = state.client.info(&id).await?;
+    Ok(Json(v1::PackageInfo {
+        metadata: v1::VersionMetadata::from(&info.metadata),
+        yanked: info.yanked.is_some(),
+        yank: v1::YankFields::new(info.yanked.as_ref()),
+        stats: v1::Stats::from(&info.stats),
+    }))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<v1::Stats>> {
+    let id = package_id(path(params)?)?;
+    let stats = state.client.stats(&id).await?;
+    Ok(Json(v1::Stats::from(&stats)))
+}
+
+/// Media types a publish body may be sent as (an archive is a gzip-compressed tar).
+const ARCHIVE_TYPES: &[&str] = &[
+    "application/octet-stream",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar",
+];
+
+/// `PUT /api/v1/packages`: the body is the archive, the [`v1::SIGNATURE_HEADER`] its detached
+/// signature. The server computes the metadata from the archive itself, attaches the
+/// signature and runs the client's publish flow (which verifies it and the key's trust).
+async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<v1::PublishResponse>)> {
+    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or("");
+        let essence = kind.split(';').next().unwrap_or("").trim();
+        if !ARCHIVE_TYPES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(essence))
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid",
+                format!("a publish body is a package archive, not {kind:?}"),
+            )
+            .with_hint("send the .tar.gz as application/octet-stream"));
+        }
+    }
+    let signature = headers
+        .get(v1::SIGNATURE_HEADER)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                v1::SIGNATURE_HEADER,
+                format!(
+                    "a publish needs the archive's signature in the {} header",
+                    v1::SIGNATURE_HEADER
+                ),
+            )
+            .with_hint("mkt publish signs and sends it")
+        })?
+        .to_str()
+        .map_err(|_| ApiError::invalid(v1::SIGNATURE_HEADER, "the header is not ASCII text"))?;
+    let signature = v1::SignatureBody::from_header(signature)?;
+    let archive = read_body(body, state.config.max_archive_bytes).await?;
+    let mut prepared = state.client.prepare(archive).await?;
+    prepared.metadata.signature = Some(signature);
+    let published = state.client.publish_prepared(prepared).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(v1::PublishResponse {
+            id: published.id.to_string(),
+            checksum: published.checksum.to_string(),
+            size: published.size,
+            indexed: published.indexed,
+        }),
+    ))
+}
+
+/// The whole body, refused with 413 as soon as it passes `limit` bytes (a body announced
+/// larger is refused before it is read by the layer in front), and with 400 when the client
+/// stops sending in the middle.
+async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::invalid(
+                "body",
+                format!("the request body could not be read to its end: {e}"),
+            )
+        })?;
+        if (buffer.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// The 413 of an archive over `limit` bytes.
+pub(crate) fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid",
+        format!("the archive is larger than this server accepts ({limit} bytes)"),
+    )
+}
+
+#[derive(Deserialize)]
+struct ResolveParams {
+    package: Option<String>,
+    req: Option<String>,
+}
+
+/// `GET /api/v1/resolve?package=&req=`: the whole graph an install would put in place.
+async fn resolve(
+    State(state): State<AppState>,
+    params: Result<Query<ResolveParams>, QueryRejection>,
+) -> ApiResult<Json<v1::ResolvedGraph>> {
+    let params = query(params)?;
+    let package: PackageRef = params
+        .package
+        .ok_or_else(|| ApiError::invalid("package", "resolve needs ?package=NAME"))?
+        .parse()?;
+    let requirement = parse_requirement_for("req", params.req.as_deref().unwrap_or("*"))?;
+    let graph = state.client.resolve(&package, &requirement).await?;
+    Ok(Json(v1::ResolvedGraph::from(&graph)))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    /// Comma-separated; every one must match.
+    categories: Option<String>,
+    /// Comma-separated; every one must match.
+    keywords: Option<String>,
+    namespace: Option<String>,
+    min_downloads: Option<u64>,
+    include_yanked: Option<bool>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Most hits one search returns.
+pub(crate) const MAX_SEARCH_LIMIT: usize = 100;
+
+/// Most events one page of the feed returns.
+pub(crate) const MAX_EVENTS_LIMIT: usize = 1000;
+
+fn list(text: Option<String>) -> Vec<String> {
+    text.map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `GET /api/v1/search?q=…`.
+async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> ApiResult<Json<v1::SearchResults>> {
+    let params = query(params)?;
+    let sort = match params.sort.as_deref() {
+        None | Some("relevance") => SortOrder::Relevance,
+        Some("downloads") => SortOrder::Downloads,
+        Some("recent") => SortOrder::Recent,
+        Some("name") => SortOrder::Name,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "sort",
+                format!("unknown sort {other:?}: one of relevance, downloads, recent, name"),
+            ));
+        }
+    };
+    let limit = params.limit.unwrap_or(20);
+    if limit == 0 || limit > MAX_SEARCH_LIMIT {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {MAX_SEARCH_LIMIT}, got {limit}"),
+        ));
+    }
+    let mut search = SearchQuery::text(params.q.unwrap_or_default())
+        .with_categories(list(params.categories))
+        .with_keywords(list(params.keywords));
+    if let Some(namespace) = params.namespace {
+        search = search.with_namespace(namespace);
+    }
+    search.min_downloads = params.min_downloads;
+    search.include_yanked = params.include_yanked.unwrap_or(false);
+    search.sort = sort;
+    search.limit = limit;
+    search.offset = params.offset.unwrap_or(0);
+    let hits = state.client.search(&search).await?;
+    Ok(Json(v1::SearchResults {
+        hits: hits.iter().map(v1::SearchHit::from).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct SuggestParams {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/suggest?q=PREFIX`: package names for a search box.
+async fn suggest(
+    State(state): State<AppState>,
+    params: Result<Query<SuggestParams>, QueryRejection>,
+) -> ApiResult<Json<v1::Suggestions>> {
+    let params = query(params)?;
+    let limit = params.limit.unwrap_or(10).clamp(1, MAX_SEARCH_LIMIT);
+    let names = state
+        .client
+        .suggest(params.q.as_deref().unwrap_or(""), limit)
+        .await?;
+    Ok(Json(v1::Suggestions {
+        names: names.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EventParams {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/events?since=&limit=`: the change feed after `since`, ascending.
+async fn events(
+    State(state): State<AppState>,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> ApiResult<Json<v1::EventPage>> {
+    let params = query(params)?;
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_EVENTS_LIMIT {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {MAX_EVENTS_LIMIT}, got {limit}"),
+        ));
+    }
+    let events = state
+        .client
+        .registry()
+        .events_since(params.since.unwrap_or(0), limit)
+        .await?;
+    let events = events
+        .iter()
+        .map(v1::Event::try_from)
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Json(v1::EventPage { events }))
+}
+
+/// `GET /api/v1/keys`: the server's trust store.
+async fn keys(State(state): State<AppState>) -> ApiResult<Json<v1::KeyList>> {
+    let keys = state.client.trusted_keys().await?;
+    Ok(Json(v1::KeyList {
+        keys: keys.iter().map(v1::KeyEntry::from).collect(),
+    }))
+}

@@ -1,0 +1,219 @@
+//! `GET /api/v1/packages/{package}/{version}/download`: the archive, with `ETag` (its content
+//! hash), `If-None-Match` → 304 and single `Range` requests → 206.
+//!
+//! A full download (or a range from byte 0) runs the client's download flow: signature and
+//! trust checked, bytes verified against their hash, the download counted. A range that
+//! resumes later in the archive is the same bytes verified by the store, not counted again.
+//! Archives are immutable, so every response may be cached for good.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::api::{package_id, path};
+use crate::error::{ApiError, ApiResult};
+
+/// Versions never change their bytes: a year, and `immutable`.
+const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
+
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = package_id(path(params)?)?;
+    let metadata = state.client.registry().get(&id).await?;
+    let etag = format!("\"{}\"", metadata.checksum);
+    if let Some(wanted) = headers.get(header::IF_NONE_MATCH)
+        && matches_etag(wanted, &etag)
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set_common(response.headers_mut(), &etag);
+        return Ok(response);
+    }
+    let size = metadata.size;
+    let range = match headers.get(header::RANGE) {
+        Some(value) => match parse_range(value, size) {
+            Range::Satisfiable(start, end) => Some((start, end)),
+            Range::Ignored => None,
+            Range::Unsatisfiable => {
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "invalid",
+                    format!("the range {value:?} is outside the archive ({size} bytes)"),
+                )
+                .into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    header_value(&format!("bytes */{size}")),
+                );
+                return Ok(response);
+            }
+        },
+        None => None,
+    };
+    let archive = match range {
+        Some((start, _)) if start > 0 => state.client.store().get(&metadata.checksum).await?,
+        _ => state.client.download(&id).await?.archive,
+    };
+    if archive.len() as u64 != size {
+        return Err(marketplace_core::Error::integrity(
+            format!("the archive of {id} (its registered size)"),
+            size,
+            archive.len(),
+        )
+        .into());
+    }
+    let (status, body) = match range {
+        Some((start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            archive.slice(start as usize..=end as usize),
+        ),
+        None => (StatusCode::OK, archive),
+    };
+    let mut response = (status, Body::from(body)).into_response();
+    let out = response.headers_mut();
+    set_common(out, &etag);
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    if let Some((start, end)) = range {
+        out.insert(
+            header::CONTENT_RANGE,
+            header_value(&format!("bytes {start}-{end}/{size}")),
+        );
+    }
+    Ok(response)
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // Only digits, `-`, `/`, `*`, spaces, quotes and a hash's `sha256:<hex>` are written.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn set_common(out: &mut HeaderMap, etag: &str) {
+    out.insert(header::ETAG, header_value(etag));
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_FOREVER),
+    );
+}
+
+/// Whether an `If-None-Match` value names `etag` (or is `*`); weak tags compare equal too.
+fn matches_etag(wanted: &HeaderValue, etag: &str) -> bool {
+    let Ok(wanted) = wanted.to_str() else {
+        return false;
+    };
+    wanted
+        .split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// Bytes `start..=end`.
+    Satisfiable(u64, u64),
+    /// No range the server honours (several ranges, another unit, malformed): the whole
+    /// archive is sent, as RFC 9110 allows.
+    Ignored,
+    /// A well-formed range wholly past the end.
+    Unsatisfiable,
+}
+
+/// One `bytes=` range of RFC 9110 against an archive of `size` bytes.
+fn parse_range(value: &HeaderValue, size: u64) -> Range {
+    let Some(spec) = value.to_str().ok().and_then(|v| v.strip_prefix("bytes=")) else {
+        return Range::Ignored;
+    };
+    if spec.contains(',') {
+        return Range::Ignored;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Range::Ignored;
+    };
+    let number = |text: &str| -> Option<u64> {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    match (first, last) {
+        // `bytes=-N`: the last N bytes.
+        ("", suffix) => match number(suffix) {
+            Some(0) => Range::Unsatisfiable,
+            Some(n) if size > 0 => Range::Satisfiable(size.saturating_sub(n), size - 1),
+            Some(_) => Range::Unsatisfiable,
+            None => Range::Ignored,
+        },
+        (start, end) => {
+            let Some(start) = number(start) else {
+                return Range::Ignored;
+            };
+            let end = match end {
+                "" => None,
+                end => match number(end) {
+                    Some(end) => Some(end),
+                    None => return Range::Ignored,
+                },
+            };
+            if end.is_some_and(|end| end < start) {
+                return Range::Ignored;
+            }
+            if start >= size {
+                return Range::Unsatisfiable;
+            }
+            Range::Satisfiable(start, end.unwrap_or(size - 1).min(size - 1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(text: &str, size: u64) -> Range {
+        parse_range(&HeaderValue::from_str(text).unwrap(), size)
+    }
+
+    #[test]
+    fn ranges_as_rfc_9110_reads_them() {
+        assert_eq!(range("bytes=0-9", 100), Range::Satisfiable(0, 9));
+        assert_eq!(range("bytes=90-", 100), Range::Satisfiable(90, 99));
+        assert_eq!(range("bytes=90-500", 100), Range::Satisfiable(90, 99));
+        assert_eq!(range("bytes=-10", 100), Range::Satisfiable(90, 99));
+        assert_eq!(range("bytes=-500", 100), Range::Satisfiable(0, 99));
+        assert_eq!(range("bytes=100-", 100), Range::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 100), Range::Unsatisfiable);
+        assert_eq!(range("bytes=0-1,5-6", 100), Range::Ignored);
+        assert_eq!(range("bytes=9-1", 100), Range::Ignored);
+        assert_eq!(range("items=0-1", 100), Range::Ignored);
+        assert_eq!(range("bytes=a-b", 100), Range::Ignored);
+        assert_eq!(range("bytes=+1-2", 100), Range::Ignored);
+        assert_eq!(range("bytes=99999999999999999999999-", 100), Range::Ignored);
+    }
+
+    #[test]
+    fn etags_match_strong_weak_and_star() {
+        let etag = "\"sha256:ab\"";
+        for yes in [
+            "\"sha256:ab\"",
+            "W/\"sha256:ab\"",
+            "*",
+            "\"x\", \"sha256:ab\"",
+        ] {
+            assert!(
+                matches_etag(&HeaderValue::from_str(yes).unwrap(), etag),
+                "{yes}"
+            );
+        }
+        assert!(!matches_etag(
+            &HeaderValue::from_static("\"sha256:cd\""),
+            etag
+        ));
+    }
+}

@@ -1,0 +1,467 @@
+//! Every endpoint of /api/v1 driven with a real HTTP client against a server on 127.0.0.1.
+
+mod common;
+
+use common::{Running, archive, error_of};
+use marketplace_core::{DependencyGraph, SearchResult};
+use marketplace_protocol::v1;
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_then_read_every_view() {
+    let server = Running::start().await;
+    let base = archive("acme/base@1.0.0", "Base types for web services", &[]);
+    let app = archive(
+        "acme/web@1.2.0",
+        "Routing and templates for web services",
+        &[("acme/base", "^1")],
+    );
+    for body in [&base, &app] {
+        let response = server.publish(body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let published: v1::PublishResponse = response.json().await.expect("json");
+        assert!(published.indexed);
+    }
+
+    let versions: v1::VersionList = get_json(&server, "/api/v1/packages/acme%2Fweb/versions").await;
+    assert_eq!(versions.package, "acme/web");
+    assert_eq!(versions.states().expect("states").len(), 1);
+
+    let metadata: v1::VersionMetadata =
+        get_json(&server, "/api/v1/packages/acme%2Fweb/1.2.0").await;
+    let metadata = marketplace_core::PackageMetadata::try_from(metadata).expect("valid");
+    assert_eq!(metadata.id.to_string(), "acme/web@1.2.0");
+    assert!(metadata.signature.is_some(), "the signature is served");
+
+    let info: v1::PackageInfo = get_json(&server, "/api/v1/packages/acme%2Fweb/1.2.0/info").await;
+    assert!(!info.yanked);
+    assert_eq!(info.yank.to_yank("yank", "1.2.0").expect("yank"), None);
+
+    let graph: v1::ResolvedGraph =
+        get_json(&server, "/api/v1/resolve?package=acme/web&req=%5E1").await;
+    let graph = DependencyGraph::try_from(graph).expect("valid graph");
+    assert_eq!(graph.root.to_string(), "acme/web@1.2.0");
+    assert_eq!(
+        graph.nodes.len(),
+        2,
+        "the dependency comes in the same response"
+    );
+
+    let results: v1::SearchResults = get_json(&server, "/api/v1/search?q=templates").await;
+    let hits: Vec<SearchResult> = results
+        .hits
+        .into_iter()
+        .map(|h| SearchResult::try_from(h).expect("valid hit"))
+        .collect();
+    assert_eq!(hits[0].id.to_string(), "acme/web@1.2.0");
+
+    let filtered: v1::SearchResults = get_json(
+        &server,
+        "/api/v1/search?q=web&namespace=acme&sort=name&limit=1",
+    )
+    .await;
+    assert_eq!(filtered.hits.len(), 1);
+    assert_eq!(filtered.hits[0].id, "acme/base@1.0.0");
+
+    let names: v1::Suggestions = get_json(&server, "/api/v1/suggest?q=we").await;
+    assert_eq!(names.names, vec!["acme/web".to_owned()]);
+
+    let feed: v1::EventPage = get_json(&server, "/api/v1/events?since=0&limit=10").await;
+    assert_eq!(feed.events.len(), 2);
+    assert_eq!(
+        feed.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let rest: v1::EventPage = get_json(&server, "/api/v1/events?since=1").await;
+    assert_eq!(rest.events.len(), 1);
+
+    let keys: v1::KeyList = get_json(&server, "/api/v1/keys").await;
+    assert_eq!(
+        keys.keys[0].public_key().expect("key"),
+        server.key.public_key
+    );
+
+    let stats: v1::Stats = get_json(&server, "/api/v1/packages/acme%2Fweb/1.2.0/stats").await;
+    assert_eq!(stats.version_downloads, 0);
+
+    let health = server
+        .http
+        .get(server.url("/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: serde_json::Value = get_json(&server, "/ready").await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["index_lag"], 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_carry_etags_ranges_and_count() {
+    let server = Running::start().await;
+    let body = archive("tool@0.1.0", "A tool", &[]);
+    assert_eq!(server.publish(&body).await.status(), StatusCode::CREATED);
+    let url = server.url("/api/v1/packages/tool/0.1.0/download");
+
+    let full = server.http.get(&url).send().await.expect("download");
+    assert_eq!(full.status(), StatusCode::OK);
+    let etag = full.headers()["etag"].to_str().expect("etag").to_owned();
+    let hash = marketplace_core::ContentHash::sha256(&body);
+    assert_eq!(etag, format!("\"{hash}\""));
+    assert_eq!(full.headers()["accept-ranges"], "bytes");
+    assert!(
+        full.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(full.bytes().await.expect("bytes"), body);
+
+    let cached = server
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("revalidate");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.headers()["etag"], etag.as_str());
+    assert!(cached.bytes().await.expect("body").is_empty());
+
+    let part = server
+        .http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 10-19/{}", body.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.expect("bytes"), body.slice(10..20));
+
+    let past = server
+        .http
+        .get(&url)
+        .header("range", format!("bytes={}-", body.len()))
+        .send()
+        .await
+        .expect("range past the end");
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{}", body.len()).as_str()
+    );
+
+    // The full download counted; the revalidation and the resumed range did not.
+    let stats = server
+        .client
+        .registry()
+        .get_stats(&"tool@0.1.0".parse().unwrap())
+        .await
+        .expect("stats");
+    assert_eq!(stats.version_downloads, 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_publishes_change_nothing() {
+    let server = Running::start().await;
+    let body = archive("acme/web@1.0.0", "Web", &[]);
+    let unchanged = || async {
+        let registry = server.client.registry();
+        assert!(
+            registry
+                .get(&"acme/web@1.0.0".parse().unwrap())
+                .await
+                .is_err(),
+            "nothing registered"
+        );
+        assert_eq!(
+            server.client.store().stats().await.expect("stats").objects,
+            0
+        );
+        assert_eq!(registry.latest_event_seq().await.expect("seq"), 0);
+    };
+
+    // Signed by a key the server does not trust.
+    let stranger = server.client.generate_keypair().await.expect("keypair");
+    let signature = server.sign(&body, &stranger.private_key).await;
+    let response = server.publish_signed(body.clone(), &signature).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_of(response).await.kind, "signature");
+    unchanged().await;
+
+    // A signature over another archive.
+    let other = archive("acme/web@1.0.0", "Another web", &[]);
+    let signature = server.sign(&other, &server.key.private_key).await;
+    let response = server.publish_signed(body.clone(), &signature).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    unchanged().await;
+
+    // No signature at all.
+    let response = server
+        .http
+        .put(server.url("/api/v1/packages"))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error = error_of(response).await;
+    assert_eq!(error.field.as_deref(), Some(v1::SIGNATURE_HEADER));
+    unchanged().await;
+
+    // A malformed signature header.
+    let response = server
+        .http
+        .put(server.url("/api/v1/packages"))
+        .header(v1::SIGNATURE_HEADER, "ed25519 nothex")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    unchanged().await;
+
+    // Not an archive.
+    let signature = server.sign(&body, &server.key.private_key).await;
+    let response = server
+        .publish_signed(bytes::Bytes::from_static(b"not a tarball"), &signature)
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(response).await.kind, "invalid");
+    unchanged().await;
+
+    // The wrong content type.
+    let response = server
+        .http
+        .put(server.url("/api/v1/packages"))
+        .header("content-type", "application/json")
+        .header(
+            v1::SIGNATURE_HEADER,
+            v1::SignatureBody::from(&signature).header_value(),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    unchanged().await;
+
+    // Then the real one, once; the second time is a conflict.
+    assert_eq!(server.publish(&body).await.status(), StatusCode::CREATED);
+    let again = server.publish(&body).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(error_of(again).await.kind, "already_exists");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_413_and_stores_nothing() {
+    let server = Running::with_config(
+        marketplace_server::ServerConfig::default().with_max_archive_bytes(1024),
+    )
+    .await;
+    let body = archive("big@1.0.0", "Big", &[]);
+    let padded = {
+        let mut v = body.to_vec();
+        v.resize(4096, 0);
+        bytes::Bytes::from(v)
+    };
+    let signature = server.sign(&body, &server.key.private_key).await;
+    let response = server.publish_signed(padded.clone(), &signature).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_of(response).await.kind, "invalid");
+
+    // Sent in chunks with no length announced: cut off where it passes the limit.
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = padded
+        .chunks(512)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let response = server
+        .http
+        .put(server.url("/api/v1/packages"))
+        .header(
+            v1::SIGNATURE_HEADER,
+            v1::SignatureBody::from(&signature).header_value(),
+        )
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        server.client.store().stats().await.expect("stats").objects,
+        0
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_errors_of_the_right_status() {
+    let server = Running::start().await;
+    assert_eq!(
+        server
+            .publish(&archive("web@1.0.0", "Web", &[]))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    for (path, status, kind) in [
+        (
+            "/api/v1/packages/nope/versions",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/packages/web/9.9.9",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/packages/web/not-a-version",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/packages/..%2F..%2Fetc/versions",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/packages/web/..%2F..%2F1.0.0/download",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/packages/%00/1.0.0",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        ("/api/v1/search?limit=0", StatusCode::BAD_REQUEST, "invalid"),
+        (
+            "/api/v1/search?limit=many",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/search?sort=sideways",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/events?since=-1",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/events?limit=100000",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        ("/api/v1/resolve", StatusCode::BAD_REQUEST, "invalid"),
+        (
+            "/api/v1/resolve?package=web&req=%3E%3E1",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "/api/v1/resolve?package=web&req=%5E2",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("/api/v2/search", StatusCode::NOT_FOUND, "not_found"),
+        ("/nothing/here", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let response = server
+            .http
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path}"
+        );
+        assert_eq!(error_of(response).await.kind, kind, "{path}");
+    }
+    let wrong_method = server
+        .http
+        .delete(server.url("/api/v1/search"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_of(wrong_method).await.kind, "invalid");
+    server.stop().await;
+}
+
+/// 16 publishes of one name@version at once: exactly one is created, the others are told it
+/// exists. 16 different packages at once: all are created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_of_one_version_create_it_once() {
+    let server = std::sync::Arc::new(Running::start().await);
+    let body = archive("race@1.0.0", "Raced", &[]);
+    let signature = server.sign(&body, &server.key.private_key).await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (server, body, signature) = (server.clone(), body.clone(), signature.clone());
+        tasks.push(tokio::spawn(async move {
+            server.publish_signed(body, &signature).await.status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("join"));
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 15), "{statuses:?}");
+
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = archive(&format!("many{i}@1.0.0"), "One of many", &[]);
+            server.publish(&body).await.status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("join"), StatusCode::CREATED);
+    }
+    let hits = server
+        .client
+        .search(&marketplace_core::SearchQuery::text("many").with_limit(50))
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 16);
+    let Ok(server) = std::sync::Arc::try_unwrap(server) else {
+        panic!("every task is done");
+    };
+    server.stop().await;
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(server: &Running, path: &str) -> T {
+    let response = server
+        .http
+        .get(server.url(path))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.expect("json")
+}

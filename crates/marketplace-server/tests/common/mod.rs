@@ -1,0 +1,134 @@
+//! A server on 127.0.0.1 and a free port over a fresh home, and an author who signs for it.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
+use marketplace_core::{
+    KeyPair, PackageId, PackageMetadata, PrivateKey, Signature, TrustLevel, parse_requirement,
+};
+use marketplace_protocol::v1;
+use marketplace_server::{Server, ServerConfig};
+use tokio::sync::oneshot;
+
+/// A running server and what the tests need to drive and inspect it.
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The marketplace the server serves, for checking what changed.
+    pub client: Arc<MarketplaceClient>,
+    /// A key the server trusts for publishing.
+    pub key: KeyPair,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _home: tempfile::TempDir,
+}
+
+impl Running {
+    pub async fn start() -> Running {
+        Self::with_config(ServerConfig::default()).await
+    }
+
+    pub async fn with_config(config: ServerConfig) -> Running {
+        // reqwest's TLS stack wants a provider chosen, although these tests speak plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let home = tempfile::tempdir().expect("tempdir");
+        let client = MarketplaceBuilder::local(home.path())
+            .and_then(MarketplaceBuilder::build)
+            .expect("a home");
+        let key = client.generate_keypair().await.expect("keypair");
+        client
+            .trust_key(&key.public_key, TrustLevel::Ultimate)
+            .await
+            .expect("trust");
+        let client = Arc::new(client);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = Server::new(Arc::clone(&client)).with_config(config);
+        let served = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Running {
+            base,
+            client,
+            key,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            served: Some(served),
+            _home: home,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A signature of `archive` by `key`, as `mkt publish` makes it on the author's side.
+    pub async fn sign(&self, archive: &Bytes, key: &PrivateKey) -> Signature {
+        let prepared = self.client.prepare(archive.clone()).await.expect("prepare");
+        self.client
+            .crypto()
+            .sign(&prepared.metadata, key)
+            .await
+            .expect("sign")
+    }
+
+    /// `PUT /api/v1/packages` of `archive` signed by the trusted key.
+    pub async fn publish(&self, archive: &Bytes) -> reqwest::Response {
+        let signature = self.sign(archive, &self.key.private_key).await;
+        self.publish_signed(archive.clone(), &signature).await
+    }
+
+    pub async fn publish_signed(&self, archive: Bytes, signature: &Signature) -> reqwest::Response {
+        self.http
+            .put(self.url("/api/v1/packages"))
+            .header("content-type", "application/octet-stream")
+            .header(
+                v1::SIGNATURE_HEADER,
+                v1::SignatureBody::from(signature).header_value(),
+            )
+            .body(archive)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.expect("join").expect("served");
+        }
+    }
+}
+
+/// A valid archive of `id` (description `about`) depending on `deps` (`name`, `req`).
+pub fn archive(id: &str, about: &str, deps: &[(&str, &str)]) -> Bytes {
+    let id: PackageId = id.parse().expect("id");
+    let mut metadata =
+        PackageMetadata::new(id, about, marketplace_core::ContentHash::sha256(b""), 0);
+    metadata.keywords = vec!["http".into()];
+    for (name, req) in deps {
+        metadata.dependencies.insert(
+            name.parse().expect("dependency"),
+            parse_requirement(req).expect("requirement"),
+        );
+    }
+    marketplace_testing::corpus::archive(&metadata, 64)
+}
+
+/// The body of an error response, checked to be our JSON shape.
+pub async fn error_of(response: reqwest::Response) -> v1::ErrorBody {
+    let text = response.text().await.expect("body");
+    let parsed: v1::ErrorResponse =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
+    parsed.error
+}
