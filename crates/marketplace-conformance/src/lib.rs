@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 #[cfg(feature = "client")]
 mod client;
 mod crypto;
@@ -18,6 +19,7 @@ mod report;
 mod search;
 mod store;
 
+pub use accounts::accounts_suite;
 #[cfg(feature = "client")]
 pub use client::{ClientFactory, client_suite};
 pub use crypto::{OPENSSL_PRIVATE_PEM, OPENSSL_PUBLIC_PEM, crypto_suite};

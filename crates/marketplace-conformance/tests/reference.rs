@@ -4,7 +4,8 @@ use marketplace_conformance::reference::{
     MemoryMetrics, MemoryPackageStore, MemoryRegistry, MemorySearchEngine,
 };
 use marketplace_conformance::{
-    Capabilities, crypto_suite, metrics_suite, registry_suite, search_suite, store_suite,
+    Capabilities, accounts_suite, crypto_suite, metrics_suite, registry_suite, search_suite,
+    store_suite,
 };
 use marketplace_core::PackageStore;
 
@@ -151,5 +152,16 @@ mod support_registry {
 async fn client_suite_passes_on_the_reference_marketplace() {
     let factory = || Ok(marketplace_conformance::reference::marketplace());
     let report = marketplace_conformance::client_suite(&factory, &Capabilities::default()).await;
+    report.assert_passed();
+}
+
+#[tokio::test]
+async fn accounts_suite_passes_on_the_reference() {
+    let report = accounts_suite(
+        &marketplace_conformance::reference::MemoryAccounts::new(),
+        &Capabilities::default(),
+    )
+    .await;
+    println!("{report}");
     report.assert_passed();
 }

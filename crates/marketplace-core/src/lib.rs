@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 mod crypto;
 mod error;
 mod hash;
@@ -19,6 +20,10 @@ mod resolve;
 mod search;
 mod store;
 
+pub use accounts::{
+    AccountStore, Claim, MAX_TOKEN_NAME_LEN, MAX_USER_LEN, OwnerTarget, PackagePattern, Scope,
+    TokenHash, TokenRecord, User, UserName, validate_token_name,
+};
 pub use crypto::CryptoVerifier;
 pub use error::{BoxError, Error, ErrorKind, Result, SignatureFailure};
 pub use hash::{ContentHash, ContentHasher, HashAlgorithm};

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use marketplace_core::semver::Version;
+use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
@@ -127,6 +128,50 @@ impl SignatureBody {
             signature: (*signature).to_owned(),
         })
     }
+}
+
+/// The header of `PUT /api/v1/packages` that carries the publication time the author signed
+/// (it is part of the signing payload), RFC 3339: `2026-12-03T10:00:00Z`. The server takes it
+/// as the version's `published_at` when it is no more than [`PUBLISHED_AT_MAX_AGE_SECONDS`] old
+/// and no more than [`PUBLISHED_AT_MAX_AHEAD_SECONDS`] ahead of the server's clock.
+pub const PUBLISHED_AT_HEADER: &str = "marketplace-published-at";
+/// How old a signed publication time may be when the publish arrives (one hour).
+pub const PUBLISHED_AT_MAX_AGE_SECONDS: i64 = 3600;
+/// How far ahead of the server's clock a signed publication time may be (clock skew, 5 min).
+pub const PUBLISHED_AT_MAX_AHEAD_SECONDS: i64 = 300;
+
+/// The value of [`PUBLISHED_AT_HEADER`] for `at`.
+pub fn published_at_header(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// Reads a [`PUBLISHED_AT_HEADER`] value and checks it against `now`; `Invalid` naming the
+/// header when it is not RFC 3339 or lies outside the window.
+pub fn parse_published_at(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    let at = OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+        Error::invalid(
+            PUBLISHED_AT_HEADER,
+            value,
+            "must be an RFC 3339 time such as 2026-12-03T10:00:00Z",
+        )
+    })?;
+    let age = (now - at).whole_seconds();
+    if age > PUBLISHED_AT_MAX_AGE_SECONDS {
+        return Err(Error::invalid(
+            PUBLISHED_AT_HEADER,
+            value,
+            "is more than an hour old: sign the package again",
+        ));
+    }
+    if -age > PUBLISHED_AT_MAX_AHEAD_SECONDS {
+        return Err(Error::invalid(
+            PUBLISHED_AT_HEADER,
+            value,
+            "is more than 5 minutes ahead of the server's clock: check this machine's clock",
+        ));
+    }
+    Ok(at)
 }
 
 /// Everything published about one version: `GET /api/v1/packages/{package}/{version}`.

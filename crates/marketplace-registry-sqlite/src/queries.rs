@@ -46,7 +46,7 @@ impl<T> At<T> for rusqlite::Result<T> {
     }
 }
 
-fn corrupt(location: &str, what: &str, reason: impl ToString) -> QueryError {
+pub(crate) fn corrupt(location: &str, what: &str, reason: impl ToString) -> QueryError {
     QueryError::Db(SqliteError::Corrupt {
         location: location.to_owned(),
         what: what.to_owned(),
@@ -62,11 +62,11 @@ fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
     encoding::encode_metadata(metadata).map_err(|e| corrupt(location, "package metadata", e))
 }
 
-fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
+pub(crate) fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(location, "timestamp", e))
 }
 
-fn format_time(at: OffsetDateTime) -> String {
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
     at.format(&Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }

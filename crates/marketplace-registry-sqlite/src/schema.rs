@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_version_authors.sql"),
     include_str!("migrations/003_download_stamps.sql"),
+    include_str!("migrations/004_accounts.sql"),
 ];
 
 /// The schema version this library writes (`PRAGMA user_version`).

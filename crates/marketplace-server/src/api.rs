@@ -147,8 +147,24 @@ async fn publish(
         .to_str()
         .map_err(|_| ApiError::invalid(v1::SIGNATURE_HEADER, "the header is not ASCII text"))?;
     let signature = v1::SignatureBody::from_header(signature)?;
+    let published_at = headers
+        .get(v1::PUBLISHED_AT_HEADER)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                v1::PUBLISHED_AT_HEADER,
+                format!(
+                    "a publish needs the publication time its author signed, in the {} header",
+                    v1::PUBLISHED_AT_HEADER
+                ),
+            )
+            .with_hint("mkt publish sends it")
+        })?
+        .to_str()
+        .map_err(|_| ApiError::invalid(v1::PUBLISHED_AT_HEADER, "the header is not ASCII text"))?;
+    let published_at = v1::parse_published_at(published_at, marketplace_core::now_seconds())?;
     let archive = read_body(body, state.config.max_archive_bytes).await?;
     let mut prepared = state.client.prepare(archive).await?;
+    prepared.metadata.published_at = published_at;
     prepared.metadata.signature = Some(signature);
     let published = state.client.publish_prepared(prepared).await?;
     Ok((

@@ -31,7 +31,17 @@ async fn publish_then_read_every_view() {
         get_json(&server, "/api/v1/packages/acme%2Fweb/1.2.0").await;
     let metadata = marketplace_core::PackageMetadata::try_from(metadata).expect("valid");
     assert_eq!(metadata.id.to_string(), "acme/web@1.2.0");
-    assert!(metadata.signature.is_some(), "the signature is served");
+    let signature = metadata.signature.clone().expect("the signature is served");
+    let verified = server
+        .client
+        .crypto()
+        .verify_signature(&metadata, &signature)
+        .await
+        .expect("verify");
+    assert!(
+        verified.is_valid(),
+        "the served metadata verifies (the signed publication time was kept): {verified:?}"
+    );
 
     let info: v1::PackageInfo = get_json(&server, "/api/v1/packages/acme%2Fweb/1.2.0/info").await;
     assert!(!info.yanked);
@@ -227,6 +237,41 @@ async fn refused_publishes_change_nothing() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     unchanged().await;
 
+    // No publication time, or one far from the server's clock.
+    let signed = server.sign(&body, &server.key.private_key).await;
+    let with_time = |time: Option<String>| {
+        let mut request = server
+            .http
+            .put(server.url("/api/v1/packages"))
+            .header(
+                v1::SIGNATURE_HEADER,
+                v1::SignatureBody::from(&signed.signature).header_value(),
+            )
+            .body(body.clone());
+        if let Some(time) = time {
+            request = request.header(v1::PUBLISHED_AT_HEADER, time);
+        }
+        request.send()
+    };
+    let now = marketplace_core::now_seconds();
+    let hours = marketplace_core::time::Duration::hours;
+    for time in [
+        None,
+        Some("yesterday".to_owned()),
+        Some(v1::published_at_header(now - hours(2))),
+        Some(v1::published_at_header(now + hours(1))),
+    ] {
+        let response = with_time(time.clone()).await.expect("send");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{time:?}");
+        let error = error_of(response).await;
+        assert_eq!(
+            error.field.as_deref(),
+            Some(v1::PUBLISHED_AT_HEADER),
+            "{time:?}"
+        );
+        unchanged().await;
+    }
+
     // Not an archive.
     let signature = server.sign(&body, &server.key.private_key).await;
     let response = server
@@ -243,7 +288,11 @@ async fn refused_publishes_change_nothing() {
         .header("content-type", "application/json")
         .header(
             v1::SIGNATURE_HEADER,
-            v1::SignatureBody::from(&signature).header_value(),
+            v1::SignatureBody::from(&signature.signature).header_value(),
+        )
+        .header(
+            v1::PUBLISHED_AT_HEADER,
+            v1::published_at_header(signature.published_at),
         )
         .body(body.clone())
         .send()
@@ -287,7 +336,11 @@ async fn a_body_over_the_limit_is_413_and_stores_nothing() {
         .put(server.url("/api/v1/packages"))
         .header(
             v1::SIGNATURE_HEADER,
-            v1::SignatureBody::from(&signature).header_value(),
+            v1::SignatureBody::from(&signature.signature).header_value(),
+        )
+        .header(
+            v1::PUBLISHED_AT_HEADER,
+            v1::published_at_header(signature.published_at),
         )
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,

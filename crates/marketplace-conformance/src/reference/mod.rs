@@ -4,12 +4,14 @@
 //! compared with in spirit, and handy fakes in tests. They favour clarity over speed (linear
 //! scans, one mutex) and keep nothing on disk: do not use them in production.
 
+mod accounts;
 mod crypto;
 mod metrics;
 mod registry;
 mod search;
 mod store;
 
+pub use accounts::MemoryAccounts;
 pub use crypto::MemoryCryptoVerifier;
 pub use metrics::MemoryMetrics;
 pub use registry::MemoryRegistry;

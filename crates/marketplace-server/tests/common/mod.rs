@@ -13,6 +13,13 @@ use marketplace_protocol::v1;
 use marketplace_server::{Server, ServerConfig};
 use tokio::sync::oneshot;
 
+/// A detached signature and the publication time it covers.
+#[derive(Clone)]
+pub struct Signed {
+    pub signature: Signature,
+    pub published_at: marketplace_core::time::OffsetDateTime,
+}
+
 /// A running server and what the tests need to drive and inspect it.
 pub struct Running {
     /// `http://127.0.0.1:PORT`.
@@ -69,14 +76,20 @@ impl Running {
         format!("{}{path}", self.base)
     }
 
-    /// A signature of `archive` by `key`, as `mkt publish` makes it on the author's side.
-    pub async fn sign(&self, archive: &Bytes, key: &PrivateKey) -> Signature {
+    /// A signature of `archive` by `key` and the publication time it covers, as `mkt publish`
+    /// makes them on the author's side.
+    pub async fn sign(&self, archive: &Bytes, key: &PrivateKey) -> Signed {
         let prepared = self.client.prepare(archive.clone()).await.expect("prepare");
-        self.client
+        let signature = self
+            .client
             .crypto()
             .sign(&prepared.metadata, key)
             .await
-            .expect("sign")
+            .expect("sign");
+        Signed {
+            signature,
+            published_at: prepared.metadata.published_at,
+        }
     }
 
     /// `PUT /api/v1/packages` of `archive` signed by the trusted key.
@@ -85,13 +98,17 @@ impl Running {
         self.publish_signed(archive.clone(), &signature).await
     }
 
-    pub async fn publish_signed(&self, archive: Bytes, signature: &Signature) -> reqwest::Response {
+    pub async fn publish_signed(&self, archive: Bytes, signed: &Signed) -> reqwest::Response {
         self.http
             .put(self.url("/api/v1/packages"))
             .header("content-type", "application/octet-stream")
             .header(
                 v1::SIGNATURE_HEADER,
-                v1::SignatureBody::from(signature).header_value(),
+                v1::SignatureBody::from(&signed.signature).header_value(),
+            )
+            .header(
+                v1::PUBLISHED_AT_HEADER,
+                v1::published_at_header(signed.published_at),
             )
             .body(archive)
             .send()
