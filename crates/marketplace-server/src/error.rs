@@ -65,7 +65,9 @@ fn status_of(e: &Error) -> StatusCode {
         // A signature that does not verify, or a key that may not sign here (not trusted,
         // revoked): refused whoever asks.
         ErrorKind::Signature => StatusCode::FORBIDDEN,
-        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        // A plugin or policy refused: the caller is known and not allowed (401 is for a
+        // missing or unknown token, which the server decides itself).
+        ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
         // The server's own bytes do not match their address: its store is damaged.
         ErrorKind::Integrity => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::Backend if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
