@@ -57,7 +57,9 @@ pub use resolve::{
     is_exact_pin, resolve_graph, resolve_graph_blocking,
 };
 pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, Snippet, SortOrder};
-pub use store::{ByteStream, PackageStore, StorageMetadata, StorageStats, verify_stream};
+pub use store::{
+    ByteStream, PackageStore, StorageMetadata, StorageStats, read_piece, verify_stream,
+};
 
 /// Re-exported so that backends implement the traits with the same macro.
 pub use async_trait::async_trait;

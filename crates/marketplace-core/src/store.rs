@@ -132,6 +132,26 @@ impl Stream for StreamAsIo {
             .map(|item| item.map(|r| r.map_err(std::io::Error::other)))
     }
 }
+/// Reads from `reader` until `size` bytes are in hand or it ends, whichever comes first: one
+/// piece of an upload, for backends implementing [`PackageStore::upload_stream`] that write or
+/// send in pieces. A short piece means the reader has ended.
+pub async fn read_piece(
+    reader: &mut (dyn AsyncRead + Send + Unpin),
+    size: usize,
+) -> std::io::Result<bytes::BytesMut> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = bytes::BytesMut::with_capacity(size);
+    while buf.len() < size {
+        let n = (&mut *reader)
+            .take((size - buf.len()) as u64)
+            .read_buf(&mut buf)
+            .await?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(buf)
+}
 
 /// `inner` (the bytes read from `store` for `expected`), hashed as it passes: after its last
 /// chunk, an `Integrity` error if the digest does not match, so a caller that reads to the end

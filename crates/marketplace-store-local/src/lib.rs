@@ -22,7 +22,7 @@ use marketplace_core::{
     ByteStream, ContentHash, ContentHasher, Error, HashAlgorithm, PackageStore, Result,
     StorageMetadata, StorageStats,
 };
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
 use crate::dir::LocalDir;
 use crate::error::StoreError;
@@ -178,26 +178,17 @@ async fn read_piece(
     size: usize,
     store: &str,
 ) -> Result<BytesMut> {
-    let mut buf = BytesMut::with_capacity(size);
-    while buf.len() < size {
-        let n = reader
-            .take((size - buf.len()) as u64)
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| {
-                Error::carried_by(e).unwrap_or_else(|source| {
-                    StoreError::Upload {
-                        store: store.to_owned(),
-                        source,
-                    }
-                    .during("read an upload")
-                })
-            })?;
-        if n == 0 {
-            break;
-        }
-    }
-    Ok(buf)
+    marketplace_core::read_piece(reader, size)
+        .await
+        .map_err(|e| {
+            Error::carried_by(e).unwrap_or_else(|source| {
+                StoreError::Upload {
+                    store: store.to_owned(),
+                    source,
+                }
+                .during("read an upload")
+            })
+        })
 }
 
 #[async_trait]

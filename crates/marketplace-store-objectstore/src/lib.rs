@@ -27,7 +27,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
 use crate::error::StoreError;
 
@@ -410,26 +410,17 @@ async fn read_chunk(
     size: usize,
     store: &str,
 ) -> Result<BytesMut> {
-    let mut buf = BytesMut::with_capacity(size);
-    while buf.len() < size {
-        let n = reader
-            .take((size - buf.len()) as u64)
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| {
-                Error::carried_by(e).unwrap_or_else(|source| {
-                    StoreError::Upload {
-                        store: store.to_owned(),
-                        source,
-                    }
-                    .during("read an upload")
-                })
-            })?;
-        if n == 0 {
-            break;
-        }
-    }
-    Ok(buf)
+    marketplace_core::read_piece(reader, size)
+        .await
+        .map_err(|e| {
+            Error::carried_by(e).unwrap_or_else(|source| {
+                StoreError::Upload {
+                    store: store.to_owned(),
+                    source,
+                }
+                .during("read an upload")
+            })
+        })
 }
 
 #[async_trait]
