@@ -25,6 +25,18 @@ pub enum HashAlgorithm {
 }
 
 impl HashAlgorithm {
+    /// The hex digits a listing prefix asks of this algorithm's addresses: `sha256:ab` → `ab`,
+    /// `sha2` or `` (a prefix of `sha256:` itself) → `` (every address), `None` when no address
+    /// of this algorithm can start with `prefix` (as `PackageStore::list` reads its prefix).
+    pub fn hex_prefix(self, prefix: &str) -> Option<&str> {
+        let full = format!("{}:", self.as_str());
+        match prefix.strip_prefix(full.as_str()) {
+            Some(hex) => Some(hex),
+            None if full.starts_with(prefix) => Some(""),
+            None => None,
+        }
+    }
+
     /// The text prefix (`sha256`, `sha512`, `blake3`).
     pub fn as_str(self) -> &'static str {
         match self {

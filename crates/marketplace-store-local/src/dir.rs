@@ -276,13 +276,7 @@ impl LocalDir {
     /// Addresses whose text form starts with `prefix`, ascending, at most `limit`: only the
     /// shards the prefix can match are read.
     pub(crate) fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ContentHash>> {
-        let algorithm = HashAlgorithm::Sha256;
-        let full = format!("{}:", algorithm.as_str());
-        let hex = if let Some(hex) = prefix.strip_prefix(&full) {
-            hex
-        } else if full.starts_with(prefix) {
-            ""
-        } else {
+        let Some(hex) = HashAlgorithm::Sha256.hex_prefix(prefix) else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();

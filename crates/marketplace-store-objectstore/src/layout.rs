@@ -46,14 +46,7 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 /// match, and the hex prefix object names must start with. `None` when nothing can match.
 pub(crate) fn listing(root: &Path, prefix: &str) -> Option<(Path, String)> {
     let algorithm = HashAlgorithm::Sha256;
-    let full = format!("{}:", algorithm.as_str());
-    let hex = if let Some(hex) = prefix.strip_prefix(&full) {
-        hex
-    } else if full.starts_with(prefix) {
-        ""
-    } else {
-        return None;
-    };
+    let hex = algorithm.hex_prefix(prefix)?;
     let dir = algorithm_dir(root, algorithm);
     let dir = match hex.len() {
         0 | 1 => dir,
