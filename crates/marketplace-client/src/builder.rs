@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use marketplace_core::{
-    CryptoVerifier, Error, MetricsCollector, PackageStore, Registry, ResolutionPolicy, Result,
-    SearchEngine,
+    AccountStore, CryptoVerifier, Error, MetricsCollector, PackageStore, Registry,
+    ResolutionPolicy, Result, SearchEngine,
 };
 
 use crate::client::MarketplaceClient;
@@ -38,6 +38,7 @@ pub struct MarketplaceBuilder {
     store: Option<Arc<dyn PackageStore>>,
     search: Option<Arc<dyn SearchEngine>>,
     crypto: Option<Arc<dyn CryptoVerifier>>,
+    accounts: Option<Arc<dyn AccountStore>>,
     metrics: Option<Arc<dyn MetricsCollector>>,
     plugins: Vec<Arc<dyn MarketplacePlugin>>,
     limits: ArchiveLimits,
@@ -57,6 +58,7 @@ impl fmt::Debug for MarketplaceBuilder {
             .field("store", &self.store.is_some())
             .field("search", &self.search.is_some())
             .field("crypto", &self.crypto.is_some())
+            .field("accounts", &self.accounts.is_some())
             .field("metrics", &self.metrics.is_some())
             .field("plugins", &self.plugins.len())
             .field("limits", &self.limits)
@@ -93,6 +95,14 @@ impl MarketplaceBuilder {
     /// The crypto verifier and trust store.
     pub fn crypto(mut self, crypto: Arc<dyn CryptoVerifier>) -> Self {
         self.crypto = Some(crypto);
+        self
+    }
+
+    /// The account store (users, tokens, owners, key bindings): optional; the account flows
+    /// ([`MarketplaceClient::publish_as`] and the rest) need one. The embedded default uses
+    /// its registry's database.
+    pub fn accounts(mut self, accounts: Arc<dyn AccountStore>) -> Self {
+        self.accounts = Some(accounts);
         self
     }
 
@@ -185,6 +195,7 @@ impl MarketplaceBuilder {
             store: required(self.store, "store")?,
             search: required(self.search, "search")?,
             crypto: required(self.crypto, "crypto")?,
+            accounts: self.accounts,
             metrics,
             plugins: self.plugins,
             limits: self.limits,
@@ -235,8 +246,10 @@ impl MarketplaceBuilder {
         search: marketplace_search_tantivy::TantivySearchEngine,
         index_repair: Option<String>,
     ) -> Result<Self> {
+        let registry = Arc::new(registry);
         let mut builder = MarketplaceBuilder::new()
-            .registry(Arc::new(registry))
+            .registry(registry.clone())
+            .accounts(registry)
             .store(Arc::new(marketplace_store_local::LocalPackageStore::open(
                 dir.join("store"),
             )?))
@@ -306,10 +319,10 @@ impl MarketplaceBuilder {
 
     /// The embedded default, entirely in memory: for tests and short-lived tools.
     pub fn in_memory() -> Result<Self> {
+        let registry = Arc::new(marketplace_registry_sqlite::SqliteRegistry::open_in_memory()?);
         Ok(MarketplaceBuilder::new()
-            .registry(Arc::new(
-                marketplace_registry_sqlite::SqliteRegistry::open_in_memory()?,
-            ))
+            .registry(registry.clone())
+            .accounts(registry)
             .store(Arc::new(
                 marketplace_store_local::LocalPackageStore::in_memory(),
             ))

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use marketplace_core::{
-    CryptoVerifier, Error, MetricsCollector, PackageId, PackageStore, Registry, ResolutionPolicy,
-    Result, SearchEngine,
+    AccountStore, CryptoVerifier, Error, MetricsCollector, PackageId, PackageStore, Registry,
+    ResolutionPolicy, Result, SearchEngine,
 };
 use marketplace_package::ArchiveLimits;
 
@@ -24,6 +24,7 @@ pub struct MarketplaceClient {
     pub(crate) store: Arc<dyn PackageStore>,
     pub(crate) search: Arc<dyn SearchEngine>,
     pub(crate) crypto: Arc<dyn CryptoVerifier>,
+    pub(crate) accounts: Option<Arc<dyn AccountStore>>,
     pub(crate) metrics: Option<Arc<dyn MetricsCollector>>,
     pub(crate) plugins: Vec<Arc<dyn MarketplacePlugin>>,
     pub(crate) limits: ArchiveLimits,
@@ -77,6 +78,11 @@ impl MarketplaceClient {
     /// The crypto verifier and trust store.
     pub fn crypto(&self) -> &dyn CryptoVerifier {
         self.crypto.as_ref()
+    }
+
+    /// The account store, if one was configured.
+    pub fn account_store(&self) -> Option<&dyn AccountStore> {
+        self.accounts.as_deref()
     }
 
     /// The metrics collector, if one was configured.

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
 mod audit;
 mod builder;
 mod client;
@@ -22,6 +23,7 @@ mod retry;
 mod trust;
 mod verify;
 
+pub use accounts::{NewToken, TOKEN_PREFIX};
 pub use audit::{AuditReport, Finding, Problem};
 pub use builder::MarketplaceBuilder;
 pub use client::{MarketplaceClient, install_dir};

@@ -73,7 +73,7 @@ impl PreparedPackage {
     }
 
     /// Refuses metadata that was changed beyond its signature and publication time.
-    fn check_unchanged(&self) -> Result<()> {
+    pub(crate) fn check_unchanged(&self) -> Result<()> {
         let mut expected = self.inspected.metadata().clone();
         expected.published_at = self.metadata.published_at;
         expected.signature.clone_from(&self.metadata.signature);
@@ -226,7 +226,7 @@ impl MarketplaceClient {
     /// The version must be new, and the package spelled as its earlier versions are: a name
     /// that differs only in case or `-`/`_` is the same package, and joining it under another
     /// spelling is refused naming the one it has (as crates.io does).
-    async fn check_free(&self, id: &PackageId) -> Result<()> {
+    pub(crate) async fn check_free(&self, id: &PackageId) -> Result<()> {
         match self
             .call("registry", "get", true, || self.registry.get(id))
             .await
@@ -264,12 +264,17 @@ impl MarketplaceClient {
 
     /// Hooks, store, register, index: a signed package whose signature and trust were checked.
     async fn publish_checked(&self, prepared: PreparedPackage) -> Result<Published> {
+        self.pre_publish_hooks(&prepared.metadata).await?;
+        self.publish_hooked(prepared).await
+    }
+
+    /// Store, register, index: a package every check and `pre_publish` hook has passed.
+    pub(crate) async fn publish_hooked(&self, prepared: PreparedPackage) -> Result<Published> {
         let PreparedPackage {
             metadata,
             inspected,
         } = prepared;
         let archive = inspected.archive();
-        self.pre_publish_hooks(&metadata).await?;
         // 1. bytes
         self.store_checked(&metadata, archive).await?;
         // 2. registry: the version exists from here on.

@@ -12,10 +12,10 @@ use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
-    License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef, PackageStats, PublicKey,
-    RegistryEvent, RenamedDependency, Result, SearchResult, Signature, SignatureAlgorithm,
-    TrustLevel, TrustResult, TrustedKey, VersionState, YankInfo, parse_requirement_for, parse_url,
-    parse_version,
+    License, MetadataUpdate, Name, PackageId, PackageMetadata, PackagePattern, PackageRef,
+    PackageStats, PublicKey, RegistryEvent, RenamedDependency, Result, Scope, SearchResult,
+    Signature, SignatureAlgorithm, TokenRecord, TrustLevel, TrustResult, TrustedKey, User,
+    UserName, VersionState, YankInfo, parse_requirement_for, parse_url, parse_version,
 };
 use serde::{Deserialize, Serialize};
 
@@ -885,7 +885,7 @@ impl KeyEntry {
 
 // ---- writes ------------------------------------------------------------------------------------
 
-/// The body of `POST /api/v1/packages/{package}/{version}/yank`.
+/// The body of `PUT /api/v1/packages/{package}/{version}/yank`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct YankRequest {
     /// Why the version is yanked (shown to everyone who resolves it).
@@ -903,6 +903,197 @@ pub struct PublishResponse {
     pub size: u64,
     /// Whether search found it at once (otherwise it will after the index catches up).
     pub indexed: bool,
+}
+
+/// What a yank or unyank left: the response of `PUT`/`DELETE
+/// /api/v1/packages/{package}/{version}/yank`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YankResponse {
+    /// The version (`ns/name@version`).
+    pub id: String,
+    /// Whether it is yanked now.
+    pub yanked: bool,
+}
+
+// ---- accounts ----------------------------------------------------------------------------------
+
+/// A user: an entry of `GET /api/v1/users`, and part of `GET /api/v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// The user's name.
+    pub name: UserName,
+    /// Whether the user administers the marketplace.
+    pub admin: bool,
+    /// When the user was created.
+    #[serde(with = "marketplace_core::time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserEntry {
+    fn from(u: &User) -> Self {
+        UserEntry {
+            name: u.name.clone(),
+            admin: u.admin,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Every user: `GET /api/v1/users` (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserList {
+    /// By name.
+    pub users: Vec<UserEntry>,
+}
+
+/// The body of `POST /api/v1/users` (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRequest {
+    /// The new user's name (1–39 lowercase letters, digits and `-`).
+    pub name: UserName,
+    /// Whether the new user administers the marketplace.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A token, without its secret: in token lists and as the token of `GET /api/v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// The token's public id (16 hex digits), for revoking it.
+    pub id: String,
+    /// Whose token it is.
+    pub user: UserName,
+    /// Its label.
+    pub name: String,
+    /// What it may do: `publish-new`, `publish-update`, `yank`, `owners`, `admin`.
+    pub scopes: Vec<Scope>,
+    /// The packages it may act on (`acme/web`, `acme/*`, `web-*`); every package when null.
+    pub pattern: Option<PackagePattern>,
+    /// When it was created.
+    #[serde(with = "marketplace_core::time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working; never when null.
+    #[serde(with = "marketplace_core::time::serde::rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was revoked; in force when null.
+    #[serde(with = "marketplace_core::time::serde::rfc3339::option", default)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<&TokenRecord> for TokenEntry {
+    fn from(t: &TokenRecord) -> Self {
+        TokenEntry {
+            id: t.id.clone(),
+            user: t.user.clone(),
+            name: t.name.clone(),
+            scopes: t.scopes.clone(),
+            pattern: t.pattern.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A user's tokens: `GET /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    /// Oldest first, revoked ones included.
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// The body of `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The new token's label.
+    pub name: String,
+    /// What it may do; at most what the token creating it may do.
+    pub scopes: Vec<Scope>,
+    /// The packages it may act on; when the creating token has a pattern, the same one.
+    #[serde(default)]
+    pub pattern: Option<PackagePattern>,
+    /// When it stops working (RFC 3339, in the future); never when null.
+    #[serde(with = "marketplace_core::time::serde::rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whose token it is (admins only); the caller's own when null.
+    #[serde(default)]
+    pub user: Option<UserName>,
+}
+
+/// A token just created: the response of `POST /api/v1/tokens`. The secret is shown this
+/// once; the server keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The secret, to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The token's record.
+    pub record: TokenEntry,
+}
+
+/// Who is asking: the response of `GET /api/v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// The token's user.
+    pub user: UserEntry,
+    /// The token the request carried.
+    pub token: TokenEntry,
+}
+
+/// The owners of a package or namespace: `GET /api/v1/packages/{package}/owners` and
+/// `GET /api/v1/namespaces/{namespace}/owners`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerList {
+    /// By name.
+    pub owners: Vec<UserName>,
+}
+
+/// The body of `PUT` (add) and `DELETE` (remove) on an owners endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnersRequest {
+    /// The users to add or remove.
+    pub users: Vec<UserName>,
+}
+
+/// The body of `POST /api/v1/me/keys`: a signing key to register to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The raw public key, hex.
+    pub public_key: String,
+}
+
+impl KeyRequest {
+    /// The request for `key`.
+    pub fn new(key: &PublicKey) -> Self {
+        KeyRequest {
+            algorithm: key.algorithm.to_string(),
+            public_key: hex::encode(&key.bytes),
+        }
+    }
+
+    /// The public key; `Invalid` naming the field when it is malformed.
+    pub fn public_key(&self) -> Result<PublicKey> {
+        if self.algorithm != SignatureAlgorithm::Ed25519.to_string() {
+            return Err(Error::invalid(
+                "algorithm",
+                &self.algorithm,
+                "the only signing algorithm is ed25519",
+            ));
+        }
+        let bytes = hex::decode(&self.public_key).map_err(|e| {
+            Error::invalid("public_key", &self.public_key, format!("must be hex ({e})"))
+        })?;
+        PublicKey::ed25519(bytes)
+            .map_err(|e| Error::invalid("public_key", &self.public_key, e.to_string()))
+    }
+}
+
+/// The signing keys registered to a user: `GET /api/v1/users/{user}/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserKeys {
+    /// Key ids, hex, in id order.
+    pub keys: Vec<String>,
 }
 
 // ---- errors ------------------------------------------------------------------------------------

@@ -378,3 +378,106 @@ fn hostile_bodies_are_invalid_not_panics() {
         "the core's rules apply too"
     );
 }
+
+#[test]
+fn accounts() {
+    use marketplace_core::{Scope, TokenRecord, User, UserName};
+    let alice = UserName::new("alice").unwrap();
+    let mut user = User::new(alice.clone(), true);
+    user.created_at = datetime!(2026-12-01 09:00 UTC);
+    let mut token = TokenRecord::new(
+        "0123456789abcdef".into(),
+        alice.clone(),
+        "ci publish",
+        [Scope::PublishUpdate, Scope::PublishNew],
+    )
+    .unwrap()
+    .with_pattern(Some("acme/*".parse().unwrap()))
+    .with_expiry(Some(datetime!(2027-12-01 09:00 UTC)));
+    token.created_at = datetime!(2026-12-01 09:05 UTC);
+    let entry = golden(
+        "created_token",
+        &v1::CreatedToken {
+            token: format!("mkt_{}", "ab".repeat(32)),
+            record: v1::TokenEntry::from(&token),
+        },
+    );
+    assert_eq!(entry.record.scopes, token.scopes);
+    golden(
+        "me",
+        &v1::Me {
+            user: v1::UserEntry::from(&user),
+            token: v1::TokenEntry::from(&token),
+        },
+    );
+    let request = golden(
+        "token_request",
+        &v1::TokenRequest {
+            name: "ci publish".into(),
+            scopes: vec![Scope::PublishNew, Scope::PublishUpdate],
+            pattern: Some("acme/*".parse().unwrap()),
+            expires_at: Some(datetime!(2027-12-01 09:00 UTC)),
+            user: None,
+        },
+    );
+    assert_eq!(request.pattern.unwrap().as_str(), "acme/*");
+    golden(
+        "owners_request",
+        &v1::OwnersRequest {
+            users: vec![UserName::new("bob").unwrap()],
+        },
+    );
+    let key = PublicKey::ed25519(vec![7; 32]).unwrap();
+    let back = golden("key_request", &v1::KeyRequest::new(&key));
+    assert_eq!(back.public_key().unwrap(), key);
+    golden(
+        "yank_response",
+        &v1::YankResponse {
+            id: "acme/web@1.0.0".into(),
+            yanked: true,
+        },
+    );
+}
+
+#[test]
+fn account_requests_with_bad_fields_are_refused_naming_them() {
+    for (body, needle) in [
+        (r#"{"name":"x","scopes":["publish-everything"]}"#, "scope"),
+        (
+            r#"{"name":"x","scopes":["yank"],"pattern":"a/b/c"}"#,
+            "pattern",
+        ),
+        (
+            r#"{"name":"x","scopes":["yank"],"user":"Bad User"}"#,
+            "user",
+        ),
+        (
+            r#"{"name":"x","scopes":["yank"],"expires_at":"tomorrow"}"#,
+            "could not be parsed",
+        ),
+    ] {
+        let e = serde_json::from_str::<v1::TokenRequest>(body).unwrap_err();
+        assert!(
+            e.to_string().contains(needle) || e.to_string().contains("unknown"),
+            "{body}: {e}"
+        );
+    }
+    let bad_key = v1::KeyRequest {
+        algorithm: "ed25519".into(),
+        public_key: "zz".into(),
+    };
+    assert_eq!(
+        bad_key.public_key().unwrap_err().kind(),
+        marketplace_core::ErrorKind::Invalid
+    );
+    let rsa = v1::KeyRequest {
+        algorithm: "rsa".into(),
+        public_key: "00".into(),
+    };
+    assert!(
+        rsa.public_key()
+            .unwrap_err()
+            .to_string()
+            .contains("ed25519")
+    );
+}

@@ -12,12 +12,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, put};
 use futures_util::StreamExt;
 use marketplace_core::{
-    Error, PackageId, PackageRef, SearchQuery, SortOrder, parse_requirement_for, parse_version,
+    Error, PackageId, PackageRef, Scope, SearchQuery, SortOrder, parse_requirement_for,
+    parse_version,
 };
 use marketplace_protocol::v1;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::auth;
 use crate::download;
 use crate::error::{ApiError, ApiResult};
 
@@ -48,7 +50,7 @@ pub(crate) fn path<T>(extracted: Result<Path<T>, PathRejection>) -> ApiResult<T>
 }
 
 /// The query parameters, or a 400 naming what is wrong with them.
-fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+pub(crate) fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     extracted
         .map(|Query(value)| value)
         .map_err(|e| ApiError::invalid("query", e.body_text()))
@@ -110,13 +112,17 @@ const ARCHIVE_TYPES: &[&str] = &[
 ];
 
 /// `PUT /api/v1/packages`: the body is the archive, the [`v1::SIGNATURE_HEADER`] its detached
-/// signature. The server computes the metadata from the archive itself, attaches the
-/// signature and runs the client's publish flow (which verifies it and the key's trust).
+/// signature, `Authorization` a token with the publish-new (a new package) or publish-update
+/// scope covering the package. The server computes the metadata from the archive itself,
+/// attaches the signature and runs the client's publish flow as the token's user (the key must
+/// be theirs, the package theirs or nobody's; the signature and the key's trust are verified).
 async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<v1::PublishResponse>)> {
+    let caller = auth::require(&state, &headers).await?;
+    caller.allow(&[Scope::PublishNew, Scope::PublishUpdate])?;
     if let Some(kind) = headers.get(header::CONTENT_TYPE) {
         let kind = kind.to_str().unwrap_or("");
         let essence = kind.split(';').next().unwrap_or("").trim();
@@ -164,9 +170,17 @@ async fn publish(
     let published_at = v1::parse_published_at(published_at, marketplace_core::now_seconds())?;
     let archive = read_body(body, state.config.max_archive_bytes).await?;
     let mut prepared = state.client.prepare(archive).await?;
+    let package = prepared.metadata.id.package();
+    caller.cover(&package)?;
+    let scope = if is_new(&state, &package).await? {
+        Scope::PublishNew
+    } else {
+        Scope::PublishUpdate
+    };
+    caller.allow(&[scope])?;
     prepared.metadata.published_at = published_at;
     prepared.metadata.signature = Some(signature);
-    let published = state.client.publish_prepared(prepared).await?;
+    let published = state.client.publish_as(&caller.user, prepared).await?;
     Ok((
         StatusCode::CREATED,
         Json(v1::PublishResponse {
@@ -176,6 +190,15 @@ async fn publish(
             indexed: published.indexed,
         }),
     ))
+}
+
+/// Whether `package` has no version yet (publishing it needs the publish-new scope).
+async fn is_new(state: &AppState, package: &PackageRef) -> ApiResult<bool> {
+    match state.client.versions(package).await {
+        Ok(states) => Ok(states.is_empty()),
+        Err(Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The whole body, refused with 413 as soon as it passes `limit` bytes (a body announced

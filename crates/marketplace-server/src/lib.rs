@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 mod api;
+mod auth;
 mod download;
 mod error;
 mod ops;
@@ -38,6 +40,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests served at once (default 512); more wait for a free slot.
     pub max_concurrent_requests: usize,
+    /// Whether every request under `/api/v1` needs an API token, reads included (default:
+    /// reads are public).
+    pub private: bool,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
             max_archive_bytes: marketplace_client::ArchiveLimits::default().max_compressed,
             request_timeout: Duration::from_secs(60),
             max_concurrent_requests: 512,
+            private: false,
         }
     }
 }
@@ -60,6 +66,12 @@ impl ServerConfig {
     /// These limits with `timeout` as the longest a request may take.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// This configuration, private (every request needs a token) or not.
+    pub fn with_private(mut self, private: bool) -> Self {
+        self.private = private;
         self
     }
 
@@ -119,7 +131,12 @@ impl Server {
     pub fn router(&self) -> Router {
         let config = &self.state.config;
         Router::new()
-            .nest("/api/v1", api::routes())
+            .nest(
+                "/api/v1",
+                api::routes().merge(accounts::routes()).route_layer(
+                    axum::middleware::from_fn_with_state(self.state.clone(), auth::private_gate),
+                ),
+            )
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
             .route("/metrics", get(ops::metrics))

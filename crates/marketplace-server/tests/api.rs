@@ -197,12 +197,28 @@ async fn refused_publishes_change_nothing() {
         assert_eq!(registry.latest_event_seq().await.expect("seq"), 0);
     };
 
-    // Signed by a key the server does not trust.
+    // Signed by a key that is not registered to the publisher (nor trusted).
     let stranger = server.client.generate_keypair().await.expect("keypair");
     let signature = server.sign(&body, &stranger.private_key).await;
     let response = server.publish_signed(body.clone(), &signature).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(error_of(response).await.kind, "signature");
+    let error = error_of(response).await;
+    assert_eq!(error.kind, "unauthorized");
+    assert!(
+        error.message.contains("not registered to alice"),
+        "{}",
+        error.message
+    );
+    unchanged().await;
+
+    // Signed by a key the server trusts but that is not the publisher's.
+    server
+        .client
+        .trust_key(&stranger.public_key, marketplace_core::TrustLevel::Full)
+        .await
+        .expect("trust");
+    let response = server.publish_signed(body.clone(), &signature).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     unchanged().await;
 
     // A signature over another archive.
@@ -216,6 +232,7 @@ async fn refused_publishes_change_nothing() {
     let response = server
         .http
         .put(server.url("/api/v1/packages"))
+        .bearer_auth(&server.token)
         .body(body.clone())
         .send()
         .await
@@ -229,6 +246,7 @@ async fn refused_publishes_change_nothing() {
     let response = server
         .http
         .put(server.url("/api/v1/packages"))
+        .bearer_auth(&server.token)
         .header(v1::SIGNATURE_HEADER, "ed25519 nothex")
         .body(body.clone())
         .send()
@@ -243,6 +261,7 @@ async fn refused_publishes_change_nothing() {
         let mut request = server
             .http
             .put(server.url("/api/v1/packages"))
+            .bearer_auth(&server.token)
             .header(
                 v1::SIGNATURE_HEADER,
                 v1::SignatureBody::from(&signed.signature).header_value(),
@@ -285,6 +304,7 @@ async fn refused_publishes_change_nothing() {
     let response = server
         .http
         .put(server.url("/api/v1/packages"))
+        .bearer_auth(&server.token)
         .header("content-type", "application/json")
         .header(
             v1::SIGNATURE_HEADER,
@@ -334,6 +354,7 @@ async fn a_body_over_the_limit_is_413_and_stores_nothing() {
     let response = server
         .http
         .put(server.url("/api/v1/packages"))
+        .bearer_auth(&server.token)
         .header(
             v1::SIGNATURE_HEADER,
             v1::SignatureBody::from(&signature.signature).header_value(),

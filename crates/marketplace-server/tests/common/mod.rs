@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{
-    KeyPair, PackageId, PackageMetadata, PrivateKey, Signature, TrustLevel, parse_requirement,
+    KeyPair, PackageId, PackageMetadata, PrivateKey, Scope, Signature, UserName, parse_requirement,
 };
 use marketplace_protocol::v1;
 use marketplace_server::{Server, ServerConfig};
@@ -26,8 +26,12 @@ pub struct Running {
     pub base: String,
     /// The marketplace the server serves, for checking what changed.
     pub client: Arc<MarketplaceClient>,
-    /// A key the server trusts for publishing.
+    /// Alice's signing key, registered to her (so the server trusts it).
     pub key: KeyPair,
+    /// Alice's token: publish-new, publish-update, yank and owners, for every package.
+    pub token: String,
+    /// The admin's token (user `root`, the admin scope).
+    pub admin_token: String,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -46,12 +50,15 @@ impl Running {
         let client = MarketplaceBuilder::local(home.path())
             .and_then(MarketplaceBuilder::build)
             .expect("a home");
-        let key = client.generate_keypair().await.expect("keypair");
-        client
-            .trust_key(&key.public_key, TrustLevel::Ultimate)
+        let root = UserName::new("root").expect("name");
+        client.create_user(root.clone(), true).await.expect("root");
+        let admin_token = client
+            .create_token(&root, "admin", [Scope::Admin], None, None)
             .await
-            .expect("trust");
+            .expect("admin token")
+            .secret;
         let client = Arc::new(client);
+        let (key, token) = user_with_key(&client, "alice", &PUBLISHER).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -65,6 +72,8 @@ impl Running {
             base,
             client,
             key,
+            token,
+            admin_token,
             http: reqwest::Client::new(),
             stop: Some(stop),
             served: Some(served),
@@ -98,9 +107,23 @@ impl Running {
         self.publish_signed(archive.clone(), &signature).await
     }
 
+    /// `PUT /api/v1/packages` of `archive` with `signed`, as alice.
     pub async fn publish_signed(&self, archive: Bytes, signed: &Signed) -> reqwest::Response {
-        self.http
-            .put(self.url("/api/v1/packages"))
+        self.publish_as(archive, signed, Some(&self.token)).await
+    }
+
+    /// `PUT /api/v1/packages` of `archive` with `signed` and `token` (none when `None`).
+    pub async fn publish_as(
+        &self,
+        archive: Bytes,
+        signed: &Signed,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.put(self.url("/api/v1/packages"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
             .header("content-type", "application/octet-stream")
             .header(
                 v1::SIGNATURE_HEADER,
@@ -125,6 +148,35 @@ impl Running {
             served.await.expect("join").expect("served");
         }
     }
+}
+
+/// The scopes of a publisher's everyday token.
+pub const PUBLISHER: [Scope; 4] = [
+    Scope::PublishNew,
+    Scope::PublishUpdate,
+    Scope::Yank,
+    Scope::Owners,
+];
+
+/// A new user `name` with a registered signing key and a token holding `scopes`.
+pub async fn user_with_key(
+    client: &MarketplaceClient,
+    name: &str,
+    scopes: &[Scope],
+) -> (KeyPair, String) {
+    let user = UserName::new(name).expect("name");
+    client.create_user(user.clone(), false).await.expect("user");
+    let key = client.generate_keypair().await.expect("keypair");
+    client
+        .register_key(&user, &key.public_key)
+        .await
+        .expect("register key");
+    let token = client
+        .create_token(&user, "everyday", scopes.iter().copied(), None, None)
+        .await
+        .expect("token")
+        .secret;
+    (key, token)
 }
 
 /// A valid archive of `id` (description `about`) depending on `deps` (`name`, `req`).

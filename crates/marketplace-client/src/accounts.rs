@@ -1,0 +1,373 @@
+//! The account flows: users, API tokens, owners and the signing keys registered to users, over
+//! the composition's [`AccountStore`] — and the publish that needs them: signed by a key of
+//! its publisher, who owns the package or its namespace (or becomes its owner, as its first
+//! publisher).
+//!
+//! These flows decide what a *user* may do; which *token* may act for the user (scopes,
+//! package patterns, expiry) is the server's to check, before it calls them.
+
+use std::fmt;
+
+use marketplace_core::time::OffsetDateTime;
+use marketplace_core::{
+    AccountStore, Claim, Error, KeyId, OwnerTarget, PackagePattern, PackageRef, PublicKey, Result,
+    Scope, TokenHash, TokenRecord, TrustLevel, User, UserName,
+};
+
+use crate::client::MarketplaceClient;
+use crate::publish::{PreparedPackage, Published};
+
+/// How every token secret starts: `mkt_` and 64 hexadecimal digits (256 random bits).
+pub const TOKEN_PREFIX: &str = "mkt_";
+
+/// A token just created: its secret, shown once and stored nowhere, and its record.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct NewToken {
+    /// What its holder sends (`Authorization: Bearer mkt_…`); only its hash is kept.
+    pub secret: String,
+    /// Everything else about it.
+    pub record: TokenRecord,
+}
+
+impl fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewToken")
+            .field("secret", &"<redacted>")
+            .field("record", &self.record)
+            .finish()
+    }
+}
+
+/// `n` random bytes from the operating system, as lowercase hex.
+fn random_hex(n: usize) -> Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::backend(
+            "getrandom",
+            "draw random bytes for a token",
+            e.to_string(),
+            false,
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The target a publish of `package` claims: its namespace, or the name itself.
+fn claim_target(package: &PackageRef) -> OwnerTarget {
+    match &package.namespace {
+        Some(namespace) => OwnerTarget::Namespace(namespace.clone()),
+        None => OwnerTarget::Package(package.clone()),
+    }
+}
+
+impl MarketplaceClient {
+    /// The account store, or `Invalid` saying this composition has none.
+    fn accounts(&self) -> Result<&dyn AccountStore> {
+        self.accounts.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "accounts",
+                "",
+                "this marketplace has no account store: compose one with MarketplaceBuilder::accounts",
+            )
+        })
+    }
+
+    /// The user named `name`, if there is one.
+    pub async fn user(&self, name: &UserName) -> Result<Option<User>> {
+        self.accounts()?.user(name).await
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        self.accounts()?.users().await
+    }
+
+    /// Adds the user `name`. Errors: `AlreadyExists` when the name is taken.
+    pub async fn create_user(&self, name: UserName, admin: bool) -> Result<User> {
+        let user = User::new(name, admin);
+        self.accounts()?.create_user(user.clone()).await?;
+        tracing::info!(user = %user.name, admin, "user created");
+        Ok(user)
+    }
+
+    /// A new API token of `user`: 256 random bits, of which only the hash is stored. Errors:
+    /// `NotFound` when `user` does not exist, `Invalid` for a bad name, no scope, the admin
+    /// scope for a user who is not an admin, or an expiry in the past.
+    pub async fn create_token(
+        &self,
+        user: &UserName,
+        name: &str,
+        scopes: impl IntoIterator<Item = Scope>,
+        pattern: Option<PackagePattern>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<NewToken> {
+        let accounts = self.accounts()?;
+        let holder = accounts
+            .user(user)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("user {user}")))?;
+        let record = TokenRecord::new(random_hex(8)?, user.clone(), name, scopes)?
+            .with_pattern(pattern)
+            .with_expiry(expires_at);
+        if record.scopes.contains(&Scope::Admin) && !holder.admin {
+            return Err(Error::invalid(
+                "scope",
+                "admin",
+                format!("{user} is not an admin, so no token of theirs may hold the admin scope"),
+            ));
+        }
+        if let Some(at) = expires_at
+            && at <= record.created_at
+        {
+            return Err(Error::invalid(
+                "expires",
+                at.to_string(),
+                "a token's expiry must be in the future",
+            ));
+        }
+        let secret = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
+        accounts
+            .create_token(record.clone(), TokenHash::of(&secret))
+            .await?;
+        tracing::info!(user = %user, token = %record.id, "token created");
+        Ok(NewToken { secret, record })
+    }
+
+    /// Every token of `user`, revoked ones included, oldest first.
+    pub async fn tokens(&self, user: &UserName) -> Result<Vec<TokenRecord>> {
+        self.accounts()?.tokens(user).await
+    }
+
+    /// Revokes `user`'s token `id` (revoking twice keeps the first time). Errors: `NotFound`
+    /// when `user` has no such token.
+    pub async fn revoke_token(&self, user: &UserName, id: &str) -> Result<TokenRecord> {
+        let record = self
+            .accounts()?
+            .revoke_token(user, id, marketplace_core::now_seconds())
+            .await?;
+        tracing::info!(user = %user, token = id, "token revoked");
+        Ok(record)
+    }
+
+    /// The token whose secret is `secret` and its user — revoked and expired tokens included,
+    /// for the caller to refuse saying why. `None` when no token has this secret.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<(TokenRecord, User)>> {
+        let accounts = self.accounts()?;
+        let Some(token) = accounts.token_by_hash(&TokenHash::of(secret)).await? else {
+            return Ok(None);
+        };
+        let user = accounts.user(&token.user).await?.ok_or_else(|| {
+            Error::not_found(format!("user {} of token {}", token.user, token.id))
+        })?;
+        Ok(Some((token, user)))
+    }
+
+    /// The owners of `target`, by name (empty when nobody owns it).
+    pub async fn owners(&self, target: &OwnerTarget) -> Result<Vec<UserName>> {
+        self.accounts()?.owners(target).await
+    }
+
+    /// Every target `user` owns.
+    pub async fn owned_by(&self, user: &UserName) -> Result<Vec<OwnerTarget>> {
+        self.accounts()?.owned_by(user).await
+    }
+
+    /// Makes `user` an owner of `target`. Errors: `NotFound` when `user` does not exist.
+    pub async fn add_owner(&self, target: &OwnerTarget, user: &UserName) -> Result<()> {
+        self.accounts()?.add_owner(target, user).await?;
+        tracing::info!(%target, user = %user, "owner added");
+        Ok(())
+    }
+
+    /// Removes `user` from `target`'s owners; the last owner stays (`Invalid`, field
+    /// `owner`). Errors: `NotFound` when `user` is not an owner.
+    pub async fn remove_owner(&self, target: &OwnerTarget, user: &UserName) -> Result<()> {
+        self.accounts()?.remove_owner(target, user, true).await?;
+        tracing::info!(%target, user = %user, "owner removed");
+        Ok(())
+    }
+
+    /// Whether `user` may change `target`'s owners: an owner of it (a package's namespace
+    /// owners count as its owners), or an admin. `Unauthorized` naming the owners otherwise.
+    pub async fn check_owner(&self, user: &User, target: &OwnerTarget) -> Result<()> {
+        if user.admin {
+            return Ok(());
+        }
+        let accounts = self.accounts()?;
+        let mut owners = accounts.owners(target).await?;
+        if let OwnerTarget::Package(package) = target
+            && let Some(namespace) = &package.namespace
+        {
+            owners.extend(
+                accounts
+                    .owners(&OwnerTarget::Namespace(namespace.clone()))
+                    .await?,
+            );
+        }
+        if owners.contains(&user.name) {
+            return Ok(());
+        }
+        let owners: Vec<String> = owners.iter().map(ToString::to_string).collect();
+        Err(Error::Unauthorized {
+            what: if owners.is_empty() {
+                format!(
+                    "{user} does not own {target}: nobody does yet",
+                    user = user.name
+                )
+            } else {
+                format!(
+                    "{user} does not own {target}: its owners are {}",
+                    owners.join(", "),
+                    user = user.name
+                )
+            },
+        })
+    }
+
+    /// Registers `key` as a signing key of `user` and trusts it fully, so packages it signs
+    /// can be published as `user`'s. Errors: `NotFound` (no such user), `AlreadyExists`
+    /// (another user holds the key), `Signature` (the key is revoked).
+    pub async fn register_key(&self, user: &UserName, key: &PublicKey) -> Result<()> {
+        let accounts = self.accounts()?;
+        let key_id = key.key_id();
+        let already = accounts.key_user(&key_id).await?.as_ref() == Some(user);
+        accounts.bind_key(user, &key_id).await?;
+        if let Err(e) = self.trust_key(key, TrustLevel::Full).await {
+            if !already {
+                let _ = accounts.unbind_key(user, &key_id).await;
+            }
+            return Err(e);
+        }
+        tracing::info!(user = %user, key = %key_id, "signing key registered");
+        Ok(())
+    }
+
+    /// The signing keys registered to `user`.
+    pub async fn keys_of(&self, user: &UserName) -> Result<Vec<KeyId>> {
+        self.accounts()?.keys_of(user).await
+    }
+
+    /// Unregisters `user`'s key `key_id` and revokes it in the trust store, permanently:
+    /// packages it signed are refused from then on. Errors: `NotFound` when it is not
+    /// registered to `user`.
+    pub async fn revoke_user_key(
+        &self,
+        user: &UserName,
+        key_id: &KeyId,
+        reason: &str,
+    ) -> Result<()> {
+        self.accounts()?.unbind_key(user, key_id).await?;
+        self.revoke_key(key_id, reason).await?;
+        tracing::info!(user = %user, key = %key_id, "signing key revoked");
+        Ok(())
+    }
+
+    /// Publishes `prepared` (its detached signature set) as `user`'s: the signing key must be
+    /// registered to `user`, and `user` must own the package or its namespace — or, when
+    /// nobody does, becomes its owner (the namespace for `ns/name`, else the name). Every
+    /// check of [`MarketplaceClient::publish_prepared`] runs before the claim; a claim whose
+    /// publish then fails is given up again while the package has no version.
+    ///
+    /// Errors: those of `publish_prepared`, and `Unauthorized` for a key that is not
+    /// `user`'s or a package someone else owns (nothing is stored, registered or claimed).
+    pub async fn publish_as(&self, user: &User, prepared: PreparedPackage) -> Result<Published> {
+        let accounts = self.accounts()?;
+        let id = prepared.metadata.id.clone();
+        let span = tracing::info_span!("marketplace.publish", package = %id, user = %user.name);
+        self.flow("publish", span, async {
+            prepared.check_unchanged()?;
+            let Some(signature) = &prepared.metadata.signature else {
+                return Err(Error::invalid(
+                    "signature",
+                    "",
+                    format!("publish {id}: a publish needs its archive's signature"),
+                ));
+            };
+            let key_id = signature.key_id();
+            if accounts.key_user(&key_id).await?.as_ref() != Some(&user.name) {
+                return Err(Error::Unauthorized {
+                    what: format!(
+                        "publish {id}: the signing key {key_id} is not registered to {}",
+                        user.name
+                    ),
+                });
+            }
+            self.check_free(&id).await?;
+            self.check_signature("publish", &prepared.metadata).await?;
+            self.pre_publish_hooks(&prepared.metadata).await?;
+            let package = id.package();
+            let claimed = self.claim_for(accounts, user, &package).await?;
+            let result = self.publish_hooked(prepared).await;
+            if result.is_err()
+                && let Some(target) = claimed
+            {
+                self.give_up_claim(accounts, &target, &user.name, &package)
+                    .await;
+            }
+            result
+        })
+        .await
+    }
+
+    /// Checks `user` may publish `package`, claiming its namespace or name when unowned;
+    /// returns the target claimed now.
+    async fn claim_for(
+        &self,
+        accounts: &dyn AccountStore,
+        user: &User,
+        package: &PackageRef,
+    ) -> Result<Option<OwnerTarget>> {
+        let own_package = OwnerTarget::Package(package.clone());
+        if package.namespace.is_some() && accounts.owners(&own_package).await?.contains(&user.name)
+        {
+            return Ok(None);
+        }
+        let target = claim_target(package);
+        match accounts.claim(&target, &user.name).await? {
+            Claim::Claimed => {
+                tracing::info!(%target, user = %user.name, "first publish: owner claimed");
+                Ok(Some(target))
+            }
+            Claim::AlreadyOwner => Ok(None),
+            _ => {
+                let owners: Vec<String> = accounts
+                    .owners(&target)
+                    .await?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                Err(Error::Unauthorized {
+                    what: format!(
+                        "publish {package}: {user} does not own {target} (its owners are {}); an owner can add {user} with `mkt owner add`",
+                        owners.join(", "),
+                        user = user.name
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Gives a claim back after its publish failed, unless the package has a version by now
+    /// (a concurrent publish of the same user landed and needs its owner).
+    async fn give_up_claim(
+        &self,
+        accounts: &dyn AccountStore,
+        target: &OwnerTarget,
+        user: &UserName,
+        package: &PackageRef,
+    ) {
+        let has_versions = match self.registry.list_version_states(package).await {
+            Ok(states) => !states.is_empty(),
+            Err(Error::NotFound { .. }) => false,
+            // Unknown: keep the claim rather than leave a published package unowned.
+            Err(_) => true,
+        };
+        if has_versions {
+            return;
+        }
+        if let Err(e) = accounts.remove_owner(target, user, false).await {
+            tracing::warn!(%target, user = %user, error = %e, "could not give up the claim of a failed publish");
+        }
+    }
+}
