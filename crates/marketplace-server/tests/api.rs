@@ -505,6 +505,16 @@ async fn concurrent_publishes_of_one_version_create_it_once() {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((created, conflicts), (1, 15), "{statuses:?}");
+    // Whichever request claimed the new name, its first publisher owns it.
+    let owners = server
+        .client
+        .owners(&marketplace_core::OwnerTarget::Package(
+            "race".parse().unwrap(),
+        ))
+        .await
+        .expect("owners");
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].as_str(), "alice");
 
     let mut tasks = Vec::new();
     for i in 0..16 {
