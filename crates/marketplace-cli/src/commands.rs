@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::home::{self, Home};
 use crate::output::{Output, human_bytes, plain};
 use crate::{
-    Cli, CliError, CliResult, Command, Filters, Level, ListArgs, SearchArgs, Sort, TrustCommand,
-    exit,
+    Cli, CliError, CliResult, Command, Filters, KeyCommand, Level, ListArgs, OwnerCommand,
+    SearchArgs, Sort, TokenCommand, TrustCommand, UserCommand, exit,
 };
 
 pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
@@ -240,6 +240,10 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
         }
         Command::Verify { package } => verify(client, &package, out).await,
         Command::Trust(command) => trust(client, command, out).await,
+        Command::Token(command) => crate::accounts::token(home, command, out).await,
+        Command::Owner(command) => crate::accounts::owner(home, command, out).await,
+        Command::Key(command) => crate::accounts::key(home, command, out).await,
+        Command::User(command) => crate::accounts::user(home, command, out).await,
         Command::Stats { package } => stats(client, &package, out).await,
         Command::RebuildIndex => {
             let started = Instant::now();
@@ -302,6 +306,17 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         Command::Unyank { .. } => Some("unyank"),
         Command::Trust(TrustCommand::Add { .. }) => Some("trust add"),
         Command::Trust(TrustCommand::Revoke { .. }) => Some("trust revoke"),
+        Command::Token(TokenCommand::Create { .. }) => Some("token create"),
+        Command::Token(TokenCommand::Revoke { .. }) => Some("token revoke"),
+        Command::Owner(OwnerCommand::Add { .. }) => Some("owner add"),
+        Command::Owner(OwnerCommand::Remove { .. }) => Some("owner remove"),
+        Command::Key(KeyCommand::Add { .. }) => Some("key add"),
+        Command::Key(KeyCommand::Revoke { .. }) => Some("key revoke"),
+        Command::User(UserCommand::Add { .. }) => Some("user add"),
+        Command::Token(TokenCommand::List { .. })
+        | Command::Owner(OwnerCommand::List(_))
+        | Command::Key(KeyCommand::List { .. })
+        | Command::User(UserCommand::List) => None,
         Command::RebuildIndex => Some("rebuild-index"),
         Command::Gc { .. } => Some("gc"),
         // It publishes into the home (and holds its lock while it serves).
@@ -1558,7 +1573,8 @@ async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
     })?;
     let mut config = marketplace_server::ServerConfig::default()
         .with_request_timeout(Duration::from_secs(args.request_timeout))
-        .with_max_concurrent_requests(args.max_concurrent_requests);
+        .with_max_concurrent_requests(args.max_concurrent_requests)
+        .with_private(args.private);
     if let Some(bytes) = args.max_archive_bytes {
         config = config.with_max_archive_bytes(bytes);
     }
@@ -1569,9 +1585,17 @@ async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
         out.line(format!("listening on http://{address}"));
     }
     out.note(&format!(
-        "serving the marketplace at {}; stop with Ctrl-C",
-        root.display()
+        "serving the marketplace at {}{}; stop with Ctrl-C",
+        root.display(),
+        if args.private {
+            " (private: every request needs a token)"
+        } else {
+            ""
+        }
     ));
+    if client.users().await.map(|u| u.is_empty()).unwrap_or(false) {
+        out.note("no users yet: make the first admin's token with `mkt token create --name NAME --scope admin`");
+    }
     marketplace_server::Server::new(std::sync::Arc::new(client))
         .with_config(config)
         .serve(listener, marketplace_server::shutdown_signal())

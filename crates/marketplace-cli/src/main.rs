@@ -2,6 +2,7 @@
 //! one in `$MKT_HOME` (SQLite registry, local package store, tantivy index, ring keys).
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod commands;
 mod config;
 mod home;
@@ -207,6 +208,18 @@ enum Command {
     /// Manage the keys trusted to publish.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// API tokens of this marketplace's users (for `mkt serve`): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Owners of packages and namespaces: who may publish and yank them.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+    /// Users' signing keys: a publish over HTTP must be signed by a key of its publisher.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Users of this marketplace (for `mkt serve`).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Download statistics of a version.
     Stats {
         /// NAME@VERSION.
@@ -315,6 +328,9 @@ struct ServeArgs {
         value_name = "N"
     )]
     max_concurrent_requests: usize,
+    /// Require an API token for every request, reads included (default: reads are public).
+    #[arg(long, env = "MKT_PRIVATE")]
+    private: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -344,6 +360,125 @@ enum TrustCommand {
         reason: String,
     },
     /// List trusted and revoked keys.
+    List,
+}
+
+/// The user a local account command acts for (the home's operator acts for anyone).
+const DEFAULT_USER: &str = "admin";
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token; the token alone is the first line of output (shown this once: only
+    /// its hash is kept). The user is created if missing, as an admin when the token asks for
+    /// the admin scope.
+    Create {
+        /// A label for the token (e.g. "ci publish").
+        #[arg(long)]
+        name: String,
+        /// Whose token it is.
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+        /// What it may do (repeatable): publish-new, publish-update, yank, owners, admin
+        /// (default: publish-new, publish-update, yank, owners).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Only these packages: acme/web, acme/* or web-* (default: every package).
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Expire after this many days (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List a user's tokens (never their secrets).
+    List {
+        /// Whose tokens.
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+    },
+    /// Revoke a token by its id (see `mkt token list`).
+    Revoke {
+        /// The token's id (16 hex digits).
+        id: String,
+        /// Whose token it is.
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OwnerCommand {
+    /// List the owners of a package (or, with --namespace, of a namespace).
+    List(OwnerTargetArgs),
+    /// Add owners.
+    Add {
+        #[command(flatten)]
+        target: OwnerTargetArgs,
+        /// The users to add.
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+    /// Remove owners (the last one stays).
+    Remove {
+        #[command(flatten)]
+        target: OwnerTargetArgs,
+        /// The users to remove.
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+}
+
+/// What is owned.
+#[derive(Debug, Args)]
+struct OwnerTargetArgs {
+    /// The package (acme/web), or with --namespace the namespace (acme).
+    target: String,
+    /// TARGET is a namespace: its owners own every package in it.
+    #[arg(long)]
+    namespace: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Register a signing key to a user and trust it: a key name in the home's keys directory
+    /// or a PEM file (public or private).
+    Add {
+        /// The key (default: the home's `default` key).
+        #[arg(default_value = "default")]
+        key: String,
+        /// Whose key it is (created if missing).
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+    },
+    /// List a user's signing keys.
+    List {
+        /// Whose keys.
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+    },
+    /// Unregister a user's key and revoke it for good: packages it signed no longer verify.
+    Revoke {
+        /// The key id (32 hex digits, see `mkt key list`).
+        key_id: String,
+        /// Whose key it is.
+        #[arg(long, default_value = DEFAULT_USER)]
+        user: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// 1–39 lowercase letters, digits and '-'.
+        name: String,
+        /// The user administers the marketplace.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the users.
     List,
 }
 

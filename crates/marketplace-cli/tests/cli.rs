@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+const FAILURE: i32 = 1;
 const NOT_FOUND: i32 = 3;
 const USAGE: i32 = 2;
 const VERIFICATION: i32 = 4;
@@ -138,6 +139,11 @@ fn help_lists_every_command_and_exit_codes() {
         "rebuild-index",
         "gc",
         "metrics",
+        "token",
+        "owner",
+        "key",
+        "user",
+        "serve",
         "demo",
     ] {
         assert!(help.contains(command), "--help lacks {command}:\n{help}");
@@ -149,6 +155,106 @@ fn help_lists_every_command_and_exit_codes() {
         "{install}"
     );
     env.fails(&["frobnicate"], USAGE);
+}
+
+#[test]
+fn accounts_are_managed_on_the_home() {
+    let env = Env::new();
+    // Nothing is made without a home.
+    env.fails(&["token", "create", "--name", "ops"], NOT_FOUND);
+    assert!(!env.home().exists());
+    env.ok(&["init"]);
+
+    // The first admin's token: alone on stdout's first line.
+    let (code, stdout, stderr) = env.run(&["token", "create", "--name", "ops", "--scope", "admin"]);
+    assert_eq!(code, 0, "{stderr}");
+    let token = stdout.lines().next().unwrap();
+    assert!(token.starts_with("mkt_") && token.len() == 68, "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stderr.contains("created user admin (admin)"), "{stderr}");
+    let listed = env.ok(&["token", "list"]);
+    assert!(
+        listed.contains("ops") && listed.contains("admin"),
+        "{listed}"
+    );
+    assert!(!listed.contains(token), "secrets are never listed");
+
+    // Bad input is refused naming it, and changes nothing.
+    let e = env.fails(
+        &["token", "create", "--name", "x", "--scope", "everything"],
+        USAGE,
+    );
+    assert!(e.contains("everything"), "{e}");
+    env.fails(
+        &["token", "create", "--name", "x", "--pattern", "a/b/c"],
+        USAGE,
+    );
+    env.fails(
+        &["token", "create", "--name", "x", "--user", "Not A Name"],
+        USAGE,
+    );
+    env.fails(
+        &["token", "create", "--name", "x", "--expires-in-days", "0"],
+        USAGE,
+    );
+    let tokens = env.json(&["token", "list"]);
+    assert_eq!(tokens.as_array().unwrap().len(), 1);
+
+    // A publisher with the home's key and a token for acme/* that expires.
+    env.ok(&["user", "add", "alice"]);
+    env.fails(&["user", "add", "alice"], FAILURE);
+    let added = env.ok(&["key", "add", "--user", "alice"]);
+    assert!(added.contains("alice"), "{added}");
+    let keys = env.json(&["key", "list", "--user", "alice"]);
+    let key_id = keys["keys"][0].as_str().unwrap().to_owned();
+    let created = env.json(&[
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--user",
+        "alice",
+        "--pattern",
+        "acme/*",
+        "--expires-in-days",
+        "30",
+    ]);
+    assert!(created["token"].as_str().unwrap().starts_with("mkt_"));
+    assert_eq!(created["record"]["pattern"], "acme/*");
+    let id = created["record"]["id"].as_str().unwrap().to_owned();
+    // Alice is no admin: no admin token for her.
+    env.fails(
+        &[
+            "token", "create", "--name", "x", "--user", "alice", "--scope", "admin",
+        ],
+        USAGE,
+    );
+
+    // Owners: a user must exist; the last owner stays.
+    env.fails(&["owner", "add", "acme", "--namespace", "bob"], NOT_FOUND);
+    env.ok(&["owner", "add", "acme", "--namespace", "alice"]);
+    let owners = env.json(&["owner", "list", "acme", "--namespace"]);
+    assert_eq!(owners["owners"], serde_json::json!(["alice"]));
+    env.fails(
+        &["owner", "remove", "acme", "--namespace", "alice"],
+        INVALID,
+    );
+    let nobody = env.ok(&["owner", "list", "web"]);
+    assert!(nobody.contains("nobody owns"), "{nobody}");
+
+    // Revoking.
+    env.ok(&["token", "revoke", &id, "--user", "alice"]);
+    let listed = env.ok(&["token", "list", "--user", "alice"]);
+    assert!(listed.contains("revoked"), "{listed}");
+    let e = env.fails(&["token", "revoke", "0000000000000000"], NOT_FOUND);
+    assert!(e.contains("mkt token list"), "{e}");
+    env.ok(&[
+        "key", "revoke", &key_id, "--user", "alice", "--reason", "rotated",
+    ]);
+    let trust = env.ok(&["trust", "list"]);
+    assert!(trust.contains("revoked"), "{trust}");
+    let users = env.json(&["user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -13,10 +13,15 @@ fn mkt(home: &std::path::Path, config: &std::path::Path) -> Command {
 
 /// One HTTP/1.1 GET of `path` on `address`; returns the status line and the body.
 fn get(address: &str, path: &str) -> (String, String) {
+    get_with(address, path, "")
+}
+
+/// A GET with `headers` (each ending in CRLF) added.
+fn get_with(address: &str, path: &str, headers: &str) -> (String, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
     )
     .expect("request");
     let mut response = String::new();
@@ -84,6 +89,66 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         .expect("stderr");
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+/// The README's server for a team: init, the first admin's token, serve — and the token
+/// works against the served API (a private server refuses reads without it).
+#[cfg(unix)]
+#[test]
+fn a_team_server_starts_with_the_first_admins_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("home"), dir.path().join("config.toml"));
+    assert!(
+        mkt(&home, &config)
+            .arg("init")
+            .status()
+            .expect("init")
+            .success()
+    );
+    let created = mkt(&home, &config)
+        .args(["token", "create", "--name", "ops", "--scope", "admin"])
+        .output()
+        .expect("token create");
+    assert!(created.status.success(), "{created:?}");
+    let stdout = String::from_utf8(created.stdout).expect("utf-8");
+    let token = stdout.lines().next().expect("a first line").to_owned();
+
+    let mut child = mkt(&home, &config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--private"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let address = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("the address")
+        .to_owned();
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (status, body) = get_with(&address, "/api/v1/me", &auth);
+    assert!(status.contains("200"), "{status}: {body}");
+    assert!(body.contains("\"admin\""), "{body}");
+    let (status, _) = get(&address, "/api/v1/search?q=x");
+    assert!(status.contains("401"), "private: {status}");
+    let (status, _) = get_with(&address, "/api/v1/search?q=x", &auth);
+    assert!(status.contains("200"), "{status}");
+    let (status, _) = get_with(
+        &address,
+        "/api/v1/me",
+        "Authorization: Bearer mkt_wrong\r\n",
+    );
+    assert!(status.contains("401"), "{status}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().expect("wait").success());
 }
 
 #[test]

@@ -324,6 +324,17 @@ impl MarketplaceClient {
             return Ok(None);
         }
         let target = claim_target(package);
+        let owners = accounts.owners(&target).await?;
+        if owners.contains(&user.name) {
+            return Ok(None);
+        }
+        if owners.is_empty() && self.has_versions(package).await {
+            return Err(Error::Unauthorized {
+                what: format!(
+                    "publish {package}: it has versions but nobody owns {target} (they were published on the marketplace's home); its operator names owners with `mkt owner add`"
+                ),
+            });
+        }
         match accounts.claim(&target, &user.name).await? {
             Claim::Claimed => {
                 tracing::info!(%target, user = %user.name, "first publish: owner claimed");
@@ -348,6 +359,16 @@ impl MarketplaceClient {
         }
     }
 
+    /// Whether `package` has a registered version; `true` when the registry cannot say (a
+    /// claim is then neither made over nor given up from under existing versions).
+    async fn has_versions(&self, package: &PackageRef) -> bool {
+        match self.registry.list_version_states(package).await {
+            Ok(states) => !states.is_empty(),
+            Err(Error::NotFound { .. }) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Gives a claim back after its publish failed, unless the package has a version by now
     /// (a concurrent publish of the same user landed and needs its owner).
     async fn give_up_claim(
@@ -357,13 +378,7 @@ impl MarketplaceClient {
         user: &UserName,
         package: &PackageRef,
     ) {
-        let has_versions = match self.registry.list_version_states(package).await {
-            Ok(states) => !states.is_empty(),
-            Err(Error::NotFound { .. }) => false,
-            // Unknown: keep the claim rather than leave a published package unowned.
-            Err(_) => true,
-        };
-        if has_versions {
+        if self.has_versions(package).await {
             return;
         }
         if let Err(e) = accounts.remove_owner(target, user, false).await {

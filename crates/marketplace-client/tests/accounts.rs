@@ -3,18 +3,21 @@
 
 use std::sync::Arc;
 
-use marketplace_client::{LicenseAllowList, MarketplaceBuilder, MarketplaceClient};
-use marketplace_core::{ErrorKind, KeyPair, OwnerTarget, PackageMetadata, Scope, User, UserName};
+use marketplace_client::{
+    ArchiveLimits, LicenseAllowList, MarketplaceBuilder, MarketplaceClient, pack_dir,
+};
+use marketplace_core::{ErrorKind, KeyPair, OwnerTarget, Scope, User, UserName};
 
-/// An archive of `id` (its manifest says `license = "MIT"`).
-fn archive(id: &str) -> bytes::Bytes {
-    let metadata = PackageMetadata::new(
-        id.parse().unwrap(),
-        "A tool",
-        marketplace_core::ContentHash::sha256(b""),
-        0,
-    );
-    marketplace_testing::corpus::archive(&metadata, 16)
+/// An archive of `acme/web@1.0.0` (`license = "MIT"`).
+fn archive() -> marketplace_client::Inspected {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("marketplace.toml"),
+        "[package]\nname = \"web\"\nnamespace = \"acme\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.txt"), "web").unwrap();
+    pack_dir(dir.path(), &ArchiveLimits::default()).unwrap()
 }
 
 async fn user(client: &MarketplaceClient, name: &str) -> (User, KeyPair) {
@@ -32,7 +35,7 @@ async fn user(client: &MarketplaceClient, name: &str) -> (User, KeyPair) {
 
 async fn prepared(
     client: &MarketplaceClient,
-    archive: bytes::Bytes,
+    archive: marketplace_client::Inspected,
     key: &KeyPair,
 ) -> marketplace_client::PreparedPackage {
     let mut prepared = client.prepare(archive).await.unwrap();
@@ -64,10 +67,7 @@ async fn a_refused_publish_as_a_user_claims_nothing() {
 
     // Bob's publish signed with alice's key.
     let e = client
-        .publish_as(
-            &bob,
-            prepared(&client, archive("acme/web@1.0.0"), &alice_key).await,
-        )
+        .publish_as(&bob, prepared(&client, archive(), &alice_key).await)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
@@ -76,10 +76,7 @@ async fn a_refused_publish_as_a_user_claims_nothing() {
 
     // A license the policy refuses: the hook runs before the claim.
     let e = client
-        .publish_as(
-            &alice,
-            prepared(&client, archive("acme/web@1.0.0"), &alice_key).await,
-        )
+        .publish_as(&alice, prepared(&client, archive(), &alice_key).await)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid);
@@ -90,10 +87,7 @@ async fn a_refused_publish_as_a_user_claims_nothing() {
     let (alice, alice_key) = user(&client, "alice").await;
     let (bob, _) = user(&client, "bob").await;
     client
-        .publish_as(
-            &alice,
-            prepared(&client, archive("acme/web@1.0.0"), &alice_key).await,
-        )
+        .publish_as(&alice, prepared(&client, archive(), &alice_key).await)
         .await
         .unwrap();
     assert_eq!(
