@@ -627,3 +627,36 @@ async fn a_private_server_answers_reads_only_with_a_token() {
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_published_on_the_home_is_not_claimed_over_http() {
+    let server = Running::start().await;
+    server
+        .client
+        .publish(archive("tool@1.0.0", "Tool", &[]), &server.key.private_key)
+        .await
+        .expect("published on the home");
+    let response = server.publish(&archive("tool@1.1.0", "Tool", &[])).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(error_of(response).await.message.contains("nobody owns"));
+    let tool = OwnerTarget::Package("tool".parse().unwrap());
+    assert!(server.client.owners(&tool).await.unwrap().is_empty());
+    assert_eq!(
+        server
+            .client
+            .versions(&"tool".parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Once the operator names an owner, the owner publishes.
+    server
+        .client
+        .add_owner(&tool, &UserName::new("alice").unwrap())
+        .await
+        .unwrap();
+    let response = server.publish(&archive("tool@1.1.0", "Tool", &[])).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    server.stop().await;
+}
