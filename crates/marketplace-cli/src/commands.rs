@@ -1558,6 +1558,11 @@ async fn stats(client: &MarketplaceClient, text: &str, out: &Output) -> CliResul
 
 /// `mkt serve`: the home's marketplace over HTTP until SIGINT or SIGTERM. The home stays locked
 /// for writing while it serves (other `mkt` writers wait; readers do not).
+/// `n` requests per second with bursts of `2n`; none for 0.
+fn rate_limit(n: u32) -> Option<marketplace_server::RateLimit> {
+    (n > 0).then(|| marketplace_server::RateLimit::new(n, n.saturating_mul(2)))
+}
+
 async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -1574,7 +1579,10 @@ async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
     let mut config = marketplace_server::ServerConfig::default()
         .with_request_timeout(Duration::from_secs(args.request_timeout))
         .with_max_concurrent_requests(args.max_concurrent_requests)
-        .with_private(args.private);
+        .with_private(args.private)
+        .with_header_read_timeout(Duration::from_secs(args.header_read_timeout.max(1)))
+        .with_rate_limit_per_address(rate_limit(args.rate_limit_per_address))
+        .with_rate_limit_per_token(rate_limit(args.rate_limit_per_token));
     if let Some(bytes) = args.max_archive_bytes {
         config = config.with_max_archive_bytes(bytes);
     }

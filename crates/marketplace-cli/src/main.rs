@@ -331,6 +331,33 @@ struct ServeArgs {
     /// Require an API token for every request, reads included (default: reads are public).
     #[arg(long, env = "MKT_PRIVATE")]
     private: bool,
+    /// The longest a client may take to send a request's headers, in seconds (slower ones are
+    /// disconnected).
+    #[arg(
+        long,
+        env = "MKT_HEADER_READ_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    header_read_timeout: u64,
+    /// Requests per second one client address may make, with bursts of twice as many; 0: no
+    /// limit.
+    #[arg(
+        long,
+        env = "MKT_RATE_LIMIT_PER_ADDRESS",
+        default_value_t = 300,
+        value_name = "N"
+    )]
+    rate_limit_per_address: u32,
+    /// Requests per second one API token (or one address without a token) may make, with
+    /// bursts of twice as many; 0: no limit.
+    #[arg(
+        long,
+        env = "MKT_RATE_LIMIT_PER_TOKEN",
+        default_value_t = 100,
+        value_name = "N"
+    )]
+    rate_limit_per_token: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod limits;
 mod ops;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+pub use crate::limits::RateLimit;
 
 /// The address `mkt serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -43,6 +45,16 @@ pub struct ServerConfig {
     /// Whether every request under `/api/v1` needs an API token, reads included (default:
     /// reads are public).
     pub private: bool,
+    /// Longest a client may take to send a request's headers (default 10 s): a slower one
+    /// (a slow-loris client) is disconnected.
+    pub header_read_timeout: Duration,
+    /// Most headers a request may have (default 100): more get 431.
+    pub max_headers: usize,
+    /// Requests one client address may make (default 300/s, bursts of 600); `None`: no limit.
+    pub rate_limit_per_address: Option<RateLimit>,
+    /// Requests one API token may make, or one address without a token (default 100/s,
+    /// bursts of 200); `None`: no limit.
+    pub rate_limit_per_token: Option<RateLimit>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +64,10 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(60),
             max_concurrent_requests: 512,
             private: false,
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            rate_limit_per_address: Some(RateLimit::new(300, 600)),
+            rate_limit_per_token: Some(RateLimit::new(100, 200)),
         }
     }
 }
@@ -72,6 +88,30 @@ impl ServerConfig {
     /// This configuration, private (every request needs a token) or not.
     pub fn with_private(mut self, private: bool) -> Self {
         self.private = private;
+        self
+    }
+
+    /// These limits with `timeout` as the longest a client may take to send its headers.
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// These limits with at most `n` headers per request.
+    pub fn with_max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n.max(1);
+        self
+    }
+
+    /// These limits with `limit` per client address (`None`: unlimited).
+    pub fn with_rate_limit_per_address(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit_per_address = limit;
+        self
+    }
+
+    /// These limits with `limit` per API token (`None`: unlimited).
+    pub fn with_rate_limit_per_token(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit_per_token = limit;
         self
     }
 
@@ -130,7 +170,7 @@ impl Server {
     /// application, or serving with [`Server::serve`].
     pub fn router(&self) -> Router {
         let config = &self.state.config;
-        Router::new()
+        let router = Router::new()
             .nest(
                 "/api/v1",
                 api::routes().merge(accounts::routes()).route_layer(
@@ -148,19 +188,31 @@ impl Server {
                     format!("{} does not take this method", uri.path()),
                 )
             })
-            .with_state(self.state.clone())
+            .with_state(self.state.clone());
+        let router = router
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 config.request_timeout,
             ))
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 config.max_concurrent_requests,
-            ))
-            .layer(TraceLayer::new_for_http())
+            ));
+        // Counted before a request waits for a slot: a client over its quota takes none.
+        let router = match config.rate_limit_per_token {
+            Some(limit) => router.layer(limits::layer(limits::ByToken, limit)),
+            None => router,
+        };
+        let router = match config.rate_limit_per_address {
+            Some(limit) => router.layer(limits::layer(limits::ByAddress, limit)),
+            None => router,
+        };
+        router.layer(TraceLayer::new_for_http())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting connections and
-    /// waits for the requests in flight to finish (a publish is complete or absent).
+    /// waits for the requests in flight to finish (a publish is complete or absent). Each
+    /// connection speaks HTTP/1.1 with the header-read timeout and header limit of the
+    /// configuration; the requests carry the peer's address (for the per-address limit).
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -168,9 +220,50 @@ impl Server {
     ) -> std::io::Result<()> {
         let address: Option<SocketAddr> = listener.local_addr().ok();
         tracing::info!(?address, "serving the marketplace");
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let router = self.router();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.state.config.header_read_timeout)
+            .max_headers(self.state.config.max_headers);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, or a connection reset before it was
+                        // accepted: wait a moment and go on.
+                        tracing::warn!(error = %e, "could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service = tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            );
+            let connection = http.serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 
