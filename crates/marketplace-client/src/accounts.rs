@@ -6,16 +6,17 @@
 //! These flows decide what a *user* may do; which *token* may act for the user (scopes,
 //! package patterns, expiry) is the server's to check, before it calls them.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    AccountStore, Claim, Error, KeyId, OwnerTarget, PackagePattern, PackageRef, PublicKey, Result,
-    Scope, TokenHash, TokenRecord, TrustLevel, User, UserName,
+    AccountStore, Claim, Error, ErrorKind, KeyId, OwnerTarget, PackagePattern, PackageRef,
+    PublicKey, Result, Scope, TokenHash, TokenRecord, TrustLevel, User, UserName,
 };
 
 use crate::client::MarketplaceClient;
-use crate::publish::{PreparedPackage, Published};
+use crate::publish::{ManyPublished, PreparedPackage, Published, check_spelling};
 
 /// How every token secret starts: `mkt_` and 64 hexadecimal digits (256 random bits).
 pub const TOKEN_PREFIX: &str = "mkt_";
@@ -276,26 +277,7 @@ impl MarketplaceClient {
         let id = prepared.metadata.id.clone();
         let span = tracing::info_span!("marketplace.publish", package = %id, user = %user.name);
         self.flow("publish", span, async {
-            prepared.check_unchanged()?;
-            let Some(signature) = &prepared.metadata.signature else {
-                return Err(Error::invalid(
-                    "signature",
-                    "",
-                    format!("publish {id}: a publish needs its archive's signature"),
-                ));
-            };
-            let key_id = signature.key_id();
-            if accounts.key_user(&key_id).await?.as_ref() != Some(&user.name) {
-                return Err(Error::Unauthorized {
-                    what: format!(
-                        "publish {id}: the signing key {key_id} is not registered to {}",
-                        user.name
-                    ),
-                });
-            }
-            self.check_free(&id).await?;
-            self.check_signature("publish", &prepared.metadata).await?;
-            self.pre_publish_hooks(&prepared.metadata).await?;
+            self.check_as(accounts, user, &prepared).await?;
             let package = id.package();
             let claimed = self.claim_for(accounts, user, &package).await?;
             let result = self.publish_hooked(prepared).await;
@@ -308,6 +290,109 @@ impl MarketplaceClient {
             result
         })
         .await
+    }
+
+    /// Publishes many prepared packages (each with its detached signature) as `user`'s, for
+    /// imports over HTTP: each is checked as [`MarketplaceClient::publish_as`] checks one, and
+    /// each refused is reported with its position and why (twice in the input, another
+    /// spelling of a package in it, not `user`'s to publish, …); the rest are published through
+    /// the batch path (one `register_batch`, one index commit). A backend failure is an error
+    /// for the whole call, and gives back the claims it made.
+    pub async fn publish_many_as(
+        &self,
+        user: &User,
+        prepared: Vec<PreparedPackage>,
+    ) -> Result<ManyPublished> {
+        let accounts = self.accounts()?;
+        let span = tracing::info_span!(
+            "marketplace.publish_many",
+            count = prepared.len(),
+            user = %user.name
+        );
+        self.flow("publish_many", span, async {
+            let mut accepted = Vec::with_capacity(prepared.len());
+            let mut refused = Vec::new();
+            let mut seen = HashSet::new();
+            let mut spellings: HashMap<String, PackageRef> = HashMap::new();
+            let mut claimed: Vec<(OwnerTarget, PackageRef)> = Vec::new();
+            for (position, p) in prepared.into_iter().enumerate() {
+                let package = p.metadata.id.package();
+                let outcome = async {
+                    if !seen.insert(p.metadata.id.canonical()) {
+                        return Err(Error::already_exists(format!(
+                            "package {} (twice in one batch)",
+                            p.metadata.id
+                        )));
+                    }
+                    if let Some(first) = spellings.get(&package.canonical()) {
+                        check_spelling(&package, first)?;
+                    }
+                    self.check_as(accounts, user, &p).await?;
+                    if let Some(target) = self.claim_for(accounts, user, &package).await? {
+                        claimed.push((target, package.clone()));
+                    }
+                    Ok(())
+                }
+                .await;
+                match outcome {
+                    Ok(()) => {
+                        spellings.entry(package.canonical()).or_insert(package);
+                        accepted.push(p);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Backend => return Err(e),
+                    Err(e) => refused.push((position, e)),
+                }
+            }
+            if accepted.is_empty() {
+                return Ok(ManyPublished {
+                    published: Vec::new(),
+                    refused,
+                });
+            }
+            match self.commit_batch(accepted).await {
+                Ok(published) => Ok(ManyPublished { published, refused }),
+                Err(e) => {
+                    for (target, package) in &claimed {
+                        self.give_up_claim(accounts, target, &user.name, package)
+                            .await;
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Every check of a publish of `prepared` as `user`'s, but ownership: unchanged metadata,
+    /// a signature by a key registered to `user` that verifies and is trusted, the version
+    /// free, the `pre_publish` hooks.
+    async fn check_as(
+        &self,
+        accounts: &dyn AccountStore,
+        user: &User,
+        prepared: &PreparedPackage,
+    ) -> Result<()> {
+        let id = &prepared.metadata.id;
+        prepared.check_unchanged()?;
+        let Some(signature) = &prepared.metadata.signature else {
+            return Err(Error::invalid(
+                "signature",
+                "",
+                format!("publish {id}: a publish needs its archive's signature"),
+            ));
+        };
+        let key_id = signature.key_id();
+        if accounts.key_user(&key_id).await?.as_ref() != Some(&user.name) {
+            return Err(Error::Unauthorized {
+                what: format!(
+                    "publish {id}: the signing key {key_id} is not registered to {}",
+                    user.name
+                ),
+            });
+        }
+        self.check_free(id).await?;
+        self.check_signature("publish", &prepared.metadata).await?;
+        self.pre_publish_hooks(&prepared.metadata).await
     }
 
     /// Checks `user` may publish `package`, claiming its namespace or name when unowned;

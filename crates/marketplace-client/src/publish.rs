@@ -447,12 +447,19 @@ impl MarketplaceClient {
     }
 
     /// Stores, registers (one `register_batch`) and indexes (one commit) prepared packages.
-    async fn commit_batch(&self, prepared: Vec<PreparedPackage>) -> Result<Vec<Published>> {
+    pub(crate) async fn commit_batch(
+        &self,
+        prepared: Vec<PreparedPackage>,
+    ) -> Result<Vec<Published>> {
         // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
         // trip), so overlapping them multiplies throughput.
-        let mut stores = futures_util::stream::iter(&prepared)
+        // (Made up front rather than by a closure over the stream: the future stays `Send`
+        // for any caller, a server's handler among them.)
+        let stores: Vec<_> = prepared
+            .iter()
             .map(|p| self.store_checked(&p.metadata, p.archive()))
-            .buffer_unordered(STORE_CONCURRENCY);
+            .collect();
+        let mut stores = futures_util::stream::iter(stores).buffer_unordered(STORE_CONCURRENCY);
         while let Some(stored) = stores.next().await {
             stored?;
         }
@@ -500,7 +507,7 @@ fn archive_len(archive: &Archive) -> usize {
 }
 
 /// Refuses `package` when `existing` (the same package) is spelled otherwise.
-fn check_spelling(package: &PackageRef, existing: &PackageRef) -> Result<()> {
+pub(crate) fn check_spelling(package: &PackageRef, existing: &PackageRef) -> Result<()> {
     if package.to_string() == existing.to_string() {
         return Ok(());
     }

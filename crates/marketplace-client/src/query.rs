@@ -60,6 +60,28 @@ impl MarketplaceClient {
         .await
     }
 
+    /// How many packages matching `query` (its text and filters; paging aside) fall in each
+    /// category, keyword and namespace, most frequent first.
+    pub async fn facets(&self, query: &SearchQuery) -> Result<marketplace_core::Facets> {
+        let span = tracing::info_span!("marketplace.facets", text = %query.text);
+        self.flow("facets", span, async {
+            self.call("search", "facets", true, || self.search.facets(query))
+                .await
+        })
+        .await
+    }
+
+    /// Up to `limit` packages like the package of `id`, best first, never that package itself.
+    /// `NotFound` if `id` is not indexed.
+    pub async fn similar(&self, id: &PackageId, limit: usize) -> Result<Vec<SearchResult>> {
+        let span = tracing::info_span!("marketplace.similar", package = %id);
+        self.flow("similar", span, async {
+            self.call("search", "similar", true, || self.search.similar(id, limit))
+                .await
+        })
+        .await
+    }
+
     /// [`search`](Self::search), and when that finds nothing for a text, the same search again
     /// forgiving a typo in words of 3 and 4 letters (which are otherwise matched only as
     /// written), marked `respelled`. A later page (`offset` > 0) is not retried: its emptiness

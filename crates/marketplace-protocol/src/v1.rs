@@ -11,8 +11,8 @@ use marketplace_core::semver::Version;
 use marketplace_core::time::format_description::well_known::Rfc3339;
 use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
-    ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, GraphNode, KeyId,
-    License, MetadataUpdate, Name, PackageId, PackageMetadata, PackagePattern, PackageRef,
+    ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, Facets, GraphNode,
+    KeyId, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackagePattern, PackageRef,
     PackageStats, PublicKey, RegistryEvent, RenamedDependency, Result, Scope, SearchResult,
     Signature, SignatureAlgorithm, TokenRecord, TrustLevel, TrustResult, TrustedKey, User,
     UserName, VersionState, YankInfo, parse_requirement_for, parse_url, parse_version,
@@ -633,6 +633,52 @@ impl TryFrom<SearchHit> for SearchResult {
     }
 }
 
+/// One value of a facet and how many matching packages have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetCount {
+    /// The category, keyword or namespace.
+    pub value: String,
+    /// Matching packages with it.
+    pub count: u64,
+}
+
+/// Counts of the packages a search matches, per category, keyword and namespace, most
+/// frequent first: `GET /api/v1/facets?q=…` (the search's parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetCounts {
+    /// Per category.
+    pub categories: Vec<FacetCount>,
+    /// Per keyword.
+    pub keywords: Vec<FacetCount>,
+    /// Per namespace.
+    pub namespaces: Vec<FacetCount>,
+}
+
+impl From<&Facets> for FacetCounts {
+    fn from(f: &Facets) -> Self {
+        let counts = |list: &[(String, u64)]| {
+            list.iter()
+                .map(|(value, count)| FacetCount {
+                    value: value.clone(),
+                    count: *count,
+                })
+                .collect()
+        };
+        FacetCounts {
+            categories: counts(&f.categories),
+            keywords: counts(&f.keywords),
+            namespaces: counts(&f.namespaces),
+        }
+    }
+}
+
+impl From<FacetCounts> for Facets {
+    fn from(f: FacetCounts) -> Self {
+        let pairs = |list: Vec<FacetCount>| list.into_iter().map(|c| (c.value, c.count)).collect();
+        Facets::new(pairs(f.categories), pairs(f.keywords), pairs(f.namespaces))
+    }
+}
+
 /// Names for a search box: `GET /api/v1/suggest?q=PREFIX`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suggestions {
@@ -913,6 +959,64 @@ pub struct YankResponse {
     pub id: String,
     /// Whether it is yanked now.
     pub yanked: bool,
+}
+
+/// One package of a batch publish: its archive and what the headers of a single publish
+/// carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItem {
+    /// The archive (`.tar.gz`), standard base64.
+    pub archive: String,
+    /// Its detached signature, as the [`SIGNATURE_HEADER`] carries it.
+    pub signature: String,
+    /// The publication time the signature covers (RFC 3339), as the
+    /// [`PUBLISHED_AT_HEADER`] carries it.
+    pub published_at: String,
+}
+
+impl BatchItem {
+    /// The item for `archive` with `signature` over it at `published_at`.
+    pub fn new(archive: &[u8], signature: &Signature, published_at: OffsetDateTime) -> Self {
+        use base64::Engine as _;
+        BatchItem {
+            archive: base64::engine::general_purpose::STANDARD.encode(archive),
+            signature: SignatureBody::from(signature).header_value(),
+            published_at: published_at_header(published_at),
+        }
+    }
+
+    /// The archive bytes; `Invalid` when the field is not base64.
+    pub fn archive_bytes(&self) -> Result<Vec<u8>> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.archive)
+            .map_err(|e| Error::invalid("archive", "", format!("must be standard base64 ({e})")))
+    }
+}
+
+/// The body of `POST /api/v1/batch`: many packages in one request, for imports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The packages, each checked on its own.
+    pub packages: Vec<BatchItem>,
+}
+
+/// A package of a batch that was not published, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRefusal {
+    /// Its position in the request (from 0).
+    pub index: usize,
+    /// Why, as an error response would say it.
+    pub error: ErrorBody,
+}
+
+/// What a batch publish did: the response of `POST /api/v1/batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// The versions published, in request order.
+    pub published: Vec<PublishResponse>,
+    /// The packages refused.
+    pub refused: Vec<BatchRefusal>,
 }
 
 // ---- accounts ----------------------------------------------------------------------------------

@@ -272,6 +272,17 @@ fn keys() {
 }
 
 #[test]
+fn facets() {
+    let facets = marketplace_core::Facets::new(
+        vec![("web".into(), 12), ("cli".into(), 3)],
+        vec![("http".into(), 9)],
+        vec![("acme".into(), 4)],
+    );
+    let back = golden("facet_counts", &v1::FacetCounts::from(&facets));
+    assert_eq!(marketplace_core::Facets::from(back), facets);
+}
+
+#[test]
 fn suggestions() {
     golden(
         "suggestions",
@@ -479,5 +490,48 @@ fn account_requests_with_bad_fields_are_refused_naming_them() {
             .unwrap_err()
             .to_string()
             .contains("ed25519")
+    );
+}
+
+#[test]
+fn batch() {
+    let signature = signed_metadata().signature.expect("signed");
+    let request = golden(
+        "batch_request",
+        &v1::BatchRequest {
+            packages: vec![v1::BatchItem::new(
+                b"archive bytes",
+                &signature,
+                datetime!(2026-12-01 09:00 UTC),
+            )],
+        },
+    );
+    assert_eq!(
+        request.packages[0].archive_bytes().unwrap(),
+        b"archive bytes"
+    );
+    let bad = v1::BatchItem {
+        archive: "not base64!".into(),
+        ..request.packages[0].clone()
+    };
+    assert_eq!(
+        bad.archive_bytes().unwrap_err().kind(),
+        marketplace_core::ErrorKind::Invalid
+    );
+    let error = Error::already_exists("package web@1.0.0");
+    golden(
+        "batch_response",
+        &v1::BatchResponse {
+            published: vec![v1::PublishResponse {
+                id: "acme/web@1.0.0".into(),
+                checksum: ContentHash::sha256(b"archive").to_string(),
+                size: 4096,
+                indexed: true,
+            }],
+            refused: vec![v1::BatchRefusal {
+                index: 1,
+                error: v1::ErrorResponse::from(&error).error,
+            }],
+        },
     );
 }

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use futures_util::StreamExt;
 use marketplace_core::{
     Error, PackageId, PackageRef, Scope, SearchQuery, SortOrder, parse_requirement_for,
@@ -27,6 +27,7 @@ use crate::error::{ApiError, ApiResult};
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/packages", put(publish))
+        .route("/batch", post(publish_batch))
         .route("/packages/{package}/versions", get(versions))
         .route("/packages/{package}/{version}", get(version_metadata))
         .route("/packages/{package}/{version}/info", get(info))
@@ -37,6 +38,8 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         )
         .route("/resolve", get(resolve))
         .route("/search", get(search))
+        .route("/facets", get(facets))
+        .route("/packages/{package}/{version}/similar", get(similar))
         .route("/suggest", get(suggest))
         .route("/events", get(events))
         .route("/keys", get(keys))
@@ -168,7 +171,7 @@ async fn publish(
         .to_str()
         .map_err(|_| ApiError::invalid(v1::PUBLISHED_AT_HEADER, "the header is not ASCII text"))?;
     let published_at = v1::parse_published_at(published_at, marketplace_core::now_seconds())?;
-    let archive = read_body(body, state.config.max_archive_bytes).await?;
+    let archive = read_body(&headers, body, state.config.max_archive_bytes, "archive").await?;
     let mut prepared = state.client.prepare(archive).await?;
     let package = prepared.metadata.id.package();
     caller.cover(&package)?;
@@ -192,6 +195,104 @@ async fn publish(
     ))
 }
 
+/// Most packages one batch publish may carry.
+pub(crate) const MAX_BATCH_PACKAGES: usize = 10_000;
+
+/// `POST /api/v1/batch`: many packages in one JSON body ([`v1::BatchRequest`]), for imports.
+/// Each is checked as a single publish is (the token's scope and pattern, the key, ownership)
+/// and a refused one is listed with its position; the others are published together.
+async fn publish_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<v1::BatchResponse>> {
+    let caller = auth::require(&state, &headers).await?;
+    caller.allow(&[Scope::PublishNew, Scope::PublishUpdate])?;
+    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or("");
+        let essence = kind.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid",
+                format!("a batch publish body is JSON, not {kind:?}"),
+            ));
+        }
+    }
+    let bytes = read_body(&headers, body, state.config.max_batch_bytes, "batch").await?;
+    let request: v1::BatchRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid("body", format!("not a batch publish body: {e}")))?;
+    if request.packages.is_empty() || request.packages.len() > MAX_BATCH_PACKAGES {
+        return Err(ApiError::invalid(
+            "packages",
+            format!(
+                "a batch carries 1 to {MAX_BATCH_PACKAGES} packages, not {}",
+                request.packages.len()
+            ),
+        ));
+    }
+    let now = marketplace_core::now_seconds();
+    let mut prepared = Vec::with_capacity(request.packages.len());
+    let mut positions = Vec::with_capacity(request.packages.len());
+    let mut refused = Vec::new();
+    for (index, item) in request.packages.iter().enumerate() {
+        match prepare_item(&state, &caller, item, now).await {
+            Ok(p) => {
+                positions.push(index);
+                prepared.push(p);
+            }
+            Err(e) if e.status().is_server_error() => return Err(e),
+            Err(e) => refused.push(v1::BatchRefusal {
+                index,
+                error: e.into_body(),
+            }),
+        }
+    }
+    let outcome = state.client.publish_many_as(&caller.user, prepared).await?;
+    refused.extend(outcome.refused.iter().map(|(at, e)| v1::BatchRefusal {
+        index: positions[*at],
+        error: v1::ErrorResponse::from(e).error,
+    }));
+    refused.sort_by_key(|r| r.index);
+    Ok(Json(v1::BatchResponse {
+        published: outcome
+            .published
+            .iter()
+            .map(|p| v1::PublishResponse {
+                id: p.id.to_string(),
+                checksum: p.checksum.to_string(),
+                size: p.size,
+                indexed: p.indexed,
+            })
+            .collect(),
+        refused,
+    }))
+}
+
+/// One package of a batch, prepared with its signature and publication time, once the
+/// caller's token may publish it.
+async fn prepare_item(
+    state: &AppState,
+    caller: &auth::Caller,
+    item: &v1::BatchItem,
+    now: marketplace_core::time::OffsetDateTime,
+) -> ApiResult<marketplace_client::PreparedPackage> {
+    let signature = v1::SignatureBody::from_header(&item.signature)?;
+    let published_at = v1::parse_published_at(&item.published_at, now)?;
+    let mut prepared = state.client.prepare(item.archive_bytes()?).await?;
+    let package = prepared.metadata.id.package();
+    caller.cover(&package)?;
+    let scope = if is_new(state, &package).await? {
+        Scope::PublishNew
+    } else {
+        Scope::PublishUpdate
+    };
+    caller.allow(&[scope])?;
+    prepared.metadata.published_at = published_at;
+    prepared.metadata.signature = Some(signature);
+    Ok(prepared)
+}
+
 /// Whether `package` has no version yet (publishing it needs the publish-new scope).
 async fn is_new(state: &AppState, package: &PackageRef) -> ApiResult<bool> {
     match state.client.versions(package).await {
@@ -201,10 +302,22 @@ async fn is_new(state: &AppState, package: &PackageRef) -> ApiResult<bool> {
     }
 }
 
-/// The whole body, refused with 413 as soon as it passes `limit` bytes (a body announced
-/// larger is refused before it is read by the layer in front), and with 400 when the client
-/// stops sending in the middle.
-async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+/// The whole body, refused with 413 before it is read when its `Content-Length` passes
+/// `limit` bytes, or as soon as it does, and with 400 when the client stops sending in the
+/// middle.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    what: &str,
+) -> ApiResult<bytes::Bytes> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit) {
+        return Err(too_large(what, limit));
+    }
     let mut stream = body.into_data_stream();
     let mut buffer = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
@@ -215,19 +328,19 @@ async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
             )
         })?;
         if (buffer.len() + chunk.len()) as u64 > limit {
-            return Err(too_large(limit));
+            return Err(too_large(what, limit));
         }
         buffer.extend_from_slice(&chunk);
     }
     Ok(buffer.freeze())
 }
 
-/// The 413 of an archive over `limit` bytes.
-pub(crate) fn too_large(limit: u64) -> ApiError {
+/// The 413 of a body (`what`: the archive, the batch) over `limit` bytes.
+pub(crate) fn too_large(what: &str, limit: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "invalid",
-        format!("the archive is larger than this server accepts ({limit} bytes)"),
+        format!("the {what} is larger than this server accepts ({limit} bytes)"),
     )
 }
 
@@ -273,6 +386,17 @@ pub(crate) const MAX_SEARCH_LIMIT: usize = 100;
 /// Most events one page of the feed returns.
 pub(crate) const MAX_EVENTS_LIMIT: usize = 1000;
 
+/// `limit` when it is 1 to `max`, else a 400 saying so.
+fn bounded_limit(limit: usize, max: usize) -> ApiResult<usize> {
+    if limit == 0 || limit > max {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {max}, got {limit}"),
+        ));
+    }
+    Ok(limit)
+}
+
 fn list(text: Option<String>) -> Vec<String> {
     text.map(|t| {
         t.split(',')
@@ -284,12 +408,8 @@ fn list(text: Option<String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// `GET /api/v1/search?q=…`.
-async fn search(
-    State(state): State<AppState>,
-    params: Result<Query<SearchParams>, QueryRejection>,
-) -> ApiResult<Json<v1::SearchResults>> {
-    let params = query(params)?;
+/// The search a request's parameters ask for, or a 400 naming the parameter that is wrong.
+fn search_query(params: SearchParams) -> ApiResult<SearchQuery> {
     let sort = match params.sort.as_deref() {
         None | Some("relevance") => SortOrder::Relevance,
         Some("downloads") => SortOrder::Downloads,
@@ -302,13 +422,7 @@ async fn search(
             ));
         }
     };
-    let limit = params.limit.unwrap_or(20);
-    if limit == 0 || limit > MAX_SEARCH_LIMIT {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be 1 to {MAX_SEARCH_LIMIT}, got {limit}"),
-        ));
-    }
+    let limit = bounded_limit(params.limit.unwrap_or(20), MAX_SEARCH_LIMIT)?;
     let mut search = SearchQuery::text(params.q.unwrap_or_default())
         .with_categories(list(params.categories))
         .with_keywords(list(params.keywords));
@@ -320,7 +434,46 @@ async fn search(
     search.sort = sort;
     search.limit = limit;
     search.offset = params.offset.unwrap_or(0);
+    Ok(search)
+}
+
+/// `GET /api/v1/search?q=…`.
+async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> ApiResult<Json<v1::SearchResults>> {
+    let search = search_query(query(params)?)?;
     let hits = state.client.search(&search).await?;
+    Ok(Json(v1::SearchResults {
+        hits: hits.iter().map(v1::SearchHit::from).collect(),
+    }))
+}
+
+/// `GET /api/v1/facets?q=…` (the search's parameters): counts per category, keyword and
+/// namespace of what the search matches.
+async fn facets(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> ApiResult<Json<v1::FacetCounts>> {
+    let search = search_query(query(params)?)?;
+    let facets = state.client.facets(&search).await?;
+    Ok(Json(v1::FacetCounts::from(&facets)))
+}
+
+#[derive(Deserialize)]
+struct LimitParams {
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/packages/{package}/{version}/similar?limit=`: packages like this one.
+async fn similar(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    limit: Result<Query<LimitParams>, QueryRejection>,
+) -> ApiResult<Json<v1::SearchResults>> {
+    let id = package_id(path(params)?)?;
+    let limit = bounded_limit(query(limit)?.limit.unwrap_or(10), MAX_SEARCH_LIMIT)?;
+    let hits = state.client.similar(&id, limit).await?;
     Ok(Json(v1::SearchResults {
         hits: hits.iter().map(v1::SearchHit::from).collect(),
     }))
@@ -360,13 +513,7 @@ async fn events(
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::EventPage>> {
     let params = query(params)?;
-    let limit = params.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_EVENTS_LIMIT {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be 1 to {MAX_EVENTS_LIMIT}, got {limit}"),
-        ));
-    }
+    let limit = bounded_limit(params.limit.unwrap_or(100), MAX_EVENTS_LIMIT)?;
     let events = state
         .client
         .registry()

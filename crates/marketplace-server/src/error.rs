@@ -45,6 +45,16 @@ impl ApiError {
         self
     }
 
+    /// The status of this error.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body's error, for a report that lists many (a batch's refusals).
+    pub(crate) fn into_body(self) -> marketplace_protocol::v1::ErrorBody {
+        self.body.error
+    }
+
     /// A 404 for a path no route serves.
     pub(crate) fn no_route(path: &str) -> Self {
         ApiError::new(

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     /// announced larger is refused with 413 before it is read; one that grows past it is cut
     /// off there.
     pub max_archive_bytes: u64,
+    /// Largest batch publish body (`POST /api/v1/batch`), in bytes (default 256 MiB).
+    pub max_batch_bytes: u64,
     /// Longest a request may take, reading its body included (default 60 s): 408 after.
     pub request_timeout: Duration,
     /// Requests served at once (default 512); more wait for a free slot.
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_archive_bytes: marketplace_client::ArchiveLimits::default().max_compressed,
+            max_batch_bytes: 256 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             max_concurrent_requests: 512,
             private: false,
@@ -76,6 +79,12 @@ impl ServerConfig {
     /// These limits with `bytes` as the largest publish body.
     pub fn with_max_archive_bytes(mut self, bytes: u64) -> Self {
         self.max_archive_bytes = bytes;
+        self
+    }
+
+    /// These limits with `bytes` as the largest batch publish body.
+    pub fn with_max_batch_bytes(mut self, bytes: u64) -> Self {
+        self.max_batch_bytes = bytes;
         self
     }
 

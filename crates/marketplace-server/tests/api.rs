@@ -549,3 +549,149 @@ async fn get_json<T: serde::de::DeserializeOwned>(server: &Running, path: &str) 
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     response.json().await.expect("json")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facets_and_similar_packages() {
+    let server = Running::start().await;
+    for id in ["web@1.0.0", "webby@1.0.0", "acme/http-kit@1.0.0"] {
+        assert_eq!(
+            server
+                .publish(&archive(id, "An http toolkit for the web", &[]))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    let facets: v1::FacetCounts = get_json(&server, "/api/v1/facets?q=http").await;
+    let http = facets
+        .keywords
+        .iter()
+        .find(|f| f.value == "http")
+        .expect("keyword");
+    assert_eq!(http.count, 3);
+    assert_eq!(facets.namespaces.len(), 1);
+    assert_eq!(facets.namespaces[0].value, "acme");
+    let similar: v1::SearchResults =
+        get_json(&server, "/api/v1/packages/web/1.0.0/similar?limit=5").await;
+    assert!(!similar.hits.is_empty());
+    assert!(
+        similar.hits.iter().all(|h| h.id != "web@1.0.0"),
+        "never itself"
+    );
+    for (path, status) in [
+        (
+            "/api/v1/packages/web/1.0.0/similar?limit=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/packages/nothing/1.0.0/similar",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/v1/facets?sort=sideways", StatusCode::BAD_REQUEST),
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_publishes_the_valid_packages_and_lists_each_refusal() {
+    let server = Running::with_config(
+        marketplace_server::ServerConfig::default().with_max_batch_bytes(64 * 1024),
+    )
+    .await;
+    let item = |body: &bytes::Bytes, signed: &common::Signed| {
+        serde_json::to_value(v1::BatchItem::new(
+            body,
+            &signed.signature,
+            signed.published_at,
+        ))
+        .unwrap()
+    };
+    let a = archive("a@1.0.0", "A", &[]);
+    let b = archive("acme/b@1.0.0", "B", &[]);
+    let c = archive("c@1.0.0", "C", &[]);
+    let stranger = server.client.generate_keypair().await.unwrap();
+    let (signed_a, signed_b) = (
+        server.sign(&a, &server.key.private_key).await,
+        server.sign(&b, &server.key.private_key).await,
+    );
+    let signed_c = server.sign(&c, &stranger.private_key).await;
+    let mut bad = item(&a, &signed_a);
+    bad["archive"] = "not base64!".into();
+    let body = serde_json::json!({"packages": [
+        item(&a, &signed_a),
+        item(&b, &signed_b),
+        item(&a, &signed_a),
+        bad,
+        item(&c, &signed_c),
+    ]});
+
+    let response = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/batch",
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/batch",
+            Some(&server.token),
+            Some(serde_json::json!({"packages": []})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        server.client.registry().latest_event_seq().await.unwrap(),
+        0
+    );
+
+    let response = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/batch",
+            Some(&server.token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: v1::BatchResponse = response.json().await.unwrap();
+    let published: Vec<&str> = outcome.published.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(published, ["a@1.0.0", "acme/b@1.0.0"]);
+    let refused: Vec<(usize, &str)> = outcome
+        .refused
+        .iter()
+        .map(|r| (r.index, r.error.kind.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [(2, "already_exists"), (3, "invalid"), (4, "unauthorized")]
+    );
+    assert!(
+        server
+            .client
+            .versions(&"c".parse().unwrap())
+            .await
+            .is_err_and(|e| e.kind() == marketplace_core::ErrorKind::NotFound)
+    );
+    let acme = marketplace_core::OwnerTarget::Namespace("acme".parse().unwrap());
+    assert_eq!(server.client.owners(&acme).await.unwrap().len(), 1);
+
+    // Over the batch limit: 413 before anything is read.
+    let big = (0..400).map(|_| item(&a, &signed_a)).collect::<Vec<_>>();
+    let response = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/batch",
+            Some(&server.token),
+            Some(serde_json::json!({ "packages": big })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    server.stop().await;
+}

@@ -114,6 +114,13 @@ async fn malformed_bodies_and_lengths_are_4xx_and_change_nothing() {
     assert!(!answer.contains(" 500 "), "{answer}");
     unchanged(&server).await;
 
+    // A body announced far larger than the limit: 413 at once, before any of it is sent.
+    let started = Instant::now();
+    let answer = raw(&server, head(10_000_000_000).as_bytes(), false).await;
+    assert_eq!(status(&answer), 413, "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    unchanged(&server).await;
+
     // A body cut in the middle: announced in full, half sent, then the client stops.
     let mut cut = head(body.len()).into_bytes();
     cut.extend_from_slice(&body[..body.len() / 2]);
