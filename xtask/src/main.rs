@@ -15,6 +15,7 @@ use std::process::{Command, ExitCode};
 mod conformance;
 mod fuzz;
 mod invariants;
+mod schemathesis;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..], None),
         Some("bench-report") => bench_report(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("api-fuzz") => schemathesis::run(&workspace_root()),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -43,8 +45,9 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, fuzz runs, cargo deny check licenses bans sources\n               (cargo-deny installed when missing); a gate whose tool cannot be had\n               (moto_server for S3, cargo-fuzz) prints SKIP, and fails under CI=true\n  \
+         ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, schemathesis against a served marketplace, fuzz runs,\n               cargo deny check licenses bans sources\n               (cargo-deny installed when missing); a gate whose tool cannot be had\n               (moto_server for S3, cargo-fuzz) prints SKIP, and fails under CI=true\n  \
          invariants   check the dependency invariants of the architecture\n  \
+         api-fuzz     schemathesis against the OpenAPI document of a served marketplace (needs\n               `pip install schemathesis` and the debug mkt the tests build)\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
          fuzz         every fuzz target (fuzz/) for --seconds N each (default 60), or the\n               targets named; needs cargo-fuzz (`cargo install --locked cargo-fuzz`)\n  \
          conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
@@ -149,6 +152,14 @@ fn ci() -> Result<(), String> {
             "local,memory,objectstore-local,objectstore-memory".to_string(),
         ];
         conformance::run(&local_only, Some(&reports))?;
+    }
+    if tool_answers("schemathesis", &["--version"]) {
+        schemathesis::run(&workspace_root())?;
+    } else {
+        missing(
+            "API fuzzing",
+            "schemathesis is not installed (pip install schemathesis; .ci/run installs it)",
+        )?;
     }
     fuzz::ci()?;
     deny()?;

@@ -44,6 +44,7 @@ fn hex_bytes(field: &str, text: &str) -> Result<Vec<u8>> {
 
 /// A detached Ed25519 signature over a version's signing payload (docs/TRAITS.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignatureBody {
     /// `ed25519`.
     pub algorithm: String,
@@ -176,6 +177,7 @@ pub fn parse_published_at(value: &str, now: OffsetDateTime) -> Result<OffsetDate
 
 /// Everything published about one version: `GET /api/v1/packages/{package}/{version}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionMetadata {
     /// The namespace, if any.
     pub namespace: Option<String>,
@@ -225,6 +227,7 @@ pub struct VersionMetadata {
 
 /// A renamed dependency on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenamedBody {
     /// The package (`ns/name` or `name`).
     pub package: String,
@@ -337,6 +340,7 @@ impl TryFrom<VersionMetadata> for PackageMetadata {
 /// Why and when a version was yanked, as two optional fields of the object that holds them:
 /// both present or both absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YankFields {
     /// The reason given for the yank.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,6 +379,7 @@ impl YankFields {
 
 /// One version and whether it is yanked (with why and when).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionEntry {
     /// The version.
     pub version: String,
@@ -387,6 +392,7 @@ pub struct VersionEntry {
 
 /// Every version of a package, ascending: `GET /api/v1/packages/{package}/versions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionList {
     /// The package (`ns/name` or `name`).
     pub package: String,
@@ -434,6 +440,7 @@ impl VersionList {
 
 /// Downloads on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayDownloads {
     /// The day, `YYYY-MM-DD` (UTC).
     pub date: String,
@@ -443,6 +450,7 @@ pub struct DayDownloads {
 
 /// Download statistics: `GET /api/v1/packages/{package}/{version}/stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     /// The version asked about (`ns/name@version`).
     pub id: String,
@@ -490,6 +498,7 @@ impl From<&PackageStats> for Stats {
 
 /// One version's metadata, yank state and statistics: `GET /api/v1/packages/{package}/{version}/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageInfo {
     /// The metadata.
     pub metadata: VersionMetadata,
@@ -506,6 +515,7 @@ pub struct PackageInfo {
 
 /// One package of a resolved graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphEntry {
     /// Its metadata, signature and checksum included, so the client verifies without asking
     /// again.
@@ -519,6 +529,7 @@ pub struct GraphEntry {
 
 /// A resolved dependency graph in one response: `GET /api/v1/resolve?package=&req=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResolvedGraph {
     /// The root (`ns/name@version`).
     pub root: String,
@@ -578,6 +589,7 @@ impl TryFrom<ResolvedGraph> for DependencyGraph {
 
 /// One search hit: a package at its current version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// The version shown (`ns/name@version`).
     pub id: String,
@@ -599,6 +611,7 @@ pub struct SearchHit {
 
 /// Search results: `GET /api/v1/search?q=…`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     /// The hits, best first.
     pub hits: Vec<SearchHit>,
@@ -635,6 +648,7 @@ impl TryFrom<SearchHit> for SearchResult {
 
 /// One value of a facet and how many matching packages have it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FacetCount {
     /// The category, keyword or namespace.
     pub value: String,
@@ -645,6 +659,7 @@ pub struct FacetCount {
 /// Counts of the packages a search matches, per category, keyword and namespace, most
 /// frequent first: `GET /api/v1/facets?q=…` (the search's parameters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FacetCounts {
     /// Per category.
     pub categories: Vec<FacetCount>,
@@ -681,6 +696,7 @@ impl From<FacetCounts> for Facets {
 
 /// Names for a search box: `GET /api/v1/suggest?q=PREFIX`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suggestions {
     /// Packages (`ns/name` or `name`) whose name starts with the prefix, most downloaded first.
     pub names: Vec<String>,
@@ -690,6 +706,7 @@ pub struct Suggestions {
 
 /// What an event records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// A version was registered with this archive hash.
@@ -743,6 +760,7 @@ pub enum EventBody {
 
 /// One entry of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the log: 1 first, +1 per event, never skipped.
     pub seq: u64,
@@ -755,6 +773,7 @@ pub struct Event {
 
 /// A page of the change feed: `GET /api/v1/events?since=&limit=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventPage {
     /// Events with `seq > since`, ascending.
     pub events: Vec<Event>,
@@ -855,6 +874,7 @@ impl TryFrom<Event> for RegistryEvent {
 
 /// The server's trust store: `GET /api/v1/keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyList {
     /// Every key it knows, trusted or revoked.
     pub keys: Vec<KeyEntry>,
@@ -862,6 +882,7 @@ pub struct KeyList {
 
 /// A key of the server's trust store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyEntry {
     /// Its id, hex.
     pub key_id: String,
@@ -933,6 +954,7 @@ impl KeyEntry {
 
 /// The body of `PUT /api/v1/packages/{package}/{version}/yank`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YankRequest {
     /// Why the version is yanked (shown to everyone who resolves it).
     pub reason: String,
@@ -940,6 +962,7 @@ pub struct YankRequest {
 
 /// What a publish did: the response of `PUT /api/v1/packages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishResponse {
     /// The version as registered (`ns/name@version`).
     pub id: String,
@@ -954,6 +977,7 @@ pub struct PublishResponse {
 /// What a yank or unyank left: the response of `PUT`/`DELETE
 /// /api/v1/packages/{package}/{version}/yank`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YankResponse {
     /// The version (`ns/name@version`).
     pub id: String,
@@ -964,6 +988,7 @@ pub struct YankResponse {
 /// One package of a batch publish: its archive and what the headers of a single publish
 /// carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchItem {
     /// The archive (`.tar.gz`), standard base64.
     pub archive: String,
@@ -996,6 +1021,7 @@ impl BatchItem {
 
 /// The body of `POST /api/v1/batch`: many packages in one request, for imports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchRequest {
     /// The packages, each checked on its own.
     pub packages: Vec<BatchItem>,
@@ -1003,6 +1029,7 @@ pub struct BatchRequest {
 
 /// A package of a batch that was not published, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchRefusal {
     /// Its position in the request (from 0).
     pub index: usize,
@@ -1012,6 +1039,7 @@ pub struct BatchRefusal {
 
 /// What a batch publish did: the response of `POST /api/v1/batch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchResponse {
     /// The versions published, in request order.
     pub published: Vec<PublishResponse>,
@@ -1023,8 +1051,10 @@ pub struct BatchResponse {
 
 /// A user: an entry of `GET /api/v1/users`, and part of `GET /api/v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserEntry {
     /// The user's name.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: UserName,
     /// Whether the user administers the marketplace.
     pub admin: bool,
@@ -1045,6 +1075,7 @@ impl From<&User> for UserEntry {
 
 /// Every user: `GET /api/v1/users` (admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserList {
     /// By name.
     pub users: Vec<UserEntry>,
@@ -1052,8 +1083,10 @@ pub struct UserList {
 
 /// The body of `POST /api/v1/users` (admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRequest {
     /// The new user's name (1–39 lowercase letters, digits and `-`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: UserName,
     /// Whether the new user administers the marketplace.
     #[serde(default)]
@@ -1062,16 +1095,20 @@ pub struct UserRequest {
 
 /// A token, without its secret: in token lists and as the token of `GET /api/v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenEntry {
     /// The token's public id (16 hex digits), for revoking it.
     pub id: String,
     /// Whose token it is.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub user: UserName,
     /// Its label.
     pub name: String,
     /// What it may do: `publish-new`, `publish-update`, `yank`, `owners`, `admin`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub scopes: Vec<Scope>,
     /// The packages it may act on (`acme/web`, `acme/*`, `web-*`); every package when null.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub pattern: Option<PackagePattern>,
     /// When it was created.
     #[serde(with = "marketplace_core::time::serde::rfc3339")]
@@ -1101,6 +1138,7 @@ impl From<&TokenRecord> for TokenEntry {
 
 /// A user's tokens: `GET /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenList {
     /// Oldest first, revoked ones included.
     pub tokens: Vec<TokenEntry>,
@@ -1108,25 +1146,30 @@ pub struct TokenList {
 
 /// The body of `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     /// The new token's label.
     pub name: String,
     /// What it may do; at most what the token creating it may do.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub scopes: Vec<Scope>,
     /// The packages it may act on; when the creating token has a pattern, the same one.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub pattern: Option<PackagePattern>,
     /// When it stops working (RFC 3339, in the future); never when null.
     #[serde(with = "marketplace_core::time::serde::rfc3339::option", default)]
     pub expires_at: Option<OffsetDateTime>,
     /// Whose token it is (admins only); the caller's own when null.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub user: Option<UserName>,
 }
 
 /// A token just created: the response of `POST /api/v1/tokens`. The secret is shown this
 /// once; the server keeps only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// The secret, to send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -1136,6 +1179,7 @@ pub struct CreatedToken {
 
 /// Who is asking: the response of `GET /api/v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     /// The token's user.
     pub user: UserEntry,
@@ -1146,20 +1190,25 @@ pub struct Me {
 /// The owners of a package or namespace: `GET /api/v1/packages/{package}/owners` and
 /// `GET /api/v1/namespaces/{namespace}/owners`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnerList {
     /// By name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub owners: Vec<UserName>,
 }
 
 /// The body of `PUT` (add) and `DELETE` (remove) on an owners endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnersRequest {
     /// The users to add or remove.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub users: Vec<UserName>,
 }
 
 /// The body of `POST /api/v1/me/keys`: a signing key to register to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyRequest {
     /// `ed25519`.
     pub algorithm: String,
@@ -1195,6 +1244,7 @@ impl KeyRequest {
 
 /// The signing keys registered to a user: `GET /api/v1/users/{user}/keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserKeys {
     /// Key ids, hex, in id order.
     pub keys: Vec<String>,
@@ -1204,6 +1254,7 @@ pub struct UserKeys {
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: ErrorBody,
@@ -1211,6 +1262,7 @@ pub struct ErrorResponse {
 
 /// One error: a kind to branch on, a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// `not_found`, `already_exists`, `invalid`, `integrity`, `signature`, `conflict`,
     /// `unauthorized`, `backend` (or a kind added later: treat unknown kinds as `backend`).

@@ -59,7 +59,18 @@ pub(crate) fn json<T: DeserializeOwned>(extracted: Result<Json<T>, JsonRejection
     }
 }
 
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<v1::Me>> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "accounts",
+    summary = "The token's user and the token",
+    responses((status = 200, description = "Who is asking", body = v1::Me), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<v1::Me>> {
     let caller = auth::require(&state, &headers).await?;
     Ok(Json(v1::Me {
         user: v1::UserEntry::from(&caller.user),
@@ -69,7 +80,18 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json
 
 // ---- users -------------------------------------------------------------------------------------
 
-async fn users(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<v1::UserList>> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "accounts",
+    summary = "Every user (admins)",
+    responses((status = 200, description = "The users", body = v1::UserList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<v1::UserList>> {
     auth::require(&state, &headers).await?.admin()?;
     let users = state.client.users().await?;
     Ok(Json(v1::UserList {
@@ -77,7 +99,16 @@ async fn users(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<J
     }))
 }
 
-async fn create_user(
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "accounts",
+    summary = "Add a user (admins)",
+    request_body = v1::UserRequest,
+    responses((status = 201, description = "The user", body = v1::UserEntry), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn create_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<v1::UserRequest>, JsonRejection>,
@@ -96,7 +127,16 @@ fn user_name(text: &str) -> ApiResult<UserName> {
     UserName::new(text).map_err(|e| ApiError::invalid("user", e.to_string()))
 }
 
-async fn user_keys(
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user}/keys",
+    tag = "accounts",
+    summary = "A user's signing keys",
+    params(("user" = String, Path, description = "a user name")),
+    responses((status = 200, description = "Key ids", body = v1::UserKeys), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn user_keys(
     State(state): State<AppState>,
     user: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<v1::UserKeys>> {
@@ -116,7 +156,8 @@ async fn keys_of(state: &AppState, user: &UserName) -> ApiResult<Json<v1::UserKe
 
 // ---- tokens ------------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UserParam {
     user: Option<String>,
 }
@@ -135,7 +176,16 @@ fn acting_on(caller: &Caller, user: Option<&str>) -> ApiResult<UserName> {
     }
 }
 
-async fn tokens(
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "accounts",
+    summary = "A user's tokens, without secrets",
+    params(UserParam),
+    responses((status = 200, description = "The tokens", body = v1::TokenList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Query<UserParam>, QueryRejection>,
@@ -150,7 +200,16 @@ async fn tokens(
 
 /// `POST /api/v1/tokens`: a new token, never more than the one creating it — its scopes held
 /// by the caller's token, its pattern and expiry no wider (both inherited when unset).
-async fn create_token(
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "accounts",
+    summary = "Create a token (its secret is shown once)",
+    request_body = v1::TokenRequest,
+    responses((status = 201, description = "The new token", body = v1::CreatedToken), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn create_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<v1::TokenRequest>, JsonRejection>,
@@ -202,7 +261,16 @@ async fn create_token(
     ))
 }
 
-async fn revoke_token(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "accounts",
+    summary = "Revoke a token",
+    params(("id" = String, Path, description = "the token id, 16 hex digits"), UserParam),
+    responses((status = 200, description = "The revoked token", body = v1::TokenEntry), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
@@ -234,14 +302,32 @@ async fn owners_of(state: &AppState, target: &OwnerTarget) -> ApiResult<Json<v1:
     }))
 }
 
-async fn package_owners(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/owners",
+    tag = "owners",
+    summary = "A package's owners",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME")),
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn package_owners(
     State(state): State<AppState>,
     package: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<v1::OwnerList>> {
     owners_of(&state, &package_target(package)?).await
 }
 
-async fn namespace_owners(
+#[utoipa::path(
+    get,
+    path = "/api/v1/namespaces/{namespace}/owners",
+    tag = "owners",
+    summary = "A namespace's owners",
+    params(("namespace" = String, Path, description = "a namespace")),
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn namespace_owners(
     State(state): State<AppState>,
     namespace: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<v1::OwnerList>> {
@@ -318,7 +404,17 @@ async fn change_owners(
     owners_of(state, &target).await
 }
 
-async fn add_package_owners(
+#[utoipa::path(
+    put,
+    path = "/api/v1/packages/{package}/owners",
+    tag = "owners",
+    summary = "Add owners to a package",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME")),
+    request_body = v1::OwnersRequest,
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn add_package_owners(
     State(state): State<AppState>,
     headers: HeaderMap,
     package: Result<Path<String>, PathRejection>,
@@ -327,7 +423,17 @@ async fn add_package_owners(
     change_owners(&state, &headers, package_target(package)?, body, true).await
 }
 
-async fn remove_package_owners(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/packages/{package}/owners",
+    tag = "owners",
+    summary = "Remove owners of a package",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME")),
+    request_body = v1::OwnersRequest,
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn remove_package_owners(
     State(state): State<AppState>,
     headers: HeaderMap,
     package: Result<Path<String>, PathRejection>,
@@ -336,7 +442,17 @@ async fn remove_package_owners(
     change_owners(&state, &headers, package_target(package)?, body, false).await
 }
 
-async fn add_namespace_owners(
+#[utoipa::path(
+    put,
+    path = "/api/v1/namespaces/{namespace}/owners",
+    tag = "owners",
+    summary = "Add owners to a namespace",
+    params(("namespace" = String, Path, description = "a namespace")),
+    request_body = v1::OwnersRequest,
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn add_namespace_owners(
     State(state): State<AppState>,
     headers: HeaderMap,
     namespace: Result<Path<String>, PathRejection>,
@@ -345,7 +461,17 @@ async fn add_namespace_owners(
     change_owners(&state, &headers, namespace_target(namespace)?, body, true).await
 }
 
-async fn remove_namespace_owners(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/namespaces/{namespace}/owners",
+    tag = "owners",
+    summary = "Remove owners of a namespace",
+    params(("namespace" = String, Path, description = "a namespace")),
+    request_body = v1::OwnersRequest,
+    responses((status = 200, description = "The owners", body = v1::OwnerList), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn remove_namespace_owners(
     State(state): State<AppState>,
     headers: HeaderMap,
     namespace: Result<Path<String>, PathRejection>,
@@ -359,7 +485,15 @@ async fn remove_namespace_owners(
 /// Registering or revoking one's signing keys is a publisher's act.
 const KEY_SCOPES: [Scope; 2] = [Scope::PublishNew, Scope::PublishUpdate];
 
-async fn my_keys(
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/keys",
+    tag = "accounts",
+    summary = "The caller's signing keys",
+    responses((status = 200, description = "Key ids", body = v1::UserKeys), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn my_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Json<v1::UserKeys>> {
@@ -367,7 +501,16 @@ async fn my_keys(
     keys_of(&state, &caller.user.name).await
 }
 
-async fn add_key(
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/keys",
+    tag = "accounts",
+    summary = "Register a signing key to the caller",
+    request_body = v1::KeyRequest,
+    responses((status = 201, description = "The caller's keys", body = v1::UserKeys), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn add_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<v1::KeyRequest>, JsonRejection>,
@@ -382,12 +525,22 @@ async fn add_key(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReasonParam {
     reason: Option<String>,
 }
 
-async fn revoke_key(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/keys/{key}",
+    tag = "accounts",
+    summary = "Revoke one of the caller's signing keys",
+    params(("key" = String, Path, description = "the key id, 32 hex digits"), ReasonParam),
+    responses((status = 200, description = "The caller's keys", body = v1::UserKeys), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     key: Result<Path<String>, PathRejection>,
@@ -422,7 +575,17 @@ async fn may_yank(state: &AppState, caller: &Caller, package: &PackageRef) -> Ap
     Ok(())
 }
 
-async fn yank(
+#[utoipa::path(
+    put,
+    path = "/api/v1/packages/{package}/{version}/yank",
+    tag = "owners",
+    summary = "Yank a version",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    request_body = v1::YankRequest,
+    responses((status = 200, description = "Yanked", body = v1::YankResponse), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn yank(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Path<(String, String)>, PathRejection>,
@@ -446,7 +609,16 @@ async fn yank(
     }))
 }
 
-async fn unyank(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/packages/{package}/{version}/yank",
+    tag = "owners",
+    summary = "Unyank a version",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    responses((status = 200, description = "Unyanked", body = v1::YankResponse), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn unyank(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Path<(String, String)>, PathRejection>,

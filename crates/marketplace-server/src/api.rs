@@ -43,6 +43,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/suggest", get(suggest))
         .route("/events", get(events))
         .route("/keys", get(keys))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
 }
 
 /// The path parameters, or a 400 saying which part of the path is malformed.
@@ -65,7 +66,16 @@ pub(crate) fn package_id((package, version): (String, String)) -> ApiResult<Pack
     Ok(package.at(parse_version(&version)?))
 }
 
-async fn versions(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/versions",
+    tag = "packages",
+    summary = "Every version with its yank state",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME")),
+    responses((status = 200, description = "The versions", body = v1::VersionList), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn versions(
     State(state): State<AppState>,
     package: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<v1::VersionList>> {
@@ -74,7 +84,16 @@ async fn versions(
     Ok(Json(v1::VersionList::new(&package, &states)))
 }
 
-async fn version_metadata(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/{version}",
+    tag = "packages",
+    summary = "One version's metadata",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    responses((status = 200, description = "The metadata", body = v1::VersionMetadata), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn version_metadata(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<v1::VersionMetadata>> {
@@ -83,7 +102,16 @@ async fn version_metadata(
     Ok(Json(v1::VersionMetadata::from(&metadata)))
 }
 
-async fn info(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/{version}/info",
+    tag = "packages",
+    summary = "Metadata, yank and statistics",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    responses((status = 200, description = "The version", body = v1::PackageInfo), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn info(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<v1::PackageInfo>> {
@@ -97,7 +125,16 @@ async fn info(
     }))
 }
 
-async fn stats(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/{version}/stats",
+    tag = "packages",
+    summary = "Download statistics",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    responses((status = 200, description = "The statistics", body = v1::Stats), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn stats(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<v1::Stats>> {
@@ -119,7 +156,17 @@ const ARCHIVE_TYPES: &[&str] = &[
 /// scope covering the package. The server computes the metadata from the archive itself,
 /// attaches the signature and runs the client's publish flow as the token's user (the key must
 /// be theirs, the package theirs or nobody's; the signature and the key's trust are verified).
-async fn publish(
+#[utoipa::path(
+    put,
+    path = "/api/v1/packages",
+    tag = "publish",
+    summary = "Publish a signed archive",
+    params(("marketplace-signature" = String, Header, description = "ed25519 <public key hex> <signature hex>"), ("marketplace-published-at" = String, Header, description = "the RFC 3339 publication time the signature covers")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the package archive (.tar.gz)"),
+    responses((status = 201, description = "Published", body = v1::PublishResponse), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -201,7 +248,16 @@ pub(crate) const MAX_BATCH_PACKAGES: usize = 10_000;
 /// `POST /api/v1/batch`: many packages in one JSON body ([`v1::BatchRequest`]), for imports.
 /// Each is checked as a single publish is (the token's scope and pattern, the key, ownership)
 /// and a refused one is listed with its position; the others are published together.
-async fn publish_batch(
+#[utoipa::path(
+    post,
+    path = "/api/v1/batch",
+    tag = "publish",
+    summary = "Publish many signed archives at once",
+    request_body = v1::BatchRequest,
+    responses((status = 200, description = "What was published and what was refused", body = v1::BatchResponse), crate::openapi::Errors),
+    security(("token" = []))
+)]
+pub(crate) async fn publish_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -344,14 +400,24 @@ pub(crate) fn too_large(what: &str, limit: u64) -> ApiError {
     )
 }
 
-#[derive(Deserialize)]
-struct ResolveParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ResolveParams {
     package: Option<String>,
     req: Option<String>,
 }
 
 /// `GET /api/v1/resolve?package=&req=`: the whole graph an install would put in place.
-async fn resolve(
+#[utoipa::path(
+    get,
+    path = "/api/v1/resolve",
+    tag = "packages",
+    summary = "The whole dependency graph of an install",
+    params(ResolveParams),
+    responses((status = 200, description = "The graph", body = v1::ResolvedGraph), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn resolve(
     State(state): State<AppState>,
     params: Result<Query<ResolveParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::ResolvedGraph>> {
@@ -365,8 +431,9 @@ async fn resolve(
     Ok(Json(v1::ResolvedGraph::from(&graph)))
 }
 
-#[derive(Deserialize)]
-struct SearchParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
     q: Option<String>,
     /// Comma-separated; every one must match.
     categories: Option<String>,
@@ -438,7 +505,16 @@ fn search_query(params: SearchParams) -> ApiResult<SearchQuery> {
 }
 
 /// `GET /api/v1/search?q=…`.
-async fn search(
+#[utoipa::path(
+    get,
+    path = "/api/v1/search",
+    tag = "search",
+    summary = "Search packages",
+    params(SearchParams),
+    responses((status = 200, description = "The hits, best first", body = v1::SearchResults), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::SearchResults>> {
@@ -451,7 +527,16 @@ async fn search(
 
 /// `GET /api/v1/facets?q=…` (the search's parameters): counts per category, keyword and
 /// namespace of what the search matches.
-async fn facets(
+#[utoipa::path(
+    get,
+    path = "/api/v1/facets",
+    tag = "search",
+    summary = "Counts per category, keyword and namespace of a search's matches",
+    params(SearchParams),
+    responses((status = 200, description = "The counts", body = v1::FacetCounts), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn facets(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::FacetCounts>> {
@@ -460,13 +545,23 @@ async fn facets(
     Ok(Json(v1::FacetCounts::from(&facets)))
 }
 
-#[derive(Deserialize)]
-struct LimitParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LimitParams {
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/packages/{package}/{version}/similar?limit=`: packages like this one.
-async fn similar(
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/{version}/similar",
+    tag = "search",
+    summary = "Packages like this one",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version"), LimitParams),
+    responses((status = 200, description = "The hits, best first", body = v1::SearchResults), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn similar(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,
     limit: Result<Query<LimitParams>, QueryRejection>,
@@ -479,14 +574,24 @@ async fn similar(
     }))
 }
 
-#[derive(Deserialize)]
-struct SuggestParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SuggestParams {
     q: Option<String>,
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/suggest?q=PREFIX`: package names for a search box.
-async fn suggest(
+#[utoipa::path(
+    get,
+    path = "/api/v1/suggest",
+    tag = "search",
+    summary = "Package names for a search box",
+    params(SuggestParams),
+    responses((status = 200, description = "The names", body = v1::Suggestions), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn suggest(
     State(state): State<AppState>,
     params: Result<Query<SuggestParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::Suggestions>> {
@@ -501,14 +606,24 @@ async fn suggest(
     }))
 }
 
-#[derive(Deserialize)]
-struct EventParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventParams {
     since: Option<u64>,
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/events?since=&limit=`: the change feed after `since`, ascending.
-async fn events(
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "packages",
+    summary = "The change feed",
+    params(EventParams),
+    responses((status = 200, description = "Events after since, ascending", body = v1::EventPage), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn events(
     State(state): State<AppState>,
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::EventPage>> {
@@ -527,7 +642,15 @@ async fn events(
 }
 
 /// `GET /api/v1/keys`: the server's trust store.
-async fn keys(State(state): State<AppState>) -> ApiResult<Json<v1::KeyList>> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    tag = "keys",
+    summary = "The server's trust store",
+    responses((status = 200, description = "Every key, trusted or revoked", body = v1::KeyList), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn keys(State(state): State<AppState>) -> ApiResult<Json<v1::KeyList>> {
     let keys = state.client.trusted_keys().await?;
     Ok(Json(v1::KeyList {
         keys: keys.iter().map(v1::KeyEntry::from).collect(),

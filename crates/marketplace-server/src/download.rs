@@ -19,6 +19,15 @@ use crate::error::{ApiError, ApiResult};
 /// Versions never change their bytes: a year, and `immutable`.
 const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/packages/{package}/{version}/download",
+    tag = "packages",
+    summary = "The archive",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version"), ("if-none-match" = Option<String>, Header, description = "an ETag (the content hash)"), ("range" = Option<String>, Header, description = "one byte range")),
+    responses((status = 200, description = "The archive", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>), (status = 304, description = "Not modified"), (status = 416, description = "The range is past the end"), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
 pub(crate) async fn download(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,

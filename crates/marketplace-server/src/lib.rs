@@ -10,6 +10,7 @@ mod auth;
 mod download;
 mod error;
 mod limits;
+mod openapi;
 mod ops;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 pub use crate::limits::RateLimit;
+pub use crate::openapi::document as openapi_document;
 
 /// The address `mkt serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
