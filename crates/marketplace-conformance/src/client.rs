@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use marketplace_client::{
     ArchiveLimits, LOCKFILE, LicenseAllowList, Lockfile, MarketplaceBuilder, MarketplaceClient,
     MarketplacePlugin, OPERATION_SECONDS, OPERATIONS_TOTAL, pack_dir,
@@ -27,6 +28,9 @@ use crate::report::{CheckResult, SuiteReport, ensure, ensure_eq};
 /// Makes a fresh, empty marketplace for each check: a builder with the four backends set (the
 /// suite adds plugins or wraps the store where a check needs it).
 pub type ClientFactory<'a> = &'a (dyn Fn() -> Result<MarketplaceBuilder> + Send + Sync);
+
+/// One check of the suite, its future boxed (see `client_suite`).
+type Check = for<'c> fn(&'c Ctx<'c>) -> BoxFuture<'c, CheckResult>;
 
 /// Runs the end-to-end suite. `factory` must return a builder for a new, empty marketplace on
 /// every call (for example `MarketplaceBuilder::in_memory`, or `local` on a new directory).
@@ -48,38 +52,64 @@ pub async fn client_suite(factory: ClientFactory<'_>, caps: &Capabilities) -> Su
         work: work.path().to_owned(),
         caps: caps.clone(),
     };
-    macro_rules! check {
-        ($name:literal, $f:ident) => {
-            report.run($name, $f(&ctx)).await;
-        };
+    // One call site in a loop, each check's future boxed: written as one `.await` per check,
+    // a debug build gives every check's future its own slot in this function's stack frame
+    // (well over a megabyte with thirty checks), which overflows a test thread's 2 MiB stack.
+    let checks: &[(&str, Check)] = &[
+        ("publish_then_info", |c| Box::pin(publish_then_info(c))),
+        ("publish_refuses_duplicates", |c| {
+            Box::pin(publish_refuses_duplicates(c))
+        }),
+        ("publish_refuses_untrusted_and_revoked_keys", |c| {
+            Box::pin(publish_refuses_bad_keys(c))
+        }),
+        ("publish_refuses_invalid_archives", |c| {
+            Box::pin(publish_refuses_invalid_archives(c))
+        }),
+        ("concurrent_publish_one_winner", |c| {
+            Box::pin(concurrent_publish(c))
+        }),
+        ("search_and_suggest_find_published", |c| {
+            Box::pin(search_finds_published(c))
+        }),
+        ("install_with_dependencies", |c| {
+            Box::pin(install_with_dependencies(c))
+        }),
+        ("install_honours_lockfile", |c| {
+            Box::pin(install_honours_lockfile(c))
+        }),
+        ("yank_hides_from_ranges_and_search", |c| {
+            Box::pin(yank_and_unyank(c))
+        }),
+        ("revoked_signer_passed_over_by_ranges", |c| {
+            Box::pin(revoked_signer_passed_over(c))
+        }),
+        ("verify_names_the_signer", |c| {
+            Box::pin(verify_names_signer(c))
+        }),
+        ("tampered_archive_refused", |c| {
+            Box::pin(tampered_archive_refused(c))
+        }),
+        ("bad_signatures_refused", |c| {
+            Box::pin(bad_signatures_refused(c))
+        }),
+        ("hostile_archives_refused", |c| {
+            Box::pin(hostile_archives_refused(c))
+        }),
+        ("plugin_vetoes_abort", |c| Box::pin(plugin_vetoes(c))),
+        ("gc_removes_only_orphans", |c| {
+            Box::pin(gc_removes_orphans(c))
+        }),
+        ("rebuild_index_repairs_search", |c| {
+            Box::pin(rebuild_index_repairs(c))
+        }),
+        ("metrics_record_every_flow", |c| {
+            Box::pin(metrics_recorded(c))
+        }),
+    ];
+    for (name, check) in checks {
+        report.run(name, check(&ctx)).await;
     }
-    check!("publish_then_info", publish_then_info);
-    check!("publish_refuses_duplicates", publish_refuses_duplicates);
-    check!(
-        "publish_refuses_untrusted_and_revoked_keys",
-        publish_refuses_bad_keys
-    );
-    check!(
-        "publish_refuses_invalid_archives",
-        publish_refuses_invalid_archives
-    );
-    check!("concurrent_publish_one_winner", concurrent_publish);
-    check!("search_and_suggest_find_published", search_finds_published);
-    check!("install_with_dependencies", install_with_dependencies);
-    check!("install_honours_lockfile", install_honours_lockfile);
-    check!("yank_hides_from_ranges_and_search", yank_and_unyank);
-    check!(
-        "revoked_signer_passed_over_by_ranges",
-        revoked_signer_passed_over
-    );
-    check!("verify_names_the_signer", verify_names_signer);
-    check!("tampered_archive_refused", tampered_archive_refused);
-    check!("bad_signatures_refused", bad_signatures_refused);
-    check!("hostile_archives_refused", hostile_archives_refused);
-    check!("plugin_vetoes_abort", plugin_vetoes);
-    check!("gc_removes_only_orphans", gc_removes_orphans);
-    check!("rebuild_index_repairs_search", rebuild_index_repairs);
-    check!("metrics_record_every_flow", metrics_recorded);
     report
 }
 
