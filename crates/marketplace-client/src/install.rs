@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
-    ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata, PackageRef,
-    ResolveOptions, Result, TrustResult, YankInfo, is_exact_pin,
+    ByteStream, ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata,
+    PackageRef, ResolveOptions, Result, TrustResult, YankInfo, is_exact_pin, verify_stream,
 };
 use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 
@@ -26,6 +26,25 @@ pub struct Downloaded {
     pub metadata: PackageMetadata,
     /// The archive, whose hash and signature were checked.
     pub archive: Bytes,
+}
+
+/// A download on its way: the version's metadata, checked, and its archive as a stream of
+/// chunks (see [`MarketplaceClient::download_stream`]).
+#[non_exhaustive]
+pub struct DownloadStream {
+    /// Its metadata; `size` is the length the stream will have.
+    pub metadata: PackageMetadata,
+    /// The archive's bytes, verified as they pass: if they are not the bytes the signed
+    /// checksum names, the last item is an `Integrity` error.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for DownloadStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadStream")
+            .field("metadata", &self.metadata.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One package an install put into its destination.
@@ -97,6 +116,49 @@ impl MarketplaceClient {
             self.post_hooks(PostHook::Download, &metadata, &archive)
                 .await;
             Ok(Downloaded { metadata, archive })
+        })
+        .await
+    }
+
+    /// [`MarketplaceClient::download`] without holding the archive: the same checks before a
+    /// byte is sent (identity, the plugins' `pre_download` vetoes, the author's signature and
+    /// the key's trust), the download counted when the stream is opened, and the bytes hashed
+    /// as they stream (a mismatch ends the stream with an `Integrity` error, so a reader that
+    /// reads to the end never accepts bad data). For servers handing archives on.
+    ///
+    /// With plugins, whose `post_download` hooks see the whole archive, this reads it whole
+    /// first (as `download` does) and streams it from memory.
+    ///
+    /// Errors: as `download`, for everything checked before the stream is returned.
+    pub async fn download_stream(&self, id: &PackageId) -> Result<DownloadStream> {
+        if !self.plugins.is_empty() {
+            let Downloaded { metadata, archive } = self.download(id).await?;
+            let body: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(archive) }));
+            return Ok(DownloadStream { metadata, body });
+        }
+        let span = tracing::info_span!("marketplace.download", package = %id, streamed = true);
+        self.flow("download", span, async {
+            let metadata = self.get_checked("download", id).await?;
+            self.check_signature("download", &metadata).await?;
+            let stream = match self
+                .call("store", "stream", true, || {
+                    self.store.stream(&metadata.checksum)
+                })
+                .await
+            {
+                Ok(stream) => stream,
+                Err(Error::NotFound { .. }) => return Err(self.missing_archive(&metadata)),
+                Err(e) => return Err(e),
+            };
+            // The client's own check: it does not rely on the store's.
+            let body = verify_stream(
+                stream,
+                metadata.checksum.clone(),
+                format!("the download of {}", metadata.id),
+            )?;
+            self.record_download(&metadata.id).await;
+            self.add_bytes("downloaded", metadata.size as usize);
+            Ok(DownloadStream { metadata, body })
         })
         .await
     }

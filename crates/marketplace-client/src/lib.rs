@@ -27,7 +27,9 @@ pub use accounts::{NewToken, TOKEN_PREFIX};
 pub use audit::{AuditReport, Finding, Problem};
 pub use builder::MarketplaceBuilder;
 pub use client::{MarketplaceClient, install_dir};
-pub use install::{Downloaded, InstallReport, InstalledPackage, LockMode, uninstall};
+pub use install::{
+    DownloadStream, Downloaded, InstallReport, InstalledPackage, LockMode, uninstall,
+};
 pub use instrument::{
     BACKEND_SECONDS, BYTES_TOTAL, INDEX_FAILURES_TOTAL, OPERATION_SECONDS, OPERATIONS_TOTAL,
     PLUGIN_ERRORS_TOTAL, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL,

@@ -188,12 +188,17 @@ impl MarketplaceClient {
         {
             Ok(bytes) => Ok(bytes),
             Err(e @ Error::Integrity { .. }) => Err(self.refused(operation, Refusal::Checksum, e)),
-            Err(Error::NotFound { .. }) => Err(Error::not_found(format!(
-                "archive of {} ({} is registered but missing from the store)",
-                metadata.id, metadata.checksum
-            ))),
+            Err(Error::NotFound { .. }) => Err(self.missing_archive(metadata)),
             Err(e) => Err(e),
         }
+    }
+
+    /// `NotFound` for a registered version whose archive the store does not have.
+    pub(crate) fn missing_archive(&self, metadata: &PackageMetadata) -> Error {
+        Error::not_found(format!(
+            "archive of {} ({} is registered but missing from the store)",
+            metadata.id, metadata.checksum
+        ))
     }
 
     /// Fetches the archive of `metadata` and checks its hash and size itself (the store

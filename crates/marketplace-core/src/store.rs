@@ -155,8 +155,11 @@ pub async fn read_piece(
 
 /// `inner` (the bytes read from `store` for `expected`), hashed as it passes: after its last
 /// chunk, an `Integrity` error if the digest does not match, so a caller that reads to the end
-/// never accepts bad data. For backends implementing [`PackageStore::stream`]; the chunks flow
-/// through unchanged, and an error of `inner` ends the stream.
+/// never accepts bad data. The last chunk is held back until the digest is known: a stream of
+/// bad bytes ends one chunk short (with the error), so even a reader that stops at the
+/// expected length, as an HTTP client does, never receives them whole. For backends
+/// implementing [`PackageStore::stream`], and for whoever hands a stream on; the chunks
+/// otherwise flow through unchanged, and an error of `inner` ends the stream.
 ///
 /// Errors: `Unsupported` if `expected`'s algorithm cannot be computed here.
 pub fn verify_stream(
@@ -167,6 +170,7 @@ pub fn verify_stream(
     Ok(Box::pin(VerifyingStream {
         inner,
         hasher: Some(ContentHasher::new(expected.algorithm())?),
+        held: None,
         expected,
         store: store.into(),
     }))
@@ -177,6 +181,8 @@ struct VerifyingStream {
     inner: ByteStream,
     /// `None` once the stream has ended (cleanly, with an error, or with the verdict).
     hasher: Option<ContentHasher>,
+    /// The newest chunk, hashed but not yet handed on.
+    held: Option<Bytes>,
     expected: ContentHash,
     store: String,
 }
@@ -190,34 +196,81 @@ impl Stream for VerifyingStream {
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
         let this = &mut *self;
-        let Some(hasher) = this.hasher.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                hasher.update(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.hasher = None;
-                Poll::Ready(Some(Err(e)))
-            }
-            Poll::Ready(None) => {
-                let Some(hasher) = this.hasher.take() else {
-                    return Poll::Ready(None);
-                };
-                let actual = hasher.finish();
-                if actual == this.expected {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(Error::integrity(
+        loop {
+            let Some(hasher) = this.hasher.as_mut() else {
+                return Poll::Ready(this.held.take().map(Ok));
+            };
+            match this.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    hasher.update(&chunk);
+                    if let Some(previous) = this.held.replace(chunk) {
+                        return Poll::Ready(Some(Ok(previous)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.hasher = None;
+                    this.held = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    let Some(hasher) = this.hasher.take() else {
+                        return Poll::Ready(None);
+                    };
+                    let actual = hasher.finish();
+                    if actual == this.expected {
+                        // The verdict is in: the held chunk goes out, then the end.
+                        return Poll::Ready(this.held.take().map(Ok));
+                    }
+                    this.held = None;
+                    return Poll::Ready(Some(Err(Error::integrity(
                         format!("object {} in {}", this.expected, this.store),
                         &this.expected,
                         &actual,
-                    ))))
+                    ))));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn read_all(stream: ByteStream) -> Vec<Result<Bytes>> {
+        stream.collect().await
+    }
+
+    #[tokio::test]
+    async fn good_bytes_pass_whole_and_bad_ones_lose_their_last_chunk() {
+        let expected = ContentHash::sha256(b"abcdef");
+        let good =
+            read_all(verify_stream(chunks(&[b"ab", b"cd", b"ef"]), expected.clone(), "t").unwrap())
+                .await;
+        let good: Vec<Bytes> = good.into_iter().map(|c| c.unwrap()).collect();
+        assert_eq!(good, [&b"ab"[..], b"cd", b"ef"]);
+
+        let bad =
+            read_all(verify_stream(chunks(&[b"ab", b"cd", b"eX"]), expected.clone(), "t").unwrap())
+                .await;
+        assert_eq!(bad.len(), 3, "two chunks, then the verdict");
+        assert_eq!(bad[0].as_ref().unwrap(), &b"ab"[..]);
+        assert_eq!(bad[1].as_ref().unwrap(), &b"cd"[..]);
+        assert_eq!(
+            bad[2].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Integrity
+        );
+
+        let one = read_all(verify_stream(chunks(&[b"abcdeX"]), expected, "t").unwrap()).await;
+        assert_eq!(one.len(), 1, "a single bad chunk is never handed on");
+        assert!(one[0].is_err());
     }
 }

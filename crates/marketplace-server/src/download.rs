@@ -1,9 +1,10 @@
 //! `GET /api/v1/packages/{package}/{version}/download`: the archive, with `ETag` (its content
 //! hash), `If-None-Match` → 304 and single `Range` requests → 206.
 //!
-//! A full download (or a range from byte 0) runs the client's download flow: signature and
-//! trust checked, bytes verified against their hash, the download counted. A range that
-//! resumes later in the archive is the same bytes verified by the store, not counted again.
+//! A full download (or a range from byte 0) runs the client's streamed download flow:
+//! signature and trust checked before the first byte, the bytes hashed as they stream, the
+//! download counted. A range that resumes later in the archive is the store's stream (which
+//! verifies what it reads), not counted again. Nothing is held whole in memory.
 //! Archives are immutable, so every response may be cached for good.
 
 use axum::body::Body;
@@ -11,6 +12,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use marketplace_core::ByteStream;
 
 use crate::AppState;
 use crate::api::{package_id, path};
@@ -64,27 +67,21 @@ pub(crate) async fn download(
         },
         None => None,
     };
-    let archive = match range {
-        Some((start, _)) if start > 0 => state.client.store().get(&metadata.checksum).await?,
-        _ => state.client.download(&id).await?.archive,
+    let body = match range {
+        // A resume: the store's bytes (which it verifies), not counted as another download.
+        Some((start, _)) if start > 0 => state.client.store().stream(&metadata.checksum).await?,
+        _ => state.client.download_stream(&id).await?.body,
     };
-    if archive.len() as u64 != size {
-        return Err(marketplace_core::Error::integrity(
-            format!("the archive of {id} (its registered size)"),
-            size,
-            archive.len(),
-        )
-        .into());
-    }
     let (status, body) = match range {
-        Some((start, end)) => (
-            StatusCode::PARTIAL_CONTENT,
-            archive.slice(start as usize..=end as usize),
-        ),
-        None => (StatusCode::OK, archive),
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, slice(body, start, end)),
+        None => (StatusCode::OK, body),
     };
-    let mut response = (status, Body::from(body)).into_response();
+    // Streamed, never held whole: bytes that fail verification end the body early (the
+    // connection is cut before the announced length), so no client takes them for the archive.
+    let mut response = (status, Body::from_stream(body)).into_response();
     let out = response.headers_mut();
+    let length = range.map_or(size, |(start, end)| end - start + 1);
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     set_common(out, &etag);
     out.insert(
         header::CONTENT_TYPE,
@@ -97,6 +94,35 @@ pub(crate) async fn download(
         );
     }
     Ok(response)
+}
+
+/// Bytes `start..=end` of `body`: what comes before is skipped, and the stream stops after
+/// `end` without reading further.
+fn slice(body: ByteStream, start: u64, end: u64) -> ByteStream {
+    // (the rest of the body, the offset of its next chunk)
+    let state = Some((body, 0u64));
+    Box::pin(futures_util::stream::unfold(
+        state,
+        move |state| async move {
+            let (mut body, mut offset) = state?;
+            loop {
+                let chunk = match body.next().await? {
+                    Ok(chunk) => chunk,
+                    Err(e) => return Some((Err(e), None)),
+                };
+                let (from, to) = (offset, offset + chunk.len() as u64);
+                offset = to;
+                if to <= start {
+                    continue;
+                }
+                let first = start.saturating_sub(from) as usize;
+                let last = (end + 1).min(to) - from;
+                let piece = chunk.slice(first..last as usize);
+                let next = (to <= end).then_some((body, offset));
+                return Some((Ok(piece), next));
+            }
+        },
+    ))
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -204,6 +230,31 @@ mod tests {
         assert_eq!(range("bytes=a-b", 100), Range::Ignored);
         assert_eq!(range("bytes=+1-2", 100), Range::Ignored);
         assert_eq!(range("bytes=99999999999999999999999-", 100), Range::Ignored);
+    }
+
+    async fn sliced(chunks: &[&'static [u8]], start: u64, end: u64) -> Vec<u8> {
+        let items: Vec<marketplace_core::Result<bytes::Bytes>> = chunks
+            .iter()
+            .map(|c| Ok(bytes::Bytes::from_static(c)))
+            .collect();
+        let body: ByteStream = Box::pin(futures_util::stream::iter(items));
+        let mut out = Vec::new();
+        let mut pieces = slice(body, start, end);
+        while let Some(piece) = pieces.next().await {
+            out.extend_from_slice(&piece.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_range_is_cut_across_chunk_boundaries() {
+        let chunks: &[&[u8]] = &[b"0123", b"4567", b"89"];
+        assert_eq!(sliced(chunks, 0, 9).await, b"0123456789");
+        assert_eq!(sliced(chunks, 2, 5).await, b"2345");
+        assert_eq!(sliced(chunks, 4, 7).await, b"4567");
+        assert_eq!(sliced(chunks, 3, 3).await, b"3");
+        assert_eq!(sliced(chunks, 8, 9).await, b"89");
+        assert_eq!(sliced(chunks, 0, 0).await, b"0");
     }
 
     #[test]

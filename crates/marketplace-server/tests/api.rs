@@ -178,6 +178,58 @@ async fn downloads_carry_etags_ranges_and_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_changed_in_the_store_is_never_sent_whole() {
+    let server = Running::start().await;
+    let body = archive("tool@0.1.0", "A tool", &[]);
+    assert_eq!(server.publish(&body).await.status(), StatusCode::CREATED);
+    let hash = marketplace_core::ContentHash::sha256(&body).to_string();
+    let hex = hash.rsplit(':').next().expect("hex");
+    let object = files_under(&server.home().join("store"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(hex))
+        .expect("the archive's object");
+    let mut changed = std::fs::read(&object).expect("read");
+    let last = changed.len() - 1;
+    changed[last] ^= 0xff;
+    std::fs::write(&object, &changed).expect("write");
+
+    for range in [None, Some("bytes=0-"), Some("bytes=10-")] {
+        let mut request = server
+            .http
+            .get(server.url("/api/v1/packages/tool/0.1.0/download"));
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        // The status went out before the bytes were read, so the refusal is a cut
+        // connection: before the response's head is complete, or within the body.
+        let received = match request.send().await {
+            Ok(response) => response.bytes().await,
+            Err(e) => Err(e),
+        };
+        if let Ok(received) = received {
+            panic!(
+                "{range:?}: {} bytes accepted as the archive",
+                received.len()
+            );
+        }
+    }
+    server.stop().await;
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_publishes_change_nothing() {
     let server = Running::start().await;
     let body = archive("acme/web@1.0.0", "Web", &[]);

@@ -81,6 +81,11 @@ impl Running {
         }
     }
 
+    /// The served home's directory.
+    pub fn home(&self) -> &std::path::Path {
+        self._home.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
