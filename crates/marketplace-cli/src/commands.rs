@@ -81,7 +81,17 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     } else {
         home::Access::Read
     };
-    let home = Home::open(root, access, out).await?;
+    // A server's settings are checked, and its store opened, before the home is.
+    let served = match &cli.command {
+        Command::Serve(args) => {
+            let settings = crate::serve::Settings::resolve(args)?;
+            let store = settings.open_store()?;
+            Some((settings, store))
+        }
+        _ => None,
+    };
+    let store = served.as_ref().and_then(|(_, store)| store.clone());
+    let home = Home::open(root, access, store, out).await?;
     if let Some(key) = &home.created_key
         && !matches!(cli.command, Command::Init)
         && !out.is_json()
@@ -110,8 +120,8 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Some(command) = changes_the_home(&cli.command) {
         home.require_writable(command)?;
     }
-    if let Command::Serve(args) = cli.command {
-        return serve(home, args, out).await;
+    if let Some((settings, _)) = served {
+        return crate::serve::serve(home, settings, out).await;
     }
     let client = &home.client;
     let named = named_package(&cli.command).map(str::to_owned);
@@ -1559,65 +1569,6 @@ async fn stats(client: &MarketplaceClient, text: &str, out: &Output) -> CliResul
 /// `mkt serve`: the home's marketplace over HTTP until SIGINT or SIGTERM. The home stays locked
 /// for writing while it serves (other `mkt` writers wait; readers do not).
 /// `n` requests per second with bursts of `2n`; none for 0.
-fn rate_limit(n: u32) -> Option<marketplace_server::RateLimit> {
-    (n > 0).then(|| marketplace_server::RateLimit::new(n, n.saturating_mul(2)))
-}
-
-async fn serve(home: Home, args: crate::ServeArgs, out: &Output) -> CliResult {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| CliError {
-            code: exit::FAILURE,
-            message: format!("listen on {}: {e}", args.listen),
-            hint: Some("choose another address with --listen (port 0 picks a free one)".into()),
-        })?;
-    let address = listener.local_addr().map_err(|e| CliError {
-        code: exit::FAILURE,
-        message: format!("read the listening address: {e}"),
-        hint: None,
-    })?;
-    let mut config = marketplace_server::ServerConfig::default()
-        .with_request_timeout(Duration::from_secs(args.request_timeout))
-        .with_max_concurrent_requests(args.max_concurrent_requests)
-        .with_private(args.private)
-        .with_header_read_timeout(Duration::from_secs(args.header_read_timeout.max(1)))
-        .with_rate_limit_per_address(rate_limit(args.rate_limit_per_address))
-        .with_rate_limit_per_token(rate_limit(args.rate_limit_per_token));
-    if let Some(bytes) = args.max_archive_bytes {
-        config = config.with_max_archive_bytes(bytes);
-    }
-    let (root, client, lock) = home.into_parts();
-    if out.is_json() {
-        out.json(&json!({ "listening": format!("http://{address}") }))?;
-    } else {
-        out.line(format!("listening on http://{address}"));
-    }
-    out.note(&format!(
-        "serving the marketplace at {}{}; stop with Ctrl-C",
-        root.display(),
-        if args.private {
-            " (private: every request needs a token)"
-        } else {
-            ""
-        }
-    ));
-    if client.users().await.map(|u| u.is_empty()).unwrap_or(false) {
-        out.note("no users yet: make the first admin's token with `mkt token create --name NAME --scope admin`");
-    }
-    marketplace_server::Server::new(std::sync::Arc::new(client))
-        .with_config(config)
-        .serve(listener, marketplace_server::shutdown_signal())
-        .await
-        .map_err(|e| CliError {
-            code: exit::FAILURE,
-            message: format!("serve on {address}: {e}"),
-            hint: None,
-        })?;
-    drop(lock);
-    out.note("stopped: every request in flight finished");
-    Ok(())
-}
-
 async fn metrics(client: &MarketplaceClient, out: &Output) -> CliResult {
     let metrics = client.metrics().ok_or_else(|| CliError {
         code: exit::FAILURE,
@@ -1684,7 +1635,7 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
     };
     let started = Instant::now();
     out.step(&format!("a fresh marketplace in {}", root.display()));
-    let home = Home::open(root.clone(), home::Access::Create, out).await?;
+    let home = Home::open(root.clone(), home::Access::Create, None, out).await?;
     let client = &home.client;
     let key = home.load_key(home::DEFAULT_KEY).await?;
     out.line(format!(

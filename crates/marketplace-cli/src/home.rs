@@ -4,9 +4,10 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
-use marketplace_core::{Key, KeyPair, TrustLevel};
+use marketplace_core::{Key, KeyPair, PackageStore, TrustLevel};
 
 use crate::output::Output;
 use crate::{CliError, CliResult, exit};
@@ -149,7 +150,15 @@ impl Home {
     /// default key of a home that lacks one; a writer first takes the home lock; a creating
     /// command makes the home (with a key `default`, trusted `ultimate`) when there is none.
     /// A missing home for a reader or a writer is an error (exit 3) naming `mkt init`.
-    pub(crate) async fn open(root: PathBuf, access: Access, out: &Output) -> CliResult<Home> {
+    ///
+    /// `store`, when given, keeps the archives instead of the home's `store/` (`mkt serve`
+    /// with an S3 bucket); a reader never uses it.
+    pub(crate) async fn open(
+        root: PathBuf,
+        access: Access,
+        store: Option<Arc<dyn PackageStore>>,
+        out: &Output,
+    ) -> CliResult<Home> {
         tracing::info!(home = %root.display(), ?access, "opening the marketplace home");
         if access != Access::Create && !MarketplaceBuilder::is_local_home(&root) {
             return Err(missing_home(&root));
@@ -178,7 +187,7 @@ impl Home {
                     || client.downloads_pending().await.unwrap_or(false));
             if behind && let Some(lock) = try_lock(&root) {
                 drop(client);
-                let mut home = Self::open_with(root, false).await?;
+                let mut home = Self::open_with(root, false, None).await?;
                 home._lock = Some(lock);
                 return Ok(home);
             }
@@ -186,13 +195,21 @@ impl Home {
         }
         fs::create_dir_all(&root).map_err(|e| io_error(format!("create {}", root.display()), e))?;
         let lock = lock(&root, out)?;
-        let mut home = Self::open_with(root, access == Access::Create).await?;
+        let mut home = Self::open_with(root, access == Access::Create, store).await?;
         home._lock = lock;
         Ok(home)
     }
 
-    async fn open_with(root: PathBuf, create: bool) -> CliResult<Home> {
+    async fn open_with(
+        root: PathBuf,
+        create: bool,
+        store: Option<Arc<dyn PackageStore>>,
+    ) -> CliResult<Home> {
         let client = MarketplaceBuilder::local(&root)
+            .map(|builder| match store {
+                Some(store) => builder.store(store),
+                None => builder,
+            })
             .and_then(MarketplaceBuilder::build)
             .map_err(|e| {
                 // A busy home (another process holds a lock) is a transient backend error.

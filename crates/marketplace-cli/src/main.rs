@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod home;
 mod output;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -303,61 +304,66 @@ struct Filters {
     offset: usize,
 }
 
-/// `mkt serve`'s options.
+/// `mkt serve`'s options. Each one is, highest first: the flag, its environment variable, the
+/// `--config` file, the default (see `serve.rs`).
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// The socket address to listen on; port 0 picks a free one.
-    #[arg(long, env = "MKT_LISTEN", default_value = marketplace_server::DEFAULT_LISTEN)]
-    listen: std::net::SocketAddr,
-    /// The largest publish body in bytes (default: the archive limit, 50 MiB).
+    /// A server configuration file (TOML: listen, private, [limits], [store]); see
+    /// docs/DEPLOYMENT.md. Flags and environment variables override it.
+    #[arg(long, env = "MKT_SERVER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The socket address to listen on; port 0 picks a free one [default: 127.0.0.1:7878].
+    #[arg(long, env = "MKT_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Require an API token for every request, reads included (default: reads are public).
+    #[arg(long, env = "MKT_PRIVATE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    private: Option<bool>,
+    /// Where the archives live: the home's files, or an S3 bucket (set with the --s3-* flags
+    /// and the standard AWS_* credentials) [default: home].
+    #[arg(long, env = "MKT_STORE", value_enum)]
+    store: Option<serve::StoreBackend>,
+    /// The S3 bucket (with --store s3).
+    #[arg(long, env = "MKT_S3_BUCKET", value_name = "NAME")]
+    s3_bucket: Option<String>,
+    /// An S3-compatible server's endpoint URL (with --store s3).
+    #[arg(long, env = "MKT_S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The S3 region (with --store s3) [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "MKT_S3_REGION")]
+    s3_region: Option<String>,
+    /// A key prefix for the archives in the bucket (with --store s3).
+    #[arg(long, env = "MKT_S3_PREFIX")]
+    s3_prefix: Option<String>,
+    /// Allow a plain http:// S3 endpoint (a test server on this machine).
+    #[arg(long, env = "MKT_S3_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    s3_allow_http: Option<bool>,
+    /// The largest publish body in bytes [default: the archive limit, 50 MiB].
     #[arg(long, env = "MKT_MAX_ARCHIVE_BYTES", value_name = "BYTES")]
     max_archive_bytes: Option<u64>,
-    /// The longest a request may take, in seconds.
-    #[arg(
-        long,
-        env = "MKT_REQUEST_TIMEOUT",
-        default_value_t = 60,
-        value_name = "SECONDS"
-    )]
-    request_timeout: u64,
-    /// Requests served at once; more wait.
-    #[arg(
-        long,
-        env = "MKT_MAX_CONCURRENT_REQUESTS",
-        default_value_t = 512,
-        value_name = "N"
-    )]
-    max_concurrent_requests: usize,
-    /// Require an API token for every request, reads included (default: reads are public).
-    #[arg(long, env = "MKT_PRIVATE")]
-    private: bool,
+    /// The largest batch publish body in bytes [default: 256 MiB].
+    #[arg(long, env = "MKT_MAX_BATCH_BYTES", value_name = "BYTES")]
+    max_batch_bytes: Option<u64>,
+    /// The longest a request may take, in seconds [default: 60].
+    #[arg(long, env = "MKT_REQUEST_TIMEOUT", value_name = "SECONDS")]
+    request_timeout: Option<u64>,
+    /// Requests served at once; more wait [default: 512].
+    #[arg(long, env = "MKT_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    max_concurrent_requests: Option<usize>,
     /// The longest a client may take to send a request's headers, in seconds (slower ones are
-    /// disconnected).
-    #[arg(
-        long,
-        env = "MKT_HEADER_READ_TIMEOUT",
-        default_value_t = 10,
-        value_name = "SECONDS"
-    )]
-    header_read_timeout: u64,
+    /// disconnected) [default: 10].
+    #[arg(long, env = "MKT_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    header_read_timeout: Option<u64>,
+    /// The most headers a request may have (more: 431) [default: 100].
+    #[arg(long, env = "MKT_MAX_HEADERS", value_name = "N")]
+    max_headers: Option<usize>,
     /// Requests per second one client address may make, with bursts of twice as many; 0: no
-    /// limit.
-    #[arg(
-        long,
-        env = "MKT_RATE_LIMIT_PER_ADDRESS",
-        default_value_t = 300,
-        value_name = "N"
-    )]
-    rate_limit_per_address: u32,
+    /// limit [default: 300].
+    #[arg(long, env = "MKT_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
+    rate_limit_per_address: Option<u32>,
     /// Requests per second one API token (or one address without a token) may make, with
-    /// bursts of twice as many; 0: no limit.
-    #[arg(
-        long,
-        env = "MKT_RATE_LIMIT_PER_TOKEN",
-        default_value_t = 100,
-        value_name = "N"
-    )]
-    rate_limit_per_token: u32,
+    /// bursts of twice as many; 0: no limit [default: 100].
+    #[arg(long, env = "MKT_RATE_LIMIT_PER_TOKEN", value_name = "N")]
+    rate_limit_per_token: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

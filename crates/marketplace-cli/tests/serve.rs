@@ -188,3 +188,141 @@ fn serve_needs_an_existing_home() {
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(!home.exists(), "nothing was created");
 }
+
+/// Reads `mkt serve`'s first line and returns the address it names.
+fn address_of(child: &mut std::process::Child) -> String {
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
+        .to_owned()
+}
+
+/// `--config server.toml` sets the address, the private mode and the store (an S3 bucket on
+/// moto_server): the server is ready while the bucket answers, and not once it is gone.
+#[cfg(unix)]
+#[test]
+fn a_config_file_chooses_the_store_and_the_limits() {
+    let Some(s3) = marketplace_testing::s3::S3Server::start() else {
+        return;
+    };
+    let bucket = s3.bucket("served-archives").expect("bucket");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("home"), dir.path().join("config.toml"));
+    assert!(
+        mkt(&home, &config)
+            .arg("init")
+            .status()
+            .expect("init")
+            .success()
+    );
+    let server_toml = dir.path().join("server.toml");
+    std::fs::write(
+        &server_toml,
+        format!(
+            "listen = \"127.0.0.1:0\"\nprivate = true\n\n[limits]\nmax_headers = 20\n\n[store]\nbackend = \"s3\"\nbucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nallow_http = true\n",
+            bucket.name, bucket.endpoint, bucket.region
+        ),
+    )
+    .expect("server.toml");
+    let mut child = mkt(&home, &config)
+        .arg("serve")
+        .arg("--config")
+        .arg(&server_toml)
+        .env("AWS_ACCESS_KEY_ID", &bucket.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &bucket.secret_access_key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let address = address_of(&mut child);
+    let (status, body) = get(&address, "/ready");
+    assert!(status.contains("200"), "{status}: {body}");
+    let (status, _) = get(&address, "/api/v1/search?q=x");
+    assert!(status.contains("401"), "private, from the file: {status}");
+    let many: String = (0..30).map(|i| format!("X-Extra-{i}: 1\r\n")).collect();
+    let (status, _) = get_with(&address, "/health", &many);
+    assert!(
+        status.contains("431"),
+        "max_headers from the file: {status}"
+    );
+
+    drop(s3);
+    let (status, body) = get(&address, "/ready");
+    assert!(status.contains("503"), "the bucket is gone: {status}");
+    assert!(body.contains("store"), "{body}");
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(
+        stderr.contains("archives in s3://served-archives"),
+        "{stderr}"
+    );
+}
+
+/// A flag beats the file; a bad file is refused before anything is opened, naming the key.
+#[test]
+fn flags_override_the_config_file_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, config) = (dir.path().join("home"), dir.path().join("config.toml"));
+    let server_toml = dir.path().join("server.toml");
+    std::fs::write(&server_toml, "private = true\n[limits]\nrate_limit = 5\n").expect("write");
+    let output = mkt(&home, &config)
+        .arg("serve")
+        .arg("--config")
+        .arg(&server_toml)
+        .output()
+        .expect("serve");
+    assert_eq!(output.status.code(), Some(5), "invalid: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rate_limit"), "{stderr}");
+    assert!(stderr.contains("server.toml"), "{stderr}");
+    assert!(!home.exists(), "nothing was opened or created");
+
+    assert!(
+        mkt(&home, &config)
+            .arg("init")
+            .status()
+            .expect("init")
+            .success()
+    );
+    std::fs::write(&server_toml, "private = true\nlisten = \"127.0.0.1:0\"\n").expect("write");
+    let mut child = mkt(&home, &config)
+        .arg("serve")
+        .arg("--config")
+        .arg(&server_toml)
+        .args(["--private", "false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let address = address_of(&mut child);
+    let (status, _) = get(&address, "/api/v1/search?q=x");
+    assert!(status.contains("200"), "the flag made it public: {status}");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(child.wait().expect("wait").success());
+}
