@@ -256,22 +256,7 @@ fn a_config_file_chooses_the_store_and_the_limits() {
     assert!(status.contains("503"), "the bucket is gone: {status}");
     assert!(body.contains("store"), "{body}");
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = child.wait().expect("wait");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    assert!(status.success(), "{status:?}: {stderr}");
+    let stderr = terminate(child);
     assert!(
         stderr.contains("archives in s3://served-archives"),
         "{stderr}"
@@ -317,6 +302,11 @@ fn flags_override_the_config_file_and_a_bad_one_is_refused() {
     let address = address_of(&mut child);
     let (status, _) = get(&address, "/api/v1/search?q=x");
     assert!(status.contains("200"), "the flag made it public: {status}");
+    terminate(child);
+}
+
+/// Stops `mkt serve` with SIGTERM, checks that it exited cleanly, and returns its stderr.
+fn terminate(mut child: std::process::Child) -> String {
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -324,5 +314,14 @@ fn flags_override_the_config_file_and_a_bad_one_is_refused() {
             .expect("kill")
             .success()
     );
-    assert!(child.wait().expect("wait").success());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{status:?}: {stderr}");
+    stderr
 }
