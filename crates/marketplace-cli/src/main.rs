@@ -308,7 +308,7 @@ struct Filters {
 /// `--config` file, the default (see `serve.rs`).
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// A server configuration file (TOML: listen, private, [limits], [store]); see
+    /// A server configuration file (TOML: listen, private, the limits and store tables); see
     /// docs/DEPLOYMENT.md. Flags and environment variables override it.
     #[arg(long, env = "MKT_SERVER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
