@@ -6,4 +6,5 @@
 
 /// The synthetic corpus, shared with the other benchmarks and tests.
 pub use marketplace_testing::corpus;
+pub mod http;
 pub mod workloads;

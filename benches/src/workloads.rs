@@ -28,7 +28,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn pick<T>(self, quick: T, full: T) -> T {
+    /// `quick` in a quick run, `full` in a full one.
+    pub fn pick<T>(self, quick: T, full: T) -> T {
         match self {
             Mode::Quick => quick,
             Mode::Full => full,
@@ -433,14 +434,9 @@ pub fn w3_cli_publish() -> Row {
         ratio: None,
         met: None,
     };
-    let Some(mkt) = std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name("mkt"))
-        .filter(|p| p.is_file())
-    else {
-        return unavailable(
-            "no mkt beside bench-report: cargo build --release -p marketplace-cli".into(),
-        );
+    let mkt = match crate::http::release_mkt() {
+        Ok(mkt) => mkt,
+        Err(why) => return unavailable(why),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");

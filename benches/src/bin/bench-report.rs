@@ -194,6 +194,10 @@ async fn main() {
         eprintln!("W8 peak memory (child process)…");
         rows.push(w8(100_000));
     }
+    if wanted("w9") {
+        eprintln!("W9 HTTP server (mkt serve under wrk)…");
+        rows.extend(marketplace_benches::http::w9_http(mode).await);
+    }
     if wanted("baselines") {
         rows.extend(workloads::baselines());
     }

@@ -269,16 +269,45 @@ pub fn readme(metadata: &PackageMetadata, padding: usize) -> String {
 
 /// A valid package archive (`.tar.gz`) for `metadata`: its [`manifest`] and [`readme`].
 pub fn archive(metadata: &PackageMetadata, padding: usize) -> Bytes {
+    let readme = readme(metadata, padding);
+    tar_gz(metadata, &[("README.md", readme.as_bytes())])
+}
+
+/// A valid package archive for `metadata` about `size` bytes long however it is compressed: its
+/// [`manifest`], a short [`readme`] and `data.bin`, `size` pseudo-random bytes (seeded by the
+/// id) that gzip cannot shrink. For transfer workloads, where the bytes on the wire count.
+pub fn blob_archive(metadata: &PackageMetadata, size: usize) -> Bytes {
+    let mut rng = Rng::new(
+        metadata
+            .id
+            .to_string()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            }),
+    );
+    let mut blob = Vec::with_capacity(size + 8);
+    while blob.len() < size {
+        blob.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    blob.truncate(size);
+    let readme = readme(metadata, 0);
+    tar_gz(
+        metadata,
+        &[("README.md", readme.as_bytes()), ("data.bin", &blob)],
+    )
+}
+
+/// `metadata`'s manifest and `files` (name, body) under `name-version/`, tarred and gzipped.
+fn tar_gz(metadata: &PackageMetadata, files: &[(&str, &[u8])]) -> Bytes {
     use std::io::Write as _;
     let id = &metadata.id;
     let manifest = manifest(metadata);
     let top = format!("{}-{}", id.name, id.version);
     let mut builder = tar::Builder::new(Vec::new());
-    let readme = readme(metadata, padding);
-    for (name, body) in [
-        ("marketplace.toml", manifest.as_bytes()),
-        ("README.md", readme.as_bytes()),
-    ] {
+    let all =
+        std::iter::once(("marketplace.toml", manifest.as_bytes())).chain(files.iter().copied());
+    for (name, body) in all {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);
