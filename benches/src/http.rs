@@ -194,7 +194,7 @@ pub async fn w9_http(mode: Mode) -> Vec<Row> {
         };
         rows.push(row);
     }
-    server.stop();
+    drop(server);
 
     rows.push(idle_rss(&mkt, dir.path(), &signer, mode).await);
     rows
@@ -373,13 +373,9 @@ impl Served {
         };
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
+/// Stopping the server is dropping it: the process is killed and reaped.
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -543,7 +539,7 @@ async fn idle_rss(mkt: &Path, dir: &Path, signer: &Signer, mode: Mode) -> Row {
         .await;
         post_batch(&http, &server, &token, body).await;
     }
-    server.stop();
+    drop(server);
     let server = Served::start(mkt, &home).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let row = match server.rss_kib() {
@@ -561,6 +557,6 @@ async fn idle_rss(mkt: &Path, dir: &Path, signer: &Signer, mode: Mode) -> Row {
         },
         None => unavailable(&workload, "— (reported)", "no /proc"),
     };
-    server.stop();
+    drop(server);
     row
 }
