@@ -312,6 +312,8 @@ fn open_s3(settings: &S3Settings) -> CliResult<Arc<dyn PackageStore>> {
 
 /// Serves `home` until SIGINT or SIGTERM, once every request in flight has finished.
 pub(crate) async fn serve(home: Home, settings: Settings, out: &Output) -> CliResult {
+    // Before the address is printed: whoever reads it may stop the server at once.
+    let shutdown = marketplace_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| CliError {
@@ -354,7 +356,7 @@ pub(crate) async fn serve(home: Home, settings: Settings, out: &Output) -> CliRe
     }
     marketplace_server::Server::new(Arc::new(client))
         .with_config(settings.config)
-        .serve(listener, marketplace_server::shutdown_signal())
+        .serve(listener, shutdown)
         .await
         .map_err(|e| CliError {
             code: exit::FAILURE,

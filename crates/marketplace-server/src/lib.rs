@@ -279,25 +279,37 @@ impl Server {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM: the signal to shut down gracefully.
-pub async fn shutdown_signal() {
-    let interrupt = async {
+///
+/// The handlers are installed by this call, not when the future is first polled, so a signal
+/// that arrives in between (a supervisor stopping the server as soon as it said it listens)
+/// shuts it down gracefully instead of killing it. Call it inside the Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            // A handler that could not be installed never fires; the other still does.
+            let received = |installed: std::io::Result<tokio::signal::unix::Signal>| async move {
+                match installed {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = received(interrupt) => tracing::info!("SIGINT: shutting down once requests in flight finish"),
+                () = received(terminate) => tracing::info!("SIGTERM: shutting down once requests in flight finish"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT: shutting down once requests in flight finish"),
-        () = terminate => tracing::info!("SIGTERM: shutting down once requests in flight finish"),
+        tracing::info!("Ctrl-C: shutting down once requests in flight finish");
     }
 }
