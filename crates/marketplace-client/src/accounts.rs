@@ -55,6 +55,17 @@ fn random_hex(n: usize) -> Result<String> {
 }
 
 /// The target a publish of `package` claims: its namespace, or the name itself.
+/// What one publish call has found in the account store, so that a batch asks once per
+/// signing key and owner target rather than once per package. Only what the publishing user
+/// holds is kept: during one call that only grows (by its own claims).
+#[derive(Default)]
+struct Known {
+    /// Signing keys registered to the publishing user.
+    keys: HashSet<KeyId>,
+    /// Packages and namespaces the publishing user owns.
+    owned: HashSet<OwnerTarget>,
+}
+
 fn claim_target(package: &PackageRef) -> OwnerTarget {
     match &package.namespace {
         Some(namespace) => OwnerTarget::Namespace(namespace.clone()),
@@ -277,9 +288,10 @@ impl MarketplaceClient {
         let id = prepared.metadata.id.clone();
         let span = tracing::info_span!("marketplace.publish", package = %id, user = %user.name);
         self.flow("publish", span, async {
-            self.check_as(accounts, user, &prepared).await?;
+            let mut known = Known::default();
+            self.check_as(accounts, user, &prepared, &mut known).await?;
             let package = id.package();
-            let claimed = self.claim_for(accounts, user, &package).await?;
+            let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
             let result = self.publish_hooked(prepared).await;
             if result.is_err()
                 && let Some(target) = claimed
@@ -315,6 +327,7 @@ impl MarketplaceClient {
             let mut seen = HashSet::new();
             let mut spellings: HashMap<String, PackageRef> = HashMap::new();
             let mut claimed: Vec<(OwnerTarget, PackageRef)> = Vec::new();
+            let mut known = Known::default();
             for (position, p) in prepared.into_iter().enumerate() {
                 let package = p.metadata.id.package();
                 let outcome = async {
@@ -327,8 +340,10 @@ impl MarketplaceClient {
                     if let Some(first) = spellings.get(&package.canonical()) {
                         check_spelling(&package, first)?;
                     }
-                    self.check_as(accounts, user, &p).await?;
-                    if let Some(target) = self.claim_for(accounts, user, &package).await? {
+                    self.check_as(accounts, user, &p, &mut known).await?;
+                    if let Some(target) =
+                        self.claim_for(accounts, user, &package, &mut known).await?
+                    {
                         claimed.push((target, package.clone()));
                     }
                     Ok(())
@@ -371,6 +386,7 @@ impl MarketplaceClient {
         accounts: &dyn AccountStore,
         user: &User,
         prepared: &PreparedPackage,
+        known: &mut Known,
     ) -> Result<()> {
         let id = &prepared.metadata.id;
         prepared.check_unchanged()?;
@@ -382,7 +398,9 @@ impl MarketplaceClient {
             ));
         };
         let key_id = signature.key_id();
-        if accounts.key_user(&key_id).await?.as_ref() != Some(&user.name) {
+        if !known.keys.contains(&key_id)
+            && accounts.key_user(&key_id).await?.as_ref() != Some(&user.name)
+        {
             return Err(Error::Unauthorized {
                 what: format!(
                     "publish {id}: the signing key {key_id} is not registered to {}",
@@ -390,27 +408,34 @@ impl MarketplaceClient {
                 ),
             });
         }
+        known.keys.insert(key_id);
         self.check_free(id).await?;
         self.check_signature("publish", &prepared.metadata).await?;
         self.pre_publish_hooks(&prepared.metadata).await
     }
 
     /// Checks `user` may publish `package`, claiming its namespace or name when unowned;
-    /// returns the target claimed now.
+    /// returns the target claimed now. What it finds `user` owns goes into `known`.
     async fn claim_for(
         &self,
         accounts: &dyn AccountStore,
         user: &User,
         package: &PackageRef,
+        known: &mut Known,
     ) -> Result<Option<OwnerTarget>> {
         let own_package = OwnerTarget::Package(package.clone());
-        if package.namespace.is_some() && accounts.owners(&own_package).await?.contains(&user.name)
-        {
+        let target = claim_target(package);
+        if known.owned.contains(&own_package) || known.owned.contains(&target) {
             return Ok(None);
         }
-        let target = claim_target(package);
+        if package.namespace.is_some() && accounts.owners(&own_package).await?.contains(&user.name)
+        {
+            known.owned.insert(own_package);
+            return Ok(None);
+        }
         let owners = accounts.owners(&target).await?;
         if owners.contains(&user.name) {
+            known.owned.insert(target);
             return Ok(None);
         }
         if owners.is_empty() && self.has_versions(package).await {
@@ -423,9 +448,13 @@ impl MarketplaceClient {
         match accounts.claim(&target, &user.name).await? {
             Claim::Claimed => {
                 tracing::info!(%target, user = %user.name, "first publish: owner claimed");
+                known.owned.insert(target.clone());
                 Ok(Some(target))
             }
-            Claim::AlreadyOwner => Ok(None),
+            Claim::AlreadyOwner => {
+                known.owned.insert(target);
+                Ok(None)
+            }
             _ => {
                 let owners: Vec<String> = accounts
                     .owners(&target)

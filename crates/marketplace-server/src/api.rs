@@ -4,6 +4,8 @@
 //! A package in a path is one segment: `web`, or `acme%2Fweb` for `acme/web` (the slash
 //! percent-encoded), so that `/packages/{package}/{version}` is never ambiguous.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -288,11 +290,32 @@ pub(crate) async fn publish_batch(
         ));
     }
     let now = marketplace_core::now_seconds();
+    // Each archive is inspected on the blocking pool (a decompression and a hash): a few at a
+    // time keep every core busy; the results stay in the batch's order. (The futures are made
+    // up front, not by a closure over the stream, so the handler's future stays `Send`.)
+    let signing: Vec<_> = request
+        .packages
+        .iter()
+        .map(|item| signed_item(&state, item, now))
+        .collect();
+    let signed: Vec<ApiResult<marketplace_client::PreparedPackage>> =
+        futures_util::stream::iter(signing)
+            .buffered(PREPARE_CONCURRENCY)
+            .collect()
+            .await;
     let mut prepared = Vec::with_capacity(request.packages.len());
     let mut positions = Vec::with_capacity(request.packages.len());
     let mut refused = Vec::new();
-    for (index, item) in request.packages.iter().enumerate() {
-        match prepare_item(&state, &caller, item, now).await {
+    // Whether each package had no version before this batch, read once per package.
+    let mut new_packages: HashMap<String, bool> = HashMap::new();
+    for (index, item) in signed.into_iter().enumerate() {
+        let allowed = match item {
+            Ok(p) => allow_item(&state, &caller, &mut new_packages, &p)
+                .await
+                .map(|()| p),
+            Err(e) => Err(e),
+        };
+        match allowed {
             Ok(p) => {
                 positions.push(index);
                 prepared.push(p);
@@ -325,28 +348,47 @@ pub(crate) async fn publish_batch(
     }))
 }
 
-/// One package of a batch, prepared with its signature and publication time, once the
-/// caller's token may publish it.
-async fn prepare_item(
+/// Archives of a batch inspected at once.
+const PREPARE_CONCURRENCY: usize = 4;
+
+/// One package of a batch, prepared with its signature and publication time.
+async fn signed_item(
     state: &AppState,
-    caller: &auth::Caller,
     item: &v1::BatchItem,
     now: marketplace_core::time::OffsetDateTime,
 ) -> ApiResult<marketplace_client::PreparedPackage> {
     let signature = v1::SignatureBody::from_header(&item.signature)?;
     let published_at = v1::parse_published_at(&item.published_at, now)?;
     let mut prepared = state.client.prepare(item.archive_bytes()?).await?;
-    let package = prepared.metadata.id.package();
-    caller.cover(&package)?;
-    let scope = if is_new(state, &package).await? {
-        Scope::PublishNew
-    } else {
-        Scope::PublishUpdate
-    };
-    caller.allow(&[scope])?;
     prepared.metadata.published_at = published_at;
     prepared.metadata.signature = Some(signature);
     Ok(prepared)
+}
+
+/// 403 unless the caller's token may publish `prepared` in a batch: its pattern covers the
+/// package, and it holds publish-new for a package without versions before the batch (looked
+/// up once per package, in `new_packages`) or publish-update for one with.
+async fn allow_item(
+    state: &AppState,
+    caller: &auth::Caller,
+    new_packages: &mut HashMap<String, bool>,
+    prepared: &marketplace_client::PreparedPackage,
+) -> ApiResult<()> {
+    let package = prepared.metadata.id.package();
+    caller.cover(&package)?;
+    let new = match new_packages.get(&package.canonical()) {
+        Some(new) => *new,
+        None => {
+            let new = is_new(state, &package).await?;
+            new_packages.insert(package.canonical(), new);
+            new
+        }
+    };
+    caller.allow(&[if new {
+        Scope::PublishNew
+    } else {
+        Scope::PublishUpdate
+    }])
 }
 
 /// Whether `package` has no version yet (publishing it needs the publish-new scope).
