@@ -747,3 +747,109 @@ async fn a_batch_publishes_the_valid_packages_and_lists_each_refusal() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await;
 }
+
+/// A batch decides each package's scope from its state before the batch (every version of a
+/// new package needs publish-new), and each package's ownership on its own (a namespace owned
+/// by someone else refuses every package in it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_checks_scope_and_ownership_for_every_package() {
+    let server = Running::start().await;
+    let alice = marketplace_core::UserName::new("alice").unwrap();
+    let old = archive("acme/old@1.0.0", "Old", &[]);
+    assert_eq!(server.publish(&old).await.status(), StatusCode::CREATED);
+    let update_only = server
+        .client
+        .create_token(
+            &alice,
+            "update-only",
+            [marketplace_core::Scope::PublishUpdate],
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let batch = async |archives: Vec<bytes::Bytes>, key: &marketplace_core::PrivateKey, token| {
+        let mut packages = Vec::new();
+        for body in &archives {
+            let signed = server.sign(body, key).await;
+            packages.push(
+                serde_json::to_value(v1::BatchItem::new(
+                    body,
+                    &signed.signature,
+                    signed.published_at,
+                ))
+                .unwrap(),
+            );
+        }
+        let response = server
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/batch",
+                Some(token),
+                Some(serde_json::json!({ "packages": packages })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let outcome: v1::BatchResponse = response.json().await.unwrap();
+        let published: Vec<String> = outcome.published.into_iter().map(|p| p.id).collect();
+        let refused: Vec<(usize, String)> = outcome
+            .refused
+            .into_iter()
+            .map(|r| (r.index, r.error.kind))
+            .collect();
+        (published, refused)
+    };
+
+    let (published, refused) = batch(
+        vec![
+            archive("acme/old@1.1.0", "Old", &[]),
+            archive("fresh@1.0.0", "Fresh", &[]),
+            archive("fresh@1.1.0", "Fresh", &[]),
+        ],
+        &server.key.private_key,
+        &update_only,
+    )
+    .await;
+    assert_eq!(published, ["acme/old@1.1.0"]);
+    assert_eq!(
+        refused,
+        [(1, "unauthorized".into()), (2, "unauthorized".into())]
+    );
+
+    let (bob_key, bob_token) =
+        common::user_with_key(&server.client, "bob", &common::PUBLISHER).await;
+    let (published, refused) = batch(
+        vec![
+            archive("acme/x@1.0.0", "X", &[]),
+            archive("bobs@1.0.0", "Bob's", &[]),
+            archive("acme/y@1.0.0", "Y", &[]),
+            archive("bobs@1.1.0", "Bob's", &[]),
+        ],
+        &bob_key.private_key,
+        &bob_token,
+    )
+    .await;
+    assert_eq!(published, ["bobs@1.0.0", "bobs@1.1.0"]);
+    assert_eq!(
+        refused,
+        [(0, "unauthorized".into()), (2, "unauthorized".into())]
+    );
+    let owners = |target: &str| {
+        let target = marketplace_core::OwnerTarget::Package(target.parse().unwrap());
+        let client = std::sync::Arc::clone(&server.client);
+        async move { client.owners(&target).await.unwrap() }
+    };
+    assert_eq!(owners("bobs").await, ["bob".parse().unwrap()]);
+    for package in ["fresh", "acme/x", "acme/y"] {
+        assert!(
+            server
+                .client
+                .versions(&package.parse().unwrap())
+                .await
+                .is_err_and(|e| e.kind() == marketplace_core::ErrorKind::NotFound),
+            "{package}"
+        );
+    }
+    server.stop().await;
+}
