@@ -148,14 +148,7 @@ pub async fn w9_http(mode: Mode) -> Vec<Row> {
             .iter()
             .map(|r| corpus::archive(&r.metadata, 2_000))
             .collect();
-        let started = Instant::now();
-        for chunk in archives.chunks(1_000) {
-            client
-                .publish_batch(chunk.to_vec(), &key.private_key)
-                .await
-                .expect("library publish_batch");
-        }
-        archives.len() as f64 / started.elapsed().as_secs_f64()
+        crate::workloads::publish_batch_rate(&client, &key.private_key, &archives).await
     };
     let started = Instant::now();
     for body in bodies {

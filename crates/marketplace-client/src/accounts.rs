@@ -54,7 +54,6 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The target a publish of `package` claims: its namespace, or the name itself.
 /// What one publish call has found in the account store, so that a batch asks once per
 /// signing key and owner target rather than once per package. Only what the publishing user
 /// holds is kept: during one call that only grows (by its own claims).
@@ -66,6 +65,7 @@ struct Known {
     owned: HashSet<OwnerTarget>,
 }
 
+/// The target a publish of `package` claims: its namespace, or the name itself.
 fn claim_target(package: &PackageRef) -> OwnerTarget {
     match &package.namespace {
         Some(namespace) => OwnerTarget::Namespace(namespace.clone()),
@@ -438,7 +438,13 @@ impl MarketplaceClient {
             known.owned.insert(target);
             return Ok(None);
         }
-        if owners.is_empty() && self.has_versions(package).await {
+        // Versions nobody owns were published on the home. A concurrent first publish claims
+        // before it registers, so the owners are read again before refusing: its claim then
+        // decides below (the same user's, or someone else's).
+        if owners.is_empty()
+            && self.has_versions(package).await
+            && accounts.owners(&target).await?.is_empty()
+        {
             return Err(Error::Unauthorized {
                 what: format!(
                     "publish {package}: it has versions but nobody owns {target} (they were published on the marketplace's home); its operator names owners with `mkt owner add`"

@@ -222,14 +222,7 @@ pub(crate) async fn publish(
     let published_at = v1::parse_published_at(published_at, marketplace_core::now_seconds())?;
     let archive = read_body(&headers, body, state.config.max_archive_bytes, "archive").await?;
     let mut prepared = state.client.prepare(archive).await?;
-    let package = prepared.metadata.id.package();
-    caller.cover(&package)?;
-    let scope = if is_new(&state, &package).await? {
-        Scope::PublishNew
-    } else {
-        Scope::PublishUpdate
-    };
-    caller.allow(&[scope])?;
+    allow_item(&state, &caller, &mut HashMap::new(), &prepared).await?;
     prepared.metadata.published_at = published_at;
     prepared.metadata.signature = Some(signature);
     let published = state.client.publish_as(&caller.user, prepared).await?;
@@ -365,8 +358,8 @@ async fn signed_item(
     Ok(prepared)
 }
 
-/// 403 unless the caller's token may publish `prepared` in a batch: its pattern covers the
-/// package, and it holds publish-new for a package without versions before the batch (looked
+/// 403 unless the caller's token may publish `prepared`: its pattern covers the package, and
+/// it holds publish-new for a package without versions (before the batch, for a batch: looked
 /// up once per package, in `new_packages`) or publish-update for one with.
 async fn allow_item(
     state: &AppState,
@@ -376,11 +369,12 @@ async fn allow_item(
 ) -> ApiResult<()> {
     let package = prepared.metadata.id.package();
     caller.cover(&package)?;
-    let new = match new_packages.get(&package.canonical()) {
+    let key = package.canonical();
+    let new = match new_packages.get(&key) {
         Some(new) => *new,
         None => {
             let new = is_new(state, &package).await?;
-            new_packages.insert(package.canonical(), new);
+            new_packages.insert(key, new);
             new
         }
     };

@@ -835,12 +835,11 @@ async fn a_batch_checks_scope_and_ownership_for_every_package() {
         refused,
         [(0, "unauthorized".into()), (2, "unauthorized".into())]
     );
-    let owners = |target: &str| {
-        let target = marketplace_core::OwnerTarget::Package(target.parse().unwrap());
-        let client = std::sync::Arc::clone(&server.client);
-        async move { client.owners(&target).await.unwrap() }
-    };
-    assert_eq!(owners("bobs").await, ["bob".parse().unwrap()]);
+    let bobs = marketplace_core::OwnerTarget::Package("bobs".parse().unwrap());
+    assert_eq!(
+        server.client.owners(&bobs).await.unwrap(),
+        ["bob".parse().unwrap()]
+    );
     for package in ["fresh", "acme/x", "acme/y"] {
         assert!(
             server
