@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use futures_util::StreamExt as _;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     AccountStore, Claim, Error, ErrorKind, KeyId, OwnerTarget, PackagePattern, PackageRef,
@@ -57,13 +58,44 @@ fn random_hex(n: usize) -> Result<String> {
 /// What one publish call has found in the account store, so that a batch asks once per
 /// signing key and owner target rather than once per package. Only what the publishing user
 /// holds is kept: during one call that only grows (by its own claims).
-#[derive(Default)]
 struct Known {
-    /// Signing keys registered to the publishing user.
+    /// Signing keys registered to the publishing user, among those the call's packages are
+    /// signed with (asked once each, before any check).
     keys: HashSet<KeyId>,
     /// Packages and namespaces the publishing user owns.
     owned: HashSet<OwnerTarget>,
 }
+
+impl Known {
+    /// Starts what a publish of `prepared` as `user`'s knows: which of their signing keys
+    /// are `user`'s.
+    async fn of(
+        accounts: &dyn AccountStore,
+        user: &User,
+        prepared: &[PreparedPackage],
+    ) -> Result<Self> {
+        let mut asked = HashSet::new();
+        let mut keys = HashSet::new();
+        for signature in prepared
+            .iter()
+            .filter_map(|p| p.metadata.signature.as_ref())
+        {
+            let key_id = signature.key_id();
+            if asked.insert(key_id.clone())
+                && accounts.key_user(&key_id).await?.as_ref() == Some(&user.name)
+            {
+                keys.insert(key_id);
+            }
+        }
+        Ok(Self {
+            keys,
+            owned: HashSet::new(),
+        })
+    }
+}
+
+/// Packages of one batch checked at once: the checks mostly wait on the registry's reads.
+const CHECK_CONCURRENCY: usize = 8;
 
 /// The target a publish of `package` claims: its namespace, or the name itself.
 fn claim_target(package: &PackageRef) -> OwnerTarget {
@@ -288,8 +320,8 @@ impl MarketplaceClient {
         let id = prepared.metadata.id.clone();
         let span = tracing::info_span!("marketplace.publish", package = %id, user = %user.name);
         self.flow("publish", span, async {
-            let mut known = Known::default();
-            self.check_as(accounts, user, &prepared, &mut known).await?;
+            let mut known = Known::of(accounts, user, std::slice::from_ref(&prepared)).await?;
+            self.check_as(user, &known.keys, &prepared).await?;
             let package = id.package();
             let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
             let result = self.publish_hooked(prepared).await;
@@ -322,16 +354,41 @@ impl MarketplaceClient {
             user = %user.name
         );
         self.flow("publish_many", span, async {
+            let mut known = Known::of(accounts, user, &prepared).await?;
+            let mut seen = HashSet::new();
+            let twice: Vec<bool> = prepared
+                .iter()
+                .map(|p| !seen.insert(p.metadata.id.canonical()))
+                .collect();
+            // The checks that only read (the key, the signature, the version free, the hooks)
+            // run a few at a time; their results are taken in order below, where the claims
+            // are made one by one. (The futures are made up front, so the flow stays `Send`.)
+            let checks: Vec<_> = prepared
+                .iter()
+                .zip(&twice)
+                .map(|(p, twice)| {
+                    let keys = &known.keys;
+                    async move {
+                        if *twice {
+                            return Ok(());
+                        }
+                        self.check_as(user, keys, p).await
+                    }
+                })
+                .collect();
+            let checked: Vec<Result<()>> = futures_util::stream::iter(checks)
+                .buffered(CHECK_CONCURRENCY)
+                .collect()
+                .await;
             let mut accepted = Vec::with_capacity(prepared.len());
             let mut refused = Vec::new();
-            let mut seen = HashSet::new();
             let mut spellings: HashMap<String, PackageRef> = HashMap::new();
             let mut claimed: Vec<(OwnerTarget, PackageRef)> = Vec::new();
-            let mut known = Known::default();
-            for (position, p) in prepared.into_iter().enumerate() {
+            let items = prepared.into_iter().zip(twice).zip(checked);
+            for (position, ((p, twice), checked)) in items.enumerate() {
                 let package = p.metadata.id.package();
                 let outcome = async {
-                    if !seen.insert(p.metadata.id.canonical()) {
+                    if twice {
                         return Err(Error::already_exists(format!(
                             "package {} (twice in one batch)",
                             p.metadata.id
@@ -340,7 +397,7 @@ impl MarketplaceClient {
                     if let Some(first) = spellings.get(&package.canonical()) {
                         check_spelling(&package, first)?;
                     }
-                    self.check_as(accounts, user, &p, &mut known).await?;
+                    checked?;
                     if let Some(target) =
                         self.claim_for(accounts, user, &package, &mut known).await?
                     {
@@ -380,13 +437,12 @@ impl MarketplaceClient {
 
     /// Every check of a publish of `prepared` as `user`'s, but ownership: unchanged metadata,
     /// a signature by a key registered to `user` that verifies and is trusted, the version
-    /// free, the `pre_publish` hooks.
+    /// free, the `pre_publish` hooks. `user_keys` are the keys known to be `user`'s.
     async fn check_as(
         &self,
-        accounts: &dyn AccountStore,
         user: &User,
+        user_keys: &HashSet<KeyId>,
         prepared: &PreparedPackage,
-        known: &mut Known,
     ) -> Result<()> {
         let id = &prepared.metadata.id;
         prepared.check_unchanged()?;
@@ -398,9 +454,7 @@ impl MarketplaceClient {
             ));
         };
         let key_id = signature.key_id();
-        if !known.keys.contains(&key_id)
-            && accounts.key_user(&key_id).await?.as_ref() != Some(&user.name)
-        {
+        if !user_keys.contains(&key_id) {
             return Err(Error::Unauthorized {
                 what: format!(
                     "publish {id}: the signing key {key_id} is not registered to {}",
@@ -408,7 +462,6 @@ impl MarketplaceClient {
                 ),
             });
         }
-        known.keys.insert(key_id);
         self.check_free(id).await?;
         self.check_signature("publish", &prepared.metadata).await?;
         self.pre_publish_hooks(&prepared.metadata).await

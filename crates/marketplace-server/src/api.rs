@@ -12,7 +12,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post, put};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt as _};
 use marketplace_core::{
     Error, PackageId, PackageRef, Scope, SearchQuery, SortOrder, parse_requirement_for,
     parse_version,
@@ -300,7 +300,12 @@ pub(crate) async fn publish_batch(
     let mut positions = Vec::with_capacity(request.packages.len());
     let mut refused = Vec::new();
     // Whether each package had no version before this batch, read once per package.
-    let mut new_packages: HashMap<String, bool> = HashMap::new();
+    let covered = signed
+        .iter()
+        .filter_map(|item| item.as_ref().ok())
+        .map(|p| p.metadata.id.package())
+        .filter(|package| caller.cover(package).is_ok());
+    let mut new_packages = new_packages(&state, covered).await?;
     for (index, item) in signed.into_iter().enumerate() {
         let allowed = match item {
             Ok(p) => allow_item(&state, &caller, &mut new_packages, &p)
@@ -383,6 +388,32 @@ async fn allow_item(
     } else {
         Scope::PublishUpdate
     }])
+}
+
+/// Packages whose versions are looked up at once.
+const LOOKUP_CONCURRENCY: usize = 8;
+
+/// Whether each of `packages` has no version yet, by canonical name, looked up once per
+/// package and a few at a time.
+async fn new_packages(
+    state: &AppState,
+    packages: impl Iterator<Item = PackageRef>,
+) -> ApiResult<HashMap<String, bool>> {
+    let mut distinct = HashMap::new();
+    for package in packages {
+        distinct.entry(package.canonical()).or_insert(package);
+    }
+    let lookups: Vec<_> =
+        distinct
+            .into_iter()
+            .map(|(key, package)| async move {
+                Ok::<_, ApiError>((key, is_new(state, &package).await?))
+            })
+            .collect();
+    futures_util::stream::iter(lookups)
+        .buffer_unordered(LOOKUP_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 /// Whether `package` has no version yet (publishing it needs the publish-new scope).
