@@ -81,7 +81,7 @@ impl Known {
             .filter_map(|p| p.metadata.signature.as_ref())
         {
             let key_id = signature.key_id();
-            if asked.insert(key_id.clone())
+            if asked.insert(key_id)
                 && accounts.key_user(&key_id).await?.as_ref() == Some(&user.name)
             {
                 keys.insert(key_id);
