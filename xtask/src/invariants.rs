@@ -79,7 +79,12 @@ const BACKEND_CRATES: &[(&str, &[&str])] = &[
     ("marketplace-store-local", &[]),
     ("marketplace-store-objectstore", &["object_store"]),
     ("marketplace-search-tantivy", &["tantivy"]),
+    ("marketplace-remote", &["ring"]),
 ];
+
+/// The house crates a backend may depend on: the contract, and the wire types (for a backend
+/// that reads a server).
+const BACKEND_HOUSE_CRATES: &[&str] = &["marketplace-core", "marketplace-protocol"];
 
 /// Whether the workspace has a crate directory for `package`.
 fn exists(root: &Path, package: &str) -> bool {
@@ -99,9 +104,12 @@ pub(crate) fn backend_problems(package: &str, own: &[&str], deps: &[String]) -> 
                 "{package} depends on another backend's library {dep}"
             ));
         }
-        if dep.starts_with("marketplace-") && dep != package && dep != "marketplace-core" {
+        if dep.starts_with("marketplace-")
+            && dep != package
+            && !BACKEND_HOUSE_CRATES.contains(&dep.as_str())
+        {
             problems.push(format!(
-                "{package} depends on {dep}; a backend depends on marketplace-core only"
+                "{package} depends on {dep}; a backend depends on marketplace-core (and the wire types of marketplace-protocol) only"
             ));
         }
     }
@@ -163,6 +171,16 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "crates/marketplace-remote",
+        "marketplace-remote",
+        &[
+            "marketplace-core",
+            "marketplace-protocol",
+            "marketplace-conformance",
+            "marketplace-testing",
+        ],
+    ),
+    (
         "crates/marketplace-client",
         "marketplace-client",
         &[
@@ -174,6 +192,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
             "marketplace-store-objectstore",
             "marketplace-search-tantivy",
             "marketplace-crypto-ring",
+            "marketplace-remote",
         ],
     ),
     (

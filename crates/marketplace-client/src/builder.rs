@@ -361,6 +361,33 @@ fn index_for_reading(
     }
 }
 
+#[cfg(feature = "remote")]
+impl MarketplaceBuilder {
+    /// A marketplace served by `marketplace-server` at `url`, read over its API
+    /// ([`marketplace_remote`]) and verified against the user's own trust store, the JSON file
+    /// `trust_store` (created with its parent directories if missing): every archive's hash,
+    /// its author's signature and the key's trust and revocation are checked here, so a server
+    /// cannot substitute a package. The reads work (install, resolve, info, versions, search,
+    /// verify, download); writes through the backends are refused, the server's API takes them.
+    ///
+    /// Errors: `Invalid` for a URL that is not `http`/`https` (nothing is sent until a flow
+    /// runs); `Backend` naming the trust store when it cannot be read.
+    pub fn remote(
+        url: &str,
+        options: marketplace_remote::RemoteOptions,
+        trust_store: impl AsRef<std::path::Path>,
+    ) -> Result<Self> {
+        let remote = marketplace_remote::Remote::connect(url, options)?;
+        Ok(MarketplaceBuilder::new()
+            .registry(Arc::new(remote.registry()))
+            .store(Arc::new(remote.store()))
+            .search(Arc::new(remote.search()))
+            .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
+                trust_store,
+            )?)))
+    }
+}
+
 /// Whether this process can create files in `dir` (tried with a probe file, removed at once:
 /// permissions alone do not tell, e.g. for root or a read-only mount).
 #[cfg(all(

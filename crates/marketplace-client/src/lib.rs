@@ -74,10 +74,20 @@ pub mod backends {
     /// `CryptoVerifier` on ring (feature `ring`).
     #[cfg(feature = "ring")]
     pub use marketplace_crypto_ring as ring;
+
+    /// `Registry`, `PackageStore` and `SearchEngine` over a marketplace server's API (feature
+    /// `remote`).
+    #[cfg(feature = "remote")]
+    pub use marketplace_remote as remote;
 }
 
 /// The integration guide (`docs/INTEGRATION.md`), included so that its examples compile as doc
 /// tests.
-#[cfg(all(feature = "local", feature = "s3", feature = "otel"))]
+#[cfg(all(
+    feature = "local",
+    feature = "s3",
+    feature = "otel",
+    feature = "remote"
+))]
 #[doc = include_str!("../../../docs/INTEGRATION.md")]
 pub mod integration_guide {}

@@ -9,7 +9,10 @@ use marketplace_core::Result;
 /// ([`marketplace_core::Error::is_transient`]). Other errors are returned at once.
 ///
 /// The delay before retry `n` (1-based) is `initial_backoff × 2^(n-1)`, capped at
-/// `max_backoff`. Retries sleep with tokio's timer, so the runtime needs time enabled.
+/// `max_backoff`, or longer when the service said when to come back
+/// ([`marketplace_core::Error::retry_after`], an HTTP `Retry-After`); a wait longer than
+/// `max_retry_after` is not waited, the error is returned. Retries sleep with tokio's timer, so
+/// the runtime needs time enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -19,6 +22,8 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Longest delay. Default 2 s.
     pub max_backoff: Duration,
+    /// Longest wait a service may ask for before a retry. Default 30 s.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +32,7 @@ impl Default for RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(30),
         }
     }
 }
@@ -72,8 +78,13 @@ impl RetryPolicy {
         loop {
             match call().await {
                 Err(e) if e.is_transient() && attempt < self.max_attempts => {
+                    let delay = match e.retry_after() {
+                        Some(asked) if asked > self.max_retry_after => return Err(e),
+                        Some(asked) => asked.max(self.backoff(attempt)),
+                        None => self.backoff(attempt),
+                    };
                     on_retry(&e);
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 result => return result,
@@ -84,7 +95,66 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use marketplace_core::{Error, RetryAfter};
+
     use super::*;
+
+    fn asks_to_wait(seconds: u64) -> Error {
+        Error::backend(
+            "remote",
+            "get",
+            RetryAfter {
+                message: "429 Too Many Requests".into(),
+                after: Duration::from_secs(seconds),
+            },
+            true,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_waits_as_long_as_the_service_asks() {
+        let policy = RetryPolicy::new(3, Duration::from_millis(10));
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result = policy
+            .run(
+                || async {
+                    match calls.fetch_add(1, Ordering::SeqCst) {
+                        0 => Err(asks_to_wait(5)),
+                        _ => Ok(()),
+                    }
+                },
+                |_| {},
+            )
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() >= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_longer_than_the_policy_allows_is_not_waited() {
+        let policy = RetryPolicy::new(3, Duration::from_millis(10));
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result: Result<()> = policy
+            .run(
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(asks_to_wait(3600))
+                },
+                |_| {},
+            )
+            .await;
+        assert_eq!(
+            result.unwrap_err().retry_after(),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -279,6 +279,15 @@ impl Error {
         }
     }
 
+    /// How long the service behind a transient [`Error::Backend`] asked to be left alone
+    /// before a retry (an HTTP `Retry-After`), when its source is a [`RetryAfter`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Backend { source, .. } => source.downcast_ref::<RetryAfter>().map(|r| r.after),
+            _ => None,
+        }
+    }
+
     /// A [`Error::Backend`] error.
     pub fn backend(
         backend: impl Into<String>,
@@ -293,6 +302,17 @@ impl Error {
             transient,
         }
     }
+}
+
+/// The source of a transient [`Error::Backend`] from a service that said when to retry (an
+/// HTTP `429` or `503` with `Retry-After`): the client's retries wait at least `after`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (the service asks to retry after {} s)", after.as_secs())]
+pub struct RetryAfter {
+    /// What the service answered.
+    pub message: String,
+    /// How long it asked to wait.
+    pub after: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub use accounts::{
     TokenHash, TokenRecord, User, UserName, validate_token_name,
 };
 pub use crypto::CryptoVerifier;
-pub use error::{BoxError, Error, ErrorKind, Result, SignatureFailure};
+pub use error::{BoxError, Error, ErrorKind, Result, RetryAfter, SignatureFailure};
 pub use hash::{ContentHash, ContentHasher, HashAlgorithm};
 pub use http_url::{HttpUrl, MAX_URL_LEN};
 pub use keys::{

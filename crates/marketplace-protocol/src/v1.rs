@@ -13,9 +13,10 @@ use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, ErrorKind, EventKind, Facets, GraphNode,
     KeyId, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackagePattern, PackageRef,
-    PackageStats, PublicKey, RegistryEvent, RenamedDependency, Result, Scope, SearchResult,
-    Signature, SignatureAlgorithm, TokenRecord, TrustLevel, TrustResult, TrustedKey, User,
-    UserName, VersionState, YankInfo, parse_requirement_for, parse_url, parse_version,
+    PackageStats, PublicKey, RegistryEvent, RenamedDependency, Result, Scope, SearchQuery,
+    SearchResult, Signature, SignatureAlgorithm, SignatureFailure, SortOrder, TokenRecord,
+    TrustLevel, TrustResult, TrustedKey, User, UserName, VersionState, YankInfo,
+    parse_requirement_for, parse_url, parse_version,
 };
 use serde::{Deserialize, Serialize};
 
@@ -496,6 +497,46 @@ impl From<&PackageStats> for Stats {
     }
 }
 
+/// A `YYYY-MM-DD` day, as [`day_text`] writes it.
+fn parse_day(text: &str) -> Option<Date> {
+    let mut parts = text.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, month.try_into().ok()?, day).ok()
+}
+
+impl TryFrom<Stats> for PackageStats {
+    type Error = Error;
+    fn try_from(s: Stats) -> Result<Self> {
+        let per_version = s
+            .per_version
+            .iter()
+            .map(|(version, n)| {
+                Version::parse(version)
+                    .map(|v| (v, *n))
+                    .map_err(|e| invalid("per_version", version, e.to_string()))
+            })
+            .collect::<Result<_>>()?;
+        let days = s
+            .last_30_days
+            .iter()
+            .map(|d| {
+                parse_day(&d.date)
+                    .map(|date| DailyDownloads::new(date, d.downloads))
+                    .ok_or_else(|| invalid("last_30_days.date", &d.date, "must be YYYY-MM-DD"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PackageStats::new(
+            package_id("id", &s.id)?,
+            s.version_downloads,
+            s.total_downloads,
+            per_version,
+            days,
+        ))
+    }
+}
+
 /// One version's metadata, yank state and statistics: `GET /api/v1/packages/{package}/{version}/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -950,6 +991,115 @@ impl KeyEntry {
     }
 }
 
+// ---- query parameters --------------------------------------------------------------------------
+
+/// The parameters of `GET /api/v1/search` and `/api/v1/facets`. Absent ones take the
+/// defaults of [`marketplace_core::SearchQuery`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct SearchParams {
+    /// The free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Comma-separated; every one must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<String>,
+    /// Comma-separated; every one must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keywords: Option<String>,
+    /// Only packages of this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Only packages with at least this many downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_downloads: Option<u64>,
+    /// Yanked versions too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_yanked: Option<bool>,
+    /// Also forgive one typo in words of 3 and 4 letters (a retry of a search that found
+    /// nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgive_short_typos: Option<bool>,
+    /// `relevance` (the default), `downloads`, `recent` or `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// Most hits (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Hits to skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+impl From<&SearchQuery> for SearchParams {
+    fn from(query: &SearchQuery) -> Self {
+        let list = |items: &[String]| (!items.is_empty()).then(|| items.join(","));
+        let sort = match query.sort {
+            SortOrder::Downloads => "downloads",
+            SortOrder::Recent => "recent",
+            SortOrder::Name => "name",
+            SortOrder::Relevance => "relevance",
+        };
+        SearchParams {
+            q: Some(query.text.clone()),
+            categories: list(&query.categories),
+            keywords: list(&query.keywords),
+            namespace: query.namespace.clone(),
+            min_downloads: query.min_downloads,
+            include_yanked: Some(query.include_yanked),
+            forgive_short_typos: Some(query.forgive_short_typos),
+            sort: Some(sort.to_owned()),
+            limit: Some(query.limit),
+            offset: Some(query.offset),
+        }
+    }
+}
+
+/// The parameters of `GET /api/v1/resolve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct ResolveParams {
+    /// The root package, `NAME` or `NAMESPACE/NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The root's version requirement (default `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<String>,
+}
+
+/// The parameters of `GET /api/v1/suggest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct SuggestParams {
+    /// The prefix typed so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Most names (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// The parameters of `GET /api/v1/events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct EventParams {
+    /// Events after this sequence number (default 0: from the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// Most events (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// A `limit` parameter alone (`GET …/similar`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct LimitParams {
+    /// Most items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
 // ---- writes ------------------------------------------------------------------------------------
 
 /// The body of `PUT /api/v1/packages/{package}/{version}/yank`.
@@ -1275,6 +1425,9 @@ pub struct ErrorBody {
     /// What to do about it, when there is something to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// For `signature`: which check failed (`unsigned`, `bad`, `untrusted`, `revoked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl From<&Error> for ErrorResponse {
@@ -1289,6 +1442,7 @@ impl From<&Error> for ErrorResponse {
                 message: e.to_string(),
                 field,
                 hint: None,
+                failure: e.signature_failure().map(|f| f.as_str().to_owned()),
             },
         }
     }
@@ -1308,4 +1462,88 @@ impl ErrorBody {
             _ => ErrorKind::Backend,
         }
     }
+
+    /// The error as the core's, for a client of the API: of the same kind, its message as the
+    /// server wrote it (the parts of `Invalid`, `Integrity`, `Signature` and `Conflict` read
+    /// back from it where they can be). A `backend` error (or an unknown kind) becomes
+    /// `Backend` of `backend` doing `operation`, `transient` as the caller decides from the
+    /// status.
+    pub fn to_error(&self, backend: &str, operation: &str, transient: bool) -> Error {
+        let message = self.message.as_str();
+        let after = |prefix: &str| message.strip_prefix(prefix).unwrap_or(message).to_owned();
+        match self.kind() {
+            ErrorKind::NotFound => Error::not_found(after("not found: ")),
+            ErrorKind::AlreadyExists => Error::already_exists(after("already exists: ")),
+            ErrorKind::Unauthorized => Error::Unauthorized {
+                what: after("unauthorized: "),
+            },
+            ErrorKind::Invalid => {
+                let field = self.field.as_deref().unwrap_or("request");
+                match message
+                    .strip_prefix(&format!("invalid {field} "))
+                    .and_then(split_quoted)
+                {
+                    Some((value, rule)) => Error::invalid(field, value, rule),
+                    None => Error::invalid(field, "", message),
+                }
+            }
+            ErrorKind::Integrity => {
+                let parts = message
+                    .strip_prefix("integrity check failed for ")
+                    .and_then(|rest| rest.rsplit_once(": expected "))
+                    .and_then(|(what, rest)| {
+                        rest.split_once(", got ")
+                            .map(|(expected, actual)| (what, expected, actual))
+                    });
+                match parts {
+                    Some((what, expected, actual)) => Error::integrity(what, expected, actual),
+                    None => Error::integrity(message, "?", "?"),
+                }
+            }
+            ErrorKind::Signature => {
+                let failure = match self.failure.as_deref() {
+                    Some("unsigned") => SignatureFailure::Unsigned,
+                    Some("untrusted") => SignatureFailure::Untrusted,
+                    Some("revoked") => SignatureFailure::Revoked,
+                    _ => SignatureFailure::Bad,
+                };
+                let (what, reason) = message
+                    .strip_prefix("signature check failed for ")
+                    .and_then(|rest| rest.split_once(": "))
+                    .unwrap_or(("a signature", message));
+                Error::signature(what, failure, reason)
+            }
+            ErrorKind::Conflict => {
+                let (root, explanation) = message
+                    .strip_prefix("dependency resolution failed for ")
+                    .and_then(|rest| rest.split_once(":\n"))
+                    .unwrap_or(("the request", message));
+                Error::Conflict {
+                    root: root.to_owned(),
+                    explanation: explanation.to_owned(),
+                    trace: String::new(),
+                }
+            }
+            // `backend`, and kinds a later core adds.
+            _ => Error::backend(backend, operation, message.to_owned(), transient),
+        }
+    }
+}
+
+/// `"value": rule` (the value as Rust's `{:?}` quotes it) → the quoted text, unescaped only
+/// of `\"` and `\\`, and the rule.
+fn split_quoted(text: &str) -> Option<(String, String)> {
+    let mut chars = text.strip_prefix('"')?.char_indices();
+    let mut value = String::new();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => value.push(chars.next()?.1),
+            '"' => {
+                let rest = &text[1 + at + 1..];
+                return Some((value, rest.strip_prefix(": ")?.to_owned()));
+            }
+            c => value.push(c),
+        }
+    }
+    None
 }

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use marketplace_core::semver::Version;
 use marketplace_core::{
     ContentHash, DailyDownloads, DependencyGraph, Error, EventKind, GraphNode, MetadataUpdate,
-    PackageMetadata, PackageStats, PublicKey, RegistryEvent, SearchResult, Signature, TrustLevel,
-    TrustResult, TrustedKey, VersionState, YankInfo, parse_requirement,
+    PackageMetadata, PackageStats, PublicKey, RegistryEvent, SearchQuery, SearchResult, Signature,
+    SignatureFailure, SortOrder, TrustLevel, TrustResult, TrustedKey, VersionState, YankInfo,
+    parse_requirement,
 };
 use marketplace_protocol::v1;
 use serde::Serialize;
@@ -158,6 +159,11 @@ fn package_info_with_stats() {
     };
     let back = golden("package_info", &info);
     assert_eq!(back.yank.to_yank("yank", "1.1.0").unwrap(), Some(yank));
+    assert_eq!(PackageStats::try_from(back.stats).unwrap(), stats);
+    let mut bad = v1::Stats::from(&stats);
+    bad.last_30_days[0].date = "2026-13-01".into();
+    let err = PackageStats::try_from(bad).unwrap_err();
+    assert!(err.to_string().contains("last_30_days.date"), "{err}");
 }
 
 #[test]
@@ -334,6 +340,69 @@ fn writes_and_errors() {
     let error = Error::invalid("name", "1bad", "must start with an ASCII letter");
     let back = golden("error", &v1::ErrorResponse::from(&error));
     assert_eq!(back.error.kind(), marketplace_core::ErrorKind::Invalid);
+}
+
+#[test]
+fn an_error_body_reads_back_as_the_error_it_was_written_from() {
+    let errors = [
+        Error::not_found("package acme/web@1.0.0"),
+        Error::already_exists("package acme/web@1.0.0"),
+        Error::invalid("name", "1 \"bad\"", "must start with an ASCII letter"),
+        Error::integrity("sha256:ab", "sha256:ab", "sha256:cd"),
+        Error::signature(
+            "package acme/web@1.0.0",
+            SignatureFailure::Revoked,
+            "key 00ff was revoked: leaked",
+        ),
+        Error::Unauthorized {
+            what: "publish acme/web: alice does not own acme".into(),
+        },
+        Error::Conflict {
+            root: "acme/app@1.0.0".into(),
+            explanation: "acme/a ^1 and acme/a ^2 clash".into(),
+            trace: String::new(),
+        },
+    ];
+    for error in errors {
+        let body = v1::ErrorResponse::from(&error).error;
+        let back = body.to_error("remote", "read", false);
+        assert_eq!(back.kind(), error.kind(), "{error}");
+        assert_eq!(back.to_string(), error.to_string());
+        assert_eq!(back.signature_failure(), error.signature_failure());
+    }
+    let backend = Error::backend("sqlite", "register", "disk full", true);
+    let body = v1::ErrorResponse::from(&backend).error;
+    let back = body.to_error("remote", "publish", true);
+    assert_eq!(back.kind(), marketplace_core::ErrorKind::Backend);
+    assert!(back.is_transient());
+    assert!(back.to_string().contains("disk full"), "{back}");
+    // A kind a later server adds reads as a backend failure.
+    let unknown = v1::ErrorBody {
+        kind: "quota".into(),
+        message: "over quota".into(),
+        field: None,
+        hint: None,
+        failure: None,
+    };
+    assert_eq!(
+        unknown.to_error("remote", "publish", false).kind(),
+        marketplace_core::ErrorKind::Backend
+    );
+}
+
+#[test]
+fn search_parameters_say_the_whole_query() {
+    let query = SearchQuery::text("web framework")
+        .with_categories(vec!["web".to_owned(), "http".to_owned()])
+        .with_sort(SortOrder::Downloads)
+        .with_limit(50);
+    let params = v1::SearchParams::from(&query);
+    assert_eq!(params.q.as_deref(), Some("web framework"));
+    assert_eq!(params.categories.as_deref(), Some("web,http"));
+    assert_eq!(params.keywords, None);
+    assert_eq!(params.sort.as_deref(), Some("downloads"));
+    assert_eq!(params.limit, Some(50));
+    assert_eq!(params.forgive_short_typos, Some(false));
 }
 
 #[test]

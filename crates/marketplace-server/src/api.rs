@@ -18,7 +18,6 @@ use marketplace_core::{
     parse_version,
 };
 use marketplace_protocol::v1;
-use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth;
@@ -38,6 +37,11 @@ pub(crate) fn routes() -> axum::Router<AppState> {
             "/packages/{package}/{version}/download",
             get(download::download),
         )
+        .route(
+            "/packages/{package}/{version}/downloads",
+            post(download::count_download),
+        )
+        .route("/archives/{hash}", get(download::archive))
         .route("/resolve", get(resolve))
         .route("/search", get(search))
         .route("/facets", get(facets))
@@ -467,26 +471,19 @@ pub(crate) fn too_large(what: &str, limit: u64) -> ApiError {
     )
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ResolveParams {
-    package: Option<String>,
-    req: Option<String>,
-}
-
 /// `GET /api/v1/resolve?package=&req=`: the whole graph an install would put in place.
 #[utoipa::path(
     get,
     path = "/api/v1/resolve",
     tag = "packages",
     summary = "The whole dependency graph of an install",
-    params(ResolveParams),
+    params(v1::ResolveParams),
     responses((status = 200, description = "The graph", body = v1::ResolvedGraph), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
-    params: Result<Query<ResolveParams>, QueryRejection>,
+    params: Result<Query<v1::ResolveParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::ResolvedGraph>> {
     let params = query(params)?;
     let package: PackageRef = params
@@ -496,22 +493,6 @@ pub(crate) async fn resolve(
     let requirement = parse_requirement_for("req", params.req.as_deref().unwrap_or("*"))?;
     let graph = state.client.resolve(&package, &requirement).await?;
     Ok(Json(v1::ResolvedGraph::from(&graph)))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct SearchParams {
-    q: Option<String>,
-    /// Comma-separated; every one must match.
-    categories: Option<String>,
-    /// Comma-separated; every one must match.
-    keywords: Option<String>,
-    namespace: Option<String>,
-    min_downloads: Option<u64>,
-    include_yanked: Option<bool>,
-    sort: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
 }
 
 /// Most hits one search returns.
@@ -543,7 +524,7 @@ fn list(text: Option<String>) -> Vec<String> {
 }
 
 /// The search a request's parameters ask for, or a 400 naming the parameter that is wrong.
-fn search_query(params: SearchParams) -> ApiResult<SearchQuery> {
+fn search_query(params: v1::SearchParams) -> ApiResult<SearchQuery> {
     let sort = match params.sort.as_deref() {
         None | Some("relevance") => SortOrder::Relevance,
         Some("downloads") => SortOrder::Downloads,
@@ -565,6 +546,7 @@ fn search_query(params: SearchParams) -> ApiResult<SearchQuery> {
     }
     search.min_downloads = params.min_downloads;
     search.include_yanked = params.include_yanked.unwrap_or(false);
+    search.forgive_short_typos = params.forgive_short_typos.unwrap_or(false);
     search.sort = sort;
     search.limit = limit;
     search.offset = params.offset.unwrap_or(0);
@@ -577,13 +559,13 @@ fn search_query(params: SearchParams) -> ApiResult<SearchQuery> {
     path = "/api/v1/search",
     tag = "search",
     summary = "Search packages",
-    params(SearchParams),
+    params(v1::SearchParams),
     responses((status = 200, description = "The hits, best first", body = v1::SearchResults), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn search(
     State(state): State<AppState>,
-    params: Result<Query<SearchParams>, QueryRejection>,
+    params: Result<Query<v1::SearchParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::SearchResults>> {
     let search = search_query(query(params)?)?;
     let hits = state.client.search(&search).await?;
@@ -599,23 +581,17 @@ pub(crate) async fn search(
     path = "/api/v1/facets",
     tag = "search",
     summary = "Counts per category, keyword and namespace of a search's matches",
-    params(SearchParams),
+    params(v1::SearchParams),
     responses((status = 200, description = "The counts", body = v1::FacetCounts), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn facets(
     State(state): State<AppState>,
-    params: Result<Query<SearchParams>, QueryRejection>,
+    params: Result<Query<v1::SearchParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::FacetCounts>> {
     let search = search_query(query(params)?)?;
     let facets = state.client.facets(&search).await?;
     Ok(Json(v1::FacetCounts::from(&facets)))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct LimitParams {
-    limit: Option<usize>,
 }
 
 /// `GET /api/v1/packages/{package}/{version}/similar?limit=`: packages like this one.
@@ -624,14 +600,14 @@ pub(crate) struct LimitParams {
     path = "/api/v1/packages/{package}/{version}/similar",
     tag = "search",
     summary = "Packages like this one",
-    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version"), LimitParams),
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version"), v1::LimitParams),
     responses((status = 200, description = "The hits, best first", body = v1::SearchResults), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn similar(
     State(state): State<AppState>,
     params: Result<Path<(String, String)>, PathRejection>,
-    limit: Result<Query<LimitParams>, QueryRejection>,
+    limit: Result<Query<v1::LimitParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::SearchResults>> {
     let id = package_id(path(params)?)?;
     let limit = bounded_limit(query(limit)?.limit.unwrap_or(10), MAX_SEARCH_LIMIT)?;
@@ -641,26 +617,19 @@ pub(crate) async fn similar(
     }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct SuggestParams {
-    q: Option<String>,
-    limit: Option<usize>,
-}
-
 /// `GET /api/v1/suggest?q=PREFIX`: package names for a search box.
 #[utoipa::path(
     get,
     path = "/api/v1/suggest",
     tag = "search",
     summary = "Package names for a search box",
-    params(SuggestParams),
+    params(v1::SuggestParams),
     responses((status = 200, description = "The names", body = v1::Suggestions), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn suggest(
     State(state): State<AppState>,
-    params: Result<Query<SuggestParams>, QueryRejection>,
+    params: Result<Query<v1::SuggestParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::Suggestions>> {
     let params = query(params)?;
     let limit = params.limit.unwrap_or(10).clamp(1, MAX_SEARCH_LIMIT);
@@ -673,26 +642,19 @@ pub(crate) async fn suggest(
     }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct EventParams {
-    since: Option<u64>,
-    limit: Option<usize>,
-}
-
 /// `GET /api/v1/events?since=&limit=`: the change feed after `since`, ascending.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
     tag = "packages",
     summary = "The change feed",
-    params(EventParams),
+    params(v1::EventParams),
     responses((status = 200, description = "Events after since, ascending", body = v1::EventPage), crate::openapi::Errors),
     security((), ("token" = []))
 )]
 pub(crate) async fn events(
     State(state): State<AppState>,
-    params: Result<Query<EventParams>, QueryRejection>,
+    params: Result<Query<v1::EventParams>, QueryRejection>,
 ) -> ApiResult<Json<v1::EventPage>> {
     let params = query(params)?;
     let limit = bounded_limit(params.limit.unwrap_or(100), MAX_EVENTS_LIMIT)?;

@@ -1,11 +1,13 @@
 //! `GET /api/v1/packages/{package}/{version}/download`: the archive, with `ETag` (its content
-//! hash), `If-None-Match` → 304 and single `Range` requests → 206.
+//! hash), `If-None-Match` → 304 and single `Range` requests → 206; `GET /api/v1/archives/{hash}`:
+//! the same by content hash, for clients that verify for themselves (the remote backends).
 //!
-//! A full download (or a range from byte 0) runs the client's streamed download flow:
-//! signature and trust checked before the first byte, the bytes hashed as they stream, the
-//! download counted. A range that resumes later in the archive is the store's stream (which
-//! verifies what it reads), not counted again. Nothing is held whole in memory.
-//! Archives are immutable, so every response may be cached for good.
+//! A full download (or a range from byte 0) of a version runs the client's streamed download
+//! flow: signature and trust checked before the first byte, the bytes hashed as they stream,
+//! the download counted. A range that resumes later in the archive, and every read by hash, is
+//! the store's stream (which verifies what it reads), not counted: a client reading by hash
+//! counts its download with `POST …/downloads`. Nothing is held whole in memory. Archives are
+//! immutable, so every response may be cached for good.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -13,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use marketplace_core::ByteStream;
+use marketplace_core::{ByteStream, ContentHash, PackageId};
 
 use crate::AppState;
 use crate::api::{package_id, path};
@@ -38,7 +40,74 @@ pub(crate) async fn download(
 ) -> ApiResult<Response> {
     let id = package_id(path(params)?)?;
     let metadata = state.client.registry().get(&id).await?;
-    let etag = format!("\"{}\"", metadata.checksum);
+    serve(
+        &state,
+        &headers,
+        Source::Version(&id),
+        &metadata.checksum,
+        metadata.size,
+    )
+    .await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/archives/{hash}",
+    tag = "packages",
+    summary = "An archive by its content hash (not counted as a download)",
+    params(("hash" = String, Path, description = "the content hash, ALGORITHM:HEX"), ("if-none-match" = Option<String>, Header, description = "an ETag (the content hash)"), ("range" = Option<String>, Header, description = "one byte range")),
+    responses((status = 200, description = "The archive", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>), (status = 304, description = "Not modified"), (status = 416, description = "The range is past the end"), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn archive(
+    State(state): State<AppState>,
+    params: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let hash: ContentHash = path(params)?.parse()?;
+    let stored = state.client.store().metadata(&hash).await?;
+    serve(&state, &headers, Source::Store, &hash, stored.size).await
+}
+
+/// `POST /api/v1/packages/{package}/{version}/downloads`: counts one download of a version
+/// whose archive the client read by hash (an install over the remote backends).
+#[utoipa::path(
+    post,
+    path = "/api/v1/packages/{package}/{version}/downloads",
+    tag = "packages",
+    summary = "Count one download of a version read by hash",
+    params(("package" = String, Path, description = "NAME or NAMESPACE%2FNAME"), ("version" = String, Path, description = "an exact semver version")),
+    responses((status = 204, description = "Counted"), crate::openapi::Errors),
+    security((), ("token" = []))
+)]
+pub(crate) async fn count_download(
+    State(state): State<AppState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let id = package_id(path(params)?)?;
+    let registry = state.client.registry();
+    registry.get(&id).await?;
+    registry.record_download(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Where the bytes of a response come from.
+enum Source<'a> {
+    /// The download flow of this version (from byte 0), else the store.
+    Version(&'a PackageId),
+    /// The store's verified stream.
+    Store,
+}
+
+/// The archive `checksum` of `size` bytes as `headers` ask for it: whole, a range, or 304.
+async fn serve(
+    state: &AppState,
+    headers: &HeaderMap,
+    source: Source<'_>,
+    checksum: &ContentHash,
+    size: u64,
+) -> ApiResult<Response> {
+    let etag = format!("\"{checksum}\"");
     if let Some(wanted) = headers.get(header::IF_NONE_MATCH)
         && matches_etag(wanted, &etag)
     {
@@ -46,7 +115,6 @@ pub(crate) async fn download(
         set_common(response.headers_mut(), &etag);
         return Ok(response);
     }
-    let size = metadata.size;
     let range = match headers.get(header::RANGE) {
         Some(value) => match parse_range(value, size) {
             Range::Satisfiable(start, end) => Some((start, end)),
@@ -67,10 +135,11 @@ pub(crate) async fn download(
         },
         None => None,
     };
-    let body = match range {
-        // A resume: the store's bytes (which it verifies), not counted as another download.
-        Some((start, _)) if start > 0 => state.client.store().stream(&metadata.checksum).await?,
-        _ => state.client.download_stream(&id).await?.body,
+    let start = range.map_or(0, |(start, _)| start);
+    let body = match source {
+        Source::Version(id) if start == 0 => state.client.download_stream(id).await?.body,
+        // A resume, or a read by hash: the store's bytes (which it verifies), not counted.
+        _ => state.client.store().stream(checksum).await?,
     };
     let (status, body) = match range {
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, slice(body, start, end)),

@@ -27,6 +27,7 @@ impl ApiError {
                     message: message.into(),
                     field: None,
                     hint: None,
+                    failure: None,
                 },
             },
         }

@@ -72,6 +72,8 @@ impl utoipa::Modify for BearerToken {
         api::info,
         api::stats,
         download::download,
+        download::archive,
+        download::count_download,
         api::resolve,
         api::search,
         api::facets,

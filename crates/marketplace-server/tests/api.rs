@@ -178,6 +178,84 @@ async fn downloads_carry_etags_ranges_and_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archives_by_hash_are_not_counted_until_the_client_says_so() {
+    let server = Running::start().await;
+    let body = archive("tool@0.1.0", "A tool", &[]);
+    assert_eq!(server.publish(&body).await.status(), StatusCode::CREATED);
+    let hash = marketplace_core::ContentHash::sha256(&body);
+    let url = server.url(&format!("/api/v1/archives/{hash}"));
+
+    let full = server.http.get(&url).send().await.expect("by hash");
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(full.headers()["etag"], format!("\"{hash}\"").as_str());
+    assert_eq!(full.bytes().await.expect("bytes"), body);
+    let head = server.http.head(&url).send().await.expect("head");
+    assert_eq!(head.status(), StatusCode::OK);
+    let part = server
+        .http
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.expect("bytes"), body.slice(0..10));
+    let cached = server
+        .http
+        .get(&url)
+        .header("if-none-match", format!("\"{hash}\""))
+        .send()
+        .await
+        .expect("revalidate");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+
+    let absent = marketplace_core::ContentHash::sha256(b"nothing");
+    let missing = server
+        .http
+        .get(server.url(&format!("/api/v1/archives/{absent}")))
+        .send()
+        .await
+        .expect("absent");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    for bad in ["sha256:xyz", "md5:00", "..%2F..%2Fetc%2Fpasswd"] {
+        let response = server
+            .http
+            .get(server.url(&format!("/api/v1/archives/{bad}")))
+            .send()
+            .await
+            .expect("bad hash");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    async fn downloads(server: &Running) -> u64 {
+        server
+            .client
+            .registry()
+            .get_stats(&"tool@0.1.0".parse().unwrap())
+            .await
+            .expect("stats")
+            .version_downloads
+    }
+    assert_eq!(downloads(&server).await, 0, "reads by hash are not counted");
+    let count = server
+        .http
+        .post(server.url("/api/v1/packages/tool/0.1.0/downloads"))
+        .send()
+        .await
+        .expect("count");
+    assert_eq!(count.status(), StatusCode::NO_CONTENT);
+    assert_eq!(downloads(&server).await, 1);
+    let unknown = server
+        .http
+        .post(server.url("/api/v1/packages/tool/9.9.9/downloads"))
+        .send()
+        .await
+        .expect("count an unknown version");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_changed_in_the_store_is_never_sent_whole() {
     let server = Running::start().await;
     let body = archive("tool@0.1.0", "A tool", &[]);

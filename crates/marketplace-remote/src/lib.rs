@@ -1,0 +1,106 @@
+//! Marketplace backends over a marketplace server's HTTP API: `Registry`, `PackageStore` and
+//! `SearchEngine` read from `/api/v1`, verified by the client against the user's own trust store.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod connection;
+mod registry;
+mod search;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketplace_core::{HttpUrl, Result};
+
+use crate::connection::Connection;
+pub use crate::registry::RemoteRegistry;
+pub use crate::search::RemoteSearch;
+pub use crate::store::RemoteStore;
+
+/// How to reach a server: its token and the network's limits.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RemoteOptions {
+    /// An API token (`mkt_…`), sent as `Authorization: Bearer` on every request: needed for a
+    /// private marketplace's reads. Default none.
+    pub token: Option<String>,
+    /// Longest wait for a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Longest wait for a whole JSON response. Default 60 s.
+    pub request_timeout: Duration,
+    /// Longest silence while a download streams (a download may take longer than
+    /// `request_timeout` in all, as long as bytes keep coming). Default 30 s.
+    pub read_timeout: Duration,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            token: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RemoteOptions {
+    /// These options with `token` sent on every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+}
+
+impl std::fmt::Debug for RemoteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteOptions")
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+/// One server, shared by the three backends (one connection pool).
+#[derive(Clone, Debug)]
+pub struct Remote {
+    connection: Arc<Connection>,
+}
+
+impl Remote {
+    /// A server at `url` (`http://` or `https://`, the API under `/api/v1/` below it). HTTPS
+    /// runs on rustls with ring: unless the process has chosen a rustls crypto provider
+    /// already, this installs ring's as the process default. Nothing is sent until a backend
+    /// is used. `Invalid` for a URL that is not an absolute `http`/`https` one, or a token that
+    /// cannot be a header.
+    pub fn connect(url: &str, options: RemoteOptions) -> Result<Self> {
+        let url = HttpUrl::parse("registry URL", url)?;
+        Ok(Remote {
+            connection: Arc::new(Connection::new(&url, options)?),
+        })
+    }
+
+    /// The server's URL, as given (normalised).
+    pub fn url(&self) -> &str {
+        self.connection.base()
+    }
+
+    /// The registry: versions, metadata, resolution, statistics, the change feed.
+    pub fn registry(&self) -> RemoteRegistry {
+        RemoteRegistry::new(Arc::clone(&self.connection))
+    }
+
+    /// The archives, by content hash.
+    pub fn store(&self) -> RemoteStore {
+        RemoteStore::new(Arc::clone(&self.connection))
+    }
+
+    /// Search, suggestions, facets and similar packages.
+    pub fn search(&self) -> RemoteSearch {
+        RemoteSearch::new(Arc::clone(&self.connection))
+    }
+}

@@ -1,0 +1,328 @@
+//! The client's flows over the remote backends: a real server on 127.0.0.1 (SQLite, the local
+//! store, tantivy), and a client that talks to it only over HTTP and verifies against its own
+//! trust store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
+use marketplace_core::{
+    ErrorKind, KeyPair, PackageId, PackageRef, PackageStore, Registry, SearchQuery, TrustLevel,
+    parse_requirement,
+};
+use marketplace_remote::{Remote, RemoteOptions};
+use marketplace_server::Server;
+use marketplace_testing::corpus;
+use tokio::sync::oneshot;
+
+/// A server over a home holding the W4 dependency chain (5 packages × 3 versions), published
+/// with `key`.
+struct Served {
+    base: String,
+    market: Arc<MarketplaceClient>,
+    key: KeyPair,
+    stop: Option<oneshot::Sender<()>>,
+    _home: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Served {
+        let home = tempfile::tempdir().expect("tempdir");
+        let market = MarketplaceBuilder::local(home.path())
+            .and_then(MarketplaceBuilder::build)
+            .expect("a home");
+        let key = market.generate_keypair().await.expect("key");
+        market
+            .trust_key(&key.public_key, TrustLevel::Full)
+            .await
+            .expect("trust");
+        for metadata in corpus::dependency_chain(5) {
+            market
+                .publish(corpus::archive(&metadata, 100), &key.private_key)
+                .await
+                .expect("publish on the server's home");
+        }
+        let market = Arc::new(market);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(Server::new(Arc::clone(&market)).serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Served {
+            base,
+            market,
+            key,
+            stop: Some(stop),
+            _home: home,
+        }
+    }
+
+    fn remote(&self) -> Remote {
+        Remote::connect(&self.base, RemoteOptions::default()).expect("remote")
+    }
+
+    /// A client of this server whose own trust store (in `trust`) holds what the test puts
+    /// there.
+    fn client(&self, trust: &Path) -> MarketplaceClient {
+        MarketplaceBuilder::remote(
+            &self.base,
+            RemoteOptions::default(),
+            trust.join("trust.json"),
+        )
+        .and_then(MarketplaceBuilder::build)
+        .expect("a remote client")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn package(text: &str) -> PackageRef {
+    text.parse().expect("package")
+}
+
+fn id(text: &str) -> PackageId {
+    text.parse().expect("id")
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).map_or(true, |mut d| d.next().is_none())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_over_http_resolves_verifies_and_counts_on_the_server() {
+    let served = Served::start().await;
+    let user = tempfile::tempdir().expect("tempdir");
+    let client = served.client(user.path());
+    client
+        .trust_key(&served.key.public_key, TrustLevel::Full)
+        .await
+        .expect("the user trusts the author");
+
+    let dest = user.path().join("tools");
+    let report = client
+        .install(
+            &package("chain/pkg-0"),
+            &parse_requirement("^1").unwrap(),
+            &dest,
+        )
+        .await
+        .expect("install over HTTP");
+    assert_eq!(report.root, id("chain/pkg-0@1.2.0"));
+    assert_eq!(report.installed.len(), 5, "{report:?}");
+    for installed in &report.installed {
+        assert!(
+            installed.path.join("README.md").is_file(),
+            "{} not extracted",
+            installed.id
+        );
+    }
+    // Each download was counted once, on the server.
+    let stats = served
+        .market
+        .stats(&id("chain/pkg-4@1.2.0"))
+        .await
+        .expect("stats");
+    assert_eq!(stats.version_downloads, 1);
+    // And read back over HTTP.
+    let info = client.info(&id("chain/pkg-4@1.2.0")).await.expect("info");
+    assert_eq!(info.stats.version_downloads, 1);
+    assert_eq!(info.metadata.id, id("chain/pkg-4@1.2.0"));
+
+    // A second install finds everything in place.
+    let again = client
+        .install(
+            &package("chain/pkg-0"),
+            &parse_requirement("^1").unwrap(),
+            &dest,
+        )
+        .await
+        .expect("second install");
+    assert!(again.installed.is_empty(), "{again:?}");
+    assert_eq!(again.already_present.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_the_user_does_not_trust_is_refused_and_nothing_is_written() {
+    let served = Served::start().await;
+    let user = tempfile::tempdir().expect("tempdir");
+    // The user trusts nobody: the server's word that the author is trusted counts for nothing.
+    let client = served.client(user.path());
+    let dest = user.path().join("tools");
+    let err = client
+        .install(
+            &package("chain/pkg-3"),
+            &parse_requirement("^1").unwrap(),
+            &dest,
+        )
+        .await
+        .expect_err("an untrusted author");
+    assert_eq!(err.kind(), ErrorKind::Signature, "{err}");
+    assert!(
+        is_empty_dir(&dest),
+        "a refused install wrote to its destination"
+    );
+    // Nothing was counted either.
+    let stats = served
+        .market
+        .stats(&id("chain/pkg-3@1.2.0"))
+        .await
+        .expect("stats");
+    assert_eq!(stats.version_downloads, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_search_and_versions_come_from_the_server() {
+    let served = Served::start().await;
+    let user = tempfile::tempdir().expect("tempdir");
+    let client = served.client(user.path());
+
+    let versions = client
+        .versions(&package("chain/pkg-2"))
+        .await
+        .expect("versions");
+    let versions: Vec<String> = versions.iter().map(|s| s.version.to_string()).collect();
+    assert_eq!(versions, ["1.0.0", "1.1.0", "1.2.0"]);
+
+    let hits = client
+        .search(&SearchQuery::text("dependency chain").with_limit(3))
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 3, "{hits:?}");
+    assert!(
+        hits.iter()
+            .all(|h| h.id.to_string().starts_with("chain/pkg-"))
+    );
+    // A limit over the server's page is read page by page.
+    let all = client
+        .search(&SearchQuery::text("").with_limit(150))
+        .await
+        .expect("a search over one page");
+    assert_eq!(all.len(), 5, "one hit per package: {all:?}");
+
+    let names = client.suggest("pkg-", 10).await.expect("suggest");
+    assert_eq!(names.len(), 5, "{names:?}");
+
+    let missing = client
+        .versions(&package("chain/nothing"))
+        .await
+        .expect_err("an unknown package");
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+
+    // The change feed: one event per published version.
+    let registry = served.remote().registry();
+    let events = registry.events_since(0, 100).await.expect("events");
+    assert_eq!(events.len(), 15);
+    assert_eq!(registry.latest_event_seq().await.expect("latest"), 15);
+
+    // An archive by hash, verified against its address.
+    let metadata = registry.get(&id("chain/pkg-1@1.0.0")).await.expect("get");
+    let store = served.remote().store();
+    let bytes = store.get(&metadata.checksum).await.expect("archive");
+    assert_eq!(bytes.len() as u64, metadata.size);
+    assert!(store.exists(&metadata.checksum).await.expect("exists"));
+    let absent = marketplace_core::ContentHash::sha256(b"no such archive");
+    assert!(!store.exists(&absent).await.expect("exists"));
+    assert_eq!(
+        store.get(&absent).await.expect_err("absent").kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_the_backends_are_refused_and_change_nothing() {
+    let served = Served::start().await;
+    let user = tempfile::tempdir().expect("tempdir");
+    let client = served.client(user.path());
+    let key = client.generate_keypair().await.expect("key");
+    client
+        .trust_key(&key.public_key, TrustLevel::Full)
+        .await
+        .expect("trust");
+    let metadata = corpus::dependency_chain(1).remove(0);
+    let mut fresh = metadata.clone();
+    fresh.id = id("chain/fresh@1.0.0");
+    let err = client
+        .publish(corpus::archive(&fresh, 10), &key.private_key)
+        .await
+        .expect_err("a publish through the backends");
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("remote marketplace"), "{err}");
+    let err = client
+        .yank(&id("chain/pkg-0@1.0.0"), "no")
+        .await
+        .expect_err("a yank through the backends");
+    assert!(err.to_string().contains("remote marketplace"), "{err}");
+    assert!(
+        served
+            .market
+            .info(&id("chain/pkg-0@1.0.0"))
+            .await
+            .expect("info")
+            .yanked
+            .is_none()
+    );
+    assert_eq!(
+        served
+            .market
+            .versions(&package("chain/fresh"))
+            .await
+            .map_err(|e| e.kind()),
+        Err(ErrorKind::NotFound)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_marketplace_needs_the_token_and_says_so() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let market = MarketplaceBuilder::local(home.path())
+        .and_then(MarketplaceBuilder::build)
+        .expect("a home");
+    let root = marketplace_core::UserName::new("root").unwrap();
+    market.create_user(root.clone(), true).await.unwrap();
+    let token = market
+        .create_token(
+            &root,
+            "reader",
+            [marketplace_core::Scope::Admin],
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = marketplace_server::ServerConfig::default().with_private(true);
+    tokio::spawn(
+        Server::new(Arc::new(market))
+            .with_config(config)
+            .serve(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let anonymous = Remote::connect(&base, RemoteOptions::default()).unwrap();
+    let err = anonymous
+        .registry()
+        .list_version_states(&package("anything"))
+        .await
+        .expect_err("a read without the token");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let with_token = Remote::connect(&base, RemoteOptions::default().with_token(token)).unwrap();
+    let err = with_token
+        .registry()
+        .list_version_states(&package("anything"))
+        .await
+        .expect_err("an unknown package");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let _ = stop.send(());
+}
