@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use marketplace_core::{
     AccountStore, CryptoVerifier, Error, MetricsCollector, PackageStore, Registry,
-    ResolutionPolicy, Result, SearchEngine,
+    ResolutionPolicy, Result, SearchEngine, Upstream,
 };
 
 use crate::client::MarketplaceClient;
@@ -39,6 +39,7 @@ pub struct MarketplaceBuilder {
     search: Option<Arc<dyn SearchEngine>>,
     crypto: Option<Arc<dyn CryptoVerifier>>,
     accounts: Option<Arc<dyn AccountStore>>,
+    upstream: Option<Arc<dyn Upstream>>,
     metrics: Option<Arc<dyn MetricsCollector>>,
     plugins: Vec<Arc<dyn MarketplacePlugin>>,
     limits: ArchiveLimits,
@@ -59,6 +60,7 @@ impl fmt::Debug for MarketplaceBuilder {
             .field("search", &self.search.is_some())
             .field("crypto", &self.crypto.is_some())
             .field("accounts", &self.accounts.is_some())
+            .field("upstream", &self.upstream.is_some())
             .field("metrics", &self.metrics.is_some())
             .field("plugins", &self.plugins.len())
             .field("limits", &self.limits)
@@ -103,6 +105,15 @@ impl MarketplaceBuilder {
     /// its registry's database.
     pub fn accounts(mut self, accounts: Arc<dyn AccountStore>) -> Self {
         self.accounts = Some(accounts);
+        self
+    }
+
+    /// Where writes go when the marketplace is served by someone else (a server's API): a
+    /// publish is checked and signed here, then handed to `upstream`, which stores, registers
+    /// and indexes it; yank and unyank go there too. Without one (the default), writes are
+    /// made in this composition's own backends.
+    pub fn upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
+        self.upstream = Some(upstream);
         self
     }
 
@@ -196,6 +207,7 @@ impl MarketplaceBuilder {
             search: required(self.search, "search")?,
             crypto: required(self.crypto, "crypto")?,
             accounts: self.accounts,
+            upstream: self.upstream,
             metrics,
             plugins: self.plugins,
             limits: self.limits,
@@ -368,7 +380,8 @@ impl MarketplaceBuilder {
     /// `trust_store` (created with its parent directories if missing): every archive's hash,
     /// its author's signature and the key's trust and revocation are checked here, so a server
     /// cannot substitute a package. The reads work (install, resolve, info, versions, search,
-    /// verify, download); writes through the backends are refused, the server's API takes them.
+    /// verify, download); publish (checked and signed here, with the options' token), yank and
+    /// unyank go through the server's API ([`MarketplaceBuilder::upstream`]).
     ///
     /// Errors: `Invalid` for a URL that is not `http`/`https` (nothing is sent until a flow
     /// runs); `Backend` naming the trust store when it cannot be read.
@@ -382,6 +395,7 @@ impl MarketplaceBuilder {
             .registry(Arc::new(remote.registry()))
             .store(Arc::new(remote.store()))
             .search(Arc::new(remote.search()))
+            .upstream(Arc::new(remote))
             .crypto(Arc::new(marketplace_crypto_ring::RingCryptoVerifier::open(
                 trust_store,
             )?)))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use marketplace_core::{
     AccountStore, CryptoVerifier, Error, MetricsCollector, PackageId, PackageStore, Registry,
-    ResolutionPolicy, Result, SearchEngine,
+    ResolutionPolicy, Result, SearchEngine, Upstream,
 };
 use marketplace_package::ArchiveLimits;
 
@@ -25,6 +25,7 @@ pub struct MarketplaceClient {
     pub(crate) search: Arc<dyn SearchEngine>,
     pub(crate) crypto: Arc<dyn CryptoVerifier>,
     pub(crate) accounts: Option<Arc<dyn AccountStore>>,
+    pub(crate) upstream: Option<Arc<dyn Upstream>>,
     pub(crate) metrics: Option<Arc<dyn MetricsCollector>>,
     pub(crate) plugins: Vec<Arc<dyn MarketplacePlugin>>,
     pub(crate) limits: ArchiveLimits,

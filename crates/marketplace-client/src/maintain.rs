@@ -29,10 +29,16 @@ pub struct GcReport {
 
 impl MarketplaceClient {
     /// Yanks a version (kept for exact pins and lockfiles, no longer chosen by ranges or shown
-    /// by search). Idempotent. `NotFound` if absent.
+    /// by search) — through the upstream when there is one. Idempotent. `NotFound` if absent.
     pub async fn yank(&self, id: &PackageId, reason: &str) -> Result<()> {
         let span = tracing::info_span!("marketplace.yank", package = %id);
         self.flow("yank", span, async {
+            if let Some(upstream) = &self.upstream {
+                // The upstream indexes what it yanks.
+                return self
+                    .call("upstream", "yank", true, || upstream.yank(id, reason))
+                    .await;
+            }
             self.call("registry", "yank", true, || self.registry.yank(id, reason))
                 .await?;
             self.reindex(id, Some(YankInfo::new(reason, OffsetDateTime::now_utc())))
@@ -46,6 +52,11 @@ impl MarketplaceClient {
     pub async fn unyank(&self, id: &PackageId) -> Result<()> {
         let span = tracing::info_span!("marketplace.unyank", package = %id);
         self.flow("unyank", span, async {
+            if let Some(upstream) = &self.upstream {
+                return self
+                    .call("upstream", "unyank", true, || upstream.unyank(id))
+                    .await;
+            }
             self.call("registry", "unyank", true, || self.registry.unyank(id))
                 .await?;
             self.reindex(id, None).await;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use marketplace_core::{
     ContentHash, Error, PackageId, PackageMetadata, PackageRecord, PackageRef, PrivateKey, Result,
-    Signature,
+    Signature, Upstream, UpstreamPublished,
 };
 use marketplace_package::{Inspected, inspect};
 
@@ -268,8 +268,12 @@ impl MarketplaceClient {
         self.publish_hooked(prepared).await
     }
 
-    /// Store, register, index: a package every check and `pre_publish` hook has passed.
+    /// Store, register, index — or hand to the upstream, which does —: a package every check
+    /// and `pre_publish` hook has passed.
     pub(crate) async fn publish_hooked(&self, prepared: PreparedPackage) -> Result<Published> {
+        if let Some(upstream) = &self.upstream {
+            return self.publish_upstream(upstream.as_ref(), prepared).await;
+        }
         let PreparedPackage {
             metadata,
             inspected,
@@ -291,6 +295,52 @@ impl MarketplaceClient {
             checksum: record.metadata.checksum,
             size: record.metadata.size,
             indexed,
+        })
+    }
+
+    /// Hands a checked, signed package to the upstream, which stores, registers and indexes
+    /// it. Transient failures are retried; a retry that finds the version registered with this
+    /// archive's hash (the earlier attempt landed) counts as success.
+    async fn publish_upstream(
+        &self,
+        upstream: &dyn Upstream,
+        prepared: PreparedPackage,
+    ) -> Result<Published> {
+        let PreparedPackage {
+            metadata,
+            inspected,
+        } = prepared;
+        let archive = inspected.archive();
+        let mut attempt = 0;
+        let done = self
+            .call("upstream", "publish", true, || {
+                attempt += 1;
+                let retried = attempt > 1;
+                let metadata = &metadata;
+                async move {
+                    match upstream.publish(metadata, archive.clone()).await {
+                        Err(Error::AlreadyExists { what }) if retried => {
+                            match self.registry.get(&metadata.id).await {
+                                Ok(existing) if existing.checksum == metadata.checksum => {
+                                    Ok(UpstreamPublished::new(existing.id, false))
+                                }
+                                _ => Err(Error::AlreadyExists { what }),
+                            }
+                        }
+                        other => other,
+                    }
+                }
+            })
+            .await?;
+        self.add_bytes("published", archive.len());
+        let mut metadata = metadata;
+        metadata.id = done.id.clone();
+        self.post_hooks(PostHook::Publish, &metadata, archive).await;
+        Ok(Published {
+            id: done.id,
+            checksum: metadata.checksum,
+            size: metadata.size,
+            indexed: done.indexed,
         })
     }
 
@@ -446,11 +496,19 @@ impl MarketplaceClient {
         Ok((prepared, refused))
     }
 
-    /// Stores, registers (one `register_batch`) and indexes (one commit) prepared packages.
+    /// Stores, registers (one `register_batch`) and indexes (one commit) prepared packages;
+    /// with an upstream, hands them to it one by one, in order.
     pub(crate) async fn commit_batch(
         &self,
         prepared: Vec<PreparedPackage>,
     ) -> Result<Vec<Published>> {
+        if let Some(upstream) = &self.upstream {
+            let mut published = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                published.push(self.publish_upstream(upstream.as_ref(), p).await?);
+            }
+            return Ok(published);
+        }
         // Stores run a few at a time: each waits mostly on I/O (an fsync, a network round
         // trip), so overlapping them multiplies throughput.
         // (Made up front rather than by a closure over the stream: the future stays `Send`

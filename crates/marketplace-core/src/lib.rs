@@ -19,6 +19,7 @@ mod registry;
 mod resolve;
 mod search;
 mod store;
+mod upstream;
 
 pub use accounts::{
     AccountStore, Claim, MAX_TOKEN_NAME_LEN, MAX_USER_LEN, OwnerTarget, PackagePattern, Scope,
@@ -60,6 +61,7 @@ pub use search::{Facets, IndexStats, SearchEngine, SearchQuery, SearchResult, Sn
 pub use store::{
     ByteStream, PackageStore, StorageMetadata, StorageStats, read_piece, verify_stream,
 };
+pub use upstream::{Upstream, UpstreamPublished};
 
 /// Re-exported so that backends implement the traits with the same macro.
 pub use async_trait::async_trait;

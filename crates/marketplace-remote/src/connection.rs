@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use marketplace_core::{Error, HttpUrl, PackageId, PackageRef, Result, RetryAfter};
 use marketplace_protocol::v1;
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -86,11 +86,29 @@ impl Connection {
         path: &str,
         query: &Q,
     ) -> Result<T> {
-        let request = self
-            .http
-            .get(self.endpoint(path))
-            .query(query)
-            .timeout(self.request_timeout);
+        let request = self.request(Method::GET, path).query(query);
+        self.json_of(operation, request).await
+    }
+
+    /// A request of `path`, bounded by the request timeout.
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.endpoint(path))
+            .timeout(self.request_timeout)
+    }
+
+    /// A request carrying a body that may take long to send (an archive): only the connect
+    /// and read timeouts bound it.
+    pub(crate) fn upload(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.endpoint(path))
+    }
+
+    /// Sends `request` and reads its JSON answer as `T`.
+    pub(crate) async fn json_of<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        request: RequestBuilder,
+    ) -> Result<T> {
         let response = self.send(operation, request).await?;
         let body = read_limited(response, MAX_JSON_BYTES)
             .await
@@ -131,10 +149,7 @@ impl Connection {
 
     /// A POST of `path` without a body, whose answer is not read.
     pub(crate) async fn post_empty(&self, operation: &str, path: &str) -> Result<()> {
-        let request = self
-            .http
-            .post(self.endpoint(path))
-            .timeout(self.request_timeout);
+        let request = self.request(Method::POST, path);
         self.send(operation, request).await.map(drop)
     }
 
@@ -146,9 +161,7 @@ impl Connection {
 
     /// A HEAD of `path`.
     pub(crate) fn head(&self, path: &str) -> RequestBuilder {
-        self.http
-            .head(self.endpoint(path))
-            .timeout(self.request_timeout)
+        self.request(Method::HEAD, path)
     }
 
     /// A failure to reach the server or to read its answer: transient when it is a connection

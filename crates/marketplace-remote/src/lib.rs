@@ -8,6 +8,7 @@ mod connection;
 mod registry;
 mod search;
 mod store;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +66,8 @@ impl std::fmt::Debug for RemoteOptions {
     }
 }
 
-/// One server, shared by the three backends (one connection pool).
+/// One server, shared by the three backends (one connection pool), and the core's `Upstream`:
+/// publish, yank and unyank through the API as the user of the token.
 #[derive(Clone, Debug)]
 pub struct Remote {
     connection: Arc<Connection>,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{
-    ErrorKind, KeyPair, PackageId, PackageRef, PackageStore, Registry, SearchQuery, TrustLevel,
-    parse_requirement,
+    ErrorKind, KeyPair, PackageId, PackageRef, PackageStore, Registry, Scope, SearchQuery,
+    TrustLevel, UserName, parse_requirement,
 };
 use marketplace_remote::{Remote, RemoteOptions};
 use marketplace_server::Server;
@@ -237,30 +237,182 @@ async fn reads_search_and_versions_come_from_the_server() {
     );
 }
 
+/// A user of `served` with a signing key registered to them and a token of `scopes`.
+async fn user(served: &Served, name: &str, scopes: &[Scope]) -> (KeyPair, String) {
+    let user = UserName::new(name).expect("name");
+    served
+        .market
+        .create_user(user.clone(), false)
+        .await
+        .expect("user");
+    let key = served.market.generate_keypair().await.expect("key");
+    served
+        .market
+        .register_key(&user, &key.public_key)
+        .await
+        .expect("register key");
+    let token = served
+        .market
+        .create_token(&user, "laptop", scopes.iter().copied(), None, None)
+        .await
+        .expect("token")
+        .secret;
+    (key, token)
+}
+
+/// An archive of a new package `id` with no dependencies.
+fn fresh_archive(id_text: &str) -> bytes::Bytes {
+    let mut metadata = corpus::dependency_chain(1).remove(0);
+    metadata.id = id(id_text);
+    corpus::archive(&metadata, 10)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_through_the_backends_are_refused_and_change_nothing() {
+async fn a_publish_is_signed_here_and_made_by_the_server_as_the_token_s_user() {
     let served = Served::start().await;
-    let user = tempfile::tempdir().expect("tempdir");
-    let client = served.client(user.path());
-    let key = client.generate_keypair().await.expect("key");
+    let (key, token) = user(
+        &served,
+        "alice",
+        &[Scope::PublishNew, Scope::PublishUpdate, Scope::Yank],
+    )
+    .await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let client = MarketplaceBuilder::remote(
+        &served.base,
+        RemoteOptions::default().with_token(token),
+        home.path().join("trust.json"),
+    )
+    .and_then(MarketplaceBuilder::build)
+    .expect("a remote client");
     client
         .trust_key(&key.public_key, TrustLevel::Full)
         .await
         .expect("trust");
-    let metadata = corpus::dependency_chain(1).remove(0);
-    let mut fresh = metadata.clone();
-    fresh.id = id("chain/fresh@1.0.0");
-    let err = client
-        .publish(corpus::archive(&fresh, 10), &key.private_key)
+
+    let published = client
+        .publish(fresh_archive("alice-tool@1.0.0"), &key.private_key)
         .await
-        .expect_err("a publish through the backends");
-    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
-    assert!(err.to_string().contains("remote marketplace"), "{err}");
-    let err = client
+        .expect("a publish over HTTP");
+    assert_eq!(published.id, id("alice-tool@1.0.0"));
+    assert!(published.indexed);
+    // On the server: registered, stored, indexed, and alice owns it.
+    let info = served
+        .market
+        .info(&id("alice-tool@1.0.0"))
+        .await
+        .expect("the server has it");
+    assert_eq!(info.metadata.checksum, published.checksum);
+    let owners = served
+        .market
+        .owners(&marketplace_core::OwnerTarget::Package(package(
+            "alice-tool",
+        )))
+        .await
+        .expect("owners");
+    assert_eq!(owners, [UserName::new("alice").unwrap()]);
+    let hits = client
+        .search(&SearchQuery::text("alice-tool"))
+        .await
+        .expect("search");
+    assert_eq!(
+        hits.first().map(|h| h.id.clone()),
+        Some(id("alice-tool@1.0.0"))
+    );
+    // And installable from there, verified here.
+    let dest = home.path().join("tools");
+    client
+        .install(
+            &package("alice-tool"),
+            &parse_requirement("^1").unwrap(),
+            &dest,
+        )
+        .await
+        .expect("install what was just published");
+
+    // The same version again is refused before anything is sent.
+    let again = client
+        .publish(fresh_archive("alice-tool@1.0.0"), &key.private_key)
+        .await
+        .expect_err("a version that exists");
+    assert_eq!(again.kind(), ErrorKind::AlreadyExists, "{again}");
+
+    // Yank and unyank go through the API too.
+    client
+        .yank(&id("alice-tool@1.0.0"), "broken build")
+        .await
+        .expect("yank over HTTP");
+    let yank = served
+        .market
+        .info(&id("alice-tool@1.0.0"))
+        .await
+        .expect("info")
+        .yanked
+        .expect("yanked on the server");
+    assert_eq!(yank.reason, "broken build");
+    client
+        .unyank(&id("alice-tool@1.0.0"))
+        .await
+        .expect("unyank over HTTP");
+    assert!(
+        served
+            .market
+            .info(&id("alice-tool@1.0.0"))
+            .await
+            .expect("info")
+            .yanked
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_the_server_refuses_is_the_server_s_error_and_changes_nothing() {
+    let served = Served::start().await;
+    let (_, token) = user(&served, "bob", &[Scope::PublishNew]).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let connect = |token: Option<String>| {
+        let options = match token {
+            Some(token) => RemoteOptions::default().with_token(token),
+            None => RemoteOptions::default(),
+        };
+        MarketplaceBuilder::remote(&served.base, options, home.path().join("trust.json"))
+            .and_then(MarketplaceBuilder::build)
+            .expect("a remote client")
+    };
+    // A key bob did not register (the user trusts it; the server does not know it as his).
+    let anonymous = connect(None);
+    let stranger = anonymous.generate_keypair().await.expect("key");
+    anonymous
+        .trust_key(&stranger.public_key, TrustLevel::Full)
+        .await
+        .expect("trust");
+    let err = anonymous
+        .publish(fresh_archive("anon-tool@1.0.0"), &stranger.private_key)
+        .await
+        .expect_err("no token");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let bob = connect(Some(token));
+    let err = bob
+        .publish(fresh_archive("bob-tool@1.0.0"), &stranger.private_key)
+        .await
+        .expect_err("a key that is not bob's");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(err.to_string().contains("not registered"), "{err}");
+    // A yank without the yank scope.
+    let err = bob
         .yank(&id("chain/pkg-0@1.0.0"), "no")
         .await
-        .expect_err("a yank through the backends");
-    assert!(err.to_string().contains("remote marketplace"), "{err}");
+        .expect_err("no yank scope");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    for absent in ["anon-tool", "bob-tool"] {
+        assert_eq!(
+            served
+                .market
+                .versions(&package(absent))
+                .await
+                .map_err(|e| e.kind()),
+            Err(ErrorKind::NotFound)
+        );
+    }
     assert!(
         served
             .market
@@ -270,14 +422,26 @@ async fn writes_through_the_backends_are_refused_and_change_nothing() {
             .yanked
             .is_none()
     );
-    assert_eq!(
-        served
-            .market
-            .versions(&package("chain/fresh"))
-            .await
-            .map_err(|e| e.kind()),
-        Err(ErrorKind::NotFound)
-    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_the_backends_themselves_are_refused() {
+    let served = Served::start().await;
+    let remote = served.remote();
+    let metadata = corpus::dependency_chain(1).remove(0);
+    let err = remote
+        .registry()
+        .register(metadata.clone(), metadata.checksum.clone())
+        .await
+        .expect_err("register on a remote registry");
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("remote marketplace"), "{err}");
+    let err = remote
+        .store()
+        .store(bytes::Bytes::from_static(b"bytes"))
+        .await
+        .expect_err("store on a remote store");
+    assert!(err.to_string().contains("remote marketplace"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
