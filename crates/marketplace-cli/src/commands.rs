@@ -23,7 +23,7 @@ use crate::{
     SearchArgs, Sort, TokenCommand, TrustCommand, UserCommand, exit,
 };
 
-pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
+pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -> CliResult {
     if let Command::Demo { packages } = cli.command {
         return demo(cli.home, packages, out).await;
     }
@@ -74,6 +74,46 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
         return Ok(());
     }
     let root = home::resolve(cli.home)?;
+    if let Some(chosen) = crate::remote::choose(cli.registry.as_deref(), &config)? {
+        match remote_use(&cli.command) {
+            RemoteUse::Served => {
+                let client = crate::remote::client(&root, &chosen, false)?;
+                let home = Home::remote(root, client);
+                return execute_named(cli.command, &home, out).await;
+            }
+            RemoteUse::Login => {
+                let Command::Login { trust_fingerprint } = &cli.command else {
+                    unreachable!("remote_use says Login for Login only")
+                };
+                return crate::remote::login(&root, &chosen, trust_fingerprint, out).await;
+            }
+            RemoteUse::Logout => return crate::remote::logout(&root, &chosen, out),
+            // Keys, trust and packing are the user's side: the home, registry or not.
+            RemoteUse::UserSide => {}
+            RemoteUse::HomeOnly(name) if chosen.explicit => {
+                return Err(CliError::usage(format!(
+                    "`mkt {name}` works on a marketplace home, not on a registry ({})",
+                    chosen.url
+                ))
+                .with_hint(
+                    "run it on the server's home (`mkt --home DIR …` there), or drop --registry / MKT_REGISTRY",
+                ));
+            }
+            // The configuration's default registry: these run on the home.
+            RemoteUse::HomeOnly(_) => {}
+            RemoteUse::NotYet(name) => {
+                return Err(CliError::usage(format!(
+                    "`mkt {name}` does not work over a registry yet ({})",
+                    chosen.url
+                ))
+                .with_hint("run it on the server's home (`mkt --home DIR …` there), or with `--registry \"\"` on this home"));
+            }
+        }
+    } else if matches!(cli.command, Command::Login { .. } | Command::Logout) {
+        return Err(CliError::usage(
+            "which registry? `mkt login` and `mkt logout` need --registry NAME|URL (or [registry] default in config.toml)",
+        ));
+    }
     let access = if creates_a_home(&cli.command) {
         home::Access::Create
     } else if changes_the_home(&cli.command).is_some() {
@@ -123,12 +163,69 @@ pub(crate) async fn run(cli: Cli, out: &Output) -> CliResult {
     if let Some((settings, _)) = served {
         return crate::serve::serve(home, settings, out).await;
     }
-    let client = &home.client;
-    let named = named_package(&cli.command).map(str::to_owned);
-    let result = execute(cli.command, &home, out).await;
+    execute_named(cli.command, &home, out).await
+}
+
+/// How a command relates to a registry given with `--registry` (or the configuration's).
+enum RemoteUse {
+    /// It runs against the registry.
+    Served,
+    /// `mkt login`.
+    Login,
+    /// `mkt logout`.
+    Logout,
+    /// It is the user's own side (keys, trust, packing): it runs on the home.
+    UserSide,
+    /// It makes sense only on a marketplace's home.
+    HomeOnly(&'static str),
+    /// It will work over a registry, but does not yet.
+    NotYet(&'static str),
+}
+
+fn remote_use(command: &Command) -> RemoteUse {
+    match command {
+        Command::Publish { .. }
+        | Command::Search(_)
+        | Command::List(_)
+        | Command::Info { .. }
+        | Command::Versions { .. }
+        | Command::Install { .. }
+        | Command::Outdated { .. }
+        | Command::Audit { .. }
+        | Command::Update { .. }
+        | Command::Tree { .. }
+        | Command::Yank { .. }
+        | Command::Unyank { .. }
+        | Command::Verify { .. }
+        | Command::Stats { .. } => RemoteUse::Served,
+        Command::Login { .. } => RemoteUse::Login,
+        Command::Logout => RemoteUse::Logout,
+        Command::Init
+        | Command::Keygen { .. }
+        | Command::Trust(_)
+        | Command::Pack { .. }
+        | Command::Uninstall { .. }
+        | Command::Completions { .. }
+        | Command::Man => RemoteUse::UserSide,
+        Command::Serve(_) => RemoteUse::HomeOnly("serve"),
+        Command::RebuildIndex => RemoteUse::HomeOnly("rebuild-index"),
+        Command::Gc { .. } => RemoteUse::HomeOnly("gc"),
+        Command::Metrics => RemoteUse::HomeOnly("metrics"),
+        Command::User(_) => RemoteUse::HomeOnly("user"),
+        Command::Demo { .. } => RemoteUse::HomeOnly("demo"),
+        Command::Token(_) => RemoteUse::NotYet("token"),
+        Command::Owner(_) => RemoteUse::NotYet("owner"),
+        Command::Key(_) => RemoteUse::NotYet("key"),
+    }
+}
+
+/// Runs `command`; a package that is not found gets the names close to it.
+async fn execute_named(command: Command, home: &Home, out: &Output) -> CliResult {
+    let named = named_package(&command).map(str::to_owned);
+    let result = execute(command, home, out).await;
     match (result, named) {
         (Err(mut e), Some(named)) if e.code == exit::NOT_FOUND => {
-            if let Some(names) = did_you_mean(client, &named).await {
+            if let Some(names) = did_you_mean(&home.client, &named).await {
                 e.hint = Some(format!("did you mean {names}?"));
             }
             Err(e)
@@ -281,7 +378,10 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
             }))
         }
         Command::Metrics => metrics(client, out).await,
-        Command::Serve(_)
+        // Handled before a home is opened.
+        Command::Login { .. }
+        | Command::Logout
+        | Command::Serve(_)
         | Command::Pack { .. }
         | Command::Completions { .. }
         | Command::Uninstall { .. }
@@ -331,7 +431,9 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         Command::Gc { .. } => Some("gc"),
         // It publishes into the home (and holds its lock while it serves).
         Command::Serve(_) => Some("serve"),
-        Command::Search(_)
+        Command::Login { .. }
+        | Command::Logout
+        | Command::Search(_)
         | Command::List(_)
         | Command::Info { .. }
         | Command::Versions { .. }

@@ -8,6 +8,7 @@
 //! that does not parse, or names a key this version does not know, is an error that names the
 //! file and the key (a typo must not be ignored silently).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
@@ -31,6 +32,27 @@ pub(crate) struct Config {
     pub(crate) dest: Option<PathBuf>,
     /// When to colour: `auto`, `always` or `never`.
     pub(crate) color: Option<ColorChoice>,
+    /// Named registries (`[registries.NAME] url = "https://…"`), for `--registry NAME`.
+    #[serde(default)]
+    pub(crate) registries: BTreeMap<String, RegistryEntry>,
+    /// `[registry] default = "NAME"`: the registry commands use without `--registry`.
+    pub(crate) registry: Option<RegistrySection>,
+}
+
+/// One named registry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegistryEntry {
+    /// The server's URL.
+    pub(crate) url: String,
+}
+
+/// The `[registry]` table.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegistrySection {
+    /// The name (in `[registries]`) or URL of the registry used without `--registry`.
+    pub(crate) default: Option<String>,
 }
 
 /// The file's name, in the user's configuration directory and in a home.
@@ -65,7 +87,7 @@ pub(crate) fn read(path: &Path) -> CliResult<Option<Config>> {
             e.message()
         ),
         hint: Some(
-            "the keys are home, key, dest and color (auto, always or never); see `mkt --help`"
+            "the keys are home, key, dest, color (auto, always or never), [registries.NAME] url and [registry] default; see `mkt --help`"
                 .into(),
         ),
     })?;
@@ -111,11 +133,15 @@ fn read_home_file(path: &Path) -> CliResult<Config> {
 impl Config {
     /// `self` with every setting `over` sets replaced by it.
     fn overlaid(self, over: Config) -> Config {
+        let mut registries = self.registries;
+        registries.extend(over.registries);
         Config {
             home: over.home.or(self.home),
             key: over.key.or(self.key),
             dest: over.dest.or(self.dest),
             color: over.color.or(self.color),
+            registries,
+            registry: over.registry.or(self.registry),
         }
     }
 }
@@ -123,7 +149,7 @@ impl Config {
 /// What the command line left to the configuration, filled in from the files: the home (when
 /// neither `--home` nor `MKT_HOME` gave one), `--color`, `publish --key` and the `--dest` of
 /// the commands that take one, each only where the command line did not set it.
-pub(crate) fn apply(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult {
+pub(crate) fn apply(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult<Config> {
     let user = match user_file() {
         Some(path) => read(&path)?.unwrap_or_default(),
         None => Config::default(),
@@ -147,7 +173,7 @@ pub(crate) fn apply(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult {
         cli.color = color;
     }
     let Some((_, sub)) = matches.subcommand() else {
-        return Ok(());
+        return Ok(config);
     };
     match &mut cli.command {
         Command::Publish { key, .. } => {
@@ -170,5 +196,5 @@ pub(crate) fn apply(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult {
         }
         _ => {}
     }
-    Ok(())
+    Ok(config)
 }

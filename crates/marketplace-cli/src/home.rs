@@ -282,6 +282,19 @@ impl Home {
         })
     }
 
+    /// The user's side of a marketplace served elsewhere: `root` holds the keys, the trust
+    /// store and the credentials; `client` reads and writes through the server's API.
+    pub(crate) fn remote(root: PathBuf, client: MarketplaceClient) -> Home {
+        Home {
+            root,
+            client,
+            created_key: None,
+            repaired_index: None,
+            caught_up: Ok(0),
+            _lock: None,
+        }
+    }
+
     /// Refuses a command that changes the home when the home is read-only, naming it.
     pub(crate) fn require_writable(&self, command: &str) -> CliResult<()> {
         if !self.client.is_read_only() {
@@ -396,7 +409,11 @@ impl Home {
 }
 
 /// `bytes` in a new, fsynced temporary file in `dir` (owner-only when `private`).
-fn staged(dir: &Path, bytes: &[u8], private: bool) -> CliResult<tempfile::NamedTempFile> {
+pub(crate) fn staged(
+    dir: &Path,
+    bytes: &[u8],
+    private: bool,
+) -> CliResult<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(".key-");
     #[cfg(unix)]

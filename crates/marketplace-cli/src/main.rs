@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod home;
 mod output;
+mod remote;
 mod serve;
 
 use std::path::PathBuf;
@@ -44,15 +45,26 @@ and is created, with a signing key `default` that it trusts, by `mkt init` or by
 that puts something into it (publish, keygen, trust add). Every other command needs an existing
 home and creates nothing: a missing one is exit code 3.
 
+A team's marketplace (`mkt serve`): --registry URL (or MKT_REGISTRY, or a name from
+`[registries.NAME] url = …` in config.toml, `[registry] default = NAME`); `mkt login` stores its
+token (from stdin) in the home's credentials.toml. Packages are verified against the home's
+trust store, never the server's word.
+
 Try `mkt demo` for a guided tour on a fresh, temporary marketplace.";
 
 /// mkt: publish, find, install and verify packages on a Marketplace.
 #[derive(Debug, Parser)]
 #[command(name = "mkt", version, after_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
-    /// The marketplace home directory.
+    /// The marketplace home directory (with --registry: where your keys, trust store and
+    /// credentials live).
     #[arg(long, global = true, env = "MKT_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Use the marketplace served at this URL (`mkt serve`), or by this name from
+    /// `[registries.NAME]` in config.toml, instead of the home's own; everything installed is
+    /// verified here against the home's trust store.
+    #[arg(long, global = true, env = "MKT_REGISTRY", value_name = "NAME|URL")]
+    registry: Option<String>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
@@ -109,6 +121,17 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Store an API token for a registry (read from stdin, never from the command line), in
+    /// the home's credentials file (mode 0600); show the server's signing keys, and trust those
+    /// named by --trust-fingerprint (or confirmed at the terminal).
+    Login {
+        /// Trust this server key for the packages it vouches for (its id, 32 hex digits, as
+        /// `mkt login` shows them); repeatable.
+        #[arg(long, value_name = "KEY_ID")]
+        trust_fingerprint: Vec<String>,
+    },
+    /// Remove the stored API token of a registry.
+    Logout,
     /// Search packages by name, keywords and description.
     Search(SearchArgs),
     /// Browse packages without a query: the latest version of each, by name (or --sort).
@@ -699,10 +722,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    if let Err(e) = config::apply(&mut cli, &matches) {
-        Output::new(cli.json, cli.quiet, cli.color).fail(&e);
-        return ExitCode::from(e.code);
-    }
+    let config = match config::apply(&mut cli, &matches) {
+        Ok(config) => config,
+        Err(e) => {
+            Output::new(cli.json, cli.quiet, cli.color).fail(&e);
+            return ExitCode::from(e.code);
+        }
+    };
     VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
     let out = Output::new(cli.json, cli.quiet, cli.color);
     logging(cli.verbose, cli.quiet, out.color_err());
@@ -720,7 +746,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let result = runtime.block_on(commands::run(cli, &out));
+    let result = runtime.block_on(commands::run(cli, config, &out));
     // An output that could not be written is the command's failure too (a closed pipe is not).
     match result.and_then(|()| out.finish()) {
         Ok(()) => ExitCode::SUCCESS,

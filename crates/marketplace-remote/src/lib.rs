@@ -13,7 +13,8 @@ mod upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use marketplace_core::{HttpUrl, Result};
+use marketplace_core::{HttpUrl, PublicKey, Result, TrustLevel, UserName};
+use marketplace_protocol::v1;
 
 use crate::connection::Connection;
 pub use crate::registry::RemoteRegistry;
@@ -104,5 +105,29 @@ impl Remote {
     /// Search, suggestions, facets and similar packages.
     pub fn search(&self) -> RemoteSearch {
         RemoteSearch::new(Arc::clone(&self.connection))
+    }
+
+    /// The user the token acts for (`GET /api/v1/me`): checks a token before it is stored.
+    /// `Unauthorized` without a token or with one the server did not issue (or revoked).
+    pub async fn whoami(&self) -> Result<UserName> {
+        let me: v1::Me = self
+            .connection
+            .get_json("ask who the token is", "/me", connection::NO_QUERY)
+            .await?;
+        Ok(me.user.name)
+    }
+
+    /// The keys the server trusts and has revoked (`GET /api/v1/keys`), each checked against
+    /// its id: what a user may choose to trust for themselves (the server's word is no trust
+    /// here). Revoked keys come with the level `None`.
+    pub async fn server_keys(&self) -> Result<Vec<(PublicKey, Option<TrustLevel>)>> {
+        let list: v1::KeyList = self
+            .connection
+            .get_json("read the server's keys", "/keys", connection::NO_QUERY)
+            .await?;
+        list.keys
+            .iter()
+            .map(|entry| Ok((entry.public_key()?, entry.level())))
+            .collect()
     }
 }

@@ -1,0 +1,350 @@
+//! `mkt --registry URL`: a real `mkt serve` on 127.0.0.1, and a user's home that talks to it
+//! only over HTTP — login with the token on stdin, the server's keys trusted only when the
+//! user says so, search, install verified here, publish signed here, and the commands that
+//! only make sense on a home refused.
+
+#![cfg(unix)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const PACKAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/packages");
+
+fn mkt(home: &Path, config: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
+    cmd.env("MKT_HOME", home)
+        .env("MKT_CONFIG", config)
+        .env_remove("MKT_REGISTRY");
+    cmd
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+/// `mkt serve` on a port of its choosing, stopped when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Served {
+    fn start(home: &Path, config: &Path) -> Served {
+        let mut child = mkt(home, config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("first line");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
+            .to_owned();
+        Served { child, url }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `mkt login` with `token` on stdin (not a terminal).
+fn login(home: &Path, config: &Path, url: &str, token: &str, extra: &[&str]) -> Output {
+    let mut child = mkt(home, config)
+        .args(["--registry", url, "login"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("login");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{token}\n").as_bytes())
+        .expect("write the token");
+    child.wait_with_output().expect("login output")
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).map_or(true, |mut d| d.next().is_none())
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    server: PathBuf,
+    user: PathBuf,
+    config: PathBuf,
+    token: String,
+    served: Served,
+}
+
+/// A server home with one package and a user alice (a token, her key registered), served;
+/// alice's own home with her key.
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = dir.path().join("server");
+    let user = dir.path().join("user");
+    let config = dir.path().join("config.toml");
+    ok(mkt(&server, &config).arg("init").output().unwrap());
+    ok(mkt(&server, &config)
+        .args(["publish", &format!("{PACKAGES}/base-styles-1.0.0")])
+        .output()
+        .unwrap());
+    let created = ok(mkt(&server, &config)
+        .args(["token", "create", "--name", "laptop", "--user", "alice"])
+        .output()
+        .unwrap());
+    let token = created.lines().next().expect("the token").trim().to_owned();
+    ok(mkt(&user, &config)
+        .args(["keygen", "--name", "alice", "--trust"])
+        .output()
+        .unwrap());
+    let alice_key = user.join("keys/alice.pub.pem");
+    ok(mkt(&server, &config)
+        .args(["key", "add", alice_key.to_str().unwrap(), "--user", "alice"])
+        .output()
+        .unwrap());
+    let served = Served::start(&server, &config);
+    World {
+        _dir: dir,
+        server,
+        user,
+        config,
+        token,
+        served,
+    }
+}
+
+#[test]
+fn a_user_logs_in_trusts_what_they_choose_installs_and_publishes_over_http() {
+    let w = world();
+    let url = w.served.url.clone();
+
+    // A token that is not one is refused before anything is sent or stored.
+    let bad = login(&w.user, &w.config, &url, "hunter2", &[]);
+    assert_eq!(code(&bad), Some(2), "{bad:?}");
+    assert!(!w.user.join("credentials.toml").exists());
+
+    // Logged in; the server's key is shown, not trusted.
+    let first = login(&w.user, &w.config, &url, &w.token, &["--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(first)).expect("json");
+    assert_eq!(shown["user"], "alice");
+    let keys = shown["keys"].as_array().expect("keys");
+    let server_key = keys
+        .iter()
+        .find(|k| k["trusted_here"] == false)
+        .expect("the server's own key, not trusted here")["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credentials = w.user.join("credentials.toml");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&credentials).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the credentials are the user's alone");
+    assert!(
+        std::fs::read_to_string(&credentials)
+            .unwrap()
+            .contains(&w.token)
+    );
+
+    // Search and info come from the server.
+    let found = ok(mkt(&w.user, &w.config)
+        .args(["--registry", &url, "search", "css reset"])
+        .output()
+        .unwrap());
+    assert!(found.contains("starter/base-styles"), "{found}");
+
+    // The author is not trusted here: refused, nothing written.
+    let dest = w.user.join("tools");
+    let refused = mkt(&w.user, &w.config)
+        .args([
+            "--registry",
+            &url,
+            "install",
+            "starter/base-styles",
+            "--dest",
+        ])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert_eq!(code(&refused), Some(4), "{refused:?}");
+    assert!(is_empty_dir(&dest));
+
+    // Trusted once the user says so; then it installs, verified here.
+    ok(login(
+        &w.user,
+        &w.config,
+        &url,
+        &w.token,
+        &["--trust-fingerprint", &server_key],
+    ));
+    ok(mkt(&w.user, &w.config)
+        .args([
+            "--registry",
+            &url,
+            "install",
+            "starter/base-styles",
+            "--dest",
+        ])
+        .arg(&dest)
+        .output()
+        .unwrap());
+    let installed = ok(mkt(&w.user, &w.config)
+        .args(["--registry", &url, "audit", "--json", "--dest"])
+        .arg(&dest)
+        .output()
+        .unwrap());
+    let audit: serde_json::Value = serde_json::from_str(&installed).expect("json");
+    assert_eq!(audit["checked"], 1, "{installed}");
+    assert_eq!(audit["findings"], serde_json::json!([]), "{installed}");
+    assert!(!is_empty_dir(&dest));
+
+    // A publish signed with alice's key lands on the server, as hers.
+    let published = ok(mkt(&w.user, &w.config)
+        .args(["--registry", &url, "publish", "--key", "alice"])
+        .arg(format!("{PACKAGES}/readme-badges-0.1.0"))
+        .output()
+        .unwrap());
+    assert!(published.contains("published"), "{published}");
+    let on_server = ok(mkt(&w.server, &w.config)
+        .args(["versions", "starter/readme-badges", "--json"])
+        .output()
+        .unwrap());
+    assert!(on_server.contains("0.1.0"), "{on_server}");
+
+    // Yank through the API, seen on the server.
+    ok(mkt(&w.user, &w.config)
+        .args([
+            "--registry",
+            &url,
+            "yank",
+            "starter/readme-badges@0.1.0",
+            "--reason",
+            "typo",
+        ])
+        .output()
+        .unwrap());
+    let info = ok(mkt(&w.server, &w.config)
+        .args(["info", "starter/readme-badges@0.1.0", "--json"])
+        .output()
+        .unwrap());
+    assert!(info.contains("typo"), "{info}");
+
+    // Logged out: the token is gone, and the server refuses what needs one.
+    ok(mkt(&w.user, &w.config)
+        .args(["--registry", &url, "logout"])
+        .output()
+        .unwrap());
+    assert!(
+        !std::fs::read_to_string(&credentials)
+            .unwrap()
+            .contains(&w.token)
+    );
+    let anonymous = mkt(&w.user, &w.config)
+        .args(["--registry", &url, "unyank", "starter/readme-badges@0.1.0"])
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "{anonymous:?}");
+}
+
+#[test]
+fn a_named_registry_a_readable_credentials_file_and_home_only_commands() {
+    let w = world();
+    let url = w.served.url.clone();
+    std::fs::write(&w.config, format!("[registries.team]\nurl = \"{url}\"\n")).unwrap();
+    let versions = ok(mkt(&w.user, &w.config)
+        .args(["--registry", "team", "versions", "starter/base-styles"])
+        .output()
+        .unwrap());
+    assert!(versions.contains("1.0.0"), "{versions}");
+
+    let unknown = mkt(&w.user, &w.config)
+        .args(["--registry", "elsewhere", "versions", "starter/base-styles"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&unknown), Some(2), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("team"),
+        "{unknown:?}"
+    );
+
+    for command in [&["gc"][..], &["rebuild-index"], &["user", "list"]] {
+        let refused = mkt(&w.user, &w.config)
+            .args(["--registry", "team"])
+            .args(command)
+            .output()
+            .unwrap();
+        assert_eq!(code(&refused), Some(2), "{command:?}: {refused:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("works on a marketplace home"),
+            "{refused:?}"
+        );
+    }
+
+    // A credentials file others may read is refused, and its token not used.
+    ok(login(&w.user, &w.config, "team", &w.token, &[]));
+    let credentials = w.user.join("credentials.toml");
+    std::fs::set_permissions(
+        &credentials,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let refused = mkt(&w.user, &w.config)
+        .args(["--registry", "team", "versions", "starter/base-styles"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&refused), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("chmod 600"),
+        "{refused:?}"
+    );
+
+    // The default registry of the configuration, and `--registry ""` for the home's own.
+    std::fs::write(
+        &w.config,
+        format!("[registries.team]\nurl = \"{url}\"\n\n[registry]\ndefault = \"team\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &credentials,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let by_default = ok(mkt(&w.user, &w.config)
+        .args(["versions", "starter/base-styles"])
+        .output()
+        .unwrap());
+    assert!(by_default.contains("1.0.0"), "{by_default}");
+    let on_the_home = mkt(&w.user, &w.config)
+        .args(["--registry", "", "versions", "starter/base-styles"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&on_the_home),
+        Some(3),
+        "the user's home has no such package"
+    );
+}
