@@ -12,7 +12,8 @@ use marketplace_protocol::v1;
 use crate::connection::{Connection, NO_QUERY, package_segment, version_path};
 
 /// The registry of a remote marketplace: versions with their yank state, each version's
-/// metadata (with its author's signature, which the client verifies), download statistics and
+/// metadata (with its author's signature, which the client verifies; another version's
+/// metadata is an `Integrity` error), download statistics and
 /// the change feed, over `/api/v1`. Dependency resolution is the core's resolver running here
 /// over those reads (each step's reads at once), so the graph is the client's own.
 ///
@@ -52,22 +53,17 @@ impl Registry for RemoteRegistry {
     }
 
     async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {
-        let operation = format!("get {id}");
         let body: v1::VersionMetadata = self
             .connection
-            .get_json(&operation, &version_path(id), NO_QUERY)
+            .get_json(&format!("get {id}"), &version_path(id), NO_QUERY)
             .await?;
         let metadata = PackageMetadata::try_from(body)?;
+        // Another version's metadata, however validly signed, is not this version's.
         if !same_version(&metadata.id, id) {
-            return Err(Error::backend(
-                crate::connection::BACKEND,
-                operation,
-                format!(
-                    "{} answered with the metadata of {}",
-                    self.connection.base(),
-                    metadata.id
-                ),
-                false,
+            return Err(Error::integrity(
+                format!("the metadata {} sent for {id}", self.connection.base()),
+                id,
+                &metadata.id,
             ));
         }
         Ok(metadata)
