@@ -2,6 +2,7 @@
 //! managed on its home by its operator (who acts for every user: the first admin's token is
 //! made here).
 
+use marketplace_client::backends::remote::Remote;
 use marketplace_core::time::Duration;
 use marketplace_core::{Key, KeyId, Name, OwnerTarget, PackagePattern, PublicKey, Scope, UserName};
 use serde_json::json;
@@ -268,7 +269,7 @@ pub(crate) async fn key(home: &Home, command: KeyCommand, out: &Output) -> CliRe
     let client = &home.client;
     match command {
         KeyCommand::Add { key, user } => {
-            let user = user_name(&user)?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
             let public = public_key(home, &key).await?;
             ensure_user(home, &user, false, out).await?;
             client.register_key(&user, &public).await.map_err(|e| {
@@ -285,7 +286,7 @@ pub(crate) async fn key(home: &Home, command: KeyCommand, out: &Output) -> CliRe
             out.json(&json!({ "user": user, "key_id": public.key_id() }))
         }
         KeyCommand::List { user } => {
-            let user = user_name(&user)?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
             existing_user(home, &user).await?;
             let keys = client.keys_of(&user).await?;
             if out.is_json() {
@@ -301,7 +302,7 @@ pub(crate) async fn key(home: &Home, command: KeyCommand, out: &Output) -> CliRe
             user,
             reason,
         } => {
-            let user = user_name(&user)?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
             let id: KeyId = key_id.parse().map_err(|e: marketplace_core::Error| {
                 CliError::usage(e.to_string())
                     .with_hint("key ids are 32 hex digits; see `mkt key list`")
@@ -358,6 +359,113 @@ pub(crate) async fn user(home: &Home, command: UserCommand, out: &Output) -> Cli
                 .collect();
             out.table(&["USER", "ROLE", "SINCE"], &rows);
             Ok(())
+        }
+    }
+}
+
+/// `mkt owner` over a registry: the server's API, as the token's user.
+pub(crate) async fn owner_remote(
+    remote: &Remote,
+    command: OwnerCommand,
+    out: &Output,
+) -> CliResult {
+    let (target, users, add) = match command {
+        OwnerCommand::List(args) => {
+            let target = owner_target(&args)?;
+            let owners = remote.owners(&target).await?;
+            if out.is_json() {
+                return out.json(&json!({ "target": target.to_string(), "owners": owners }));
+            }
+            if owners.is_empty() {
+                out.line(format!(
+                    "nobody owns {target} yet: its first publisher will"
+                ));
+            }
+            for owner in owners {
+                out.line(owner.as_str());
+            }
+            return Ok(());
+        }
+        OwnerCommand::Add { target, users } => (owner_target(&target)?, users, true),
+        OwnerCommand::Remove { target, users } => (owner_target(&target)?, users, false),
+    };
+    let users = users
+        .iter()
+        .map(|u| user_name(u))
+        .collect::<CliResult<Vec<_>>>()?;
+    let owners = if add {
+        remote.add_owners(&target, &users).await?
+    } else {
+        remote.remove_owners(&target, &users).await?
+    };
+    for user in &users {
+        if add {
+            out.line(format!("{user} owns {target}"));
+        } else {
+            out.line(format!("{user} no longer owns {target}"));
+        }
+    }
+    out.json(&json!({ "target": target.to_string(), "owners": owners }))
+}
+
+/// `mkt key` over a registry: the token's user's own keys, through the server's API.
+pub(crate) async fn key_remote(
+    home: &Home,
+    remote: &Remote,
+    command: KeyCommand,
+    out: &Output,
+) -> CliResult {
+    let me = remote.whoami().await?;
+    let named = match &command {
+        KeyCommand::Add { user, .. }
+        | KeyCommand::List { user }
+        | KeyCommand::Revoke { user, .. } => user.clone(),
+    };
+    if let Some(named) = named
+        && user_name(&named)? != me
+    {
+        return Err(CliError::usage(format!(
+            "over a registry, `mkt key` works on your own keys ({me}, the token's user), not {named}'s"
+        ))
+        .with_hint("drop --user, or run it on the server's home, whose operator acts for every user"));
+    }
+    match command {
+        KeyCommand::Add { key, .. } => {
+            let public = public_key(home, &key).await?;
+            remote.add_key(&public).await.map_err(|e| {
+                rehint(
+                    e,
+                    marketplace_core::ErrorKind::AlreadyExists,
+                    "a key belongs to one user: `mkt key revoke` it there, or make a new one with `mkt keygen`".into(),
+                )
+            })?;
+            out.line(format!(
+                "key {} is {me}'s: packages it signs can be published as theirs",
+                public.key_id()
+            ));
+            out.json(&json!({ "user": me, "key_id": public.key_id() }))
+        }
+        KeyCommand::List { .. } => {
+            let keys = remote.my_keys().await?;
+            if out.is_json() {
+                return out.json(&json!({ "user": me, "keys": keys }));
+            }
+            for key in keys {
+                out.line(key.to_string());
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { key_id, reason, .. } => {
+            let id: KeyId = key_id.parse().map_err(|e: marketplace_core::Error| {
+                CliError::usage(e.to_string())
+                    .with_hint("key ids are 32 hex digits; see `mkt key list`")
+            })?;
+            remote
+                .revoke_my_key(&id, &reason)
+                .await
+                .map_err(|e| hint_if_missing(e, "see `mkt key list`".into()))?;
+            out.line(format!("revoked key {id} of {me}: {}", plain(&reason)));
+            out.json(&json!({ "user": me, "key_id": id, "revoked": true }))
         }
     }
 }

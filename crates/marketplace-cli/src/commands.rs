@@ -88,6 +88,20 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
                 return crate::remote::login(&root, &chosen, trust_fingerprint, out).await;
             }
             RemoteUse::Logout => return crate::remote::logout(&root, &chosen, out),
+            RemoteUse::Accounts => {
+                let remote = crate::remote::connection(&root, &chosen)?;
+                return match cli.command {
+                    Command::Owner(command) => {
+                        crate::accounts::owner_remote(&remote, command, out).await
+                    }
+                    Command::Key(command) => {
+                        let client = crate::remote::client(&root, &chosen, false)?;
+                        let home = Home::remote(root, client);
+                        crate::accounts::key_remote(&home, &remote, command, out).await
+                    }
+                    _ => unreachable!("remote_use says Accounts for owner and key only"),
+                };
+            }
             // Keys, trust and packing are the user's side: the home, registry or not.
             RemoteUse::UserSide => {}
             RemoteUse::HomeOnly(name) if chosen.explicit => {
@@ -178,6 +192,8 @@ enum RemoteUse {
     UserSide,
     /// It makes sense only on a marketplace's home.
     HomeOnly(&'static str),
+    /// An account command over the server's API (`owner`, `key`).
+    Accounts,
     /// It will work over a registry, but does not yet.
     NotYet(&'static str),
 }
@@ -214,8 +230,7 @@ fn remote_use(command: &Command) -> RemoteUse {
         Command::User(_) => RemoteUse::HomeOnly("user"),
         Command::Demo { .. } => RemoteUse::HomeOnly("demo"),
         Command::Token(_) => RemoteUse::NotYet("token"),
-        Command::Owner(_) => RemoteUse::NotYet("owner"),
-        Command::Key(_) => RemoteUse::NotYet("key"),
+        Command::Owner(_) | Command::Key(_) => RemoteUse::Accounts,
     }
 }
 

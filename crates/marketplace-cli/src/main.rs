@@ -501,23 +501,25 @@ enum KeyCommand {
         /// The key (default: the home's `default` key).
         #[arg(default_value = "default")]
         key: String,
-        /// Whose key it is (created if missing).
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose key it is (created if missing) [default: admin; over a registry: the token's
+        /// user, the only one allowed].
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List a user's signing keys.
     List {
-        /// Whose keys.
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose keys [default: admin; over a registry: the token's user].
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Unregister a user's key and revoke it for good: packages it signed no longer verify.
     Revoke {
         /// The key id (32 hex digits, see `mkt key list`).
         key_id: String,
-        /// Whose key it is.
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose key it is [default: admin; over a registry: the token's user, the only one
+        /// allowed].
+        #[arg(long)]
+        user: Option<String>,
         /// Why.
         #[arg(long)]
         reason: String,

@@ -168,6 +168,15 @@ fn token_for(root: &Path, url: &str) -> CliResult<Option<String>> {
         .map(|c| c.token))
 }
 
+/// The server of `chosen` itself, with the stored token: for the account commands.
+pub(crate) fn connection(root: &Path, chosen: &Chosen) -> CliResult<Remote> {
+    let mut options = RemoteOptions::default();
+    if let Some(token) = token_for(root, &chosen.url)? {
+        options = options.with_token(token);
+    }
+    Ok(Remote::connect(&chosen.url, options)?)
+}
+
 /// The client of `chosen`: the server's API, the stored token, and the home's trust store —
 /// the file when it exists (or `create_trust`), else an empty one in memory (nothing is
 /// trusted, so nothing installs; reads work and nothing is created).

@@ -100,7 +100,7 @@ struct World {
     served: Served,
 }
 
-/// A server home with one package and a user alice (a token, her key registered), served;
+/// A server home with one package, a user alice (a token, her key registered) and bob, served;
 /// alice's own home with her key.
 fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -124,6 +124,11 @@ fn world() -> World {
     let alice_key = user.join("keys/alice.pub.pem");
     ok(mkt(&server, &config)
         .args(["key", "add", alice_key.to_str().unwrap(), "--user", "alice"])
+        .output()
+        .unwrap());
+    // bob exists (a served home is the server's to change: its operator adds users first).
+    ok(mkt(&server, &config)
+        .args(["user", "add", "bob"])
         .output()
         .unwrap());
     let served = Served::start(&server, &config);
@@ -347,4 +352,79 @@ fn a_named_registry_a_readable_credentials_file_and_home_only_commands() {
         Some(3),
         "the user's home has no such package"
     );
+}
+
+#[test]
+fn owners_and_the_user_s_own_keys_over_http() {
+    let w = world();
+    let url = w.served.url.clone();
+    ok(login(&w.user, &w.config, &url, &w.token, &[]));
+    let remote = |args: &[&str]| {
+        mkt(&w.user, &w.config)
+            .args(["--registry", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // alice publishes the first package of a namespace nobody owns: she owns the namespace,
+    // and names bob an owner once bob exists.
+    ok(remote(&[
+        "publish",
+        "--key",
+        "alice",
+        &format!("{PACKAGES}/license-files-1.0.0"),
+    ]));
+    let owners = ok(remote(&[
+        "owner",
+        "list",
+        "starter",
+        "--namespace",
+        "--json",
+    ]));
+    assert!(owners.contains("alice"), "{owners}");
+    let added = ok(remote(&[
+        "owner",
+        "add",
+        "starter",
+        "--namespace",
+        "bob",
+        "--json",
+    ]));
+    assert!(added.contains("bob") && added.contains("alice"), "{added}");
+    let removed = ok(remote(&[
+        "owner",
+        "remove",
+        "starter",
+        "--namespace",
+        "bob",
+    ]));
+    assert!(removed.contains("bob no longer owns"), "{removed}");
+
+    // Her keys: a second one registered, listed, revoked.
+    ok(mkt(&w.user, &w.config)
+        .args(["keygen", "--name", "second", "--trust"])
+        .output()
+        .unwrap());
+    let added = ok(remote(&["key", "add", "second", "--json"]));
+    let second: serde_json::Value = serde_json::from_str(&added).expect("json");
+    let second_id = second["key_id"].as_str().expect("key id").to_owned();
+    let listed = ok(remote(&["key", "list"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains(&second_id), "{listed}");
+    ok(remote(&[
+        "key",
+        "revoke",
+        &second_id,
+        "--reason",
+        "lost laptop",
+    ]));
+    let listed = ok(remote(&["key", "list"]));
+    assert!(!listed.contains(&second_id), "{listed}");
+
+    // Someone else's keys are not hers to change over a registry.
+    let refused = remote(&["key", "list", "--user", "bob"]);
+    assert_eq!(code(&refused), Some(2), "{refused:?}");
+    // And token is not served over a registry yet: it says so.
+    let refused = remote(&["token", "list"]);
+    assert_eq!(code(&refused), Some(2), "{refused:?}");
 }
