@@ -60,6 +60,110 @@ async fn existing_user(home: &Home, name: &UserName) -> CliResult {
     })
 }
 
+/// What `mkt token create` asks for, checked.
+struct TokenAsk {
+    name: String,
+    scopes: Vec<Scope>,
+    pattern: Option<PackagePattern>,
+    expires_at: Option<marketplace_core::time::OffsetDateTime>,
+}
+
+fn token_ask(
+    name: String,
+    scopes: &[String],
+    pattern: Option<String>,
+    expires_in_days: Option<u32>,
+) -> CliResult<TokenAsk> {
+    let scopes = if scopes.is_empty() {
+        DEFAULT_SCOPES.to_vec()
+    } else {
+        scopes
+            .iter()
+            .map(|s| s.parse::<Scope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                CliError::usage(e.to_string())
+                    .with_hint("scopes are publish-new, publish-update, yank, owners and admin")
+            })?
+    };
+    let pattern = pattern
+        .map(|p| PackagePattern::new(&p))
+        .transpose()
+        .map_err(|e| {
+            CliError::usage(e.to_string())
+                .with_hint("a pattern is a package (acme/web), acme/* or a prefix (web-*)")
+        })?;
+    let expires_at = match expires_in_days {
+        Some(0) => {
+            return Err(CliError::usage("--expires-in-days must be at least 1"));
+        }
+        Some(days) => Some(marketplace_core::now_seconds() + Duration::days(i64::from(days))),
+        None => None,
+    };
+    marketplace_core::validate_token_name(&name).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(TokenAsk {
+        name,
+        scopes,
+        pattern,
+        expires_at,
+    })
+}
+
+/// A new token: alone on the first line (or as JSON), and a note of whose and what it is.
+fn show_created(secret: &str, record: &marketplace_core::TokenRecord, out: &Output) -> CliResult {
+    if out.is_json() {
+        return out.json(&json!({ "token": secret, "record": record }));
+    }
+    // The token alone on the first line, for `TOKEN=$(mkt token create … | head -1)`.
+    out.raw(&format!("{secret}\n"));
+    out.note(&format!(
+        "token {} of {}: {}; shown this once (only its hash is kept)",
+        record.id,
+        record.user,
+        scope_list(&record.scopes)
+    ));
+    Ok(())
+}
+
+fn show_tokens(tokens: &[marketplace_core::TokenRecord], out: &Output) -> CliResult {
+    if out.is_json() {
+        return out.json(&tokens);
+    }
+    let now = marketplace_core::now_seconds();
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                plain(&t.name),
+                scope_list(&t.scopes),
+                t.pattern
+                    .as_ref()
+                    .map_or_else(|| "*".to_owned(), |p| p.as_str().to_owned()),
+                match t.unusable_at(now) {
+                    Some(why) => out.bad(why),
+                    None => t.expires_at.map_or_else(
+                        || out.good("active"),
+                        |at| out.good(&format!("until {}", at.date())),
+                    ),
+                },
+            ]
+        })
+        .collect();
+    out.table(&["ID", "NAME", "SCOPES", "PACKAGES", "STATE"], &rows);
+    Ok(())
+}
+
+fn show_revoked(record: &marketplace_core::TokenRecord, out: &Output) -> CliResult {
+    out.line(format!(
+        "revoked token {} ({}) of {}",
+        record.id,
+        plain(&record.name),
+        record.user
+    ));
+    out.json(record)
+}
+
 pub(crate) async fn token(home: &Home, command: TokenCommand, out: &Output) -> CliResult {
     let client = &home.client;
     match command {
@@ -70,100 +174,68 @@ pub(crate) async fn token(home: &Home, command: TokenCommand, out: &Output) -> C
             pattern,
             expires_in_days,
         } => {
-            let user = user_name(&user)?;
-            let scopes = if scopes.is_empty() {
-                DEFAULT_SCOPES.to_vec()
-            } else {
-                scopes
-                    .iter()
-                    .map(|s| s.parse::<Scope>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        CliError::usage(e.to_string()).with_hint(
-                            "scopes are publish-new, publish-update, yank, owners and admin",
-                        )
-                    })?
-            };
-            let pattern = pattern
-                .map(|p| PackagePattern::new(&p))
-                .transpose()
-                .map_err(|e| {
-                    CliError::usage(e.to_string())
-                        .with_hint("a pattern is a package (acme/web), acme/* or a prefix (web-*)")
-                })?;
-            let expires_at = match expires_in_days {
-                Some(0) => {
-                    return Err(CliError::usage("--expires-in-days must be at least 1"));
-                }
-                Some(days) => {
-                    Some(marketplace_core::now_seconds() + Duration::days(i64::from(days)))
-                }
-                None => None,
-            };
-            marketplace_core::validate_token_name(&name)
-                .map_err(|e| CliError::usage(e.to_string()))?;
-            ensure_user(home, &user, scopes.contains(&Scope::Admin), out).await?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
+            let ask = token_ask(name, &scopes, pattern, expires_in_days)?;
+            ensure_user(home, &user, ask.scopes.contains(&Scope::Admin), out).await?;
             let created = client
-                .create_token(&user, &name, scopes, pattern, expires_at)
+                .create_token(&user, &ask.name, ask.scopes, ask.pattern, ask.expires_at)
                 .await?;
-            if out.is_json() {
-                return out.json(&json!({
-                    "token": created.secret,
-                    "record": created.record,
-                }));
-            }
-            // The token alone on the first line, for `TOKEN=$(mkt token create … | head -1)`.
-            out.raw(&format!("{}\n", created.secret));
-            out.note(&format!(
-                "token {} of {user}: {}; shown this once (only its hash is kept)",
-                created.record.id,
-                scope_list(&created.record.scopes)
-            ));
-            Ok(())
+            show_created(&created.secret, &created.record, out)
         }
         TokenCommand::List { user } => {
-            let user = user_name(&user)?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
             existing_user(home, &user).await?;
-            let tokens = client.tokens(&user).await?;
-            if out.is_json() {
-                return out.json(&tokens);
-            }
-            let now = marketplace_core::now_seconds();
-            let rows: Vec<Vec<String>> = tokens
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.id.clone(),
-                        plain(&t.name),
-                        scope_list(&t.scopes),
-                        t.pattern
-                            .as_ref()
-                            .map_or_else(|| "*".to_owned(), |p| p.as_str().to_owned()),
-                        match t.unusable_at(now) {
-                            Some(why) => out.bad(why),
-                            None => t.expires_at.map_or_else(
-                                || out.good("active"),
-                                |at| out.good(&format!("until {}", at.date())),
-                            ),
-                        },
-                    ]
-                })
-                .collect();
-            out.table(&["ID", "NAME", "SCOPES", "PACKAGES", "STATE"], &rows);
-            Ok(())
+            show_tokens(&client.tokens(&user).await?, out)
         }
         TokenCommand::Revoke { id, user } => {
-            let user = user_name(&user)?;
+            let user = user_name(user.as_deref().unwrap_or(crate::DEFAULT_USER))?;
             let record = client
                 .revoke_token(&user, &id)
                 .await
                 .map_err(|e| hint_if_missing(e, format!("see `mkt token list --user {user}`")))?;
-            out.line(format!(
-                "revoked token {} ({}) of {user}",
-                record.id,
-                plain(&record.name)
-            ));
-            out.json(&record)
+            show_revoked(&record, out)
+        }
+    }
+}
+
+/// `mkt token` over a registry: the token's user's tokens (an admin's may name another user),
+/// through the server's API.
+pub(crate) async fn token_remote(
+    remote: &Remote,
+    command: TokenCommand,
+    out: &Output,
+) -> CliResult {
+    let named = |user: &Option<String>| user.as_deref().map(user_name).transpose();
+    match command {
+        TokenCommand::Create {
+            name,
+            user,
+            scopes,
+            pattern,
+            expires_in_days,
+        } => {
+            let user = named(&user)?;
+            let ask = token_ask(name, &scopes, pattern, expires_in_days)?;
+            let (secret, record) = remote
+                .create_token(
+                    user.as_ref(),
+                    &ask.name,
+                    &ask.scopes,
+                    ask.pattern,
+                    ask.expires_at,
+                )
+                .await?;
+            show_created(&secret, &record, out)
+        }
+        TokenCommand::List { user } => {
+            show_tokens(&remote.tokens(named(&user)?.as_ref()).await?, out)
+        }
+        TokenCommand::Revoke { id, user } => {
+            let record = remote
+                .revoke_token(&id, named(&user)?.as_ref())
+                .await
+                .map_err(|e| hint_if_missing(e, "see `mkt token list`".into()))?;
+            show_revoked(&record, out)
         }
     }
 }

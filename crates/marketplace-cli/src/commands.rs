@@ -94,12 +94,15 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
                     Command::Owner(command) => {
                         crate::accounts::owner_remote(&remote, command, out).await
                     }
+                    Command::Token(command) => {
+                        crate::accounts::token_remote(&remote, command, out).await
+                    }
                     Command::Key(command) => {
                         let client = crate::remote::client(&root, &chosen, false)?;
                         let home = Home::remote(root, client);
                         crate::accounts::key_remote(&home, &remote, command, out).await
                     }
-                    _ => unreachable!("remote_use says Accounts for owner and key only"),
+                    _ => unreachable!("remote_use says Accounts for token, owner and key only"),
                 };
             }
             // Keys, trust and packing are the user's side: the home, registry or not.
@@ -115,13 +118,6 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
             }
             // The configuration's default registry: these run on the home.
             RemoteUse::HomeOnly(_) => {}
-            RemoteUse::NotYet(name) => {
-                return Err(CliError::usage(format!(
-                    "`mkt {name}` does not work over a registry yet ({})",
-                    chosen.url
-                ))
-                .with_hint("run it on the server's home (`mkt --home DIR …` there), or with `--registry \"\"` on this home"));
-            }
         }
     } else if matches!(cli.command, Command::Login { .. } | Command::Logout) {
         return Err(CliError::usage(
@@ -192,10 +188,8 @@ enum RemoteUse {
     UserSide,
     /// It makes sense only on a marketplace's home.
     HomeOnly(&'static str),
-    /// An account command over the server's API (`owner`, `key`).
+    /// An account command over the server's API (`token`, `owner`, `key`).
     Accounts,
-    /// It will work over a registry, but does not yet.
-    NotYet(&'static str),
 }
 
 fn remote_use(command: &Command) -> RemoteUse {
@@ -229,8 +223,7 @@ fn remote_use(command: &Command) -> RemoteUse {
         Command::Metrics => RemoteUse::HomeOnly("metrics"),
         Command::User(_) => RemoteUse::HomeOnly("user"),
         Command::Demo { .. } => RemoteUse::HomeOnly("demo"),
-        Command::Token(_) => RemoteUse::NotYet("token"),
-        Command::Owner(_) | Command::Key(_) => RemoteUse::Accounts,
+        Command::Token(_) | Command::Owner(_) | Command::Key(_) => RemoteUse::Accounts,
     }
 }
 

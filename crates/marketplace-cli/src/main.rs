@@ -431,9 +431,10 @@ enum TokenCommand {
         /// A label for the token (e.g. "ci publish").
         #[arg(long)]
         name: String,
-        /// Whose token it is.
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose token it is [default: admin; over a registry: the token's user — an admin's
+        /// token may name another].
+        #[arg(long)]
+        user: Option<String>,
         /// What it may do (repeatable): publish-new, publish-update, yank, owners, admin
         /// (default: publish-new, publish-update, yank, owners).
         #[arg(long = "scope", value_name = "SCOPE")]
@@ -447,17 +448,17 @@ enum TokenCommand {
     },
     /// List a user's tokens (never their secrets).
     List {
-        /// Whose tokens.
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose tokens [default: admin; over a registry: the token's user].
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Revoke a token by its id (see `mkt token list`).
     Revoke {
         /// The token's id (16 hex digits).
         id: String,
-        /// Whose token it is.
-        #[arg(long, default_value = DEFAULT_USER)]
-        user: String,
+        /// Whose token it is [default: admin; over a registry: the token's user].
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 

@@ -355,7 +355,7 @@ fn a_named_registry_a_readable_credentials_file_and_home_only_commands() {
 }
 
 #[test]
-fn owners_and_the_user_s_own_keys_over_http() {
+fn owners_keys_and_tokens_over_http() {
     let w = world();
     let url = w.served.url.clone();
     ok(login(&w.user, &w.config, &url, &w.token, &[]));
@@ -424,7 +424,46 @@ fn owners_and_the_user_s_own_keys_over_http() {
     // Someone else's keys are not hers to change over a registry.
     let refused = remote(&["key", "list", "--user", "bob"]);
     assert_eq!(code(&refused), Some(2), "{refused:?}");
-    // And token is not served over a registry yet: it says so.
-    let refused = remote(&["token", "list"]);
-    assert_eq!(code(&refused), Some(2), "{refused:?}");
+
+    // Her tokens: a narrower one made over the API (its secret alone on the first line),
+    // listed, revoked; one wider than the token making it is refused.
+    let created = ok(remote(&[
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--scope",
+        "publish-update",
+        "--pattern",
+        "starter/*",
+    ]));
+    let secret = created
+        .lines()
+        .next()
+        .expect("the secret")
+        .trim()
+        .to_owned();
+    assert!(
+        secret.starts_with("mkt_") && secret.len() == 68,
+        "{created}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(remote(&["token", "list", "--json"]))).expect("json");
+    let ci = listed
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .expect("the new token is listed");
+    let ci_id = ci["id"].as_str().unwrap().to_owned();
+    assert!(
+        !listed.to_string().contains(&secret),
+        "secrets are never listed"
+    );
+    let wider = remote(&["token", "create", "--name", "root", "--scope", "admin"]);
+    assert!(!wider.status.success(), "{wider:?}");
+    let revoked = ok(remote(&["token", "revoke", &ci_id]));
+    assert!(revoked.contains("revoked token"), "{revoked}");
+    let listed = ok(remote(&["token", "list", "--json"]));
+    assert!(listed.contains("revoked_at\": \""), "{listed}");
 }

@@ -1286,6 +1286,19 @@ impl From<&TokenRecord> for TokenEntry {
     }
 }
 
+impl TryFrom<TokenEntry> for TokenRecord {
+    type Error = Error;
+    fn try_from(t: TokenEntry) -> Result<Self> {
+        let mut record = TokenRecord::new(t.id, t.user, &t.name, t.scopes)
+            .map_err(|e| Error::invalid("response field token", "", e.to_string()))?;
+        record.pattern = t.pattern;
+        record.created_at = t.created_at;
+        record.expires_at = t.expires_at;
+        record.revoked_at = t.revoked_at;
+        Ok(record)
+    }
+}
+
 /// A user's tokens: `GET /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

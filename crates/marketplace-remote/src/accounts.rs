@@ -1,7 +1,10 @@
 //! The accounts of a remote marketplace as the token's user sees them: owners of packages and
 //! namespaces, and the user's own signing keys, through the server's API.
 
-use marketplace_core::{Error, KeyId, OwnerTarget, PublicKey, Result, UserName};
+use marketplace_core::time::OffsetDateTime;
+use marketplace_core::{
+    Error, KeyId, OwnerTarget, PackagePattern, PublicKey, Result, Scope, TokenRecord, UserName,
+};
 use marketplace_protocol::v1;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
@@ -128,4 +131,69 @@ impl Remote {
             .await?;
         key_ids(keys)
     }
+
+    /// The tokens of `user` (an admin's token may name another user), or of the token's own
+    /// user; never their secrets.
+    pub async fn tokens(&self, user: Option<&UserName>) -> Result<Vec<TokenRecord>> {
+        let request = self
+            .connection
+            .request(Method::GET, "/tokens")
+            .query(&user_query(user));
+        let list: v1::TokenList = self.connection.json_of("list the tokens", request).await?;
+        list.tokens.into_iter().map(TokenRecord::try_from).collect()
+    }
+
+    /// A new token of `user` (or of the token's own user): never more scopes, a wider pattern
+    /// or a later expiry than the token making it. Returns its secret, shown this once, and
+    /// its record.
+    pub async fn create_token(
+        &self,
+        user: Option<&UserName>,
+        name: &str,
+        scopes: &[Scope],
+        pattern: Option<PackagePattern>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<(String, TokenRecord)> {
+        let body = json_body(
+            "the token",
+            &v1::TokenRequest {
+                name: name.to_owned(),
+                scopes: scopes.to_vec(),
+                pattern,
+                expires_at,
+                user: user.cloned(),
+            },
+        )?;
+        let request = self
+            .connection
+            .request(Method::POST, "/tokens")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        let created: v1::CreatedToken = self
+            .connection
+            .json_of(&format!("create the token {name:?}"), request)
+            .await?;
+        Ok((created.token, TokenRecord::try_from(created.record)?))
+    }
+
+    /// Revokes the token `id` of `user` (or of the token's own user); returns its record.
+    pub async fn revoke_token(&self, id: &str, user: Option<&UserName>) -> Result<TokenRecord> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid("token id", id, "must be hexadecimal digits"));
+        }
+        let request = self
+            .connection
+            .request(Method::DELETE, &format!("/tokens/{id}"))
+            .query(&user_query(user));
+        let entry: v1::TokenEntry = self
+            .connection
+            .json_of(&format!("revoke the token {id}"), request)
+            .await?;
+        TokenRecord::try_from(entry)
+    }
+}
+
+/// `?user=NAME`, or nothing.
+fn user_query(user: Option<&UserName>) -> Vec<(&'static str, String)> {
+    user.map(|u| ("user", u.to_string())).into_iter().collect()
 }
