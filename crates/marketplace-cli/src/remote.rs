@@ -8,9 +8,10 @@ use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use marketplace_client::backends::localstore::LocalPackageStore;
 use marketplace_client::backends::remote::{Remote, RemoteOptions};
 use marketplace_client::backends::ring::RingCryptoVerifier;
-use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
+use marketplace_client::{CachedStore, MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{CryptoVerifier, HttpUrl, KeyId, TrustLevel, TrustResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -177,9 +178,10 @@ pub(crate) fn connection(root: &Path, chosen: &Chosen) -> CliResult<Remote> {
     Ok(Remote::connect(&chosen.url, options)?)
 }
 
-/// The client of `chosen`: the server's API, the stored token, and the home's trust store —
-/// the file when it exists (or `create_trust`), else an empty one in memory (nothing is
-/// trusted, so nothing installs; reads work and nothing is created).
+/// The client of `chosen`: the server's API, the stored token, the home's trust store — the
+/// file when it exists (or `create_trust`), else an empty one in memory (nothing is trusted,
+/// so nothing installs; reads work and nothing is created) — and the home's archive cache
+/// (`cache/archives/`, by content hash).
 pub(crate) fn client(
     root: &Path,
     chosen: &Chosen,
@@ -200,6 +202,14 @@ pub(crate) fn client(
             .search(Arc::new(remote.search()))
             .upstream(Arc::new(remote))
             .crypto(Arc::new(RingCryptoVerifier::in_memory()))
+    };
+    // Archives by hash under the home, so a second install of a graph downloads nothing (a
+    // home that does not exist yet is not made by a read).
+    let builder = if root.is_dir() {
+        let cache = LocalPackageStore::open(root.join("cache").join("archives"))?;
+        builder.map_store(|store| Arc::new(CachedStore::new(store, Arc::new(cache))))
+    } else {
+        builder
     };
     Ok(builder.build()?)
 }

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod builder;
+mod cache;
 mod client;
 mod destination;
 mod follow;
@@ -26,6 +27,7 @@ mod verify;
 pub use accounts::{NewToken, TOKEN_PREFIX};
 pub use audit::{AuditReport, Finding, Problem};
 pub use builder::MarketplaceBuilder;
+pub use cache::CachedStore;
 pub use client::{MarketplaceClient, install_dir};
 pub use install::{
     DownloadStream, Downloaded, InstallReport, InstalledPackage, LockMode, uninstall,

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{
@@ -21,6 +22,8 @@ struct Served {
     base: String,
     market: Arc<MarketplaceClient>,
     key: KeyPair,
+    /// Archives the server has sent (by hash or by version).
+    archives_sent: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
     _home: tempfile::TempDir,
 }
@@ -48,13 +51,38 @@ impl Served {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(Server::new(Arc::clone(&market)).serve(listener, async {
-            let _ = stopped.await;
-        }));
+        // The server's router behind a layer that counts the archives it sends.
+        let archives_sent = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&archives_sent);
+        let router = axum::Router::new()
+            .fallback_service(Server::new(Arc::clone(&market)).router())
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let counted = Arc::clone(&counted);
+                    async move {
+                        let path = request.uri().path();
+                        if path.starts_with("/api/v1/archives/") || path.ends_with("/download") {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        next.run(request).await
+                    }
+                },
+            ));
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+        });
         Served {
             base,
             market,
             key,
+            archives_sent,
             stop: Some(stop),
             _home: home,
         }
@@ -489,4 +517,96 @@ async fn a_private_marketplace_needs_the_token_and_says_so() {
         .expect_err("an unknown package");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_install_of_the_graph_is_served_from_the_archive_cache() {
+    let served = Served::start().await;
+    let user = tempfile::tempdir().expect("tempdir");
+    let cache = marketplace_client::backends::localstore::LocalPackageStore::open(
+        user.path().join("cache"),
+    )
+    .expect("cache");
+    let client = MarketplaceBuilder::remote(
+        &served.base,
+        RemoteOptions::default(),
+        user.path().join("trust.json"),
+    )
+    .map(|builder| {
+        builder.map_store(|store| {
+            Arc::new(marketplace_client::CachedStore::new(store, Arc::new(cache)))
+        })
+    })
+    .and_then(MarketplaceBuilder::build)
+    .expect("a remote client with a cache");
+    client
+        .trust_key(&served.key.public_key, TrustLevel::Full)
+        .await
+        .expect("trust");
+    let requirement = parse_requirement("^1").unwrap();
+    let first = client
+        .install(
+            &package("chain/pkg-0"),
+            &requirement,
+            &user.path().join("a"),
+        )
+        .await
+        .expect("first install");
+    assert_eq!(first.installed.len(), 5);
+    assert_eq!(
+        served.archives_sent.load(Ordering::SeqCst),
+        5,
+        "one archive each"
+    );
+    // Another destination: every archive comes from the cache, verified again.
+    let second = client
+        .install(
+            &package("chain/pkg-0"),
+            &requirement,
+            &user.path().join("b"),
+        )
+        .await
+        .expect("second install");
+    assert_eq!(second.installed.len(), 5);
+    assert_eq!(
+        served.archives_sent.load(Ordering::SeqCst),
+        5,
+        "a warm cache downloads nothing"
+    );
+    // A cached archive that was damaged is fetched again, never used.
+    for entry in walk(&user.path().join("cache")) {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        if bytes.len() > 100 {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            std::fs::write(&entry, &bytes).unwrap();
+        }
+    }
+    let third = client
+        .install(
+            &package("chain/pkg-0"),
+            &requirement,
+            &user.path().join("c"),
+        )
+        .await
+        .expect("an install over a damaged cache");
+    assert_eq!(third.installed.len(), 5);
+    assert_eq!(
+        served.archives_sent.load(Ordering::SeqCst),
+        10,
+        "fetched again"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
