@@ -15,7 +15,7 @@ use marketplace_core::{PackageMetadata, PrivateKey, Scope, UserName};
 use marketplace_protocol::v1;
 
 use crate::corpus;
-use crate::workloads::{Mode, Row, duration, local_client};
+use crate::workloads::{Latency, Mode, Row, duration, local_client};
 
 /// The SPEC §10 targets of the server (issue #19).
 const METADATA_RPS: f64 = 15_000.0;
@@ -328,6 +328,128 @@ fn segment(metadata: &PackageMetadata) -> String {
 /// A query's text in a URL (the corpus's words are ASCII letters, spaces between them).
 fn query_text(text: &str) -> String {
     text.replace(' ', "+")
+}
+
+/// Remote installs may take this many times the local W4 install.
+const REMOTE_INSTALL_RATIO: f64 = 2.0;
+/// Remote search may add this much to the server-side search's median.
+const REMOTE_SEARCH_MARGIN: Duration = Duration::from_millis(1);
+
+/// W10 (#20): the client over the remote backends against `mkt serve` on loopback, beside the
+/// same flows on the served home in the same run — the W4 install of a 50-package graph (cold:
+/// no archive cache, every archive downloaded and verified), and the W1 queries.
+pub async fn w10_remote(mode: Mode) -> Vec<Row> {
+    let mkt = match release_mkt() {
+        Ok(mkt) => mkt,
+        Err(why) => return vec![unavailable("W10 remote client", "—", &why)],
+    };
+    // reqwest's TLS stack wants a provider chosen, although the server runs plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let (client, key) = local_client(&home).await;
+    let chain: Vec<Bytes> = corpus::dependency_chain(50)
+        .iter()
+        .map(|m| corpus::archive(m, 2_000))
+        .collect();
+    client
+        .publish_batch(chain, &key.private_key)
+        .await
+        .expect("publish the chain");
+    let packages = mode.pick(1_000, 10_000);
+    let searched: Vec<Bytes> = corpus::corpus(packages, 35)
+        .iter()
+        .map(|r| corpus::archive(&r.metadata, 200))
+        .collect();
+    client
+        .publish_batch(searched, &key.private_key)
+        .await
+        .expect("publish the search corpus");
+    let package: marketplace_core::PackageRef = "chain/pkg-0".parse().expect("root");
+    let req = marketplace_core::parse_requirement("^1").expect("requirement");
+    let installs = mode.pick(5, 20);
+    let queries = corpus::queries(false);
+    let rounds = mode.pick(2, 5);
+
+    let install_with = |client: MarketplaceClient, tag: &'static str| {
+        let dir = dir.path().to_owned();
+        let package = package.clone();
+        let req = req.clone();
+        async move {
+            let mut samples = Vec::new();
+            for i in 0..installs {
+                let dest = dir.join(format!("{tag}-{i}"));
+                let started = Instant::now();
+                let report = client
+                    .install(&package, &req, &dest)
+                    .await
+                    .expect("install");
+                samples.push(started.elapsed());
+                assert_eq!(report.installed.len(), 50);
+            }
+            Latency::of(samples)
+        }
+    };
+    let search_with = |client: MarketplaceClient| {
+        let queries = queries.clone();
+        async move {
+            let mut samples = Vec::new();
+            for _ in 0..rounds {
+                for query in &queries {
+                    let started = Instant::now();
+                    client.search(query).await.expect("search");
+                    samples.push(started.elapsed());
+                }
+            }
+            Latency::of(samples)
+        }
+    };
+    let local_install = install_with(client.clone(), "local").await;
+    let local_search = search_with(client.clone()).await;
+    drop(client);
+
+    let served = Served::start(&mkt, &home).await;
+    let remote = MarketplaceBuilder::remote(
+        &served.base,
+        marketplace_client::backends::remote::RemoteOptions::default(),
+        dir.path().join("user-trust.json"),
+    )
+    .and_then(MarketplaceBuilder::build)
+    .expect("a remote client");
+    remote
+        .trust_key(&key.public_key, marketplace_core::TrustLevel::Full)
+        .await
+        .expect("trust the author");
+    let remote_install = install_with(remote.clone(), "remote").await;
+    let remote_search = search_with(remote).await;
+    drop(served);
+
+    let ratio = remote_install.p50.as_secs_f64() / local_install.p50.as_secs_f64();
+    let extra = remote_search.p50.saturating_sub(local_search.p50);
+    vec![
+        Row {
+            workload: format!(
+                "W10 remote install of the 50-package graph over HTTP (cold, {installs} installs)"
+            ),
+            measured: remote_install.show(),
+            target: format!("≤ {REMOTE_INSTALL_RATIO}× the local W4 install"),
+            baseline: format!("local {}", local_install.show()),
+            ratio: Some(ratio / REMOTE_INSTALL_RATIO),
+            met: Some(ratio <= REMOTE_INSTALL_RATIO),
+        },
+        Row {
+            workload: format!(
+                "W10 remote search on {} packages ({} queries)",
+                packages + 50,
+                queries.len() * rounds
+            ),
+            measured: format!("{} (+{})", remote_search.show(), duration(extra)),
+            target: "p50 within 1 ms of the server-side search".into(),
+            baseline: format!("server-side {}", local_search.show()),
+            ratio: Some(extra.as_secs_f64() / REMOTE_SEARCH_MARGIN.as_secs_f64()),
+            met: Some(extra <= REMOTE_SEARCH_MARGIN),
+        },
+    ]
 }
 
 /// `mkt serve` on a home, on 127.0.0.1 and a free port, without rate limits (the load

@@ -74,7 +74,8 @@ impl Latency {
         }
     }
 
-    fn show(&self) -> String {
+    /// `p50 … · p99 …`.
+    pub fn show(&self) -> String {
         format!("p50 {} · p99 {}", duration(self.p50), duration(self.p99))
     }
 }

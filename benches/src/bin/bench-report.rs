@@ -198,6 +198,10 @@ async fn main() {
         eprintln!("W9 HTTP server (mkt serve under wrk)…");
         rows.extend(marketplace_benches::http::w9_http(mode).await);
     }
+    if wanted("w10") {
+        eprintln!("W10 remote client (over mkt serve)…");
+        rows.extend(marketplace_benches::http::w10_remote(mode).await);
+    }
     if wanted("baselines") {
         rows.extend(workloads::baselines());
     }

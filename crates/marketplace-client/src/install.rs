@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use marketplace_core::semver::{Version, VersionReq};
 use marketplace_core::{
     ByteStream, ContentHash, DependencyGraph, Error, GraphNode, PackageId, PackageMetadata,
@@ -17,6 +18,9 @@ use marketplace_package::{LOCKFILE, LockedPackage, Lockfile, Staged};
 use crate::client::{MarketplaceClient, blocking, install_dir};
 use crate::destination::{Destination, Entry};
 use crate::instrument::{PostHook, Refusal};
+
+/// Archives of one install fetched at once, and downloads counted at once.
+const FETCH_CONCURRENCY: usize = 8;
 
 /// A downloaded, verified package.
 #[derive(Debug, Clone)]
@@ -273,6 +277,7 @@ impl MarketplaceClient {
         };
         // 2. Verify and stage everything before writing anything to `dest`.
         let mut staged: Vec<(&PackageMetadata, Staged)> = Vec::new();
+        let mut wanted = Vec::new();
         let mut already_present = Vec::new();
         for id in graph.install_order() {
             let Some(metadata) = graph.metadata_of(&id) else {
@@ -299,7 +304,21 @@ impl MarketplaceClient {
             }
             self.pre_download_hooks(metadata).await?;
             self.check_signature("install", metadata).await?;
-            let archive = self.fetch("install", metadata).await?;
+            wanted.push((metadata, target));
+        }
+        // Every archive checked so far is fetched a few at a time (over a network each waits
+        // mostly on its round trip), then staged in order; any failure ends the install
+        // before anything is written.
+        let fetches: Vec<_> = wanted
+            .iter()
+            .map(|(metadata, _)| self.fetch("install", metadata))
+            .collect();
+        let mut fetched = futures_util::stream::iter(fetches).buffered(FETCH_CONCURRENCY);
+        for (metadata, target) in wanted {
+            let archive = match fetched.next().await {
+                Some(archive) => archive?,
+                None => break,
+            };
             if destination.is_none() {
                 destination = Some(open_destination(dest).await?.0);
             }
@@ -308,6 +327,7 @@ impl MarketplaceClient {
                 .await?;
             staged.push((metadata, package));
         }
+        drop(fetched);
         // 3. Journal, then move every staged package into place; on a failure, remove what this
         //    install moved (and should the process die meanwhile, the journal lets the next
         //    install do it).
@@ -332,10 +352,17 @@ impl MarketplaceClient {
             Ok((destination, committed))
         })
         .await?;
-        // 4. Count, hook, lock.
+        // 4. Count (a few at a time), hook, lock.
+        let counts: Vec<_> = metadata
+            .iter()
+            .map(|m| self.record_download(&m.id))
+            .collect();
+        futures_util::stream::iter(counts)
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect::<Vec<()>>()
+            .await;
         let mut installed = Vec::with_capacity(committed.len());
         for (metadata, (path, archive)) in metadata.into_iter().zip(committed) {
-            self.record_download(&metadata.id).await;
             self.post_hooks(PostHook::Download, metadata, &archive)
                 .await;
             self.add_bytes("downloaded", archive.len());

@@ -252,6 +252,11 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            // Responses go out as they are written: a streamed body's first chunk after its
+            // head must not wait for the client's delayed ACK (Nagle's algorithm: ~40 ms).
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+            }
             let service = tower::ServiceExt::map_request(
                 router.clone(),
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
