@@ -276,24 +276,28 @@ fn owner_target(args: &OwnerTargetArgs) -> CliResult<OwnerTarget> {
     Ok(OwnerTarget::Package(package))
 }
 
+/// The owners of `target`: one per line (or a note that nobody owns it yet), or JSON.
+fn show_owners(target: &OwnerTarget, owners: &[UserName], out: &Output) -> CliResult {
+    if out.is_json() {
+        return out.json(&json!({ "target": target.to_string(), "owners": owners }));
+    }
+    if owners.is_empty() {
+        out.line(format!(
+            "nobody owns {target} yet: its first publisher will"
+        ));
+    }
+    for owner in owners {
+        out.line(owner.as_str());
+    }
+    Ok(())
+}
+
 pub(crate) async fn owner(home: &Home, command: OwnerCommand, out: &Output) -> CliResult {
     let client = &home.client;
     let (target, users, add) = match command {
         OwnerCommand::List(args) => {
             let target = owner_target(&args)?;
-            let owners = client.owners(&target).await?;
-            if out.is_json() {
-                return out.json(&json!({ "target": target.to_string(), "owners": owners }));
-            }
-            if owners.is_empty() {
-                out.line(format!(
-                    "nobody owns {target} yet: its first publisher will"
-                ));
-            }
-            for owner in owners {
-                out.line(owner.as_str());
-            }
-            return Ok(());
+            return show_owners(&target, &client.owners(&target).await?, out);
         }
         OwnerCommand::Add { target, users } => (owner_target(&target)?, users, true),
         OwnerCommand::Remove { target, users } => (owner_target(&target)?, users, false),
@@ -444,19 +448,7 @@ pub(crate) async fn owner_remote(
     let (target, users, add) = match command {
         OwnerCommand::List(args) => {
             let target = owner_target(&args)?;
-            let owners = remote.owners(&target).await?;
-            if out.is_json() {
-                return out.json(&json!({ "target": target.to_string(), "owners": owners }));
-            }
-            if owners.is_empty() {
-                out.line(format!(
-                    "nobody owns {target} yet: its first publisher will"
-                ));
-            }
-            for owner in owners {
-                out.line(owner.as_str());
-            }
-            return Ok(());
+            return show_owners(&target, &remote.owners(&target).await?, out);
         }
         OwnerCommand::Add { target, users } => (owner_target(&target)?, users, true),
         OwnerCommand::Remove { target, users } => (owner_target(&target)?, users, false),
