@@ -50,7 +50,7 @@ fn print_help() {
          api-fuzz     schemathesis against the OpenAPI document of a served marketplace (needs\n               `pip install schemathesis` and the debug mkt the tests build)\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
          fuzz         every fuzz target (fuzz/) for --seconds N each (default 60), or the\n               targets named; needs cargo-fuzz (`cargo install --locked cargo-fuzz`)\n  \
-         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination, then the external\n               backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
+         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination and once over\n               HTTP (a server per check), then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external; --skip-remote;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
 

@@ -16,7 +16,7 @@ use marketplace_client::{
 };
 use marketplace_core::{
     ByteStream, ContentHash, Error, ErrorKind, KeyPair, MetricValue, PackageId, PackageMetadata,
-    PackageStore, Result, SearchQuery, StorageMetadata, StorageStats, TrustLevel,
+    PackageStore, Result, SearchQuery, StorageMetadata, StorageStats, TrustLevel, UserName,
     parse_requirement,
 };
 
@@ -29,12 +29,65 @@ use crate::report::{CheckResult, SuiteReport, ensure, ensure_eq};
 /// suite adds plugins or wraps the store where a check needs it).
 pub type ClientFactory<'a> = &'a (dyn Fn() -> Result<MarketplaceBuilder> + Send + Sync);
 
+/// Makes a fresh, empty marketplace for each check, possibly behind a server: see
+/// [`client_suite_composed`].
+pub type CompositionFactory<'a> =
+    &'a (dyn Fn() -> BoxFuture<'static, Result<Composition>> + Send + Sync);
+
+/// One fresh marketplace as the client suite sees it: the client's builder and, when the
+/// client's flows go to a server, that server's side.
+pub struct Composition {
+    /// The client's builder, its backends set (local ones, or remote ones and an upstream).
+    pub builder: MarketplaceBuilder,
+    /// The server behind the builder's backends, when there is one.
+    pub server: Option<ServerSide>,
+}
+
+impl Composition {
+    /// A marketplace the client composes itself: the suite reaches its backends through the
+    /// client.
+    pub fn local(builder: MarketplaceBuilder) -> Self {
+        Composition {
+            builder,
+            server: None,
+        }
+    }
+}
+
+/// The server a client talks to, as the suite needs it.
+pub struct ServerSide {
+    /// The composition the server serves. The suite is its operator there and only there:
+    /// for the checks that play a broken backend (an archive registered without publishing,
+    /// an index entry lost) and for maintenance (gc, index repair). Everything the user does
+    /// goes through the client.
+    pub market: Arc<MarketplaceClient>,
+    /// The user the client acts as (its token's): every key the suite trusts on the client
+    /// is registered to this user on the server, as a publisher would register theirs.
+    pub user: UserName,
+    /// Whatever keeps the server running; dropped when the check ends.
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
 /// One check of the suite, its future boxed (see `client_suite`).
 type Check = for<'c> fn(&'c Ctx<'c>) -> BoxFuture<'c, CheckResult>;
 
 /// Runs the end-to-end suite. `factory` must return a builder for a new, empty marketplace on
 /// every call (for example `MarketplaceBuilder::in_memory`, or `local` on a new directory).
 pub async fn client_suite(factory: ClientFactory<'_>, caps: &Capabilities) -> SuiteReport {
+    let composed = move || -> BoxFuture<'static, Result<Composition>> {
+        let built = factory().map(Composition::local);
+        Box::pin(async move { built })
+    };
+    client_suite_composed(&composed, caps).await
+}
+
+/// Runs the end-to-end suite over compositions that may put a server between the client and
+/// its backends (the remote composition: the client's backends speak HTTP to a server that
+/// runs the local flows). `factory` must make a new, empty marketplace on every call.
+pub async fn client_suite_composed(
+    factory: CompositionFactory<'_>,
+    caps: &Capabilities,
+) -> SuiteReport {
     let mut report = SuiteReport::new("client", caps);
     let work = match tempfile::tempdir() {
         Ok(dir) => dir,
@@ -114,7 +167,7 @@ pub async fn client_suite(factory: ClientFactory<'_>, caps: &Capabilities) -> Su
 }
 
 struct Ctx<'a> {
-    factory: ClientFactory<'a>,
+    factory: CompositionFactory<'a>,
     work: PathBuf,
     caps: Capabilities,
 }
@@ -124,6 +177,7 @@ struct Market {
     client: MarketplaceClient,
     key: KeyPair,
     dir: tempfile::TempDir,
+    server: Option<ServerSide>,
 }
 
 impl Ctx<'_> {
@@ -131,13 +185,20 @@ impl Ctx<'_> {
         &self,
         adjust: impl FnOnce(MarketplaceBuilder) -> MarketplaceBuilder,
     ) -> std::result::Result<Market, String> {
-        let builder = (self.factory)().map_err(|e| format!("the factory failed: {e}"))?;
-        let client = adjust(builder)
+        let composition = (self.factory)()
+            .await
+            .map_err(|e| format!("the factory failed: {e}"))?;
+        let client = adjust(composition.builder)
             .build()
             .map_err(|e| format!("build failed: {e}"))?;
-        let key = trusted_key(&client).await?;
+        let key = trusted_key(&client, composition.server.as_ref()).await?;
         let dir = tempfile::tempdir_in(&self.work).map_err(|e| e.to_string())?;
-        Ok(Market { client, key, dir })
+        Ok(Market {
+            client,
+            key,
+            dir,
+            server: composition.server,
+        })
     }
 
     async fn market(&self) -> std::result::Result<Market, String> {
@@ -145,8 +206,12 @@ impl Ctx<'_> {
     }
 }
 
-/// A new key pair that `client` trusts fully.
-async fn trusted_key(client: &MarketplaceClient) -> std::result::Result<KeyPair, String> {
+/// A new key pair that `client` trusts fully; behind a server, also registered to the
+/// client's user there.
+async fn trusted_key(
+    client: &MarketplaceClient,
+    server: Option<&ServerSide>,
+) -> std::result::Result<KeyPair, String> {
     let key = client
         .crypto()
         .generate_keypair()
@@ -157,10 +222,28 @@ async fn trusted_key(client: &MarketplaceClient) -> std::result::Result<KeyPair,
         .add_trusted_key(&key.public_key, TrustLevel::Full)
         .await
         .map_err(|e| format!("add_trusted_key: {e}"))?;
+    if let Some(server) = server {
+        server
+            .market
+            .register_key(&server.user, &key.public_key)
+            .await
+            .map_err(|e| format!("registering the key on the server: {e}"))?;
+    }
     Ok(key)
 }
 
 impl Market {
+    /// Where the backends behind the client are reached directly: the server's composition
+    /// when there is a server, the client itself otherwise.
+    fn operator(&self) -> &MarketplaceClient {
+        self.server.as_ref().map_or(&self.client, |s| &s.market)
+    }
+
+    /// Another key pair the client trusts fully (see [`trusted_key`]).
+    async fn trusted_key(&self) -> std::result::Result<KeyPair, String> {
+        trusted_key(&self.client, self.server.as_ref()).await
+    }
+
     /// A fresh directory under this market's work directory.
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -286,7 +369,7 @@ async fn publish_then_info(ctx: &Ctx<'_>) -> CheckResult {
 async fn publish_refuses_duplicates(ctx: &Ctx<'_>) -> CheckResult {
     let m = ctx.market().await?;
     m.publish(pkg("kit/dup@1.0.0")).await?;
-    let objects = store_count(&m.client).await?;
+    let objects = store_count(m.operator()).await?;
     // Different content, same name and version (in another spelling).
     let other = archive("Kit/Dup@1.0.0+build", &[], "Apache-2.0");
     expect_kind(
@@ -295,7 +378,7 @@ async fn publish_refuses_duplicates(ctx: &Ctx<'_>) -> CheckResult {
         "publishing an existing version",
     )?;
     ensure_eq!(
-        store_count(&m.client).await?,
+        store_count(m.operator()).await?,
         objects,
         "objects after the refusal"
     );
@@ -332,7 +415,7 @@ async fn publish_refuses_bad_keys(ctx: &Ctx<'_>) -> CheckResult {
     )?;
     ensure!(e.to_string().contains("revoked"), "message: {e}");
     ensure_eq!(
-        store_count(&m.client).await?,
+        store_count(m.operator()).await?,
         0,
         "objects stored by refused publishes"
     );
@@ -379,7 +462,7 @@ async fn publish_refuses_invalid_archives(ctx: &Ctx<'_>) -> CheckResult {
         )?;
     }
     ensure_eq!(
-        store_count(&m.client).await?,
+        store_count(m.operator()).await?,
         0,
         "objects stored by refused publishes"
     );
@@ -658,7 +741,7 @@ async fn yank_and_unyank(ctx: &Ctx<'_>) -> CheckResult {
 async fn revoked_signer_passed_over(ctx: &Ctx<'_>) -> CheckResult {
     let m = ctx.market().await?;
     m.publish(pkg("kit/rotated@1.0.0")).await?;
-    let second = trusted_key(&m.client).await?;
+    let second = m.trusted_key().await?;
     m.client
         .publish(pkg("kit/rotated@1.1.0"), &second.private_key)
         .await
@@ -843,12 +926,12 @@ async fn register_directly(
     }
     change(&mut prepared.metadata);
     let hash = m
-        .client
+        .operator()
         .store()
         .store(archive)
         .await
         .map_err(|e| e.to_string())?;
-    m.client
+    m.operator()
         .registry()
         .register(prepared.metadata, hash)
         .await
@@ -865,7 +948,7 @@ async fn bad_signatures_refused(ctx: &Ctx<'_>) -> CheckResult {
         .generate_keypair()
         .await
         .map_err(|e| e.to_string())?;
-    let revoked = trusted_key(&m.client).await?;
+    let revoked = m.trusted_key().await?;
     register_directly(&m, pkg("kit/unsigned@1.0.0"), None, |_| {}).await?;
     // Signed, then a signed field (a dependency) changed.
     register_directly(
@@ -982,12 +1065,12 @@ async fn hostile_archives_refused(ctx: &Ctx<'_>) -> CheckResult {
             md
         };
         let hash = m
-            .client
+            .operator()
             .store()
             .store(bytes)
             .await
             .map_err(|e| e.to_string())?;
-        m.client
+        m.operator()
             .registry()
             .register(metadata, hash)
             .await
@@ -1045,7 +1128,7 @@ async fn plugin_vetoes(ctx: &Ctx<'_>) -> CheckResult {
     )?;
     ensure!(e.to_string().contains("license policy"), "message: {e}");
     ensure_eq!(
-        store_count(&m.client).await?,
+        store_count(m.operator()).await?,
         0,
         "objects stored by a vetoed publish"
     );
@@ -1080,13 +1163,13 @@ async fn gc_removes_orphans(ctx: &Ctx<'_>) -> CheckResult {
     let m = ctx.market().await?;
     let pid = m.publish(pkg("kit/kept@1.0.0")).await?;
     let orphan = m
-        .client
+        .operator()
         .store()
         .store(Bytes::from_static(b"an orphaned blob"))
         .await
         .map_err(|e| e.to_string())?;
     let young = m
-        .client
+        .operator()
         .gc(std::time::Duration::from_secs(3600))
         .await
         .map_err(|e| format!("gc: {e}"))?;
@@ -1096,7 +1179,7 @@ async fn gc_removes_orphans(ctx: &Ctx<'_>) -> CheckResult {
         "gc within the grace period"
     );
     let report = m
-        .client
+        .operator()
         .gc(std::time::Duration::ZERO)
         .await
         .map_err(|e| format!("gc: {e}"))?;
@@ -1106,7 +1189,7 @@ async fn gc_removes_orphans(ctx: &Ctx<'_>) -> CheckResult {
         "gc report"
     );
     ensure!(
-        !m.client
+        !m.operator()
             .store()
             .exists(&orphan)
             .await
@@ -1124,7 +1207,7 @@ async fn rebuild_index_repairs(ctx: &Ctx<'_>) -> CheckResult {
     let m = ctx.market().await?;
     let pid = m.publish(pkg("kit/reindexed@1.0.0")).await?;
     // The index loses the entry, as after a crash between register and index.
-    m.client
+    m.operator()
         .search_engine()
         .remove(&pid)
         .await
@@ -1136,7 +1219,7 @@ async fn rebuild_index_repairs(ctx: &Ctx<'_>) -> CheckResult {
         .map_err(|e| e.to_string())?;
     ensure!(hits.is_empty(), "the removed entry is still found");
     let count = m
-        .client
+        .operator()
         .rebuild_index()
         .await
         .map_err(|e| format!("rebuild_index: {e}"))?;

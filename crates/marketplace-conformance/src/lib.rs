@@ -21,7 +21,9 @@ mod store;
 
 pub use accounts::accounts_suite;
 #[cfg(feature = "client")]
-pub use client::{ClientFactory, client_suite};
+pub use client::{
+    ClientFactory, Composition, CompositionFactory, ServerSide, client_suite, client_suite_composed,
+};
 pub use crypto::{OPENSSL_PRIVATE_PEM, OPENSSL_PUBLIC_PEM, crypto_suite};
 /// The builder the client suite's factory returns, so a backend's tests need only the kit.
 #[cfg(feature = "client")]

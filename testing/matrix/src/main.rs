@@ -7,8 +7,12 @@
 //! cargo run -p marketplace-matrix -- \
 //!     [--registry sqlite-file,sqlite-memory] [--store local,memory,objectstore-local,objectstore-memory,s3] \
 //!     [--search tantivy-ram,tantivy-disk] [--crypto ring] [--json PATH] \
-//!     [--reports DIR] [--skip-external] [--break registry:sqlite-memory]
+//!     [--reports DIR] [--skip-external] [--skip-remote] [--break registry:sqlite-memory]
 //! ```
+//!
+//! After the combinations, the client suite runs once more over the remote composition: for
+//! each check a server on 127.0.0.1 (SQLite, the local store, tantivy) and a client that
+//! reaches it only over HTTP (`--skip-remote` leaves that row out).
 //!
 //! `--reports DIR` takes the per-trait reports that the backend crates' own conformance tests
 //! saved there (the kit writes them when `MARKETPLACE_CONFORMANCE_REPORTS` is set, as `cargo
@@ -18,14 +22,15 @@
 
 mod external;
 mod modes;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use marketplace_client::OtelMetrics;
 use marketplace_conformance::{
-    Capabilities, SuiteReport, client_suite, crypto_suite, metrics_suite, registry_suite,
-    search_suite, store_suite,
+    Capabilities, SuiteReport, client_suite, client_suite_composed, crypto_suite, metrics_suite,
+    registry_suite, search_suite, store_suite,
 };
 use serde::Serialize;
 
@@ -36,13 +41,14 @@ struct Options {
     json: Option<PathBuf>,
     reports: Option<PathBuf>,
     skip_external: bool,
+    skip_remote: bool,
     broken: Option<(String, String)>,
 }
 
 fn usage(message: &str) -> ! {
     eprintln!("error: {message}");
     eprintln!(
-        "usage: marketplace-matrix [--registry M,..] [--store M,..] [--search M,..] [--crypto M,..] [--json PATH] [--reports DIR] [--skip-external] [--break TRAIT:MODE]"
+        "usage: marketplace-matrix [--registry M,..] [--store M,..] [--search M,..] [--crypto M,..] [--json PATH] [--reports DIR] [--skip-external] [--skip-remote] [--break TRAIT:MODE]"
     );
     for (dimension, modes) in DIMENSIONS {
         eprintln!("  --{dimension}: {}", modes.join(", "));
@@ -59,12 +65,17 @@ fn parse_args() -> Options {
         json: None,
         reports: None,
         skip_external: false,
+        skip_remote: false,
         broken: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--skip-external" {
             options.skip_external = true;
+            continue;
+        }
+        if arg == "--skip-remote" {
+            options.skip_remote = true;
             continue;
         }
         let value = args
@@ -188,6 +199,7 @@ struct CombinationJson<'a> {
 struct MatrixJson<'a> {
     backends: Vec<BackendJson<'a>>,
     combinations: Vec<CombinationJson<'a>>,
+    remote: Option<&'a SuiteReport>,
     external: &'a [external::ExternalResult],
     passed: bool,
 }
@@ -294,6 +306,23 @@ async fn main() {
     println!("\n(pass* = passed with checks skipped for capabilities not claimed)");
     drop(env);
 
+    // The same client suite with a server between the client and the backends.
+    let remote = if options.skip_remote {
+        None
+    } else {
+        eprintln!("running the client suite on {}", remote::LABEL);
+        let report = client_suite_composed(&remote::composition, &caps)
+            .await
+            .named(remote::LABEL);
+        record(remote::LABEL, &report);
+        println!();
+        print_table(
+            &["composition", "client"],
+            &[vec![remote::LABEL.to_owned(), cell(&report)]],
+        );
+        Some(report)
+    };
+
     let external = if options.skip_external {
         Vec::new()
     } else {
@@ -328,6 +357,7 @@ async fn main() {
         let matrix = MatrixJson {
             backends,
             combinations,
+            remote: remote.as_ref(),
             external: &external,
             passed: failures.is_empty(),
         };

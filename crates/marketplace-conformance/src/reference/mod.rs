@@ -24,8 +24,15 @@ use std::sync::{Mutex, MutexGuard};
 /// into for the client suite without `marketplace-client`'s default features: replace one
 /// backend with yours.
 ///
-/// ```ignore
+/// ```
+/// use std::sync::Arc;
+/// use marketplace_conformance::reference;
+/// # use marketplace_conformance::reference::MemoryRegistry as MyRegistry;
+///
 /// let factory = || Ok(reference::marketplace().registry(Arc::new(MyRegistry::new())));
+/// # let factory: marketplace_conformance::ClientFactory<'_> = &factory;
+/// let client = factory()?.build()?;
+/// # Ok::<(), marketplace_core::Error>(())
 /// ```
 #[cfg(feature = "client")]
 pub fn marketplace() -> crate::MarketplaceBuilder {
