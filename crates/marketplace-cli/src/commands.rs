@@ -75,7 +75,26 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
     }
     let root = home::resolve(cli.home)?;
     if let Some(chosen) = crate::remote::choose(cli.registry.as_deref(), &config)? {
-        match remote_use(&cli.command) {
+        let usage = remote_use(&cli.command);
+        if cli.offline {
+            match (&usage, works_offline(&cli.command)) {
+                (RemoteUse::Served, true) => {
+                    let client = crate::remote::offline_client(&root, &chosen)?;
+                    let home = Home::remote(root, client);
+                    return execute_named(cli.command, &home, out).await;
+                }
+                (RemoteUse::Served | RemoteUse::Login | RemoteUse::Accounts, _) => {
+                    return Err(CliError::usage(format!(
+                        "`mkt {}` needs the registry ({}); --offline uses only what is cached under the home",
+                        command_name(&cli.command),
+                        chosen.url
+                    ))
+                    .with_hint("offline: install, info, versions, verify, tree and audit work; drop --offline (or MKT_OFFLINE) for the rest"));
+                }
+                _ => {}
+            }
+        }
+        match usage {
             RemoteUse::Served => {
                 let client = crate::remote::client(&root, &chosen, false)?;
                 let home = Home::remote(root, client);
@@ -225,6 +244,29 @@ fn remote_use(command: &Command) -> RemoteUse {
         Command::Demo { .. } => RemoteUse::HomeOnly("demo"),
         Command::Token(_) | Command::Owner(_) | Command::Key(_) => RemoteUse::Accounts,
     }
+}
+
+/// The subcommand's name as typed, for messages: `Yank { .. }` is `yank` (every command
+/// that runs against a registry is one word).
+fn command_name(command: &Command) -> String {
+    format!("{command:?}")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Whether `command` can run on a registry's caches alone (`--offline`).
+fn works_offline(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Install { .. }
+            | Command::Info { .. }
+            | Command::Versions { .. }
+            | Command::Verify { .. }
+            | Command::Tree { .. }
+            | Command::Audit { .. }
+    )
 }
 
 /// Runs `command`; a package that is not found gets the names close to it.

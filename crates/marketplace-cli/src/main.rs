@@ -65,6 +65,12 @@ struct Cli {
     /// verified here against the home's trust store.
     #[arg(long, global = true, env = "MKT_REGISTRY", value_name = "NAME|URL")]
     registry: Option<String>,
+    /// With a registry: use only what earlier commands left under the home (the archives and
+    /// metadata they read, and the destination's lockfile), never the network. install,
+    /// info, versions, verify, tree and audit work offline (verified as online; yanks since
+    /// the last online read are not known); the rest say they need the network.
+    #[arg(long, global = true, env = "MKT_OFFLINE")]
+    offline: bool,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use marketplace_client::backends::localstore::LocalPackageStore;
 use marketplace_client::backends::remote::{Remote, RemoteOptions};
 use marketplace_client::backends::ring::RingCryptoVerifier;
-use marketplace_client::{CachedStore, MarketplaceBuilder, MarketplaceClient};
+use marketplace_client::{
+    CachedRegistry, CachedStore, MarketplaceBuilder, MarketplaceClient, MetadataCache,
+};
 use marketplace_core::{CryptoVerifier, HttpUrl, KeyId, TrustLevel, TrustResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -203,15 +205,66 @@ pub(crate) fn client(
             .upstream(Arc::new(remote))
             .crypto(Arc::new(RingCryptoVerifier::in_memory()))
     };
-    // Archives by hash under the home, so a second install of a graph downloads nothing (a
-    // home that does not exist yet is not made by a read).
+    // Archives by hash under the home, so a second install of a graph downloads nothing, and
+    // the metadata read, for --offline (a home that does not exist yet is not made by a read).
     let builder = if root.is_dir() {
-        let cache = LocalPackageStore::open(root.join("cache").join("archives"))?;
-        builder.map_store(|store| Arc::new(CachedStore::new(store, Arc::new(cache))))
+        let cache = LocalPackageStore::open(archive_cache(root))?;
+        let metadata = metadata_cache(root, chosen);
+        builder
+            .map_store(|store| Arc::new(CachedStore::new(store, Arc::new(cache))))
+            .map_registry(|registry| Arc::new(CachedRegistry::new(registry, metadata)))
     } else {
         builder
     };
     Ok(builder.build()?)
+}
+
+/// The archives read from any registry, by content hash.
+fn archive_cache(root: &Path) -> PathBuf {
+    root.join("cache").join("archives")
+}
+
+/// The metadata read from `chosen` (per registry: two registries may hold different packages
+/// of one name): `cache/metadata/http-127.0.0.1-7878/`.
+fn metadata_cache(root: &Path, chosen: &Chosen) -> MetadataCache {
+    let key: String = chosen
+        .url
+        .replace("://", "-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    MetadataCache::new(root.join("cache").join("metadata").join(key))
+}
+
+/// The client of `chosen` without the network (`--offline`): the metadata and archives earlier
+/// commands cached under the home, verified against the home's trust store as online.
+pub(crate) fn offline_client(root: &Path, chosen: &Chosen) -> CliResult<MarketplaceClient> {
+    let metadata = metadata_cache(root, chosen);
+    if !metadata.dir().is_dir() {
+        return Err(CliError {
+            code: exit::NOT_FOUND,
+            message: format!(
+                "nothing of {} is cached under {} (--offline uses only what earlier commands read)",
+                chosen.url,
+                root.display()
+            ),
+            hint: Some("run the command once online first".into()),
+        });
+    }
+    let trust = root.join("trust.json");
+    let crypto: Arc<dyn CryptoVerifier> = if trust.is_file() {
+        Arc::new(RingCryptoVerifier::open(&trust)?)
+    } else {
+        Arc::new(RingCryptoVerifier::in_memory())
+    };
+    let archives = LocalPackageStore::open(archive_cache(root))?;
+    Ok(MarketplaceBuilder::offline(metadata, Arc::new(archives), crypto).build()?)
 }
 
 /// A token as the server mints them: `mkt_` and 64 hexadecimal digits.

@@ -42,8 +42,13 @@ struct Served {
 
 impl Served {
     fn start(home: &Path, config: &Path) -> Served {
+        Served::start_with(home, config, &[])
+    }
+
+    fn start_with(home: &Path, config: &Path, extra: &[&str]) -> Served {
         let mut child = mkt(home, config)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -466,4 +471,322 @@ fn owners_keys_and_tokens_over_http() {
     assert!(revoked.contains("revoked token"), "{revoked}");
     let listed = ok(remote(&["token", "list", "--json"]));
     assert!(listed.contains("revoked_at\": \""), "{listed}");
+}
+
+/// `GET path` on `url`'s server, the body as text (plain HTTP/1.1, no client library).
+fn http_get(url: &str, path: &str) -> String {
+    use std::io::Read as _;
+    let address = url.strip_prefix("http://").expect("an http URL");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// How many archives the server has sent by hash: its own request counter.
+fn archives_sent(url: &str) -> u64 {
+    let metrics = http_get(url, "/metrics");
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("marketplace_http_requests_total{")
+                && l.contains(r#"route="/api/v1/archives/{hash}""#)
+        })
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("a counter line: {l}"))
+        })
+        .sum()
+}
+
+/// Fifty package directories, each depending on the next (`chain/p-00` → … → `chain/p-49`).
+fn fifty_packages(dir: &Path) -> Vec<PathBuf> {
+    (0..50)
+        .map(|i| {
+            let package = dir.join(format!("p-{i:02}"));
+            std::fs::create_dir_all(&package).unwrap();
+            let mut manifest = format!(
+                "[package]\nname = \"p-{i:02}\"\nnamespace = \"chain\"\nversion = \"1.0.0\"\ndescription = \"Link {i} of a chain\"\nlicense = \"MIT\"\n[dependencies]\n"
+            );
+            if i < 49 {
+                manifest.push_str(&format!("\"chain/p-{:02}\" = \"^1\"\n", i + 1));
+            }
+            std::fs::write(package.join("marketplace.toml"), manifest).unwrap();
+            // Incompressible, so the archives are most of what an install reads.
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ i as u64;
+            let data: Vec<u8> = (0..20_000 + i * 100)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            std::fs::write(package.join("data.bin"), data).unwrap();
+            package
+        })
+        .collect()
+}
+
+/// What `dest` holds (an install killed half-way must leave nothing: no package directory,
+/// lockfile, journal or staging directory).
+fn leftovers(dest: &Path) -> Vec<String> {
+    std::fs::read_dir(dest)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_fifty_package_graph_from_the_cache_offline_and_never_half_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = dir.path().join("server");
+    let user = dir.path().join("user");
+    let config = dir.path().join("config.toml");
+    ok(mkt(&server, &config).arg("init").output().unwrap());
+    ok(mkt(&server, &config)
+        .arg("publish")
+        .args(fifty_packages(&dir.path().join("src")))
+        .output()
+        .unwrap());
+    ok(mkt(&user, &config)
+        .args(["trust", "add"])
+        .arg(server.join("keys/default.pub.pem"))
+        .output()
+        .unwrap());
+    let served = Served::start_with(&server, &config, UNLIMITED);
+    let url = served.url.clone();
+    let install = |dest: &Path, extra: &[&str]| {
+        mkt(&user, &config)
+            .args(["--registry", &url])
+            .args(extra)
+            .args(["install", "chain/p-00", "--json", "--dest"])
+            .arg(dest)
+            .output()
+            .unwrap()
+    };
+    let installed = |output: Output| -> usize {
+        let report: serde_json::Value = serde_json::from_str(&ok(output)).expect("json");
+        report["installed"].as_array().expect("installed").len()
+    };
+
+    // Cold: every archive comes from the server, once.
+    assert_eq!(installed(install(&user.join("a"), &[])), 50);
+    assert_eq!(archives_sent(&url), 50, "one request per archive");
+    // Warm: the same graph elsewhere downloads nothing.
+    assert_eq!(installed(install(&user.join("b"), &[])), 50);
+    assert_eq!(
+        archives_sent(&url),
+        50,
+        "a warm cache sends no archive request"
+    );
+
+    // Offline: the server is gone; the caches and the trust store are enough.
+    drop(served);
+    assert_eq!(installed(install(&user.join("c"), &["--offline"])), 50);
+    let verified = mkt(&user, &config)
+        .args([
+            "--registry",
+            &url,
+            "--offline",
+            "verify",
+            "chain/p-17@1.0.0",
+        ])
+        .output()
+        .unwrap();
+    ok(verified);
+    let search = mkt(&user, &config)
+        .args(["--registry", &url, "--offline", "search", "chain"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&search), Some(2), "{search:?}");
+    assert!(
+        String::from_utf8_lossy(&search.stderr).contains("needs the registry"),
+        "{search:?}"
+    );
+    // Offline without the cache (another home): says what is missing, writes nothing.
+    let stranger = dir.path().join("stranger");
+    std::fs::create_dir_all(&stranger).unwrap();
+    let cold = mkt(&stranger, &config)
+        .args([
+            "--registry",
+            &url,
+            "--offline",
+            "install",
+            "chain/p-00",
+            "--dest",
+        ])
+        .arg(stranger.join("d"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&cold), Some(3), "{cold:?}");
+    assert!(is_empty_dir(&stranger.join("d")));
+
+    // Killed mid-install: a fresh user (nothing cached) installs through a relay that kills
+    // the server once it has relayed half of what a whole install reads; nothing half-written
+    // is left behind.
+    let served = Served::start_with(&server, &config, UNLIMITED);
+    let whole = {
+        let relay = Relay::start(&served.url, None);
+        let counted = dir.path().join("counted");
+        ok(mkt(&counted, &config)
+            .args(["trust", "add"])
+            .arg(server.join("keys/default.pub.pem"))
+            .output()
+            .unwrap());
+        ok(mkt(&counted, &config)
+            .args(["--registry", &relay.url, "install", "chain/p-00", "--dest"])
+            .arg(counted.join("tools"))
+            .output()
+            .unwrap());
+        relay.relayed()
+    };
+    let served = std::sync::Arc::new(std::sync::Mutex::new(served));
+    let victim = std::sync::Arc::clone(&served);
+    let relay = Relay::start(
+        &served.lock().unwrap().url,
+        Some((
+            whole / 2,
+            Box::new(move || {
+                let mut served = victim.lock().unwrap();
+                served.child.kill().expect("kill the server");
+                let _ = served.child.wait();
+            }),
+        )),
+    );
+    let fresh = dir.path().join("fresh");
+    ok(mkt(&fresh, &config)
+        .args(["trust", "add"])
+        .arg(server.join("keys/default.pub.pem"))
+        .output()
+        .unwrap());
+    let dest = fresh.join("tools");
+    let killed = mkt(&fresh, &config)
+        .args(["--registry", &relay.url, "install", "chain/p-00", "--dest"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        relay.tripped(),
+        "the server was not killed ({whole} bytes in all)"
+    );
+    assert!(!killed.status.success(), "{killed:?}");
+    assert!(
+        leftovers(&dest).is_empty(),
+        "a killed install left {:?}\n{}",
+        leftovers(&dest),
+        String::from_utf8_lossy(&killed.stderr)
+    );
+}
+
+/// `mkt serve` flags that lift the rate limits (the test is about the cache, not the limits).
+const UNLIMITED: &[&str] = &[
+    "--rate-limit-per-address",
+    "0",
+    "--rate-limit-per-token",
+    "0",
+];
+
+/// A TCP relay on 127.0.0.1 in front of a server: it counts the bytes the server sends and,
+/// given a threshold, runs `trip` (kills the server) and cuts every connection once that many
+/// have passed.
+struct Relay {
+    url: String,
+    relayed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+type Trip = (u64, Box<dyn FnOnce() + Send>);
+
+impl Relay {
+    fn start(server_url: &str, trip: Option<Trip>) -> Relay {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let upstream = server_url.trim_start_matches("http://").to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let relayed = Arc::new(AtomicU64::new(0));
+        let tripped = Arc::new(AtomicBool::new(false));
+        let (threshold, trip) = match trip {
+            Some((threshold, trip)) => (threshold, Some(trip)),
+            None => (u64::MAX, None),
+        };
+        let trip = Arc::new(Mutex::new(trip));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (count, flag) = (Arc::clone(&relayed), Arc::clone(&tripped));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                open.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                let (count, flag, trip, open) = (
+                    Arc::clone(&count),
+                    Arc::clone(&flag),
+                    Arc::clone(&trip),
+                    Arc::clone(&open),
+                );
+                std::thread::spawn(move || {
+                    use std::io::Read as _;
+                    let mut buffer = [0u8; 4096];
+                    loop {
+                        let n = match s_read.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let before = count.fetch_add(n as u64, Ordering::SeqCst);
+                        if before + n as u64 >= threshold && !flag.swap(true, Ordering::SeqCst) {
+                            if let Some(trip) = trip.lock().unwrap().take() {
+                                trip();
+                            }
+                            for stream in open.lock().unwrap().iter() {
+                                let _ = stream.shutdown(std::net::Shutdown::Both);
+                            }
+                            break;
+                        }
+                        if c_write.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Relay {
+            url,
+            relayed,
+            tripped,
+        }
+    }
+
+    fn relayed(&self) -> u64 {
+        self.relayed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn tripped(&self) -> bool {
+        self.tripped.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

@@ -149,6 +149,15 @@ impl MarketplaceBuilder {
         self
     }
 
+    /// A client that changes nothing in its backends (as on a read-only home): installs and
+    /// reads work, downloads are not counted, and publish, yank and the maintenance flows
+    /// are refused.
+    #[cfg(feature = "remote")]
+    pub(crate) fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// Wraps the registry set so far, e.g. in a caching or instrumenting layer. Does nothing
     /// when no registry is set.
     pub fn map_registry(mut self, f: impl FnOnce(Arc<dyn Registry>) -> Arc<dyn Registry>) -> Self {

@@ -15,6 +15,8 @@ mod follow;
 mod install;
 mod instrument;
 mod maintain;
+#[cfg(feature = "remote")]
+mod offline;
 #[cfg(feature = "otel")]
 mod otel;
 mod plugin;
@@ -37,6 +39,8 @@ pub use instrument::{
     PLUGIN_ERRORS_TOTAL, RETRIES_TOTAL, VERIFICATION_FAILURES_TOTAL,
 };
 pub use maintain::GcReport;
+#[cfg(feature = "remote")]
+pub use offline::{CachedRegistry, MetadataCache, OfflineRegistry, OfflineSearch};
 #[cfg(feature = "otel")]
 pub use otel::OtelMetrics;
 pub use plugin::{LicenseAllowList, MarketplacePlugin};

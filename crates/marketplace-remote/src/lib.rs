@@ -7,6 +7,7 @@
 mod accounts;
 mod connection;
 mod registry;
+mod resolve;
 mod search;
 mod store;
 mod upstream;

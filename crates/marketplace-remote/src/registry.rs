@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use marketplace_core::{
-    ContentHash, DownloadCount, Error, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
-    PackageRef, PackageStats, Registry, RegistryEvent, Result, VersionState,
+    ContentHash, DependencyGraph, DownloadCount, Error, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, ResolveOptions, Result,
+    VersionState,
 };
 use marketplace_protocol::v1;
 
@@ -15,7 +16,8 @@ use crate::connection::{Connection, NO_QUERY, package_segment, version_path};
 /// metadata (with its author's signature, which the client verifies; another version's
 /// metadata is an `Integrity` error), download statistics and
 /// the change feed, over `/api/v1`. Dependency resolution is the core's resolver running here
-/// over those reads (each step's reads at once), so the graph is the client's own.
+/// over those reads, so the graph is the client's own; the server's graph only tells it what
+/// to read up front.
 ///
 /// Writes (`register`, `register_batch`, `update_metadata`, `yank`, `unyank`) are refused:
 /// a remote marketplace is changed through its API as one of its users. `list`,
@@ -28,6 +30,10 @@ pub struct RemoteRegistry {
 impl RemoteRegistry {
     pub(crate) fn new(connection: Arc<Connection>) -> Self {
         RemoteRegistry { connection }
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
     }
 }
 
@@ -79,6 +85,18 @@ impl Registry for RemoteRegistry {
         // The contract's order (ascending semver), whatever order the server sent.
         states.sort_by(|a, b| a.version.cmp_precedence(&b.version));
         Ok(states)
+    }
+
+    /// The core's resolver, here, over this registry's reads — with the server's own graph
+    /// for `id` as a prefetch hint: its metadata and the version lists of its packages are
+    /// read in two round trips instead of two per graph level. The hint chooses nothing (see
+    /// the `resolve` module); what it lacks is read live.
+    async fn resolve_dependencies(
+        &self,
+        id: &PackageId,
+        options: ResolveOptions,
+    ) -> Result<DependencyGraph> {
+        crate::resolve::resolve(self, id, options).await
     }
 
     async fn update_metadata(

@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 pub use crate::limits::RateLimit;
 pub use crate::openapi::document as openapi_document;
+pub use crate::ops::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS_TOTAL};
 
 /// The address `mkt serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -191,6 +192,10 @@ impl Server {
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
             .route("/metrics", get(ops::metrics))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                ops::record,
+            ))
             .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
             .method_not_allowed_fallback(|uri: Uri| async move {
                 ApiError::new(

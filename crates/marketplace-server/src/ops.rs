@@ -1,9 +1,13 @@
-//! For operators: `/health` (the process answers), `/ready` (the backends answer) and
-//! `/metrics` (Prometheus text).
+//! For operators: `/health` (the process answers), `/ready` (the backends answer),
+//! `/metrics` (Prometheus text) and the request counter and latency histogram every route
+//! records there.
+
+use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use marketplace_core::ContentHash;
 use serde::Serialize;
@@ -76,4 +80,42 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> ApiResult<Response
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     Ok(response)
+}
+
+/// Counter of HTTP requests answered, labelled `method`, `route` (the route's pattern, e.g.
+/// `/api/v1/archives/{hash}`) and `status`.
+pub const HTTP_REQUESTS_TOTAL: &str = "marketplace_http_requests_total";
+/// Histogram of the time to a response's head in seconds, labelled `method` and `route`.
+pub const HTTP_REQUEST_SECONDS: &str = "marketplace_http_request_duration_seconds";
+
+/// Records every routed request in the client's metrics (when it has a collector): by route
+/// pattern, never by the path itself, so the label set stays bounded.
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(metrics) = state.client.metrics() else {
+        return next.run(request).await;
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [("method", method.as_str()), ("route", route.as_str())];
+    metrics.timing(HTTP_REQUEST_SECONDS, started.elapsed(), &labels);
+    let status = response.status();
+    metrics.counter(
+        HTTP_REQUESTS_TOTAL,
+        1,
+        &[
+            ("method", method.as_str()),
+            ("route", route.as_str()),
+            ("status", status.as_str()),
+        ],
+    );
+    response
 }
