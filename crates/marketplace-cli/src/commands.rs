@@ -89,7 +89,7 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
                         command_name(&cli.command),
                         chosen.url
                     ))
-                    .with_hint("offline: install, info, versions, verify, tree and audit work; drop --offline (or MKT_OFFLINE) for the rest"));
+                    .with_hint("offline: install, verify and tree work; drop --offline (or MKT_OFFLINE) for the rest"));
                 }
                 _ => {}
             }
@@ -258,14 +258,11 @@ fn command_name(command: &Command) -> String {
 
 /// Whether `command` can run on a registry's caches alone (`--offline`).
 fn works_offline(command: &Command) -> bool {
+    // Not info (download statistics), versions or audit (yank state): offline they would
+    // answer less than they say.
     matches!(
         command,
-        Command::Install { .. }
-            | Command::Info { .. }
-            | Command::Versions { .. }
-            | Command::Verify { .. }
-            | Command::Tree { .. }
-            | Command::Audit { .. }
+        Command::Install { .. } | Command::Verify { .. } | Command::Tree { .. }
     )
 }
 

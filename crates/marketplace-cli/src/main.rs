@@ -67,8 +67,9 @@ struct Cli {
     registry: Option<String>,
     /// With a registry: use only what earlier commands left under the home (the archives and
     /// metadata they read, and the destination's lockfile), never the network. install,
-    /// info, versions, verify, tree and audit work offline (verified as online; yanks since
-    /// the last online read are not known); the rest say they need the network.
+    /// verify and tree work offline (verified as online; yank state is not known offline, so
+    /// a range may choose a version yanked upstream: install with the lockfile); the rest say
+    /// they need the network.
     #[arg(long, global = true, env = "MKT_OFFLINE")]
     offline: bool,
     /// Print JSON for scripts instead of text for people.

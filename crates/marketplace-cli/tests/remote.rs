@@ -606,15 +606,28 @@ fn a_fifty_package_graph_from_the_cache_offline_and_never_half_written() {
         .output()
         .unwrap();
     ok(verified);
-    let search = mkt(&user, &config)
-        .args(["--registry", &url, "--offline", "search", "chain"])
+    let tree = ok(mkt(&user, &config)
+        .args(["--registry", &url, "--offline", "tree", "chain/p-45"])
         .output()
-        .unwrap();
-    assert_eq!(code(&search), Some(2), "{search:?}");
-    assert!(
-        String::from_utf8_lossy(&search.stderr).contains("needs the registry"),
-        "{search:?}"
-    );
+        .unwrap());
+    assert!(tree.contains("chain/p-49@1.0.0"), "{tree}");
+    // What would answer less offline than it says is refused, naming the need.
+    for command in [
+        &["search", "chain"][..],
+        &["info", "chain/p-00"],
+        &["audit"],
+    ] {
+        let refused = mkt(&user, &config)
+            .args(["--registry", &url, "--offline"])
+            .args(command)
+            .output()
+            .unwrap();
+        assert_eq!(code(&refused), Some(2), "{command:?}: {refused:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("needs the registry"),
+            "{command:?}: {refused:?}"
+        );
+    }
     // Offline without the cache (another home): says what is missing, writes nothing.
     let stranger = dir.path().join("stranger");
     std::fs::create_dir_all(&stranger).unwrap();
