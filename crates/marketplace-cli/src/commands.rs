@@ -96,7 +96,7 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
         }
         match usage {
             RemoteUse::Served => {
-                let client = crate::remote::client(&root, &chosen, false)?;
+                let client = crate::remote::client(&root, &chosen, false, out)?;
                 let home = Home::remote(root, client);
                 return execute_named(cli.command, &home, out).await;
             }
@@ -117,7 +117,7 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
                         crate::accounts::token_remote(&remote, command, out).await
                     }
                     Command::Key(command) => {
-                        let client = crate::remote::client(&root, &chosen, false)?;
+                        let client = crate::remote::client(&root, &chosen, false, out)?;
                         let home = Home::remote(root, client);
                         crate::accounts::key_remote(&home, &remote, command, out).await
                     }

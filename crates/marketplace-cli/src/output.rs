@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::CliError;
@@ -30,6 +30,8 @@ pub(crate) struct Output {
     color: bool,
     color_err: bool,
     progress: bool,
+    /// Every bar and spinner, drawn together on stderr (hidden without `progress`).
+    bars: MultiProgress,
     /// `--quiet`: no notes and no progress, only results and errors.
     quiet: bool,
     /// The first error writing to stdout (a closed pipe, a full disk); nothing more is written
@@ -59,11 +61,17 @@ impl Output {
             ColorChoice::Never => false,
             ColorChoice::Auto => tty && !no_color,
         };
+        let progress = !json && !quiet && std::io::stderr().is_terminal();
         Output {
             json,
             color: decide(std::io::stdout().is_terminal()),
             color_err: decide(std::io::stderr().is_terminal()),
-            progress: !json && !quiet && std::io::stderr().is_terminal(),
+            progress,
+            bars: MultiProgress::with_draw_target(if progress {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
             quiet,
             failed: RefCell::new(None),
             printed_json: std::cell::Cell::new(false),
@@ -76,8 +84,12 @@ impl Output {
         if self.failed.borrow().is_some() {
             return;
         }
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        // Bars on the terminal step aside while a line is written, and are drawn again below.
+        let written = self.bars.suspend(|| {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}").and_then(|()| stdout.flush())
+        });
+        if let Err(e) = written {
             *self.failed.borrow_mut() = Some(e);
         }
     }
@@ -218,7 +230,7 @@ impl Output {
         if !self.progress {
             return ProgressBar::hidden();
         }
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        let bar = self.bars.add(ProgressBar::new(len));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -233,10 +245,17 @@ impl Output {
         if !self.progress {
             return ProgressBar::hidden();
         }
-        let spinner = ProgressBar::new_spinner();
+        let spinner = self.bars.add(ProgressBar::new_spinner());
         spinner.set_message(what.to_owned());
         spinner.enable_steady_tick(Duration::from_millis(100));
         spinner
+    }
+
+    /// Where archive transfers are drawn (a bar per direction, added when the first transfer
+    /// begins), or `None` when no progress is shown.
+    pub(crate) fn transfers(&self) -> Option<std::sync::Arc<crate::remote::TransferBars>> {
+        self.progress
+            .then(|| std::sync::Arc::new(crate::remote::TransferBars::new(self.bars.clone())))
     }
 
     /// Whether stderr is coloured (the log lines follow it).
@@ -393,6 +412,7 @@ mod tests {
             color: true,
             color_err: false,
             progress: false,
+            bars: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
             quiet: false,
             failed: RefCell::new(None),
             printed_json: std::cell::Cell::new(false),

@@ -188,10 +188,14 @@ pub(crate) fn client(
     root: &Path,
     chosen: &Chosen,
     create_trust: bool,
+    out: &Output,
 ) -> CliResult<MarketplaceClient> {
     let mut options = RemoteOptions::default();
     if let Some(token) = token_for(root, &chosen.url)? {
         options = options.with_token(token);
+    }
+    if let Some(bars) = out.transfers() {
+        options = options.with_progress(bars);
     }
     let trust = root.join("trust.json");
     let builder = if trust.is_file() || create_trust {
@@ -420,4 +424,120 @@ pub(crate) fn logout(root: &Path, chosen: &Chosen, out: &Output) -> CliResult {
         out.line(format!("no token stored for {}", chosen.url));
     }
     out.json(&json!({ "registry": chosen.url, "removed": removed }))
+}
+
+/// Archive transfers on the terminal: one bar per direction, in bytes, over every transfer at
+/// once ("download [=====>   ] 1.2 MiB/3.4 MiB 12/50"), added when the first transfer of that
+/// direction begins and cleared when the command ends.
+pub(crate) struct TransferBars {
+    bars: indicatif::MultiProgress,
+    download: std::sync::OnceLock<Direction>,
+    upload: std::sync::OnceLock<Direction>,
+}
+
+/// One direction's bar and its transfer counts.
+struct Direction {
+    bar: indicatif::ProgressBar,
+    started: Arc<std::sync::atomic::AtomicU64>,
+    ended: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl TransferBars {
+    pub(crate) fn new(bars: indicatif::MultiProgress) -> Self {
+        TransferBars {
+            bars,
+            download: std::sync::OnceLock::new(),
+            upload: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `direction`'s bar, made (as long as `total`) and drawn when its first transfer begins;
+    /// whether it was made now.
+    fn direction(
+        &self,
+        direction: marketplace_client::backends::remote::Direction,
+        total: u64,
+    ) -> (&Direction, bool) {
+        use marketplace_client::backends::remote::Direction as Way;
+        let (slot, prefix) = match direction {
+            Way::Download => (&self.download, "download"),
+            Way::Upload => (&self.upload, "upload"),
+        };
+        let mut made = false;
+        let way = slot.get_or_init(|| {
+            made = true;
+            let bar = self.bars.add(indicatif::ProgressBar::new(total));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(prefix);
+            Direction {
+                bar,
+                started: Arc::default(),
+                ended: Arc::default(),
+            }
+        });
+        (way, made)
+    }
+}
+
+impl Drop for TransferBars {
+    fn drop(&mut self) {
+        for direction in [self.download.get(), self.upload.get()]
+            .into_iter()
+            .flatten()
+        {
+            direction.bar.finish_and_clear();
+        }
+    }
+}
+
+impl marketplace_client::backends::remote::Progress for TransferBars {
+    fn begin(
+        &self,
+        direction: marketplace_client::backends::remote::Direction,
+        _label: &str,
+        total: Option<u64>,
+    ) -> Box<dyn marketplace_client::backends::remote::Transfer> {
+        use std::sync::atomic::Ordering;
+        let total = total.unwrap_or(0);
+        let (way, made) = self.direction(direction, total);
+        if !made {
+            way.bar.inc_length(total);
+        }
+        let started = way.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let ended = way.ended.load(Ordering::Relaxed);
+        way.bar.set_message(format!("{ended}/{started}"));
+        Box::new(TransferLine {
+            bar: way.bar.clone(),
+            started: Arc::clone(&way.started),
+            ended: Arc::clone(&way.ended),
+        })
+    }
+}
+
+/// One transfer on its direction's bar.
+struct TransferLine {
+    bar: indicatif::ProgressBar,
+    started: Arc<std::sync::atomic::AtomicU64>,
+    ended: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl marketplace_client::backends::remote::Transfer for TransferLine {
+    fn advance(&mut self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}
+
+impl Drop for TransferLine {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        let started = self.started.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{ended}/{started}"));
+    }
 }

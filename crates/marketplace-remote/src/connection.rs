@@ -1,6 +1,7 @@
 //! One server: the HTTP client (pool, timeouts, token), the API's paths, and what its
 //! answers mean as the core's results and errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::RemoteOptions;
+use crate::progress::Progress;
 
 /// The backend name in errors and metrics.
 pub(crate) const BACKEND: &str = "remote";
@@ -28,12 +30,21 @@ pub(crate) const NO_QUERY: &[(&str, &str)] = &[];
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// The HTTP client of one server.
-#[derive(Debug)]
 pub(crate) struct Connection {
     http: reqwest::Client,
     /// The server's URL without a trailing `/`.
     base: String,
     request_timeout: Duration,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("base", &self.base)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
@@ -65,7 +76,13 @@ impl Connection {
             http,
             base: url.as_str().trim_end_matches('/').to_owned(),
             request_timeout: options.request_timeout,
+            progress: options.progress,
         })
+    }
+
+    /// Who is told of transfers, if anyone.
+    pub(crate) fn progress(&self) -> Option<&Arc<dyn Progress>> {
+        self.progress.as_ref()
     }
 
     /// The server's URL without a trailing `/`.

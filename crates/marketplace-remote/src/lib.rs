@@ -6,6 +6,7 @@
 
 mod accounts;
 mod connection;
+mod progress;
 mod registry;
 mod resolve;
 mod search;
@@ -19,6 +20,7 @@ use marketplace_core::{HttpUrl, PublicKey, Result, TrustLevel, UserName};
 use marketplace_protocol::v1;
 
 use crate::connection::Connection;
+pub use crate::progress::{Direction, Progress, Transfer};
 pub use crate::registry::RemoteRegistry;
 pub use crate::search::RemoteSearch;
 pub use crate::store::RemoteStore;
@@ -37,6 +39,8 @@ pub struct RemoteOptions {
     /// Longest silence while a download streams (a download may take longer than
     /// `request_timeout` in all, as long as bytes keep coming). Default 30 s.
     pub read_timeout: Duration,
+    /// Told of every archive download and upload as it goes (a progress bar). Default none.
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
 impl Default for RemoteOptions {
@@ -46,6 +50,7 @@ impl Default for RemoteOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(30),
+            progress: None,
         }
     }
 }
@@ -54,6 +59,12 @@ impl RemoteOptions {
     /// These options with `token` sent on every request.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// These options with `progress` told of every archive transfer.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 }
@@ -65,6 +76,7 @@ impl std::fmt::Debug for RemoteOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("progress", &self.progress.as_ref().map(|_| "<progress>"))
             .finish()
     }
 }

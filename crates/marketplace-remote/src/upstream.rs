@@ -8,10 +8,38 @@ use marketplace_core::{
 };
 use marketplace_protocol::v1;
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::Remote;
 use crate::connection::{BACKEND, version_path};
+use crate::progress::{self, Direction, Progress};
+
+/// The size of the pieces an upload is told to a `Progress` in.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// `archive` as a request body: whole, or in pieces told to `progress` as they leave.
+fn upload_body(
+    progress: Option<&std::sync::Arc<dyn Progress>>,
+    id: &PackageId,
+    archive: Bytes,
+) -> reqwest::Body {
+    let total = archive.len() as u64;
+    let Some(mut transfer) =
+        progress::begin(progress, Direction::Upload, &id.to_string(), Some(total))
+    else {
+        return reqwest::Body::from(archive);
+    };
+    let pieces: Vec<Bytes> = (0..archive.len())
+        .step_by(UPLOAD_CHUNK)
+        .map(|start| archive.slice(start..(start + UPLOAD_CHUNK).min(archive.len())))
+        .collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(pieces.into_iter().map(
+        move |piece| {
+            transfer.advance(piece.len() as u64);
+            Ok::<_, std::io::Error>(piece)
+        },
+    )))
+}
 
 #[async_trait]
 impl Upstream for Remote {
@@ -44,7 +72,8 @@ impl Upstream for Remote {
                 v1::PUBLISHED_AT_HEADER,
                 v1::published_at_header(metadata.published_at),
             )
-            .body(archive);
+            .header(CONTENT_LENGTH, archive.len())
+            .body(upload_body(connection.progress(), id, archive));
         let answer: v1::PublishResponse = connection.json_of(&operation, request).await?;
         let registered: PackageId = answer
             .id
