@@ -5,8 +5,8 @@
 //! own endpoints and the graph of `/api/v1/resolve`. The client over the remote backends refuses
 //! each (`Integrity` or `Signature`: exit code 4 in `mkt`) and writes nothing.
 
-use std::net::SocketAddr;
-use std::path::Path;
+mod http;
+
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
@@ -178,26 +178,8 @@ async fn lying_server(lie: Lie) -> (String, KeyPair, oneshot::Sender<()>, tempfi
     let router = axum::Router::new()
         .fallback_service(Server::new(Arc::new(market)).router())
         .layer(axum::middleware::from_fn_with_state(liar, tamper));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let (base, stop) = http::serve(router).await;
     (base, author, stop, home)
-}
-
-fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).map_or(true, |mut d| d.next().is_none())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,24 +193,15 @@ async fn every_lie_of_the_server_is_refused_and_nothing_is_written() {
     ] {
         let (base, author, stop, _home) = lying_server(lie).await;
         let user = tempfile::tempdir().expect("tempdir");
-        let client = MarketplaceBuilder::remote(
+        let client = http::user_client(
             &base,
             RemoteOptions::default(),
-            user.path().join("trust.json"),
+            user.path(),
+            &author.public_key,
         )
-        .and_then(MarketplaceBuilder::build)
-        .expect("a remote client");
-        client
-            .trust_key(&author.public_key, TrustLevel::Full)
-            .await
-            .expect("the user trusts the author");
+        .await;
         let dest = user.path().join("tools");
-        let err = client
-            .install(
-                &"chain/pkg-0".parse().unwrap(),
-                &parse_requirement("^1").unwrap(),
-                &dest,
-            )
+        let err = http::install_chain(&client, &dest)
             .await
             .expect_err(&format!("{lie:?}: the install must be refused"));
         assert!(
@@ -237,7 +210,7 @@ async fn every_lie_of_the_server_is_refused_and_nothing_is_written() {
             err.kind()
         );
         assert!(
-            is_empty_dir(&dest),
+            http::is_empty_dir(&dest),
             "{lie:?}: a refused install wrote to its destination"
         );
         // Fetching the lied-about version alone is refused too.
@@ -267,23 +240,18 @@ async fn every_lie_of_the_server_is_refused_and_nothing_is_written() {
 async fn a_stale_graph_from_the_server_changes_no_choice_of_the_client() {
     let (base, author, stop, home) = lying_server(Lie::StaleGraph).await;
     let user = tempfile::tempdir().expect("tempdir");
-    let client = MarketplaceBuilder::remote(
+    let client = http::user_client(
         &base,
         RemoteOptions::default(),
-        user.path().join("trust.json"),
+        user.path(),
+        &author.public_key,
     )
-    .and_then(MarketplaceBuilder::build)
-    .expect("a remote client");
-    client
-        .trust_key(&author.public_key, TrustLevel::Full)
-        .await
-        .expect("the user trusts the author");
-    let package = "chain/pkg-0".parse().unwrap();
-    let requirement = parse_requirement("^1").unwrap();
-    let report = client
-        .install(&package, &requirement, &user.path().join("tools"))
+    .await;
+    let report = http::install_chain(&client, &user.path().join("tools"))
         .await
         .expect("an install despite the stale graph");
+    let package = "chain/pkg-0".parse().unwrap();
+    let requirement = parse_requirement("^1").unwrap();
     // What the home itself resolves, read directly.
     let local = MarketplaceBuilder::local_read_only(home.path())
         .and_then(MarketplaceBuilder::build)

@@ -2,6 +2,8 @@
 //! store, tantivy), and a client that talks to it only over HTTP and verifies against its own
 //! trust store.
 
+mod http;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,11 +48,6 @@ impl Served {
                 .expect("publish on the server's home");
         }
         let market = Arc::new(market);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let (stop, stopped) = oneshot::channel::<()>();
         // The server's router behind a layer that counts the archives it sends.
         let archives_sent = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&archives_sent);
@@ -68,16 +65,7 @@ impl Served {
                     }
                 },
             ));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let (base, stop) = http::serve(router).await;
         Served {
             base,
             market,
@@ -119,10 +107,6 @@ fn package(text: &str) -> PackageRef {
 
 fn id(text: &str) -> PackageId {
     text.parse().expect("id")
-}
-
-fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).map_or(true, |mut d| d.next().is_none())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +179,7 @@ async fn an_author_the_user_does_not_trust_is_refused_and_nothing_is_written() {
         .expect_err("an untrusted author");
     assert_eq!(err.kind(), ErrorKind::Signature, "{err}");
     assert!(
-        is_empty_dir(&dest),
+        http::is_empty_dir(&dest),
         "a refused install wrote to its destination"
     );
     // Nothing was counted either.

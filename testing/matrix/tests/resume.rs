@@ -3,7 +3,8 @@
 //! whole; a server that then ignores the range is refused and nothing is written. Progress is
 //! told every byte of the archive and of an upload.
 
-use std::net::SocketAddr;
+mod http;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ use axum::response::Response;
 use futures::StreamExt as _;
 use marketplace_client::backends::remote::{Direction, Progress, RemoteOptions, Transfer};
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
-use marketplace_core::{ErrorKind, KeyPair, TrustLevel, parse_requirement};
+use marketplace_core::{ErrorKind, KeyPair, TrustLevel};
 use marketplace_server::Server;
 use marketplace_testing::corpus;
 use tokio::sync::oneshot;
@@ -98,21 +99,7 @@ async fn server(
     let router = axum::Router::new()
         .fallback_service(Server::new(Arc::clone(&market)).router())
         .layer(axum::middleware::from_fn_with_state(cutter, cut));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let (base, stop) = http::serve(router).await;
     (base, author, market, stop, home)
 }
 
@@ -142,10 +129,6 @@ impl Progress for Counted {
     }
 }
 
-fn is_empty_dir(path: &std::path::Path) -> bool {
-    std::fs::read_dir(path).map_or(true, |mut d| d.next().is_none())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_that_breaks_off_is_resumed_where_it_broke_and_verified_whole() {
     let cutter = Arc::new(Cutter::default());
@@ -153,24 +136,10 @@ async fn a_download_that_breaks_off_is_resumed_where_it_broke_and_verified_whole
     let (base, author, _market, stop, _home) = server(Arc::clone(&cutter)).await;
     let user = tempfile::tempdir().expect("tempdir");
     let progress = Arc::new(Counted::default());
-    let client = MarketplaceBuilder::remote(
-        &base,
-        RemoteOptions::default().with_progress(Arc::clone(&progress) as Arc<dyn Progress>),
-        user.path().join("trust.json"),
-    )
-    .and_then(MarketplaceBuilder::build)
-    .expect("a remote client");
-    client
-        .trust_key(&author.public_key, TrustLevel::Full)
-        .await
-        .expect("trust");
-    let dest = user.path().join("tools");
-    let report = client
-        .install(
-            &"chain/pkg-0".parse().unwrap(),
-            &parse_requirement("^1").unwrap(),
-            &dest,
-        )
+    let options =
+        RemoteOptions::default().with_progress(Arc::clone(&progress) as Arc<dyn Progress>);
+    let client = http::user_client(&base, options, user.path(), &author.public_key).await;
+    let report = http::install_chain(&client, &user.path().join("tools"))
         .await
         .expect("an install despite the broken connection");
     let size = std::fs::metadata(report.installed[0].path.join("data.bin"))
@@ -197,29 +166,20 @@ async fn a_server_that_ignores_the_range_is_refused_and_nothing_is_written() {
     cutter.cut_once.store(true, Ordering::SeqCst);
     let (base, author, _market, stop, _home) = server(Arc::clone(&cutter)).await;
     let user = tempfile::tempdir().expect("tempdir");
-    let client = MarketplaceBuilder::remote(
+    let client = http::user_client(
         &base,
         RemoteOptions::default(),
-        user.path().join("trust.json"),
+        user.path(),
+        &author.public_key,
     )
-    .and_then(MarketplaceBuilder::build)
-    .expect("a remote client");
-    client
-        .trust_key(&author.public_key, TrustLevel::Full)
-        .await
-        .expect("trust");
+    .await;
     let dest = user.path().join("tools");
-    let err = client
-        .install(
-            &"chain/pkg-0".parse().unwrap(),
-            &parse_requirement("^1").unwrap(),
-            &dest,
-        )
+    let err = http::install_chain(&client, &dest)
         .await
         .expect_err("the rest never came");
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
     assert!(err.to_string().contains("did not send the rest"), "{err}");
-    assert!(is_empty_dir(&dest));
+    assert!(http::is_empty_dir(&dest));
     let _ = stop.send(());
 }
 
@@ -246,19 +206,10 @@ async fn an_upload_is_told_to_progress_piece_by_piece() {
         .secret;
     let progress = Arc::new(Counted::default());
     let home = tempfile::tempdir().expect("tempdir");
-    let client = MarketplaceBuilder::remote(
-        &base,
-        RemoteOptions::default()
-            .with_token(token)
-            .with_progress(Arc::clone(&progress) as Arc<dyn Progress>),
-        home.path().join("trust.json"),
-    )
-    .and_then(MarketplaceBuilder::build)
-    .expect("a remote client");
-    client
-        .trust_key(&key.public_key, TrustLevel::Full)
-        .await
-        .expect("trust");
+    let options = RemoteOptions::default()
+        .with_token(token)
+        .with_progress(Arc::clone(&progress) as Arc<dyn Progress>);
+    let client = http::user_client(&base, options, home.path(), &key.public_key).await;
     let mut metadata = corpus::dependency_chain(1).remove(0);
     metadata.id = "alice-tool@1.0.0".parse().unwrap();
     let archive = corpus::blob_archive(&metadata, 300 * 1024);
