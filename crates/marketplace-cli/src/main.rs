@@ -387,11 +387,11 @@ struct ServeArgs {
     #[arg(long, env = "MKT_MAX_HEADERS", value_name = "N")]
     max_headers: Option<usize>,
     /// Requests per second one client address may make, with bursts of twice as many; 0: no
-    /// limit [default: 300].
+    /// limit [default: 1000].
     #[arg(long, env = "MKT_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
     rate_limit_per_address: Option<u32>,
     /// Requests per second one API token (or one address without a token) may make, with
-    /// bursts of twice as many; 0: no limit [default: 100].
+    /// bursts of twice as many; 0: no limit [default: 500].
     #[arg(long, env = "MKT_RATE_LIMIT_PER_TOKEN", value_name = "N")]
     rate_limit_per_token: Option<u32>,
 }

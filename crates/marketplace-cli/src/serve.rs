@@ -14,8 +14,8 @@
 //! header_read_timeout_secs = 10
 //! max_concurrent_requests = 512
 //! max_headers = 100
-//! rate_limit_per_address = 300   # requests per second, bursts of twice as many; 0: none
-//! rate_limit_per_token = 100
+//! rate_limit_per_address = 1000  # requests per second, bursts of twice as many; 0: none
+//! rate_limit_per_token = 500
 //!
 //! [store]
 //! backend = "s3"                 # or "home" (the default): the home's files

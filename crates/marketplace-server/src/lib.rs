@@ -55,10 +55,12 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Most headers a request may have (default 100): more get 431.
     pub max_headers: usize,
-    /// Requests one client address may make (default 300/s, bursts of 600); `None`: no limit.
+    /// Requests one client address may make (default 1,000/s, bursts of 2,000); `None`: no
+    /// limit.
     pub rate_limit_per_address: Option<RateLimit>,
-    /// Requests one API token may make, or one address without a token (default 100/s,
-    /// bursts of 200); `None`: no limit.
+    /// Requests one API token may make, or one address without a token (default 500/s,
+    /// bursts of 1,000: an install makes about three requests per package of its graph, so
+    /// a few hundred packages install without waiting); `None`: no limit.
     pub rate_limit_per_token: Option<RateLimit>,
 }
 
@@ -72,8 +74,8 @@ impl Default for ServerConfig {
             private: false,
             header_read_timeout: Duration::from_secs(10),
             max_headers: 100,
-            rate_limit_per_address: Some(RateLimit::new(300, 600)),
-            rate_limit_per_token: Some(RateLimit::new(100, 200)),
+            rate_limit_per_address: Some(RateLimit::new(1000, 2000)),
+            rate_limit_per_token: Some(RateLimit::new(500, 1000)),
         }
     }
 }
@@ -192,10 +194,7 @@ impl Server {
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
             .route("/metrics", get(ops::metrics))
-            .route_layer(axum::middleware::from_fn_with_state(
-                self.state.clone(),
-                ops::record,
-            ))
+            .route_layer(axum::middleware::from_fn(ops::route_of))
             .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
             .method_not_allowed_fallback(|uri: Uri| async move {
                 ApiError::new(
@@ -222,7 +221,14 @@ impl Server {
             Some(limit) => router.layer(limits::layer(limits::ByAddress, limit)),
             None => router,
         };
-        router.layer(TraceLayer::new_for_http())
+        // Outside everything, so the requests refused before a route (rate-limited, timed
+        // out, over the concurrency limit) are counted too.
+        router
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                ops::record,
+            ))
+            .layer(TraceLayer::new_for_http())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting connections and

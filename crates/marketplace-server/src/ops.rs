@@ -83,13 +83,28 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> ApiResult<Response
 }
 
 /// Counter of HTTP requests answered, labelled `method`, `route` (the route's pattern, e.g.
-/// `/api/v1/archives/{hash}`) and `status`.
+/// `/api/v1/archives/{hash}`; `-` for a request answered before any route: rate-limited, timed
+/// out, or a path no route serves) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "marketplace_http_requests_total";
 /// Histogram of the time to a response's head in seconds, labelled `method` and `route`.
 pub const HTTP_REQUEST_SECONDS: &str = "marketplace_http_request_duration_seconds";
 
-/// Records every routed request in the client's metrics (when it has a collector): by route
-/// pattern, never by the path itself, so the label set stays bounded.
+/// The route pattern a response was made under, handed out to [`record`].
+#[derive(Clone)]
+pub(crate) struct Route(MatchedPath);
+
+/// Marks every routed response with its route's pattern.
+pub(crate) async fn route_of(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(Route(route));
+    }
+    response
+}
+
+/// Records every request in the client's metrics (when it has a collector), by route pattern
+/// — never by the path itself, so the label set stays bounded.
 pub(crate) async fn record(
     State(state): State<AppState>,
     request: Request,
@@ -98,23 +113,22 @@ pub(crate) async fn record(
     let Some(metrics) = state.client.metrics() else {
         return next.run(request).await;
     };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = [("method", method.as_str()), ("route", route.as_str())];
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or("-", |r| r.0.as_str());
+    let labels = [("method", method.as_str()), ("route", route)];
     metrics.timing(HTTP_REQUEST_SECONDS, started.elapsed(), &labels);
-    let status = response.status();
     metrics.counter(
         HTTP_REQUESTS_TOTAL,
         1,
         &[
             ("method", method.as_str()),
-            ("route", route.as_str()),
-            ("status", status.as_str()),
+            ("route", route),
+            ("status", response.status().as_str()),
         ],
     );
     response

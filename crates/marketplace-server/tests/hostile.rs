@@ -291,13 +291,54 @@ async fn clients_over_their_rate_limit_get_429_with_retry_after() {
         .call(Method::GET, "/api/v1/me", Some(&server.admin_token), None)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+    statuses.push(response.status());
     let mut last = StatusCode::OK;
     for _ in 0..4 {
         last = server
             .call(Method::GET, "/api/v1/me", Some(&server.admin_token), None)
             .await
             .status();
+        statuses.push(last);
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count() as u64;
+    // Refused before any route, and counted as such; the served ones under their route.
+    let metrics = server
+        .client
+        .metrics()
+        .expect("the server's metrics")
+        .snapshot();
+    let count = |route: &str, status: &str| match metrics.get(
+        marketplace_server::HTTP_REQUESTS_TOTAL,
+        &[("method", "GET"), ("route", route), ("status", status)],
+    ) {
+        Some(marketplace_core::MetricValue::Counter { value }) => *value,
+        other => panic!("{route} {status}: {other:?}"),
+    };
+    assert_eq!(count("-", "429"), limited, "every limited request");
+    assert_eq!(
+        count("/api/v1/me", "200"),
+        statuses.len() as u64 - limited,
+        "every served one"
+    );
+    // And so in the Prometheus text (read from the server itself, to the limiter's taste:
+    // the address's quota refills one request a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let text = server
+        .call(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l
+            == format!(
+                r#"marketplace_http_requests_total{{method="GET",route="-",status="429"}} {limited}"#
+            )),
+        "{text}"
+    );
     server.stop().await;
 }

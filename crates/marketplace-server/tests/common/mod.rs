@@ -47,7 +47,9 @@ impl Running {
         // reqwest's TLS stack wants a provider chosen, although these tests speak plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let home = tempfile::tempdir().expect("tempdir");
+        // Composed as `mkt serve` does: with the metrics `/metrics` exports.
         let client = MarketplaceBuilder::local(home.path())
+            .map(|b| b.metrics(Arc::new(marketplace_client::OtelMetrics::new())))
             .and_then(MarketplaceBuilder::build)
             .expect("a home");
         let root = UserName::new("root").expect("name");
