@@ -5,7 +5,6 @@
 #![deny(missing_docs)]
 
 mod accounts;
-mod encoding;
 mod error;
 mod queries;
 mod resolution;

@@ -11,7 +11,7 @@ use marketplace_core::{
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
-use crate::encoding;
+use marketplace_registry_encoding as encoding;
 use crate::error::SqliteError;
 
 /// Errors of one statement: either the contract's own (`NotFound`, `AlreadyExists`) or a

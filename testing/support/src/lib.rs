@@ -6,4 +6,5 @@
 
 pub mod corpus;
 pub mod real;
+pub mod postgres;
 pub mod s3;

@@ -1,5 +1,7 @@
-//! What the registry stores as JSON, spelled out here and versioned: a version's metadata
-//! (`versions.metadata`) and an event's kind (`events.kind`).
+//! What the SQL registries store as JSON, spelled out here and versioned: a version's metadata
+//! (`versions.metadata`) and an event's kind (`events.kind`). Shared by
+//! `marketplace-registry-sqlite` and `marketplace-registry-postgres`, so a row means the same
+//! in either database (and a migration between them copies rows unchanged).
 //!
 //! These are this crate's own types, not the core's serde form, so that a change to a core type
 //! cannot change what is on disk unnoticed (the tests below hold old rows to reading). Version 1
@@ -12,6 +14,8 @@
 //! of either version carry `license_spdx`, the normalised SPDX expression, beside `license`
 //! (as written) when the two differ — for readers of the database; this library derives it
 //! again from the text.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -25,9 +29,9 @@ use serde::{Deserialize, Serialize};
 
 /// The encoding version this library writes (events, and metadata without renamed
 /// dependencies).
-pub(crate) const ENCODING: u32 = 1;
+pub const ENCODING: u32 = 1;
 /// The newest encoding this library reads: metadata with renamed dependencies.
-pub(crate) const NEWEST: u32 = 2;
+pub const NEWEST: u32 = 2;
 
 fn v1() -> u32 {
     1
@@ -163,7 +167,7 @@ fn hex_field(field: &str, text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The row of `metadata`.
-pub(crate) fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
+pub fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
     let row = MetadataRow {
         encoding: if m.renamed_dependencies.is_empty() {
             ENCODING
@@ -217,7 +221,7 @@ pub(crate) fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
 }
 
 /// The metadata of a row; `Err` says which field does not parse.
-pub(crate) fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
+pub fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
     let row: MetadataRow = serde_json::from_str(json).map_err(|e| e.to_string())?;
     check_encoding(row.encoding, NEWEST)?;
     let id: PackageId = parsed("id", row.id.parse())?;
@@ -281,7 +285,7 @@ pub(crate) fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
 }
 
 /// The row of an event's kind.
-pub(crate) fn encode_event(kind: &EventKind) -> Result<String, String> {
+pub fn encode_event(kind: &EventKind) -> Result<String, String> {
     let url = |u: &Option<marketplace_core::HttpUrl>| u.as_ref().map(ToString::to_string);
     let row = match kind {
         EventKind::Registered { id, checksum } => EventRow::Registered {
@@ -315,7 +319,7 @@ pub(crate) fn encode_event(kind: &EventKind) -> Result<String, String> {
 }
 
 /// The kind of an event row; `Err` says what does not parse.
-pub(crate) fn decode_event(json: &str) -> Result<EventKind, String> {
+pub fn decode_event(json: &str) -> Result<EventKind, String> {
     let id = |text: &str| -> Result<PackageId, String> { parsed("id", text.parse()) };
     let optional_url = |field: &str, u: Option<Option<String>>| {
         u.map(|u| u.map(|u| parsed(field, parse_url(field, &u))).transpose())
