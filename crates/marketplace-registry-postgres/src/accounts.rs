@@ -104,7 +104,11 @@ fn spell(target: &OwnerTarget) -> (&'static str, String) {
     }
 }
 
-async fn owners(client: &impl GenericClient, location: &str, target: &str) -> QResult<Vec<UserName>> {
+async fn owners(
+    client: &impl GenericClient,
+    location: &str,
+    target: &str,
+) -> QResult<Vec<UserName>> {
     rows(
         client,
         location,
@@ -138,7 +142,11 @@ async fn insert_owner(
     Ok(())
 }
 
-async fn key_holder(client: &impl GenericClient, location: &str, key: &KeyId) -> QResult<Option<String>> {
+async fn key_holder(
+    client: &impl GenericClient,
+    location: &str,
+    key: &KeyId,
+) -> QResult<Option<String>> {
     row(
         client,
         location,
@@ -157,7 +165,9 @@ impl AccountStore for PostgresRegistry {
             || format!("create user {}", user.name),
             async |tx, location| {
                 let statement = tx
-                    .prepare_cached("INSERT INTO users (name, admin, created_at) VALUES ($1, $2, $3)")
+                    .prepare_cached(
+                        "INSERT INTO users (name, admin, created_at) VALUES ($1, $2, $3)",
+                    )
                     .await
                     .at(location)?;
                 let created = format_time(user.created_at);
@@ -358,9 +368,7 @@ impl AccountStore for PostgresRegistry {
                 decide_alone(tx, location, &key).await?;
                 let current = owners(tx, location, &key).await?;
                 if !current.contains(user) {
-                    return Err(
-                        Error::not_found(format!("{user} as an owner of {target}")).into()
-                    );
+                    return Err(Error::not_found(format!("{user} as an owner of {target}")).into());
                 }
                 if keep_one && current.len() == 1 {
                     return Err(Error::invalid(

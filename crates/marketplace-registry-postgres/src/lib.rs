@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool, Transaction};
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    ContentHash, DependencyGraph, DownloadCount, Error, MetadataUpdate, PackageId,
-    PackageMetadata, PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent,
-    ResolveOptions, Result, VersionState, check_registration,
+    ContentHash, DependencyGraph, DownloadCount, Error, MetadataUpdate, PackageId, PackageMetadata,
+    PackageRecord, PackageRef, PackageStats, Registry, RegistryEvent, ResolveOptions, Result,
+    VersionState, check_registration,
 };
 
 use crate::error::PgError;
@@ -139,7 +139,10 @@ impl PostgresRegistry {
         let location = self.location();
         let mut client = self.client(&operation()).await?;
         let result = async {
-            let tx = client.transaction().await.map_err(|e| PgError::postgres(location, &e))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| PgError::postgres(location, &e))?;
             let value = op(&tx, location).await?;
             tx.commit()
                 .await
@@ -302,9 +305,7 @@ impl Registry for PostgresRegistry {
     async fn record_download(&self, id: &PackageId) -> Result<()> {
         self.read(
             || format!("record a download of {id}"),
-            async |client, location| {
-                queries::record_download(client, location, id, today()).await
-            },
+            async |client, location| queries::record_download(client, location, id, today()).await,
         )
         .await
     }
@@ -312,9 +313,7 @@ impl Registry for PostgresRegistry {
     async fn downloads_since(&self, after: u64, limit: usize) -> Result<Vec<DownloadCount>> {
         self.read(
             || format!("read download totals after stamp {after}"),
-            async |client, location| {
-                queries::downloads_since(client, location, after, limit).await
-            },
+            async |client, location| queries::downloads_since(client, location, after, limit).await,
         )
         .await
     }

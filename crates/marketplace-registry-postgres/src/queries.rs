@@ -413,7 +413,10 @@ pub(crate) async fn get_many(
     .await?
     {
         let json: String = column(location, &version, 1)?;
-        found.insert(column(location, &version, 0)?, parse_metadata(location, &json)?);
+        found.insert(
+            column(location, &version, 0)?,
+            parse_metadata(location, &json)?,
+        );
     }
     Ok(found)
 }

@@ -16,8 +16,8 @@ pub(crate) fn connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, Str
             let certificates = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("read the CA file {}: {e}", path.display()))?;
             for certificate in certificates {
-                let certificate = certificate
-                    .map_err(|e| format!("read the CA file {}: {e}", path.display()))?;
+                let certificate =
+                    certificate.map_err(|e| format!("read the CA file {}: {e}", path.display()))?;
                 roots
                     .add(certificate)
                     .map_err(|e| format!("the CA file {}: {e}", path.display()))?;

@@ -11,8 +11,8 @@ use marketplace_core::{
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
-use marketplace_registry_encoding as encoding;
 use crate::error::SqliteError;
+use marketplace_registry_encoding as encoding;
 
 /// Errors of one statement: either the contract's own (`NotFound`, `AlreadyExists`) or a
 /// database failure to be wrapped with context.

@@ -5,6 +5,6 @@
 #![deny(missing_docs)]
 
 pub mod corpus;
-pub mod real;
 pub mod postgres;
+pub mod real;
 pub mod s3;
