@@ -45,12 +45,12 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, schemathesis against a served marketplace, fuzz runs,\n               cargo deny check licenses bans sources\n               (cargo-deny installed when missing); a gate whose tool cannot be had\n               (moto_server for S3, cargo-fuzz) prints SKIP, and fails under CI=true\n  \
+         ci           fmt check, clippy -D warnings (also the client without default features),\n               dependency invariants, rustdoc -D warnings, cargo test --workspace, the\n               conformance matrix, schemathesis against a served marketplace, fuzz runs,\n               cargo deny check licenses bans sources\n               (cargo-deny installed when missing); a gate whose tool cannot be had\n               (moto_server for S3, PostgreSQL, cargo-fuzz) prints SKIP, and fails under CI=true\n  \
          invariants   check the dependency invariants of the architecture\n  \
          api-fuzz     schemathesis against the OpenAPI document of a served marketplace (needs\n               `pip install schemathesis` and the debug mkt the tests build)\n  \
          bench-report run the SPEC §8 workloads (release build) and print measured values,\n               targets, raw baselines and ratios; --quick for a short run,\n               --only w1,w4 for a subset\n  \
          fuzz         every fuzz target (fuzz/) for --seconds N each (default 60), or the\n               targets named; needs cargo-fuzz (`cargo install --locked cargo-fuzz`)\n  \
-         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination and once over\n               HTTP (a server per check), then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external; --skip-remote;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
+         conformance  the conformance matrix (testing/matrix): every per-trait suite once per\n               backend mode, the client suite once per combination and once over\n               HTTP (a server per check), then the external backend crates.\n               Filters: --registry sqlite-file,sqlite-memory,postgres --store local,memory,objectstore-local,objectstore-memory,s3\n               --search tantivy-ram,tantivy-disk --crypto ring; --skip-external; --skip-remote;\n               --break TRAIT:MODE injects a broken backend (to see the matrix catch it)"
     );
 }
 
@@ -139,20 +139,30 @@ fn ci() -> Result<(), String> {
     if !status.success() {
         return Err("tests failed; run `cargo test --workspace` to see why".into());
     }
-    // The matrix's S3 column needs moto_server (PyPI); without it, the other columns run.
-    if tool_answers("moto_server", &["--help"]) {
-        conformance::run(&[], Some(&reports))?;
-    } else {
+    // The matrix's S3 column needs moto_server (PyPI) and its PostgreSQL row a PostgreSQL
+    // installation (Debian's postgresql); without one, the other columns and rows run.
+    let mut filters: Vec<String> = Vec::new();
+    if !tool_answers("moto_server", &["--help"]) {
         missing(
             "conformance matrix, S3 column",
             "moto_server is not installed (pip install 'moto[server]'; .ci/run installs it)",
         )?;
-        let local_only = [
+        filters.extend([
             "--store".to_string(),
             "local,memory,objectstore-local,objectstore-memory".to_string(),
-        ];
-        conformance::run(&local_only, Some(&reports))?;
+        ]);
     }
+    if !postgres_installed() {
+        missing(
+            "conformance matrix, PostgreSQL rows",
+            "PostgreSQL is not installed (apt-get install postgresql; .ci/run installs it)",
+        )?;
+        filters.extend([
+            "--registry".to_string(),
+            "sqlite-file,sqlite-memory".to_string(),
+        ]);
+    }
+    conformance::run(&filters, Some(&reports))?;
     if tool_answers("schemathesis", &["--version"]) {
         schemathesis::run(&workspace_root())?;
     } else {
@@ -264,6 +274,20 @@ fn tool_answers(program: &str, args: &[&str]) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether PostgreSQL's server binaries are here: `initdb` on PATH, or under Debian's
+/// `/usr/lib/postgresql/<major>/bin` (where the `postgresql` package puts it), as the test
+/// harness looks for them.
+fn postgres_installed() -> bool {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("initdb").is_file()));
+    on_path
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|majors| {
+            majors
+                .flatten()
+                .any(|m| m.path().join("bin").join("initdb").is_file())
+        })
 }
 
 /// A gate that cannot run for want of a tool: a visible SKIP line on a developer's machine, a

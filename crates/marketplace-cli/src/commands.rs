@@ -160,7 +160,18 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
         _ => None,
     };
     let store = served.as_ref().and_then(|(_, store)| store.clone());
-    let home = Home::open(root, access, store, out).await?;
+    let database_url = cli
+        .database_url
+        .clone()
+        .map(Some)
+        .or_else(|| served.as_ref().and_then(|(s, _)| s.database.clone()));
+    let database = match database_url {
+        Some(url) => Some(crate::database::open(url.as_deref()).await?),
+        None => None,
+    };
+    let location = database.as_ref().map(|d| d.location.clone());
+    let backends = home::Backends { store, database };
+    let home = Home::open(root, access, backends, out).await?;
     if let Some(key) = &home.created_key
         && !matches!(cli.command, Command::Init)
         && !out.is_json()
@@ -190,7 +201,7 @@ pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -
         home.require_writable(command)?;
     }
     if let Some((settings, _)) = served {
-        return crate::serve::serve(home, settings, out).await;
+        return crate::serve::serve(home, settings, location, out).await;
     }
     execute_named(cli.command, &home, out).await
 }
@@ -1784,7 +1795,7 @@ async fn demo(home: Option<PathBuf>, packages: Option<PathBuf>, out: &Output) ->
     };
     let started = Instant::now();
     out.step(&format!("a fresh marketplace in {}", root.display()));
-    let home = Home::open(root.clone(), home::Access::Create, None, out).await?;
+    let home = Home::open(root.clone(), home::Access::Create, Default::default(), out).await?;
     let client = &home.client;
     let key = home.load_key(home::DEFAULT_KEY).await?;
     out.line(format!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use marketplace_client::{MarketplaceBuilder, MarketplaceClient};
 use marketplace_core::{Key, KeyPair, PackageStore, TrustLevel};
 
+use crate::database::Database;
 use crate::output::Output;
 use crate::{CliError, CliResult, exit};
 
@@ -138,6 +139,15 @@ fn is_key_name(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Backends that take the place of the home's own (`mkt serve --store s3`, `--database-url`).
+#[derive(Clone, Default)]
+pub(crate) struct Backends {
+    /// Where the archives live instead of the home's `store/`.
+    pub(crate) store: Option<Arc<dyn PackageStore>>,
+    /// The registry and account store instead of the home's SQLite file.
+    pub(crate) database: Option<Database>,
+}
+
 impl Home {
     /// The home's directory, its marketplace and its writer lock (held until dropped), for a
     /// command that hands the marketplace to something longer-lived (`mkt serve`).
@@ -151,12 +161,13 @@ impl Home {
     /// command makes the home (with a key `default`, trusted `ultimate`) when there is none.
     /// A missing home for a reader or a writer is an error (exit 3) naming `mkt init`.
     ///
-    /// `store`, when given, keeps the archives instead of the home's `store/` (`mkt serve`
-    /// with an S3 bucket); a reader never uses it.
+    /// `backends.store`, when given, keeps the archives instead of the home's `store/` (`mkt
+    /// serve` with an S3 bucket); a reader never uses it. `backends.database`, when given, is
+    /// the registry and account store instead of the home's SQLite file (`--database-url`).
     pub(crate) async fn open(
         root: PathBuf,
         access: Access,
-        store: Option<Arc<dyn PackageStore>>,
+        backends: Backends,
         out: &Output,
     ) -> CliResult<Home> {
         tracing::info!(home = %root.display(), ?access, "opening the marketplace home");
@@ -164,13 +175,18 @@ impl Home {
             return Err(missing_home(&root));
         }
         if access == Access::Read {
-            let client = MarketplaceBuilder::local_reader(&root)
-                .and_then(MarketplaceBuilder::build)
-                .map_err(|e| {
-                    CliError::from(e).with_hint(
-                        "check that MKT_HOME (or --home) points to a marketplace directory",
-                    )
-                })?;
+            let builder = MarketplaceBuilder::local_reader(&root).map_err(|e| {
+                CliError::from(e)
+                    .with_hint("check that MKT_HOME (or --home) points to a marketplace directory")
+            })?;
+            let builder = match &backends.database {
+                Some(database) => database.compose(builder, &root, true)?,
+                None => builder,
+            };
+            let client = builder.build().map_err(|e| {
+                CliError::from(e)
+                    .with_hint("check that MKT_HOME (or --home) points to a marketplace directory")
+            })?;
             // The index lags (events, or download totals a reader recorded: installs count
             // downloads) or is damaged. With no writer at work, this reader takes the free
             // lock and brings the index up to date on disk, so search shows current downloads
@@ -187,7 +203,11 @@ impl Home {
                     || client.downloads_pending().await.unwrap_or(false));
             if behind && let Some(lock) = try_lock(&root) {
                 drop(client);
-                let mut home = Self::open_with(root, false, None).await?;
+                let backends = Backends {
+                    store: None,
+                    database: backends.database,
+                };
+                let mut home = Self::open_with(root, false, backends).await?;
                 home._lock = Some(lock);
                 return Ok(home);
             }
@@ -195,31 +215,34 @@ impl Home {
         }
         fs::create_dir_all(&root).map_err(|e| io_error(format!("create {}", root.display()), e))?;
         let lock = lock(&root, out)?;
-        let mut home = Self::open_with(root, access == Access::Create, store).await?;
+        let mut home = Self::open_with(root, access == Access::Create, backends).await?;
         home._lock = lock;
         Ok(home)
     }
 
-    async fn open_with(
-        root: PathBuf,
-        create: bool,
-        store: Option<Arc<dyn PackageStore>>,
-    ) -> CliResult<Home> {
-        let client = MarketplaceBuilder::local(&root)
-            .map(|builder| match store {
-                Some(store) => builder.store(store),
-                None => builder,
-            })
-            .and_then(MarketplaceBuilder::build)
-            .map_err(|e| {
-                // A busy home (another process holds a lock) is a transient backend error.
-                let hint = if e.is_transient() {
-                    "another mkt is using this home; wait for it to finish"
-                } else {
-                    "check that MKT_HOME (or --home) points to a writable marketplace directory"
+    async fn open_with(root: PathBuf, create: bool, backends: Backends) -> CliResult<Home> {
+        let built = match MarketplaceBuilder::local(&root) {
+            Ok(builder) => {
+                let builder = match backends.store {
+                    Some(store) => builder.store(store),
+                    None => builder,
                 };
-                CliError::from(e).with_hint(hint)
-            })?;
+                match &backends.database {
+                    Some(database) => database.compose(builder, &root, false)?.build(),
+                    None => builder.build(),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let client = built.map_err(|e| {
+            // A busy home (another process holds a lock) is a transient backend error.
+            let hint = if e.is_transient() {
+                "another mkt is using this home; wait for it to finish"
+            } else {
+                "check that MKT_HOME (or --home) points to a writable marketplace directory"
+            };
+            CliError::from(e).with_hint(hint)
+        })?;
         if client.is_read_only() {
             return Self::reading(root, client).await;
         }

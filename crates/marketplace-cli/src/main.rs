@@ -5,6 +5,7 @@
 mod accounts;
 mod commands;
 mod config;
+mod database;
 mod home;
 mod output;
 mod remote;
@@ -72,6 +73,19 @@ struct Cli {
     /// they need the network.
     #[arg(long, global = true, env = "MKT_OFFLINE")]
     offline: bool,
+    /// Keep the home's registry and accounts in this PostgreSQL database
+    /// (`postgres://user:password@host:port/db`), shared by every server and home that names
+    /// it, instead of the home's SQLite file; `PG*` variables fill in what the URL leaves out.
+    /// `mkt serve` also reads `[registry]` in its --config file.
+    #[arg(
+        long,
+        global = true,
+        env = "MKT_DATABASE_URL",
+        value_name = "URL",
+        conflicts_with = "registry",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,

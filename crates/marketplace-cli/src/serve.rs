@@ -17,6 +17,10 @@
 //! rate_limit_per_address = 1000  # requests per second, bursts of twice as many; 0: none
 //! rate_limit_per_token = 500
 //!
+//! [registry]
+//! backend = "postgres"           # or "home" (the default): the home's SQLite file
+//! url = "postgres://mkt@db.internal:5432/marketplace"   # default: the PG* environment
+//!
 //! [store]
 //! backend = "s3"                 # or "home" (the default): the home's files
 //! bucket = "marketplace"
@@ -26,9 +30,10 @@
 //! allow_http = true
 //! ```
 //!
-//! The registry, the search index and the trust store are the home's. S3 credentials come only
-//! from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from a file or
-//! the command line. A file that does not parse, names a key this version does not know, or
+//! The trust store is the home's; so are the registry and the search index unless `[registry]`
+//! (or `--database-url`) names a PostgreSQL database. S3 credentials come only from the
+//! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from a file or the command
+//! line; a database password only from `PGPASSWORD` or `MKT_DATABASE_URL`, never from a file. A file that does not parse, names a key this version does not know, or
 //! sets a value out of range is refused before anything is opened, naming the file and the key.
 
 use std::net::SocketAddr;
@@ -55,6 +60,16 @@ pub(crate) enum StoreBackend {
     S3,
 }
 
+/// Where the registry and accounts of a served home live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RegistryBackend {
+    /// The home's SQLite file.
+    Home,
+    /// A PostgreSQL database, shared by every server on it.
+    Postgres,
+}
+
 /// `server.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +79,17 @@ struct ServerFile {
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
+    registry: RegistryFile,
+    #[serde(default)]
     store: StoreFile,
+}
+
+/// `[registry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    backend: Option<RegistryBackend>,
+    url: Option<String>,
 }
 
 /// `[limits]`.
@@ -110,6 +135,9 @@ pub(crate) struct Settings {
     pub(crate) config: ServerConfig,
     /// `None`: the home's store.
     pub(crate) s3: Option<S3Settings>,
+    /// `Some`: the registry is a PostgreSQL database, at this URL (`None`: as the PG*
+    /// environment says). `None`: the home's own, unless `--database-url` says otherwise.
+    pub(crate) database: Option<Option<String>>,
 }
 
 fn invalid(message: String, hint: &str) -> CliError {
@@ -120,7 +148,7 @@ fn invalid(message: String, hint: &str) -> CliError {
     }
 }
 
-const FILE_HINT: &str = "the keys are listen, private, [limits] (max_archive_bytes, max_batch_bytes, request_timeout_secs, header_read_timeout_secs, max_concurrent_requests, max_headers, rate_limit_per_address, rate_limit_per_token) and [store] (backend = \"home\" or \"s3\", bucket, endpoint, region, prefix, allow_http); see docs/DEPLOYMENT.md";
+const FILE_HINT: &str = "the keys are listen, private, [limits] (max_archive_bytes, max_batch_bytes, request_timeout_secs, header_read_timeout_secs, max_concurrent_requests, max_headers, rate_limit_per_address, rate_limit_per_token), [registry] (backend = \"home\" or \"postgres\", url) and [store] (backend = \"home\" or \"s3\", bucket, endpoint, region, prefix, allow_http); see docs/DEPLOYMENT.md";
 
 /// Reads `path` as a `server.toml`.
 fn read_file(path: &Path) -> CliResult<ServerFile> {
@@ -270,7 +298,33 @@ impl Settings {
                 allow_http: args.s3_allow_http.or(store.allow_http).unwrap_or(false),
             }),
         };
-        Ok(Settings { listen, config, s3 })
+        let registry = &file.registry;
+        let database = match registry.backend.unwrap_or(RegistryBackend::Home) {
+            RegistryBackend::Home if registry.url.is_some() => {
+                return Err(invalid(
+                    "a database url is set under [registry], but the registry is the home's".into(),
+                    "choose PostgreSQL with backend = \"postgres\" under [registry], or remove the url",
+                ));
+            }
+            RegistryBackend::Home => None,
+            RegistryBackend::Postgres => {
+                if let Some(url) = &registry.url
+                    && has_password(url)
+                {
+                    return Err(invalid(
+                        "the database url under [registry] holds a password".into(),
+                        "keep passwords out of files: set PGPASSWORD, or the whole URL in MKT_DATABASE_URL",
+                    ));
+                }
+                Some(registry.url.clone())
+            }
+        };
+        Ok(Settings {
+            listen,
+            config,
+            s3,
+            database,
+        })
     }
 
     /// The store to serve from instead of the home's, opened.
@@ -310,8 +364,22 @@ fn open_s3(settings: &S3Settings) -> CliResult<Arc<dyn PackageStore>> {
     })
 }
 
+/// Whether a PostgreSQL URL or conninfo string carries a password.
+fn has_password(url: &str) -> bool {
+    let userinfo = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(userinfo, _)| userinfo);
+    userinfo.is_some_and(|u| u.contains(':')) || url.contains("password=")
+}
+
 /// Serves `home` until SIGINT or SIGTERM, once every request in flight has finished.
-pub(crate) async fn serve(home: Home, settings: Settings, out: &Output) -> CliResult {
+pub(crate) async fn serve(
+    home: Home,
+    settings: Settings,
+    home_database: Option<String>,
+    out: &Output,
+) -> CliResult {
     // Before the address is printed: whoever reads it may stop the server at once.
     let shutdown = marketplace_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -342,8 +410,12 @@ pub(crate) async fn serve(home: Home, settings: Settings, out: &Output) -> CliRe
         ),
         None => String::new(),
     };
+    let registry = match home_database {
+        Some(location) => format!(", registry in {location}"),
+        None => String::new(),
+    };
     out.note(&format!(
-        "serving the marketplace at {}{archives}{}; stop with Ctrl-C",
+        "serving the marketplace at {}{registry}{archives}{}; stop with Ctrl-C",
         root.display(),
         if settings.config.private {
             " (private: every request needs a token)"

@@ -64,6 +64,10 @@ pub mod backends {
     #[cfg(feature = "sqlite")]
     pub use marketplace_registry_sqlite as sqlite;
 
+    /// `Registry` and `AccountStore` on PostgreSQL (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    pub use marketplace_registry_postgres as postgres;
+
     /// `PackageStore` on this machine: a local directory or memory (feature `localstore`).
     #[cfg(feature = "localstore")]
     pub use marketplace_store_local as localstore;

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run -p marketplace-matrix -- \
-//!     [--registry sqlite-file,sqlite-memory] [--store local,memory,objectstore-local,objectstore-memory,s3] \
+//!     [--registry sqlite-file,sqlite-memory,postgres] [--store local,memory,objectstore-local,objectstore-memory,s3] \
 //!     [--search tantivy-ram,tantivy-disk] [--crypto ring] [--json PATH] \
 //!     [--reports DIR] [--skip-external] [--skip-remote] [--break registry:sqlite-memory]
 //! ```

@@ -13,16 +13,18 @@ use marketplace_core::{
     SearchEngine, VersionState, async_trait,
 };
 use marketplace_crypto_ring::RingCryptoVerifier;
+use marketplace_registry_postgres::PostgresRegistry;
 use marketplace_registry_sqlite::SqliteRegistry;
 use marketplace_search_tantivy::TantivySearchEngine;
 use marketplace_store_local::LocalPackageStore;
 use marketplace_store_objectstore::{ObjectStorePackageStore, S3Config};
+use marketplace_testing::postgres::PostgresServer;
 use marketplace_testing::s3::S3Server;
 
 /// The dimensions and their modes. The names match what the backend crates' conformance tests
 /// call their reports (`SuiteReport::named`).
 pub(crate) const DIMENSIONS: [(&str, &[&str]); 4] = [
-    ("registry", &["sqlite-file", "sqlite-memory"]),
+    ("registry", &["sqlite-file", "sqlite-memory", "postgres"]),
     (
         "store",
         &[
@@ -42,6 +44,8 @@ pub(crate) struct Env {
     dir: tempfile::TempDir,
     next: AtomicUsize,
     s3: Option<S3Server>,
+    /// One server for the run; each registry gets a database of its own.
+    postgres: Option<PostgresServer>,
     broken: Option<(String, String)>,
 }
 
@@ -67,6 +71,17 @@ impl Env {
         } else {
             None
         };
+        let postgres = if selected[0].iter().any(|m| m == "postgres") {
+            if !PostgresServer::available() {
+                eprintln!(
+                    "error: the postgres registry mode needs PostgreSQL (apt-get install postgresql), or leave it out with --registry sqlite-file,sqlite-memory"
+                );
+                std::process::exit(1);
+            }
+            PostgresServer::start()
+        } else {
+            None
+        };
         Env {
             dir: or_exit(
                 "scratch",
@@ -81,6 +96,7 @@ impl Env {
             ),
             next: AtomicUsize::new(0),
             s3,
+            postgres,
             broken,
         }
     }
@@ -103,6 +119,7 @@ impl Env {
                 mode,
                 SqliteRegistry::open(self.scratch().join("registry.sqlite3")),
             )),
+            "postgres" => Arc::new(self.postgres_registry()),
             _ => Arc::new(or_exit(mode, SqliteRegistry::open_in_memory())),
         };
         if self.is_broken("registry", mode) {
@@ -110,6 +127,25 @@ impl Env {
         } else {
             registry
         }
+    }
+
+    /// A registry on a new, empty database of the run's PostgreSQL server.
+    fn postgres_registry(&self) -> PostgresRegistry {
+        let Some(server) = &self.postgres else {
+            eprintln!("error: the postgres mode was chosen but no PostgreSQL server runs");
+            std::process::exit(1);
+        };
+        let name = format!("matrix{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let url = server.create_database(&name).unwrap_or_else(|e| {
+            eprintln!("error: could not make the postgres backend: {e}");
+            std::process::exit(1);
+        });
+        // The constructors are synchronous (the kit's factories are); the matrix runs on a
+        // multi-threaded runtime, so this worker may block on the connection.
+        let connected = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(PostgresRegistry::connect(&url))
+        });
+        or_exit("postgres", connected)
     }
 
     pub(crate) fn store(&self, mode: &str) -> Arc<dyn PackageStore> {
