@@ -7,4 +7,5 @@
 /// The synthetic corpus, shared with the other benchmarks and tests.
 pub use marketplace_testing::corpus;
 pub mod http;
+pub mod postgres;
 pub mod workloads;

@@ -194,6 +194,10 @@ async fn main() {
         eprintln!("W8 peak memory (child process)…");
         rows.push(w8(100_000));
     }
+    if wanted("w11") {
+        eprintln!("W11 PostgreSQL registry beside SQLite (100k packages)…");
+        rows.extend(marketplace_benches::postgres::w11_postgres(mode).await);
+    }
     if wanted("w9") {
         eprintln!("W9 HTTP server (mkt serve under wrk)…");
         rows.extend(marketplace_benches::http::w9_http(mode).await);

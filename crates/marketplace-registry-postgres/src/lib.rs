@@ -57,7 +57,7 @@ impl std::fmt::Debug for PostgresRegistry {
 }
 
 /// Converts a statement's result into the public one, saying what was being done.
-fn finish<T>(result: QResult<T>, operation: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn finish<T>(result: QResult<T>, operation: impl FnOnce() -> String) -> Result<T> {
     result.map_err(|e| match e {
         QueryError::Contract(e) => e,
         QueryError::Db(e) => e.during(operation()),
@@ -153,6 +153,22 @@ impl PostgresRegistry {
         finish(result, operation)
     }
 
+    /// Brings the planner's statistics up to date each time the registry has doubled in size
+    /// since they were last taken (from 4,096 versions on): a bulk import outgrows them
+    /// faster than autovacuum's minute-long naps notice, and a plan made for a small table
+    /// (a sequential scan inside the resolution's recursive query) turns milliseconds into
+    /// seconds. Best effort: a failure leaves it to autovacuum.
+    async fn refresh_statistics(&self) {
+        let Ok(client) = self.client("refresh statistics").await else {
+            return;
+        };
+        if let Ok(true) = queries::statistics_stale(&client, self.location()).await {
+            let _ = client
+                .batch_execute("ANALYZE packages, versions, dependencies, version_authors")
+                .await;
+        }
+    }
+
     pub(crate) async fn read_version_states(
         &self,
         package: &PackageRef,
@@ -185,7 +201,10 @@ impl Registry for PostgresRegistry {
         let mut ids = self
             .write(
                 || format!("register {}", items[0].id),
-                async |tx, location| queries::insert_versions(tx, location, &items).await,
+                async |tx, location| {
+                    let rows = std::future::ready(queries::encode_rows(location, &items));
+                    queries::insert_versions(tx, location, &items, rows).await
+                },
             )
             .await?;
         ids.pop()
@@ -209,12 +228,29 @@ impl Registry for PostgresRegistry {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let items: Vec<PackageMetadata> = items.into_iter().map(|(m, _)| m).collect();
-        self.write(
-            || format!("register a batch of {} versions", items.len()),
-            async |tx, location| queries::insert_versions(tx, location, &items).await,
-        )
-        .await
+        let items: Arc<Vec<PackageMetadata>> =
+            Arc::new(items.into_iter().map(|(m, _)| m).collect());
+        // Encoding the rows is a third of a big batch's time: it runs on another thread while
+        // the first statements go to the server.
+        let encoding = {
+            let (items, location) = (Arc::clone(&items), self.location().to_owned());
+            tokio::task::spawn_blocking(move || queries::encode_rows(&location, &items))
+        };
+        let ids = self
+            .write(
+                || format!("register a batch of {} versions", items.len()),
+                async |tx, location| {
+                    let rows = async {
+                        encoding.await.map_err(|e| {
+                            QueryError::Db(PgError::Config(format!("encoding the batch: {e}")))
+                        })?
+                    };
+                    queries::insert_versions(tx, location, &items, rows).await
+                },
+            )
+            .await?;
+        self.refresh_statistics().await;
+        Ok(ids)
     }
 
     async fn get(&self, id: &PackageId) -> Result<PackageMetadata> {

@@ -100,7 +100,7 @@ pub(crate) fn column<'r, T: tokio_postgres::types::FromSql<'r>>(
         .map_err(|e| corrupt(location, &format!("column {index}"), e))
 }
 
-fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetadata> {
+pub(crate) fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetadata> {
     encoding::decode_metadata(json).map_err(|e| corrupt(location, "package metadata", e))
 }
 
@@ -226,13 +226,21 @@ async fn append_events(
     Ok(())
 }
 
+/// The stored rows of `items`' metadata, in order.
+pub(crate) fn encode_rows(location: &str, items: &[PackageMetadata]) -> QResult<Vec<String>> {
+    items.iter().map(|m| metadata_row(location, m)).collect()
+}
+
 /// Registers `items` (validated, distinct) and their `Registered` events inside `tx`, in a
-/// handful of set-based statements whatever the batch's size. `AlreadyExists` names the first
-/// version that is registered already.
+/// handful of set-based statements whatever the batch's size. `rows` yields their stored
+/// metadata rows ([`encode_rows`]), awaited only once the first statements are done, so a big
+/// batch is encoded on another thread meanwhile. `AlreadyExists` names the first version that
+/// is registered already.
 pub(crate) async fn insert_versions(
     tx: &impl GenericClient,
     location: &str,
     items: &[PackageMetadata],
+    rows_of: impl Future<Output = QResult<Vec<String>>>,
 ) -> QResult<Vec<PackageId>> {
     lock_log(tx, location).await?;
     let keys: Vec<String> = items.iter().map(|m| m.id.canonical()).collect();
@@ -291,29 +299,72 @@ pub(crate) async fn insert_versions(
         );
     }
     let versions: Vec<String> = items.iter().map(|m| m.id.version.to_string()).collect();
-    let json = items
-        .iter()
-        .map(|m| metadata_row(location, m))
-        .collect::<QResult<Vec<String>>>()?;
+    // Four independent writes, pipelined on the connection: each is prepared here while the
+    // server runs the one before (the server still runs them in this order, in this
+    // transaction).
+    let versions_written = async {
+        let json = rows_of.await?;
+        execute(
+            tx,
+            location,
+            "INSERT INTO versions (ord, package_id, id_key, version, metadata)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+            &[&ords, &packages, &keys, &versions, &json],
+        )
+        .await
+    };
+    let events = async {
+        let events: Vec<EventKind> = items
+            .iter()
+            .map(|m| EventKind::Registered {
+                id: m.id.clone(),
+                checksum: m.checksum.clone(),
+            })
+            .collect();
+        append_events(tx, location, &events).await
+    };
+    futures_util::future::try_join4(
+        versions_written,
+        insert_authors(tx, location, items, &ords),
+        insert_dependencies(tx, location, items, &ords),
+        events,
+    )
+    .await?;
+    Ok(items.iter().map(|m| m.id.clone()).collect())
+}
+
+/// The packages each version depends on, each once: the edges the resolution prefetch walks.
+async fn insert_dependencies(
+    tx: &impl GenericClient,
+    location: &str,
+    items: &[PackageMetadata],
+    ords: &[i64],
+) -> QResult<()> {
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for (metadata, ord) in items.iter().zip(ords) {
+        let mut packages: Vec<String> = metadata
+            .all_dependencies()
+            .map(|(package, _)| package.canonical())
+            .collect();
+        packages.sort_unstable();
+        packages.dedup();
+        for package in packages {
+            from.push(*ord);
+            to.push(package);
+        }
+    }
+    if from.is_empty() {
+        return Ok(());
+    }
     execute(
         tx,
         location,
-        "INSERT INTO versions (ord, package_id, id_key, version, metadata)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
-        &[&ords, &packages, &keys, &versions, &json],
+        "INSERT INTO dependencies (version_ord, package_key)
+         SELECT * FROM unnest($1::bigint[], $2::text[])",
+        &[&from, &to],
     )
     .await?;
-
-    insert_authors(tx, location, items, &ords).await?;
-    let events: Vec<EventKind> = items
-        .iter()
-        .map(|m| EventKind::Registered {
-            id: m.id.clone(),
-            checksum: m.checksum.clone(),
-        })
-        .collect();
-    append_events(tx, location, &events).await?;
-    Ok(items.iter().map(|m| m.id.clone()).collect())
+    Ok(())
 }
 
 /// Numbers each version among its authors' versions (each author's own gap-free count).
@@ -454,6 +505,62 @@ pub(crate) async fn version_states(
         return Err(Error::not_found(format!("package {package}")).into());
     }
     states_from(location, &found, 0)
+}
+
+/// Every version (state and metadata) of every package reachable from `root` through the
+/// dependency edges of any version, in one recursive query; `None` when there are more than
+/// `cap` (a graph so wide that fetching all of it would cost more than it saves).
+pub(crate) async fn reachable(
+    client: &impl GenericClient,
+    location: &str,
+    root: &PackageId,
+    cap: usize,
+) -> QResult<Option<Reachable>> {
+    let found = rows(
+        client,
+        location,
+        "WITH RECURSIVE reach (package_id) AS (
+             SELECT package_id FROM versions WHERE id_key = $1
+             UNION
+             SELECT p.id FROM reach r
+             JOIN versions v ON v.package_id = r.package_id
+             JOIN dependencies d ON d.version_ord = v.ord
+             JOIN packages p ON p.key = d.package_key
+         )
+         SELECT p.key, v.version, v.yank_reason, v.yanked_at, v.id_key, v.metadata
+         FROM reach r JOIN packages p ON p.id = r.package_id
+         JOIN versions v ON v.package_id = r.package_id
+         LIMIT $2",
+        &[&root.canonical(), &sql_int(cap.saturating_add(1))],
+    )
+    .await?;
+    if found.len() > cap {
+        return Ok(None);
+    }
+    let mut reached = Reachable::default();
+    let mut by_package: HashMap<String, Vec<Row>> = HashMap::new();
+    for version in found {
+        // Kept as stored: the resolver reads the metadata of about one version in three, and
+        // only those are parsed.
+        reached.metadata.insert(
+            column(location, &version, 4)?,
+            column(location, &version, 5)?,
+        );
+        let key: String = column(location, &version, 0)?;
+        by_package.entry(key).or_default().push(version);
+    }
+    for (key, rows) in by_package {
+        reached.states.insert(key, states_from(location, &rows, 1)?);
+    }
+    Ok(Some(reached))
+}
+
+/// What [`reachable`] read: version states by package key, stored metadata rows (not yet
+/// parsed: see [`parse_metadata`]) by id key.
+#[derive(Default)]
+pub(crate) struct Reachable {
+    pub(crate) states: HashMap<String, Vec<VersionState>>,
+    pub(crate) metadata: HashMap<String, String>,
 }
 
 /// The version states of every package of `packages` (canonical keys) that exists, in one
@@ -778,6 +885,23 @@ pub(crate) async fn events_since(
         ));
     }
     Ok(events)
+}
+
+/// Whether `versions` holds at least 4,096 rows and twice as many as when the planner last
+/// counted them (`pg_class.reltuples`, -1 before the first ANALYZE).
+pub(crate) async fn statistics_stale(client: &impl GenericClient, location: &str) -> QResult<bool> {
+    let found = row(
+        client,
+        location,
+        "SELECT (SELECT value FROM counters WHERE name = 'version'),
+                (SELECT reltuples::bigint FROM pg_class WHERE oid = 'versions'::regclass)",
+        &[],
+    )
+    .await?
+    .ok_or_else(|| corrupt(location, "counters", "no version counter"))?;
+    let versions: i64 = column(location, &found, 0)?;
+    let counted: i64 = column(location, &found, 1)?;
+    Ok(versions >= 4_096 && versions >= counted.max(1).saturating_mul(2))
 }
 
 /// The `seq` of the newest event (0 for an empty log): the event counter, which commits with

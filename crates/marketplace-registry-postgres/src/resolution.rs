@@ -1,6 +1,9 @@
 //! Dependency resolution in a few set-based queries instead of a round trip per read.
 //!
-//! Before the core's resolver runs, the graph is fetched level by level on one connection:
+//! Before the core's resolver runs, the graph is fetched on one connection: in one recursive
+//! query, every version of every package reachable from the root through the dependency
+//! edges stored at registration, when that is at most `MAX_REACHABLE` versions. A wider graph
+//! is fetched level by level:
 //! the version lists of every package the level names (one query, `key = ANY($1)`), then the
 //! metadata of the version each requirement would pick — the highest match that is not yanked,
 //! as the resolver tries first — (one query), whose dependencies make the next level. A
@@ -9,7 +12,7 @@
 //! live, so the hint can only save trips, never change the answer.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -21,6 +24,10 @@ use marketplace_core::{
 use crate::PostgresRegistry;
 use crate::queries::{self, QResult};
 
+/// Most versions the one-query prefetch reads (every version of every reachable package);
+/// a wider graph is fetched level by level instead.
+const MAX_REACHABLE: usize = 2_000;
+
 /// Most levels fetched ahead; deeper graphs are read live past them.
 const MAX_LEVELS: usize = 32;
 
@@ -29,6 +36,8 @@ pub(crate) struct Prefetched<'a> {
     registry: &'a PostgresRegistry,
     states: Mutex<HashMap<String, Vec<VersionState>>>,
     metadata: Mutex<HashMap<String, PackageMetadata>>,
+    /// Stored rows read by the one-query prefetch, parsed when the resolver asks.
+    rows: Mutex<HashMap<String, String>>,
 }
 
 impl<'a> Prefetched<'a> {
@@ -39,6 +48,7 @@ impl<'a> Prefetched<'a> {
             registry,
             states: Mutex::new(HashMap::new()),
             metadata: Mutex::new(HashMap::new()),
+            rows: Mutex::new(HashMap::new()),
         };
         if let Ok(client) = registry.client("prefetch a dependency graph").await {
             let location = registry.location();
@@ -53,6 +63,13 @@ impl<'a> Prefetched<'a> {
         location: &str,
         root: &PackageId,
     ) -> QResult<()> {
+        // Usually one query: the whole reachable graph, every version.
+        if let Some(reached) = queries::reachable(client, location, root, MAX_REACHABLE).await? {
+            self.lock_states().extend(reached.states);
+            *lock(&self.rows) = reached.metadata;
+            return Ok(());
+        }
+        // Too wide for that: level by level, the versions the requirements would pick.
         let mut fetched = queries::get_many(client, location, &[root.canonical()]).await?;
         let mut seen: HashSet<String> = HashSet::new();
         seen.insert(root.package().canonical());
@@ -103,17 +120,19 @@ impl<'a> Prefetched<'a> {
         Ok(())
     }
 
-    fn lock_states(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<VersionState>>> {
-        self.states
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_states(&self) -> MutexGuard<'_, HashMap<String, Vec<VersionState>>> {
+        lock(&self.states)
     }
 
-    fn lock_metadata(&self) -> std::sync::MutexGuard<'_, HashMap<String, PackageMetadata>> {
-        self.metadata
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_metadata(&self) -> MutexGuard<'_, HashMap<String, PackageMetadata>> {
+        lock(&self.metadata)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]
@@ -127,9 +146,17 @@ impl ResolutionSource for Prefetched<'_> {
     }
 
     async fn metadata(&self, id: &PackageId) -> Result<PackageMetadata> {
-        let cached = self.lock_metadata().get(&id.canonical()).cloned();
-        match cached {
-            Some(metadata) => Ok(metadata),
+        let key = id.canonical();
+        let cached = self.lock_metadata().get(&key).cloned();
+        if let Some(metadata) = cached {
+            return Ok(metadata);
+        }
+        let row = lock(&self.rows).remove(&key);
+        match row {
+            Some(row) => crate::finish(
+                queries::parse_metadata(self.registry.location(), &row),
+                || format!("read {id}"),
+            ),
             None => self.registry.read_metadata(id).await,
         }
     }

@@ -21,9 +21,12 @@ CREATE TABLE packages (
 );
 CREATE INDEX packages_by_download_stamp ON packages (download_stamp) WHERE download_stamp > 0;
 
+-- The rows registrations write in bulk (versions, their authors and dependencies) carry no
+-- FOREIGN KEY: the registry writes each only in the transaction that writes or reads its
+-- parent, and a foreign key costs a trigger per row (a third of a batch's time).
 CREATE TABLE versions (
     ord         bigint PRIMARY KEY,                 -- registration order: 1, 2, 3, ... no gaps
-    package_id  bigint NOT NULL REFERENCES packages (id),
+    package_id  bigint NOT NULL,                    -- packages (id)
     id_key      text NOT NULL UNIQUE,               -- canonical "name@version-without-build"
     version     text NOT NULL,                      -- the version as registered
     metadata    text NOT NULL,                      -- marketplace-registry-encoding's row
@@ -41,8 +44,16 @@ CREATE TABLE authors (
 CREATE TABLE version_authors (
     author      text NOT NULL,
     ord         bigint NOT NULL,
-    version_ord bigint NOT NULL REFERENCES versions (ord),
+    version_ord bigint NOT NULL,                    -- versions (ord)
     PRIMARY KEY (author, ord)
+);
+
+-- Which packages each version depends on (plain and renamed, each package once): the edges
+-- a resolution's prefetch follows in one recursive query.
+CREATE TABLE dependencies (
+    version_ord bigint NOT NULL,                    -- versions (ord)
+    package_key text NOT NULL,                      -- packages (key), maybe not registered yet
+    PRIMARY KEY (version_ord, package_key)
 );
 
 CREATE TABLE downloads (
