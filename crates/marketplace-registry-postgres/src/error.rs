@@ -61,14 +61,24 @@ pub(crate) fn is_transient(error: &tokio_postgres::Error) -> bool {
     if let Some(code) = error.code() {
         return TRANSIENT.contains(code) || code.code().starts_with("08");
     }
+    // A refused certificate or handshake arrives wrapped in an I/O error, and no retry
+    // changes it.
+    let mut io = false;
     let mut source = error.source();
     while let Some(cause) = source {
-        if cause.is::<std::io::Error>() {
-            return true;
+        #[cfg(feature = "tls")]
+        if cause.is::<rustls::Error>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return false;
         }
+        io |= cause.is::<std::io::Error>();
         source = cause.source();
     }
-    false
+    io
 }
 
 /// The server's own words for a database error (severity, SQLSTATE, message, detail), or the

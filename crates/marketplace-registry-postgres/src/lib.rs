@@ -88,17 +88,17 @@ impl PostgresRegistry {
     /// when the database was written by a newer library (left untouched).
     pub async fn open(options: PostgresOptions) -> Result<Self> {
         let location = options.location();
-        let opening = format!("open the registry database {location}");
+        let opening = "open the registry database";
         let pool = options
             .pool()
-            .map_err(|e| PgError::Config(e).during(&opening))?;
+            .map_err(|e| PgError::Config(e).during(opening))?;
         let mut client = pool
             .get()
             .await
-            .map_err(|e| PgError::pool(&location, e).during(&opening))?;
+            .map_err(|e| PgError::pool(&location, e).during(opening))?;
         schema::migrate(&mut client, &location)
             .await
-            .map_err(|e| e.during(&opening))?;
+            .map_err(|e| e.during(opening))?;
         drop(client);
         Ok(PostgresRegistry {
             inner: Arc::new(Inner { pool, location }),

@@ -115,8 +115,26 @@ impl PostgresServer {
         Self::start_with(&[])
     }
 
+    /// Starts a server that also speaks TLS (`ssl = on`) with the certificate chain and key
+    /// given as PEM: they are written into the data directory, owned by the server's user and
+    /// readable by it alone, as PostgreSQL requires of a key.
+    pub fn start_tls(certificate_pem: &str, key_pem: &str) -> Option<PostgresServer> {
+        Self::start_full(
+            &[
+                ("ssl", "on"),
+                ("ssl_cert_file", "server.crt"),
+                ("ssl_key_file", "server.key"),
+            ],
+            &[("server.crt", certificate_pem), ("server.key", key_pem)],
+        )
+    }
+
     /// Starts a server with `settings` (`-c name=value`) on top of the harness's own.
     pub fn start_with(settings: &[(&str, &str)]) -> Option<PostgresServer> {
+        Self::start_full(settings, &[])
+    }
+
+    fn start_full(settings: &[(&str, &str)], files: &[(&str, &str)]) -> Option<PostgresServer> {
         let Some(bin) = bin_dir() else {
             // CI installs PostgreSQL (.ci/run): there, a missing server is a failure.
             assert!(
@@ -173,12 +191,32 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&initdb.stderr)
         );
+        for (name, text) in files {
+            server.write_private(name, text);
+        }
         server.launch();
         Some(server)
     }
 
     fn data(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// Writes `name` in the data directory, readable by the server's user alone.
+    fn write_private(&self, name: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.data().join(name);
+        std::fs::write(&path, text).expect("write into the data directory");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("make it private");
+        if let Some((uid, gid)) = &self.owner {
+            let status = Command::new("chown")
+                .arg(format!("{uid}:{gid}"))
+                .arg(&path)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown {}", path.display());
+        }
     }
 
     /// A command for one of the server's binaries, run as the server's owner.
