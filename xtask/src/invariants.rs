@@ -12,6 +12,7 @@ pub(crate) const BACKEND_LIBRARIES: &[&str] = &[
     "ring",
     "opentelemetry",
     "opentelemetry_sdk",
+    "tokio-postgres",
 ];
 
 /// The crates whose normal dependency trees must hold no backend library, with the `cargo tree`
@@ -35,6 +36,7 @@ const NOT_IN_DEFAULT_CLIENT: &[&str] = &[
     "hyper",
     "opentelemetry",
     "opentelemetry_sdk",
+    "tokio-postgres",
 ];
 
 /// Crypto libraries besides ring, which no tree of the workspace may hold (S3's TLS runs on
@@ -76,15 +78,20 @@ const BACKEND_CRATES: &[(&str, &[&str])] = &[
         "marketplace-registry-sqlite",
         &["rusqlite", "libsqlite3-sys"],
     ),
+    ("marketplace-registry-postgres", &["tokio-postgres"]),
     ("marketplace-store-local", &[]),
     ("marketplace-store-objectstore", &["object_store"]),
     ("marketplace-search-tantivy", &["tantivy"]),
     ("marketplace-remote", &["ring"]),
 ];
 
-/// The house crates a backend may depend on: the contract, and the wire types (for a backend
-/// that reads a server).
-const BACKEND_HOUSE_CRATES: &[&str] = &["marketplace-core", "marketplace-protocol"];
+/// The house crates a backend may depend on: the contract, the wire types (for a backend that
+/// reads a server) and the stored row encoding (for the SQL registries).
+const BACKEND_HOUSE_CRATES: &[&str] = &[
+    "marketplace-core",
+    "marketplace-protocol",
+    "marketplace-registry-encoding",
+];
 
 /// Whether the workspace has a crate directory for `package`.
 fn exists(root: &Path, package: &str) -> bool {
@@ -142,9 +149,29 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         &["marketplace-core", "marketplace-conformance"],
     ),
     (
+        "crates/marketplace-registry-encoding",
+        "marketplace-registry-encoding",
+        &["marketplace-core"],
+    ),
+    (
         "crates/marketplace-registry-sqlite",
         "marketplace-registry-sqlite",
-        &["marketplace-core", "marketplace-conformance"],
+        &[
+            "marketplace-core",
+            "marketplace-registry-encoding",
+            "marketplace-conformance",
+        ],
+    ),
+    (
+        "crates/marketplace-registry-postgres",
+        "marketplace-registry-postgres",
+        &[
+            "marketplace-core",
+            "marketplace-registry-encoding",
+            "marketplace-registry-postgres",
+            "marketplace-conformance",
+            "marketplace-testing",
+        ],
     ),
     (
         "crates/marketplace-store-local",
@@ -188,6 +215,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
             "marketplace-package",
             "marketplace-client",
             "marketplace-registry-sqlite",
+            "marketplace-registry-postgres",
             "marketplace-store-local",
             "marketplace-store-objectstore",
             "marketplace-search-tantivy",

@@ -14,6 +14,7 @@
 //! of either version carry `license_spdx`, the normalised SPDX expression, beside `license`
 //! (as written) when the two differ — for readers of the database; this library derives it
 //! again from the text.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
