@@ -137,3 +137,115 @@ impl PgError {
         Error::backend("postgres", operation, self, transient)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketplace_testing::postgres::PostgresServer;
+    use tokio_postgres::{Client, NoTls};
+
+    async fn connect(url: &str) -> Client {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// What the server really says for a deadlock, a serialization failure and a terminated
+    /// session is transient; a constraint violation or a syntax error is not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_servers_own_failures_are_classified() {
+        let Some(server) = PostgresServer::start() else {
+            return;
+        };
+        let url = server.create_database("errors").expect("a database");
+        let (mut a, mut b) = (connect(&url).await, connect(&url).await);
+        a.batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)",
+        )
+        .await
+        .expect("a table");
+
+        // A deadlock: each holds one row and asks for the other's.
+        let ta = a.transaction().await.expect("begin");
+        let tb = b.transaction().await.expect("begin");
+        ta.execute("UPDATE t SET v = 1 WHERE id = 1", &[])
+            .await
+            .expect("a locks 1");
+        tb.execute("UPDATE t SET v = 1 WHERE id = 2", &[])
+            .await
+            .expect("b locks 2");
+        // The server aborts the victim (releasing its locks), so the other goes on.
+        let (ra, rb) = tokio::join!(
+            ta.execute("UPDATE t SET v = 2 WHERE id = 2", &[]),
+            tb.execute("UPDATE t SET v = 2 WHERE id = 1", &[]),
+        );
+        let deadlock = ra
+            .err()
+            .or(rb.err())
+            .expect("one of them is the deadlock's victim");
+        assert_eq!(deadlock.code(), Some(&SqlState::T_R_DEADLOCK_DETECTED));
+        assert!(is_transient(&deadlock), "{}", describe(&deadlock));
+        drop((ta, tb));
+
+        // A serialization failure: two serializable transactions that each read what the
+        // other writes.
+        let ta = a
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+            .start()
+            .await
+            .expect("begin");
+        let tb = b
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+            .start()
+            .await
+            .expect("begin");
+        ta.query("SELECT sum(v) FROM t", &[])
+            .await
+            .expect("a reads");
+        tb.query("SELECT sum(v) FROM t", &[])
+            .await
+            .expect("b reads");
+        ta.execute("UPDATE t SET v = v + 1 WHERE id = 1", &[])
+            .await
+            .expect("a writes");
+        tb.execute("UPDATE t SET v = v + 1 WHERE id = 2", &[])
+            .await
+            .expect("b writes");
+        ta.commit().await.expect("the first commit wins");
+        let lost = tb
+            .commit()
+            .await
+            .expect_err("the second cannot be serialised");
+        assert_eq!(lost.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE));
+        assert!(is_transient(&lost), "{}", describe(&lost));
+
+        // Not transient: a duplicate key, a syntax error.
+        let duplicate = a
+            .execute("INSERT INTO t VALUES (1, 0)", &[])
+            .await
+            .expect_err("a duplicate");
+        assert!(!is_transient(&duplicate), "{}", describe(&duplicate));
+        assert!(
+            describe(&duplicate).contains("23505"),
+            "{}",
+            describe(&duplicate)
+        );
+        let syntax = a.execute("SELEC 1", &[]).await.expect_err("bad SQL");
+        assert!(!is_transient(&syntax), "{}", describe(&syntax));
+
+        // An administrator ends b's session: b's next statement fails, and retrying (on a new
+        // connection) would work.
+        let pid: i32 = b
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("pid")
+            .get(0);
+        a.execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .expect("terminate");
+        let ended = b.execute("SELECT 1", &[]).await.expect_err("terminated");
+        assert!(is_transient(&ended), "{}", describe(&ended));
+    }
+}
