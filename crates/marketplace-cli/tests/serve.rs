@@ -325,3 +325,119 @@ fn terminate(mut child: std::process::Child) -> String {
     assert!(status.success(), "{status:?}: {stderr}");
     stderr
 }
+
+/// The stdout of a command that must succeed.
+fn ok(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `--database-url` and `[registry]` in `server.toml`: two homes share a registry and its
+/// accounts in a real PostgreSQL server (started by the test), and `mkt serve` serves it.
+#[cfg(unix)]
+#[test]
+fn two_homes_share_a_postgres_registry_and_mkt_serve_serves_it_from_its_config() {
+    let Some(pg) = marketplace_testing::postgres::PostgresServer::start() else {
+        return;
+    };
+    let url = pg.create_database("served").expect("a database");
+    let packages = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/packages");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let config = dir.path().join("config.toml");
+    let run = |home: &std::path::Path, args: &[&str]| {
+        mkt(home, &config)
+            .env_remove("MKT_DATABASE_URL")
+            .args(args)
+            .output()
+            .expect("run mkt")
+    };
+    ok(run(&first, &["init"]));
+    ok(run(&second, &["init"]));
+
+    // The first home publishes into the database and makes a token there.
+    let styles = format!("{packages}/base-styles-1.0.0");
+    ok(run(&first, &["--database-url", &url, "publish", &styles]));
+    let created = ok(run(
+        &first,
+        &[
+            "--database-url",
+            &url,
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--user",
+            "alice",
+        ],
+    ));
+    let token = created.lines().next().expect("the token").trim().to_owned();
+
+    // The second home sees both through the database; its own registry has neither.
+    let info = ok(run(
+        &second,
+        &["--database-url", &url, "info", "starter/base-styles"],
+    ));
+    assert!(info.contains("1.0.0"), "{info}");
+    let tokens = ok(run(
+        &second,
+        &["--database-url", &url, "token", "list", "--user", "alice"],
+    ));
+    assert!(tokens.contains("ci"), "{tokens}");
+    let own = run(&second, &["info", "starter/base-styles"]);
+    assert_eq!(own.status.code(), Some(3), "not in the home's own registry");
+
+    // A password in the server's file is refused before anything is opened.
+    let with_password = dir.path().join("bad.toml");
+    std::fs::write(
+        &with_password,
+        "[registry]\nbackend = \"postgres\"\nurl = \"postgres://app:hunter2@127.0.0.1/x\"\n",
+    )
+    .expect("bad.toml");
+    let refused = run(
+        &second,
+        &["serve", "--config", with_password.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("holds a password"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // The second home serves the database its config file names.
+    let server_toml = dir.path().join("server.toml");
+    std::fs::write(
+        &server_toml,
+        format!(
+            "listen = \"127.0.0.1:0\"\n\n[registry]\nbackend = \"postgres\"\nurl = \"{url}\"\n"
+        ),
+    )
+    .expect("server.toml");
+    let mut child = mkt(&second, &config)
+        .env_remove("MKT_DATABASE_URL")
+        .arg("serve")
+        .arg("--config")
+        .arg(&server_toml)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let address = address_of(&mut child);
+    let (status, body) = get(&address, "/api/v1/packages/starter%2Fbase-styles/versions");
+    assert!(status.contains("200"), "{status}: {body}");
+    assert!(body.contains("1.0.0"), "served from the database: {body}");
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (status, body) = get_with(&address, "/api/v1/me", &auth);
+    assert!(status.contains("200"), "{status}: {body}");
+    assert!(body.contains("alice"), "the database's token: {body}");
+    let stderr = terminate(child);
+    assert!(
+        stderr.contains("registry in postgres://postgres@127.0.0.1"),
+        "{stderr}"
+    );
+}

@@ -14,17 +14,20 @@
 //! of either version carry `license_spdx`, the normalised SPDX expression, beside `license`
 //! (as written) when the two differ — for readers of the database; this library derives it
 //! again from the text.
+//!
+//! Beside them, the scalar forms both store the same way: times (RFC 3339), days
+//! (`YYYY-MM-DD`), owner targets and token scopes.
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 
-use marketplace_core::time::OffsetDateTime;
 use marketplace_core::time::format_description::well_known::Rfc3339;
+use marketplace_core::time::{Date, Month, OffsetDateTime};
 use marketplace_core::{
-    ContentHash, EventKind, License, MetadataUpdate, Name, PackageId, PackageMetadata, PackageRef,
-    PublicKey, RenamedDependency, Signature, parse_requirement, parse_url,
+    ContentHash, EventKind, License, MetadataUpdate, Name, OwnerTarget, PackageId, PackageMetadata,
+    PackageRef, PublicKey, RenamedDependency, Scope, Signature, parse_requirement, parse_url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -373,6 +376,80 @@ pub fn decode_event(json: &str) -> Result<EventKind, String> {
             }
         },
     )
+}
+
+/// A time as the registries store it: RFC 3339.
+pub fn format_time(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// A stored time; `Err` says why it does not parse.
+pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| e.to_string())
+}
+
+/// A day as the registries store it: `YYYY-MM-DD`, which sorts as text in date order.
+pub fn format_day(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// A stored day; `Err` says why it does not parse.
+pub fn parse_day(text: &str) -> Result<Date, String> {
+    let bad = |reason: &str| format!("{text:?}: {reason}");
+    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected YYYY-MM-DD"));
+    };
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(|| bad("bad month"))?;
+    let day = u8::try_from(day).map_err(|_| bad("bad day"))?;
+    Date::from_calendar_date(year, month, day).map_err(|e| bad(&e.to_string()))
+}
+
+/// An owner target as the accounts tables store it: its kind (`package` or `namespace`) and the
+/// name as first spelled.
+pub fn encode_owner_target(target: &OwnerTarget) -> (&'static str, String) {
+    match target {
+        OwnerTarget::Package(package) => ("package", package.to_string()),
+        OwnerTarget::Namespace(ns) => ("namespace", ns.to_string()),
+    }
+}
+
+/// A stored owner target; `Err` says why it does not parse.
+pub fn decode_owner_target(kind: &str, spelled: &str) -> Result<OwnerTarget, String> {
+    match kind {
+        "package" => spelled
+            .parse::<PackageRef>()
+            .map(OwnerTarget::Package)
+            .map_err(|e| e.to_string()),
+        "namespace" => Name::new(spelled)
+            .map(OwnerTarget::Namespace)
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unknown kind {other:?}")),
+    }
+}
+
+/// A token's scopes as stored: comma-separated.
+pub fn encode_scopes(scopes: &[Scope]) -> String {
+    let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    names.join(",")
+}
+
+/// Stored scopes; `Err` says which does not parse.
+pub fn decode_scopes(text: &str) -> Result<Vec<Scope>, String> {
+    text.split(',')
+        .map(|s| s.parse::<Scope>().map_err(|e| e.to_string()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    AccountStore, Claim, Error, KeyId, Name, OwnerTarget, PackagePattern, PackageRef, Result,
-    Scope, TokenHash, TokenRecord, User, UserName,
+    AccountStore, Claim, Error, KeyId, OwnerTarget, PackagePattern, Result, TokenHash, TokenRecord,
+    User, UserName,
 };
+use marketplace_registry_encoding as encoding;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
@@ -63,11 +64,8 @@ fn token_row(location: &str, found: &Row) -> QResult<TokenRecord> {
     let optional = |i: usize| column::<Option<String>>(location, found, i);
     let bad = |what: &str, e: Error| corrupt(location, what, e);
     let user = UserName::new(&text(1)?).map_err(|e| bad("token user", e))?;
-    let scopes = text(3)?
-        .split(',')
-        .map(str::parse::<Scope>)
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| bad("token scopes", e))?;
+    let scopes =
+        encoding::decode_scopes(&text(3)?).map_err(|e| corrupt(location, "token scopes", e))?;
     let pattern = optional(4)?
         .map(|p| PackagePattern::new(&p))
         .transpose()
@@ -83,25 +81,7 @@ fn token_row(location: &str, found: &Row) -> QResult<TokenRecord> {
 }
 
 fn owner_target(location: &str, kind: &str, spelled: &str) -> QResult<OwnerTarget> {
-    let bad = |e: Error| corrupt(location, "owner target", e);
-    match kind {
-        "package" => Ok(OwnerTarget::Package(
-            spelled.parse::<PackageRef>().map_err(bad)?,
-        )),
-        "namespace" => Ok(OwnerTarget::Namespace(Name::new(spelled).map_err(bad)?)),
-        other => Err(corrupt(
-            location,
-            "owner kind",
-            format!("unknown kind {other:?}"),
-        )),
-    }
-}
-
-fn spell(target: &OwnerTarget) -> (&'static str, String) {
-    match target {
-        OwnerTarget::Package(package) => ("package", package.to_string()),
-        OwnerTarget::Namespace(ns) => ("namespace", ns.to_string()),
-    }
+    encoding::decode_owner_target(kind, spelled).map_err(|e| corrupt(location, "owner target", e))
 }
 
 async fn owners(
@@ -130,7 +110,7 @@ async fn insert_owner(
     target: &OwnerTarget,
     user: &UserName,
 ) -> QResult<()> {
-    let (kind, spelled) = spell(target);
+    let (kind, spelled) = encoding::encode_owner_target(target);
     execute(
         tx,
         location,
@@ -225,7 +205,6 @@ impl AccountStore for PostgresRegistry {
             || format!("create token {} of {}", token.id, token.user),
             async |tx, location| {
                 require_user(tx, location, &token.user).await?;
-                let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
                 let statement = tx
                     .prepare_cached(
                         "INSERT INTO tokens (id, hash, \"user\", name, scopes, pattern, created_at,
@@ -241,7 +220,7 @@ impl AccountStore for PostgresRegistry {
                             &hash.0.as_slice(),
                             &token.user.as_str(),
                             &token.name,
-                            &scopes.join(","),
+                            &encoding::encode_scopes(&token.scopes),
                             &token.pattern.as_ref().map(PackagePattern::as_str),
                             &format_time(token.created_at),
                             &token.expires_at.map(format_time),

@@ -38,6 +38,8 @@ pub(crate) enum PgError {
     },
     #[error("{0}")]
     Config(String),
+    #[error("a registry task panicked or was cancelled: {0}")]
+    Task(String),
 }
 
 /// The SQLSTATEs after which the same statement may well succeed: the transaction lost a

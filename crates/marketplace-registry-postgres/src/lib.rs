@@ -242,7 +242,7 @@ impl Registry for PostgresRegistry {
                 async |tx, location| {
                     let rows = async {
                         encoding.await.map_err(|e| {
-                            QueryError::Db(PgError::Config(format!("encoding the batch: {e}")))
+                            QueryError::Db(PgError::Task(format!("encoding the batch: {e}")))
                         })?
                     };
                     queries::insert_versions(tx, location, &items, rows).await

@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::GenericClient;
 use marketplace_core::semver::Version;
-use marketplace_core::time::format_description::well_known::Rfc3339;
-use marketplace_core::time::{Date, Month, OffsetDateTime};
+use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     DownloadCount, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
     PackageRef, PackageStats, RegistryEvent, VersionState, YankInfo, last_30_days,
@@ -109,38 +108,13 @@ fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
 }
 
 pub(crate) fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(location, "timestamp", e))
+    encoding::parse_time(text).map_err(|e| corrupt(location, "timestamp", e))
 }
 
-pub(crate) fn format_time(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
-
-/// A day as `YYYY-MM-DD`, which sorts as text in date order.
-fn day_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
+pub(crate) use encoding::format_time;
 
 fn parse_day(location: &str, text: &str) -> QResult<Date> {
-    let bad = |reason: &str| corrupt(location, "download day", format!("{text:?}: {reason}"));
-    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
-    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("expected YYYY-MM-DD"));
-    };
-    let month = u8::try_from(month)
-        .ok()
-        .and_then(|m| Month::try_from(m).ok())
-        .ok_or_else(|| bad("bad month"))?;
-    let day = u8::try_from(day).map_err(|_| bad("bad day"))?;
-    Date::from_calendar_date(year, month, day).map_err(|e| bad(&e.to_string()))
+    encoding::parse_day(text).map_err(|e| corrupt(location, "download day", e))
 }
 
 fn yank_info(
@@ -765,7 +739,7 @@ pub(crate) async fn record_download(
              download_stamp = (SELECT value FROM stamp)
          WHERE id = (SELECT package_id FROM found) AND EXISTS (SELECT 1 FROM counted)
          RETURNING id",
-        &[&id.canonical(), &day_text(today)],
+        &[&id.canonical(), &encoding::format_day(today)],
     )
     .await?;
     match counted {
@@ -843,7 +817,7 @@ pub(crate) async fn stats(
         "SELECT d.day, SUM(d.count)::bigint FROM downloads d
          JOIN versions v ON v.ord = d.version_ord
          WHERE v.package_id = $1 AND d.day >= $2 GROUP BY d.day",
-        &[&found.package_id, &day_text(first_day)],
+        &[&found.package_id, &encoding::format_day(first_day)],
     )
     .await?
     {

@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
-    AccountStore, Claim, Error, KeyId, Name, OwnerTarget, PackagePattern, PackageRef, Result,
-    Scope, TokenHash, TokenRecord, User, UserName,
+    AccountStore, Claim, Error, KeyId, OwnerTarget, PackagePattern, Result, TokenHash, TokenRecord,
+    User, UserName,
 };
+use marketplace_registry_encoding as encoding;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::SqliteRegistry;
@@ -41,11 +42,8 @@ fn token_row(location: &str, row: &Row<'_>) -> QResult<TokenRecord> {
     let optional = |i: usize| row.get::<_, Option<String>>(i).at(location);
     let bad = |what: &str, e: Error| corrupt(location, what, e);
     let user = UserName::new(&text(1)?).map_err(|e| bad("token user", e))?;
-    let scopes = text(3)?
-        .split(',')
-        .map(str::parse::<Scope>)
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| bad("token scopes", e))?;
+    let scopes =
+        encoding::decode_scopes(&text(3)?).map_err(|e| corrupt(location, "token scopes", e))?;
     let pattern = optional(4)?
         .map(|p| PackagePattern::new(&p))
         .transpose()
@@ -61,25 +59,7 @@ fn token_row(location: &str, row: &Row<'_>) -> QResult<TokenRecord> {
 }
 
 fn owner_target(location: &str, kind: &str, spelled: &str) -> QResult<OwnerTarget> {
-    let bad = |e: Error| corrupt(location, "owner target", e);
-    match kind {
-        "package" => Ok(OwnerTarget::Package(
-            spelled.parse::<PackageRef>().map_err(bad)?,
-        )),
-        "namespace" => Ok(OwnerTarget::Namespace(Name::new(spelled).map_err(bad)?)),
-        other => Err(corrupt(
-            location,
-            "owner kind",
-            format!("unknown kind {other:?}"),
-        )),
-    }
-}
-
-fn spell(target: &OwnerTarget) -> (&'static str, String) {
-    match target {
-        OwnerTarget::Package(package) => ("package", package.to_string()),
-        OwnerTarget::Namespace(ns) => ("namespace", ns.to_string()),
-    }
+    encoding::decode_owner_target(kind, spelled).map_err(|e| corrupt(location, "owner target", e))
 }
 
 fn owners(conn: &Connection, location: &str, target: &str) -> QResult<Vec<UserName>> {
@@ -102,7 +82,7 @@ fn insert_owner(
     target: &OwnerTarget,
     user: &UserName,
 ) -> QResult<()> {
-    let (kind, spelled) = spell(target);
+    let (kind, spelled) = encoding::encode_owner_target(target);
     conn.prepare_cached(
         "INSERT OR IGNORE INTO owners (target, kind, spelled, user) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -169,7 +149,6 @@ impl AccountStore for SqliteRegistry {
         let operation = format!("create token {} of {}", token.id, token.user);
         self.write(operation, move |tx, location| {
             require_user(tx, location, &token.user)?;
-            let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO tokens (id, hash, user, name, scopes, pattern, created_at, \
@@ -181,7 +160,7 @@ impl AccountStore for SqliteRegistry {
                         hash.0.as_slice(),
                         token.user.as_str(),
                         token.name,
-                        scopes.join(","),
+                        encoding::encode_scopes(&token.scopes),
                         token.pattern.as_ref().map(PackagePattern::as_str),
                         format_time(token.created_at),
                         token.expires_at.map(format_time),

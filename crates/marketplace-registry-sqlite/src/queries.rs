@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use marketplace_core::semver::Version;
-use marketplace_core::time::format_description::well_known::Rfc3339;
-use marketplace_core::time::{Date, Month, OffsetDateTime};
+use marketplace_core::time::{Date, OffsetDateTime};
 use marketplace_core::{
     DownloadCount, Error, EventKind, MetadataUpdate, PackageId, PackageMetadata, PackageRecord,
     PackageRef, PackageStats, RegistryEvent, VersionState, YankInfo, last_30_days,
@@ -63,38 +62,13 @@ fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
 }
 
 pub(crate) fn parse_time(location: &str, text: &str) -> QResult<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(location, "timestamp", e))
+    encoding::parse_time(text).map_err(|e| corrupt(location, "timestamp", e))
 }
 
-pub(crate) fn format_time(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
-
-/// A day as `YYYY-MM-DD`, which sorts as text in date order.
-fn day_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
+pub(crate) use encoding::format_time;
 
 fn parse_day(location: &str, text: &str) -> QResult<Date> {
-    let bad = |reason: &str| corrupt(location, "download day", format!("{text:?}: {reason}"));
-    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
-    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("expected YYYY-MM-DD"));
-    };
-    let month = u8::try_from(month)
-        .ok()
-        .and_then(|m| Month::try_from(m).ok())
-        .ok_or_else(|| bad("bad month"))?;
-    let day = u8::try_from(day).map_err(|_| bad("bad day"))?;
-    Date::from_calendar_date(year, month, day).map_err(|e| bad(&e.to_string()))
+    encoding::parse_day(text).map_err(|e| corrupt(location, "download day", e))
 }
 
 fn yank_info(
@@ -373,7 +347,7 @@ pub(crate) fn record_download(
         "INSERT INTO downloads (version_id, day, count) VALUES (?1, ?2, 1)
          ON CONFLICT (version_id, day) DO UPDATE SET count = count + 1",
     )
-    .and_then(|mut s| s.execute(params![row_id, day_text(today)]))
+    .and_then(|mut s| s.execute(params![row_id, encoding::format_day(today)]))
     .at(location)?;
     tx.prepare_cached(
         "UPDATE packages SET downloads = downloads + 1,
@@ -472,7 +446,7 @@ pub(crate) fn stats(
         )
         .at(location)?;
     let rows = statement
-        .query_map(params![package_id, day_text(first_day)], |r| {
+        .query_map(params![package_id, encoding::format_day(first_day)], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })
         .at(location)?;
