@@ -117,6 +117,17 @@ pub fn full_package(id: &str, algorithm: HashAlgorithm) -> PackageMetadata {
     );
     m.keywords = vec!["web".into(), "http-server".into(), "async".into()];
     m.categories = vec!["network-programming".into(), "web".into()];
+    // An extension kept byte for byte: odd spacing, escapes, non-ASCII text, and 64 KiB more
+    // than a narrow column holds.
+    m.extensions.insert(
+        "cargo".into(),
+        format!(
+            "{{ \"features\":{{\"std\": [\"dep:alloc\"]}},\n\t\"note\": \"café \\u00e9 \\\"q\\\"\", \"pad\": \"{}\"}}",
+            "x".repeat(64 * 1024)
+        ),
+    );
+    m.extensions
+        .insert("zz-other".into(), "[1, 2.5, null]".into());
     m.signature = Some(Signature {
         public_key: PublicKey::ed25519([7u8; 32]).expect("32 bytes"),
         bytes: (0u8..64).collect(),

@@ -35,10 +35,11 @@ pub use keys::{
 };
 pub use metadata::{
     License, MAX_AUTHOR_LEN, MAX_AUTHORS, MAX_CATEGORIES, MAX_CATEGORY_LEN, MAX_DEPENDENCIES,
-    MAX_DESCRIPTION_LEN, MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata,
-    PackageRecord, RenamedDependency, YankInfo, deserialize_present, now_seconds, parse_url,
-    validate_authors, validate_categories, validate_category, validate_dependencies,
-    validate_description, validate_keywords,
+    MAX_DESCRIPTION_LEN, MAX_EXTENSION_BYTES, MAX_EXTENSION_NAME_LEN, MAX_EXTENSIONS,
+    MAX_KEYWORD_LEN, MAX_KEYWORDS, MetadataUpdate, PackageMetadata, PackageRecord,
+    RenamedDependency, YankInfo, deserialize_present, now_seconds, parse_url, validate_authors,
+    validate_categories, validate_category, validate_dependencies, validate_description,
+    validate_extensions, validate_keywords,
 };
 pub use metrics::{
     ERRORS_TOTAL, Labels, MetricKind, MetricSample, MetricValue, MetricsCollector, MetricsSnapshot,
@@ -48,7 +49,7 @@ pub use name::{
     MAX_NAME_LEN, Name, PackageId, PackageRef, RESERVED_NAMES, parse_requirement,
     parse_requirement_for, parse_version, version_key,
 };
-pub use payload::{SIGNING_PAYLOAD_DOMAIN, signing_payload};
+pub use payload::{SIGNING_PAYLOAD_DOMAIN, SIGNING_PAYLOAD_DOMAIN_V2, signing_payload};
 pub use registry::{
     DailyDownloads, DependencyGraph, DownloadCount, EventKind, GraphNode, PackageStats, Registry,
     RegistryEvent, VersionState, check_registration, last_30_days,

@@ -30,6 +30,13 @@ pub const MAX_AUTHORS: usize = 32;
 pub const MAX_AUTHOR_LEN: usize = 256;
 /// Most direct dependencies a package may declare.
 pub const MAX_DEPENDENCIES: usize = 256;
+/// Most extensions a version may carry.
+pub const MAX_EXTENSIONS: usize = 8;
+/// Longest extension name, in characters.
+pub const MAX_EXTENSION_NAME_LEN: usize = 32;
+/// Largest total size of a version's extensions (their JSON texts), in bytes: room for the
+/// Cargo index entry of a crate with thousands of features.
+pub const MAX_EXTENSION_BYTES: usize = 4 * 1024 * 1024;
 
 /// A license as an SPDX expression (`MIT OR Apache-2.0`, `LicenseRef-Proprietary`), checked for
 /// syntax and known identifiers.
@@ -204,6 +211,13 @@ pub struct PackageMetadata {
     /// names); see [`PackageMetadata::all_dependencies`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub renamed_dependencies: BTreeMap<Name, RenamedDependency>,
+    /// What another packaging format says about this version, kept exactly as given: format
+    /// name (`cargo`) → a JSON text. A crate carries the fields of its Cargo index entry that
+    /// the marketplace's own model has no place for (features, dependency kinds and targets,
+    /// `links`, `rust_version`) under `cargo`. Immutable and signed (see
+    /// [`crate::signing_payload`]); empty for a marketplace package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, String>,
     /// Content hash of the archive.
     pub checksum: ContentHash,
     /// Archive size in bytes.
@@ -237,6 +251,7 @@ impl PackageMetadata {
             categories: Vec::new(),
             dependencies: BTreeMap::new(),
             renamed_dependencies: BTreeMap::new(),
+            extensions: BTreeMap::new(),
             checksum,
             size,
             signature: None,
@@ -262,6 +277,7 @@ impl PackageMetadata {
         validate_keywords(&self.keywords)?;
         validate_categories(&self.categories)?;
         validate_dependencies(&self.id, &self.dependencies, &self.renamed_dependencies)?;
+        validate_extensions(&self.extensions)?;
         if let Some(signature) = &self.signature {
             let expected = signature.algorithm().signature_len();
             if signature.bytes.len() != expected {
@@ -377,6 +393,51 @@ pub fn validate_dependencies(
                 "dependencies",
                 format!("{first}, {alias}"),
                 "are the same dependency name (names compare ignoring case and `-`/`_`); give each dependency a name of its own",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks extensions: at most 8; each name 1–32 lowercase ASCII letters, digits and `-`,
+/// starting with a letter; each value a JSON text; 4 MiB in all.
+pub fn validate_extensions(extensions: &BTreeMap<String, String>) -> Result<()> {
+    if extensions.len() > MAX_EXTENSIONS {
+        return Err(Error::invalid(
+            "extensions",
+            extensions.keys().cloned().collect::<Vec<_>>().join(", "),
+            format!("at most {MAX_EXTENSIONS} extensions"),
+        ));
+    }
+    let mut total = 0usize;
+    for (name, value) in extensions {
+        let name_ok = name.len() <= MAX_EXTENSION_NAME_LEN
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok {
+            return Err(Error::invalid(
+                "extensions",
+                name,
+                format!(
+                    "an extension name is 1-{MAX_EXTENSION_NAME_LEN} lowercase ASCII letters, digits and '-', starting with a letter"
+                ),
+            ));
+        }
+        total += value.len();
+        if total > MAX_EXTENSION_BYTES {
+            return Err(Error::invalid(
+                format!("extensions.{name}"),
+                format!("{total} bytes"),
+                format!("extensions hold at most {MAX_EXTENSION_BYTES} bytes in all"),
+            ));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(value) {
+            return Err(Error::invalid(
+                format!("extensions.{name}"),
+                value.chars().take(80).collect::<String>(),
+                format!("must be a JSON text ({e})"),
             ));
         }
     }

@@ -91,3 +91,32 @@ fn payload_starts_with_the_domain_separator() {
     assert!(payload.starts_with(marketplace_core::SIGNING_PAYLOAD_DOMAIN));
     assert_eq!(marketplace_core::SIGNING_PAYLOAD_DOMAIN.len(), 31);
 }
+
+#[test]
+fn extensions_sign_over_layout_2_with_field_10_always_present() {
+    let base = signing_payload(&fixture());
+    let mut m = fixture();
+    m.extensions
+        .insert("cargo".into(), r#"{"features":{}}"#.into());
+    let extended = signing_payload(&m);
+    assert!(extended.starts_with(marketplace_core::SIGNING_PAYLOAD_DOMAIN_V2));
+    // Fields 1–9 are version 1's, behind the other separator.
+    let fields = &base[marketplace_core::SIGNING_PAYLOAD_DOMAIN.len()..];
+    let rest = &extended[marketplace_core::SIGNING_PAYLOAD_DOMAIN_V2.len()..];
+    assert!(rest.starts_with(fields), "fields 1-9 unchanged");
+    // Field 10 (no renamed dependencies: count 0), then field 11.
+    let mut tail = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5];
+    tail.extend_from_slice(b"cargo");
+    tail.extend_from_slice(&15u32.to_be_bytes());
+    tail.extend_from_slice(br#"{"features":{}}"#);
+    assert_eq!(&rest[fields.len()..], tail.as_slice());
+
+    // The JSON text is signed as stored: another spelling of the same value is another payload.
+    let mut spaced = m.clone();
+    spaced
+        .extensions
+        .insert("cargo".into(), r#"{"features": {}}"#.into());
+    assert_ne!(signing_payload(&spaced), extended);
+    m.extensions.clear();
+    assert_eq!(signing_payload(&m), base, "no extensions: version 1");
+}

@@ -322,3 +322,39 @@ fn error_messages_name_field_value_and_rule() {
         r#"invalid name "1abc": must start with an ASCII letter"#
     );
 }
+
+#[test]
+fn extensions_are_named_json_texts_within_bounds() {
+    let mut m = marketplace_core::PackageMetadata::new(
+        "ext@1.0.0".parse().unwrap(),
+        "",
+        marketplace_core::ContentHash::sha256(b""),
+        0,
+    );
+    m.extensions.insert("cargo".into(), r#"{"v":2}"#.into());
+    m.validate().expect("a named JSON text is valid");
+    for (name, value, says) in [
+        ("Cargo", "{}", "lowercase"),
+        ("", "{}", "lowercase"),
+        ("cargo", "{not json", "JSON text"),
+        ("cargo", "", "JSON text"),
+    ] {
+        let mut bad = m.clone();
+        bad.extensions.clear();
+        bad.extensions.insert(name.into(), value.into());
+        let e = bad.validate().expect_err("refused");
+        assert!(e.to_string().contains(says), "{name:?}={value:?}: {e}");
+    }
+    let mut big = m.clone();
+    big.extensions.insert(
+        "big".into(),
+        format!("\"{}\"", "x".repeat(marketplace_core::MAX_EXTENSION_BYTES)),
+    );
+    let e = big.validate().expect_err("too big");
+    assert!(e.to_string().contains("at most"), "{e}");
+    let mut many = m.clone();
+    for i in 0..=marketplace_core::MAX_EXTENSIONS {
+        many.extensions.insert(format!("x{i}"), "1".into());
+    }
+    assert!(many.validate().is_err(), "too many extensions");
+}

@@ -105,7 +105,7 @@ impl Inspected {
 
     pub(crate) fn from_parts(
         archive: Bytes,
-        manifest: &Manifest,
+        mut metadata: PackageMetadata,
         digest: ContentHash,
         checker: &Checker<'_>,
         files: Vec<ArchiveEntry>,
@@ -114,7 +114,8 @@ impl Inspected {
             .top()
             .ok_or_else(|| Error::invalid("archive", "", "is empty"))?
             .to_owned();
-        let metadata = manifest.to_metadata(digest, archive.len() as u64);
+        metadata.checksum = digest;
+        metadata.size = archive.len() as u64;
         Ok(Inspected {
             archive,
             metadata,
@@ -138,7 +139,38 @@ pub fn inspect_as(
     limits: &ArchiveLimits,
     algorithm: HashAlgorithm,
 ) -> Result<Inspected> {
-    read_archive(archive, limits, algorithm, None)
+    read_archive(archive, limits, algorithm, None, &MARKETPLACE)
+}
+
+/// The manifest of an archive format and what makes metadata of it: the format of another
+/// packaging system (a Cargo `.crate`, whose manifest is `Cargo.toml`) read under exactly the
+/// rules of a marketplace archive.
+pub struct ManifestFormat<'a> {
+    /// The manifest's file name in the top-level directory (`marketplace.toml`, `Cargo.toml`).
+    pub file: &'a str,
+    /// The metadata the archive describes, from the manifest's text and the archive's
+    /// top-level directory; its `checksum` and `size` are set by the reader afterwards.
+    /// `Invalid` refuses the archive.
+    pub describe: &'a (dyn Fn(&str, &str) -> Result<PackageMetadata> + Sync),
+}
+
+/// Marketplace archives: `marketplace.toml`.
+const MARKETPLACE: ManifestFormat<'static> = ManifestFormat {
+    file: MANIFEST_FILE,
+    describe: &|text, _top| {
+        Manifest::parse(text).map(|m| m.to_metadata(ContentHash::sha256(b""), 0))
+    },
+};
+
+/// [`inspect_as`] for an archive of another format: the same rules, one pass, the manifest
+/// named by `format` read and turned into metadata by it.
+pub fn inspect_format(
+    archive: Bytes,
+    limits: &ArchiveLimits,
+    algorithm: HashAlgorithm,
+    format: &ManifestFormat<'_>,
+) -> Result<Inspected> {
+    read_archive(archive, limits, algorithm, None, format)
 }
 
 /// An archive validated and unpacked into a staging directory beside its destination, in one
@@ -195,7 +227,13 @@ pub fn stage(
     dest: &Path,
 ) -> Result<Staged> {
     let staging = staging_beside(dest)?;
-    let inspected = read_archive(archive, limits, algorithm, Some(staging.path()))?;
+    let inspected = read_archive(
+        archive,
+        limits,
+        algorithm,
+        Some(staging.path()),
+        &MARKETPLACE,
+    )?;
     Ok(Staged {
         inspected,
         staging,
@@ -303,6 +341,7 @@ fn read_archive(
     limits: &ArchiveLimits,
     algorithm: HashAlgorithm,
     out: Option<&Path>,
+    format: &ManifestFormat<'_>,
 ) -> Result<Inspected> {
     if archive.len() as u64 > limits.max_compressed {
         return Err(Error::invalid(
@@ -348,7 +387,7 @@ fn read_archive(
             // decompressed; otherwise count the bytes actually read, not the size claimed.
             checker.announce(&shown, size)?;
             let target = out.map(|dir| dir.join(&inner));
-            let read = if inner == MANIFEST_FILE {
+            let read = if inner == format.file {
                 let text = read_manifest(&mut entry, &shown)?;
                 if let Some(target) = &target {
                     write_file(target, text.as_bytes())?;
@@ -387,11 +426,11 @@ fn read_archive(
         Error::invalid(
             "archive",
             top,
-            format!("has no {MANIFEST_FILE} in its top-level directory {top:?}"),
+            format!("has no {} in its top-level directory {top:?}", format.file),
         )
     })?;
-    let manifest = Manifest::parse(&text)?;
-    Inspected::from_parts(archive, &manifest, digest, &checker, files)
+    let metadata = (format.describe)(&text, top)?;
+    Inspected::from_parts(archive, metadata, digest, &checker, files)
 }
 
 /// A GNU long name: bounded by the path limit before it is read, NUL-terminated, no NUL inside.

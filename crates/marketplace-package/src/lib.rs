@@ -15,7 +15,10 @@ mod rules;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use archive::{ArchiveEntry, Inspected, Staged, extract, inspect, inspect_as, stage};
+pub use archive::{
+    ArchiveEntry, Inspected, ManifestFormat, Staged, extract, inspect, inspect_as, inspect_format,
+    stage,
+};
 pub use limits::ArchiveLimits;
 pub use lockfile::{LOCKFILE, LockedPackage, Lockfile};
 pub use manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest};

@@ -100,7 +100,8 @@ pub fn pack_dir(dir: &Path, limits: &ArchiveLimits) -> Result<Inspected> {
     #[cfg(feature = "counters")]
     crate::counters::hashed();
     let digest = ContentHash::sha256(&bytes);
-    Inspected::from_parts(bytes, &manifest, digest, &checker, files)
+    let metadata = manifest.to_metadata(digest.clone(), 0);
+    Inspected::from_parts(bytes, metadata, digest, &checker, files)
 }
 
 /// Counts the bytes read through it.

@@ -215,6 +215,10 @@ pub struct VersionMetadata {
     /// requirement.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub renamed_dependencies: BTreeMap<String, RenamedBody>,
+    /// What another packaging format says about the version: format name (`cargo`) → a
+    /// JSON text, exactly as stored (it is signed). Absent for a marketplace package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, String>,
     /// Content hash of the archive, `sha256:<hex>`.
     pub checksum: String,
     /// Archive size in bytes.
@@ -266,6 +270,7 @@ impl From<&PackageMetadata> for VersionMetadata {
                     (alias.to_string(), body)
                 })
                 .collect(),
+            extensions: m.extensions.clone(),
             checksum: m.checksum.to_string(),
             size: m.size,
             signature: m.signature.as_ref().map(SignatureBody::from),
@@ -329,6 +334,7 @@ impl TryFrom<VersionMetadata> for PackageMetadata {
                 },
             );
         }
+        m.extensions = w.extensions;
         m.signature = w.signature.map(Signature::try_from).transpose()?;
         m.published_at = w.published_at;
         m.validate()?;

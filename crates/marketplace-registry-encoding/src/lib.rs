@@ -10,7 +10,9 @@
 //!
 //! Version 2 of a metadata row adds `renamed_dependencies` (alias → package and requirement)
 //! and is written only for versions that have them, so that a library reading version 1
-//! refuses such a row rather than drop dependencies; every other row stays version 1. Rows
+//! refuses such a row rather than drop dependencies; every other row stays version 1.
+//! Version 3 adds `extensions` (format name → JSON text, e.g. a crate's Cargo index fields),
+//! written only for versions that have them, for the same reason. Rows
 //! of either version carry `license_spdx`, the normalised SPDX expression, beside `license`
 //! (as written) when the two differ — for readers of the database; this library derives it
 //! again from the text.
@@ -34,8 +36,10 @@ use serde::{Deserialize, Serialize};
 /// The encoding version this library writes (events, and metadata without renamed
 /// dependencies).
 pub const ENCODING: u32 = 1;
-/// The newest encoding this library reads: metadata with renamed dependencies.
-pub const NEWEST: u32 = 2;
+/// The newest encoding this library reads: metadata with extensions.
+pub const NEWEST: u32 = 3;
+/// The encoding of a metadata row with renamed dependencies (and no extensions).
+const RENAMED: u32 = 2;
 
 fn v1() -> u32 {
     1
@@ -89,6 +93,9 @@ struct MetadataRow {
     /// Version 2: alias → package and requirement.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     renamed_dependencies: BTreeMap<String, RenamedRow>,
+    /// Version 3: format name → JSON text, exactly as given (it is signed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: BTreeMap<String, String>,
     /// `sha256:<hex>`.
     checksum: String,
     size: u64,
@@ -173,10 +180,12 @@ fn hex_field(field: &str, text: &str) -> Result<Vec<u8>, String> {
 /// The row of `metadata`.
 pub fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
     let row = MetadataRow {
-        encoding: if m.renamed_dependencies.is_empty() {
-            ENCODING
-        } else {
+        encoding: if !m.extensions.is_empty() {
             NEWEST
+        } else if !m.renamed_dependencies.is_empty() {
+            RENAMED
+        } else {
+            ENCODING
         },
         id: m.id.to_string(),
         description: m.description.clone(),
@@ -207,6 +216,7 @@ pub fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
                 (alias.to_string(), row)
             })
             .collect(),
+        extensions: m.extensions.clone(),
         checksum: m.checksum.to_string(),
         size: m.size,
         signature: m.signature.as_ref().map(|s| SignatureRow {
@@ -265,6 +275,7 @@ pub fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
             },
         );
     }
+    m.extensions = row.extensions;
     m.signature = row
         .signature
         .map(|s| -> Result<Signature, String> {
@@ -502,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_row_from_a_newer_encoding_is_refused() {
-        let newer = OLD_METADATA_ROW.replacen('{', r#"{"v":3,"#, 1);
+        let newer = OLD_METADATA_ROW.replacen('{', r#"{"v":4,"#, 1);
         assert!(decode_metadata(&newer).unwrap_err().contains("newer"));
         assert!(
             decode_event(r#"{"type":"unyanked","v":9,"id":"a@1.0.0"}"#)
@@ -547,5 +558,20 @@ mod tests {
             plain.contains(r#""v":1"#) && !plain.contains("renamed"),
             "{plain}"
         );
+    }
+
+    #[test]
+    fn extensions_are_written_as_version_3_exactly_as_given() {
+        let mut m = decode_metadata(OLD_METADATA_ROW).unwrap();
+        let text = r#"{"features": {"std": []}, "v": 2}"#;
+        m.extensions.insert("cargo".into(), text.into());
+        let row = encode_metadata(&m).unwrap();
+        assert!(row.contains(r#""v":3"#), "{row}");
+        let back = decode_metadata(&row).unwrap();
+        assert_eq!(
+            back.extensions["cargo"], text,
+            "the text is kept byte for byte"
+        );
+        assert_eq!(back, m);
     }
 }
