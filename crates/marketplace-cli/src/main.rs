@@ -362,6 +362,11 @@ struct ServeArgs {
     /// Require an API token for every request, reads included (default: reads are public).
     #[arg(long, env = "MKT_PRIVATE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     private: Option<bool>,
+    /// The URL clients reach this server at (behind a proxy: `https://registry.example`), for
+    /// the links it hands out (the Cargo index's download and API URLs) [default: http:// and
+    /// the request's Host].
+    #[arg(long, env = "MKT_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Where the archives live: the home's files, or an S3 bucket (set with the --s3-* flags
     /// and the standard AWS_* credentials) [default: home].
     #[arg(long, env = "MKT_STORE", value_enum)]

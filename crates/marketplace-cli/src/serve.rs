@@ -6,6 +6,7 @@
 //! ```toml
 //! listen = "127.0.0.1:7878"
 //! private = false
+//! public_url = "https://registry.example"   # default: http:// and the request's Host
 //!
 //! [limits]
 //! max_archive_bytes = 52428800
@@ -76,6 +77,7 @@ pub(crate) enum RegistryBackend {
 struct ServerFile {
     listen: Option<SocketAddr>,
     private: Option<bool>,
+    public_url: Option<String>,
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
@@ -148,7 +150,7 @@ fn invalid(message: String, hint: &str) -> CliError {
     }
 }
 
-const FILE_HINT: &str = "the keys are listen, private, [limits] (max_archive_bytes, max_batch_bytes, request_timeout_secs, header_read_timeout_secs, max_concurrent_requests, max_headers, rate_limit_per_address, rate_limit_per_token), [registry] (backend = \"home\" or \"postgres\", url) and [store] (backend = \"home\" or \"s3\", bucket, endpoint, region, prefix, allow_http); see docs/DEPLOYMENT.md";
+const FILE_HINT: &str = "the keys are listen, private, public_url, [limits] (max_archive_bytes, max_batch_bytes, request_timeout_secs, header_read_timeout_secs, max_concurrent_requests, max_headers, rate_limit_per_address, rate_limit_per_token), [registry] (backend = \"home\" or \"postgres\", url) and [store] (backend = \"home\" or \"s3\", bucket, endpoint, region, prefix, allow_http); see docs/DEPLOYMENT.md";
 
 /// Reads `path` as a `server.toml`.
 fn read_file(path: &Path) -> CliResult<ServerFile> {
@@ -222,6 +224,7 @@ impl Settings {
         let mut config = defaults
             .clone()
             .with_private(args.private.or(file.private).unwrap_or(defaults.private))
+            .with_public_url(public_url(args.public_url.clone().or(file.public_url))?)
             .with_request_timeout(seconds(
                 "request_timeout",
                 args.request_timeout.or(limits.request_timeout_secs),
@@ -394,6 +397,8 @@ pub(crate) async fn serve(
         message: format!("read the listening address: {e}"),
         hint: None,
     })?;
+    // Crates from `cargo publish` are countersigned with the home's own key.
+    let signing_key = home.load_key(crate::home::DEFAULT_KEY).await.ok();
     let (root, client, lock) = home.into_parts();
     if out.is_json() {
         out.json(&json!({ "listening": format!("http://{address}") }))?;
@@ -426,8 +431,15 @@ pub(crate) async fn serve(
     if client.users().await.map(|u| u.is_empty()).unwrap_or(false) {
         out.note("no users yet: make the first admin's token with `mkt token create --name NAME --scope admin`");
     }
-    marketplace_server::Server::new(Arc::new(client))
-        .with_config(settings.config)
+    let server = marketplace_server::Server::new(Arc::new(client)).with_config(settings.config);
+    let server = match signing_key {
+        Some(key) => server.with_signing_key(key),
+        None => {
+            out.note("the home has no default key: cargo publish is refused (mkt key generate --name default)");
+            server
+        }
+    };
+    server
         .serve(listener, shutdown)
         .await
         .map_err(|e| CliError {
@@ -438,6 +450,21 @@ pub(crate) async fn serve(
     drop(lock);
     out.note("stopped: every request in flight finished");
     Ok(())
+}
+
+/// A public URL: absolute http(s), without a query; `Invalid` (exit 2) otherwise.
+fn public_url(url: Option<String>) -> CliResult<Option<String>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    marketplace_core::HttpUrl::parse("public_url", &url).map_err(|e| CliError {
+        code: exit::USAGE,
+        message: format!("public URL {url:?}: {e}"),
+        hint: Some(
+            "give the URL clients reach the server at, e.g. https://registry.example".into(),
+        ),
+    })?;
+    Ok(Some(url.trim_end_matches('/').to_owned()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use futures_util::StreamExt as _;
 use marketplace_core::time::OffsetDateTime;
 use marketplace_core::{
     AccountStore, Claim, Error, ErrorKind, KeyId, OwnerTarget, PackagePattern, PackageRef,
-    PublicKey, Result, Scope, TokenHash, TokenRecord, TrustLevel, User, UserName,
+    PrivateKey, PublicKey, Result, Scope, TokenHash, TokenRecord, TrustLevel, User, UserName,
 };
 
 use crate::client::MarketplaceClient;
@@ -322,6 +322,55 @@ impl MarketplaceClient {
         self.flow("publish", span, async {
             let mut known = Known::of(accounts, user, std::slice::from_ref(&prepared)).await?;
             self.check_as(user, &known.keys, &prepared).await?;
+            let package = id.package();
+            let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
+            let result = self.publish_hooked(prepared).await;
+            if result.is_err()
+                && let Some(target) = claimed
+            {
+                self.give_up_claim(accounts, &target, &user.name, &package)
+                    .await;
+            }
+            result
+        })
+        .await
+    }
+
+    /// Publishes a prepared package that carries no author signature as `user`'s,
+    /// countersigned with `key` — the marketplace's own key, which its trust store must trust
+    /// (a crate sent by `cargo publish`: cargo signs nothing). The signature says the
+    /// marketplace received these bytes from `user`; every other check of
+    /// [`MarketplaceClient::publish_as`] is made (unchanged metadata, the version free, the
+    /// key's trust, the `pre_publish` hooks, `user` an owner of the package or its first
+    /// publisher).
+    pub async fn publish_countersigned_as(
+        &self,
+        user: &User,
+        mut prepared: PreparedPackage,
+        key: &PrivateKey,
+    ) -> Result<Published> {
+        let accounts = self.accounts()?;
+        let id = prepared.metadata.id.clone();
+        let span = tracing::info_span!("marketplace.publish", package = %id, user = %user.name);
+        self.flow("publish", span, async {
+            if prepared.metadata.signature.is_some() {
+                return Err(Error::invalid(
+                    "signature",
+                    id.to_string(),
+                    "a countersigned publish carries no author signature; publish a signed one with publish_as",
+                ));
+            }
+            prepared.check_unchanged()?;
+            self.check_free(&id).await?;
+            let signature = self
+                .call("crypto", "sign", true, || {
+                    self.crypto.sign(&prepared.metadata, key)
+                })
+                .await?;
+            self.check_trust("publish", &id, &signature).await?;
+            prepared.metadata.signature = Some(signature);
+            self.pre_publish_hooks(&prepared.metadata).await?;
+            let mut known = Known::of(accounts, user, &[]).await?;
             let package = id.package();
             let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
             let result = self.publish_hooked(prepared).await;

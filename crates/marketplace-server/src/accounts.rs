@@ -356,7 +356,7 @@ async fn may_manage(state: &AppState, caller: &Caller, target: &OwnerTarget) -> 
 
 /// Adds (`add`) or removes the body's users as owners of `target`, after checking the caller
 /// may, and every named user exists (nothing changes otherwise).
-async fn change_owners(
+pub(crate) async fn change_owners(
     state: &AppState,
     headers: &HeaderMap,
     target: OwnerTarget,
@@ -565,7 +565,11 @@ pub(crate) async fn revoke_key(
 
 /// The caller may yank or unyank versions of `package`: the yank scope, a pattern covering
 /// it, and ownership of it or its namespace (or admin).
-async fn may_yank(state: &AppState, caller: &Caller, package: &PackageRef) -> ApiResult<()> {
+pub(crate) async fn may_yank(
+    state: &AppState,
+    caller: &Caller,
+    package: &PackageRef,
+) -> ApiResult<()> {
     caller.allow(&[Scope::Yank])?;
     caller.cover(package)?;
     state

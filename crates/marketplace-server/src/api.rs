@@ -370,7 +370,7 @@ async fn signed_item(
 /// 403 unless the caller's token may publish `prepared`: its pattern covers the package, and
 /// it holds publish-new for a package without versions (before the batch, for a batch: looked
 /// up once per package, in `new_packages`) or publish-update for one with.
-async fn allow_item(
+pub(crate) async fn allow_item(
     state: &AppState,
     caller: &auth::Caller,
     new_packages: &mut HashMap<String, bool>,

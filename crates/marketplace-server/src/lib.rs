@@ -7,6 +7,7 @@
 mod accounts;
 mod api;
 mod auth;
+mod cargo;
 mod download;
 mod error;
 mod limits;
@@ -62,6 +63,10 @@ pub struct ServerConfig {
     /// bursts of 1,000: an install makes about three requests per package of its graph, so
     /// a few hundred packages install without waiting); `None`: no limit.
     pub rate_limit_per_token: Option<RateLimit>,
+    /// The URL clients reach the server at (`https://registry.example`), for the links it
+    /// hands out: the Cargo index's `dl` and `api`. Default: `http://` and the request's
+    /// `Host` header (right for a server reached directly; set it behind a proxy).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +81,7 @@ impl Default for ServerConfig {
             max_headers: 100,
             rate_limit_per_address: Some(RateLimit::new(1000, 2000)),
             rate_limit_per_token: Some(RateLimit::new(500, 1000)),
+            public_url: None,
         }
     }
 }
@@ -129,6 +135,12 @@ impl ServerConfig {
         self
     }
 
+    /// This configuration with `url` as the URL clients reach the server at.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
+    }
+
     /// These limits with at most `n` requests served at once.
     pub fn with_max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n.max(1);
@@ -141,6 +153,7 @@ impl ServerConfig {
 pub(crate) struct AppState {
     client: Arc<MarketplaceClient>,
     config: Arc<ServerConfig>,
+    cargo: Arc<cargo::CargoState>,
 }
 
 /// A server over one marketplace composition.
@@ -170,6 +183,7 @@ impl Server {
             state: AppState {
                 client,
                 config: Arc::new(ServerConfig::default()),
+                cargo: Arc::new(cargo::CargoState::default()),
             },
         }
     }
@@ -177,6 +191,17 @@ impl Server {
     /// This server with `config`'s limits.
     pub fn with_config(mut self, config: ServerConfig) -> Self {
         self.state.config = Arc::new(config);
+        self
+    }
+
+    /// This server with `key` as its own signing key: crates sent by `cargo publish` (which
+    /// signs nothing) are countersigned with it, so it must be trusted by the composition's
+    /// trust store. Without one, `cargo publish` is refused.
+    pub fn with_signing_key(mut self, key: marketplace_core::KeyPair) -> Self {
+        self.state.cargo = Arc::new(cargo::CargoState {
+            signing_key: Some(key),
+            ..cargo::CargoState::default()
+        });
         self
     }
 
@@ -191,6 +216,7 @@ impl Server {
                     axum::middleware::from_fn_with_state(self.state.clone(), auth::private_gate),
                 ),
             )
+            .nest("/cargo", cargo::routes(self.state.clone()))
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
             .route("/metrics", get(ops::metrics))

@@ -1,0 +1,283 @@
+//! The sparse index: `config.json` and one file per crate, built from the registry, cached in
+//! memory and kept current from the change feed.
+//!
+//! A crate's file is a pure function of the registry (its versions with their `cargo`
+//! extension and yank state), so every node of a shared registry serves the same bytes, under
+//! the same `ETag`. The cache drops a crate's file when an event about the crate appears in the
+//! change feed: read at most every [`FOLLOW_INTERVAL`] by requests, and at once after a write
+//! this server made (so the index holds a publish before its response returns).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use marketplace_cargo::{IndexLine, name_from_index_path};
+use marketplace_client::MarketplaceClient;
+use marketplace_core::time::OffsetDateTime;
+use marketplace_core::{ContentHash, Error, Name, PackageRef, Result};
+
+use super::{CargoError, CargoResult, base_url};
+use crate::AppState;
+
+/// How old the cache's view of the change feed may get before a request reads it again.
+pub(crate) const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Events read per page when catching up.
+const FOLLOW_PAGE: usize = 1000;
+
+/// Versions of one crate read at once when its file is built.
+const READ_CONCURRENCY: usize = 8;
+
+/// One crate's index file, or the knowledge that there is none.
+#[derive(Debug)]
+enum Entry {
+    File(IndexFile),
+    Absent,
+}
+
+#[derive(Debug)]
+struct IndexFile {
+    body: bytes::Bytes,
+    etag: String,
+    last_modified: String,
+}
+
+/// Where the cache stands in the change feed.
+#[derive(Debug, Default)]
+struct Follower {
+    /// The newest event applied; `None` until the first catch-up.
+    seq: Option<u64>,
+    at: Option<Instant>,
+}
+
+/// The index files served, by canonical crate name.
+#[derive(Debug, Default)]
+pub(crate) struct IndexCache {
+    files: RwLock<HashMap<String, Arc<Entry>>>,
+    follower: tokio::sync::Mutex<Follower>,
+    /// Bumped by every catch-up that dropped something: a file built across one is not kept.
+    generation: AtomicU64,
+}
+
+impl IndexCache {
+    /// Applies the change feed: drops the file of every crate an event names. With `force`,
+    /// waits for a catch-up in progress and makes one; otherwise at most one runs, and only
+    /// when the last is older than [`FOLLOW_INTERVAL`].
+    pub(crate) async fn catch_up(&self, client: &MarketplaceClient, force: bool) -> Result<()> {
+        let mut follower = if force {
+            self.follower.lock().await
+        } else {
+            match self.follower.try_lock() {
+                Ok(f) if f.at.is_none_or(|at| at.elapsed() >= FOLLOW_INTERVAL) => f,
+                _ => return Ok(()),
+            }
+        };
+        let registry = client.registry();
+        let Some(mut seq) = follower.seq else {
+            // Nothing is cached before the first catch-up: start at the feed's head.
+            follower.seq = Some(registry.latest_event_seq().await?);
+            follower.at = Some(Instant::now());
+            return Ok(());
+        };
+        loop {
+            let events = registry.events_since(seq, FOLLOW_PAGE).await?;
+            if events.is_empty() {
+                break;
+            }
+            let full = events.len() == FOLLOW_PAGE;
+            {
+                let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+                for event in &events {
+                    let id = event.kind.id();
+                    if id.namespace.is_none() {
+                        files.remove(&id.package().canonical());
+                    }
+                    seq = event.seq;
+                }
+            }
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            if !full {
+                break;
+            }
+        }
+        follower.seq = Some(seq);
+        follower.at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn cached(&self, key: &str) -> Option<Arc<Entry>> {
+        self.files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// The entry of `name`: cached, or built from the registry and cached.
+    async fn entry(&self, client: &MarketplaceClient, name: &Name) -> Result<Arc<Entry>> {
+        let package = PackageRef::new(None, name.clone());
+        let key = package.canonical();
+        if let Some(entry) = self.cached(&key) {
+            return Ok(entry);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let entry = Arc::new(build(client, &package).await?);
+        // Kept only if no catch-up dropped anything meanwhile (it may have been this crate).
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.files
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, Arc::clone(&entry));
+        }
+        Ok(entry)
+    }
+}
+
+/// The index file of `package`: one line per version that is a crate, in version order.
+async fn build(client: &MarketplaceClient, package: &PackageRef) -> Result<Entry> {
+    let registry = client.registry();
+    let states = match registry.list_version_states(package).await {
+        Ok(states) => states,
+        Err(Error::NotFound { .. }) => return Ok(Entry::Absent),
+        Err(e) => return Err(e),
+    };
+    let reads: Vec<_> = states
+        .iter()
+        .map(|state| {
+            let id = package.at(state.version.clone());
+            async move { registry.get(&id).await }
+        })
+        .collect();
+    let metadata: Vec<Result<_>> = futures_util::stream::iter(reads)
+        .buffered(READ_CONCURRENCY)
+        .collect()
+        .await;
+    let mut body = Vec::new();
+    let mut newest: Option<OffsetDateTime> = None;
+    for (state, metadata) in states.iter().zip(metadata) {
+        let metadata = metadata?;
+        let Some(line) = IndexLine::of(&metadata, state.is_yanked()) else {
+            continue;
+        };
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::error!(id = %metadata.id, error = %e, "a crate's Cargo fields do not read: left out of its index file");
+                continue;
+            }
+        };
+        serde_json::to_writer(&mut body, &line).map_err(|e| {
+            Error::backend(
+                "cargo index",
+                format!("write the line of {}", metadata.id),
+                e,
+                false,
+            )
+        })?;
+        body.push(b'\n');
+        let changed = state
+            .yanked
+            .as_ref()
+            .map_or(metadata.published_at, |y| y.at.max(metadata.published_at));
+        newest = Some(newest.map_or(changed, |n| n.max(changed)));
+    }
+    let Some(newest) = newest else {
+        return Ok(Entry::Absent);
+    };
+    let hash = ContentHash::sha256(&body);
+    Ok(Entry::File(IndexFile {
+        etag: format!("\"{}\"", &hash.to_string()["sha256:".len()..][..32]),
+        last_modified: http_date(newest),
+        body: bytes::Bytes::from(body),
+    }))
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(at: OffsetDateTime) -> String {
+    let at = at.to_offset(marketplace_core::time::UtcOffset::UTC);
+    let weekday = &format!("{}", at.weekday())[..3];
+    let month = &format!("{}", at.month())[..3];
+    format!(
+        "{weekday}, {:02} {month} {} {:02}:{:02}:{:02} GMT",
+        at.day(),
+        at.year(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// `GET /cargo/index/config.json`.
+pub(crate) async fn config(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let base = base_url(&state, &headers);
+    let body = serde_json::json!({
+        "dl": format!("{base}/cargo/api/v1/crates"),
+        "api": format!("{base}/cargo"),
+        "auth-required": state.config.private,
+    });
+    let mut response = axum::Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /cargo/index/{path}`: a crate's index file, with `ETag` and `Last-Modified`; 304 when
+/// the client's copy is current; 404 for a crate the registry does not hold.
+pub(crate) async fn file(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> CargoResult<Response> {
+    let not_found = || {
+        CargoError::new(
+            StatusCode::NOT_FOUND,
+            format!("no crate's index file at {path}"),
+        )
+    };
+    let name = name_from_index_path(&path).ok_or_else(not_found)?;
+    let name = Name::new(name).map_err(|_| not_found())?;
+    let index = &state.cargo.index;
+    index.catch_up(&state.client, false).await?;
+    let entry = index.entry(&state.client, &name).await?;
+    let Entry::File(file) = entry.as_ref() else {
+        return Err(CargoError::new(
+            StatusCode::NOT_FOUND,
+            format!("crate {name} is not in this registry"),
+        ));
+    };
+    let fresh = match headers.get(header::IF_NONE_MATCH) {
+        Some(wanted) => wanted
+            .to_str()
+            .is_ok_and(|w| w.split(',').any(|tag| tag.trim() == file.etag)),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .is_some_and(|since| since.as_bytes() == file.last_modified.as_bytes()),
+    };
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = Response::new(Body::from(file.body.clone()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    };
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&file.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(modified) = HeaderValue::from_str(&file.last_modified) {
+        headers.insert(header::LAST_MODIFIED, modified);
+    }
+    // Cargo revalidates every file it uses; so must any cache between.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
