@@ -144,6 +144,11 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         &["marketplace-core"],
     ),
     (
+        "crates/marketplace-cargo",
+        "marketplace-cargo",
+        &["marketplace-core", "marketplace-package"],
+    ),
+    (
         "crates/marketplace-crypto-ring",
         "marketplace-crypto-ring",
         &["marketplace-core", "marketplace-conformance"],
@@ -237,6 +242,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         "marketplace-server",
         &[
             "marketplace-core",
+            "marketplace-cargo",
             "marketplace-client",
             "marketplace-protocol",
             "marketplace-testing",
@@ -247,6 +253,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         "marketplace-cli",
         &[
             "marketplace-core",
+            "marketplace-cargo",
             "marketplace-client",
             "marketplace-server",
             "marketplace-testing",

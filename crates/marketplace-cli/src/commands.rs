@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::home::{self, Home};
 use crate::output::{Output, human_bytes, plain};
 use crate::{
-    Cli, CliError, CliResult, Command, Filters, KeyCommand, Level, ListArgs, OwnerCommand,
-    SearchArgs, Sort, TokenCommand, TrustCommand, UserCommand, exit,
+    CargoCommand, Cli, CliError, CliResult, Command, Filters, KeyCommand, Level, ListArgs,
+    OwnerCommand, SearchArgs, Sort, TokenCommand, TrustCommand, UserCommand, exit,
 };
 
 pub(crate) async fn run(cli: Cli, config: crate::config::Config, out: &Output) -> CliResult {
@@ -250,6 +250,7 @@ fn remote_use(command: &Command) -> RemoteUse {
         Command::Serve(_) => RemoteUse::HomeOnly("serve"),
         Command::RebuildIndex => RemoteUse::HomeOnly("rebuild-index"),
         Command::Gc { .. } => RemoteUse::HomeOnly("gc"),
+        Command::Cargo(_) => RemoteUse::HomeOnly("cargo import"),
         Command::Metrics => RemoteUse::HomeOnly("metrics"),
         Command::User(_) => RemoteUse::HomeOnly("user"),
         Command::Demo { .. } => RemoteUse::HomeOnly("demo"),
@@ -410,6 +411,9 @@ async fn execute(command: Command, home: &Home, out: &Output) -> CliResult {
         Command::Key(command) => crate::accounts::key(home, command, out).await,
         Command::User(command) => crate::accounts::user(home, command, out).await,
         Command::Stats { package } => stats(client, &package, out).await,
+        Command::Cargo(CargoCommand::Import { paths, key }) => {
+            crate::cargo::import(home, &paths, &key, out).await
+        }
         Command::RebuildIndex => {
             let started = Instant::now();
             let count = client.rebuild_index().await?;
@@ -487,6 +491,7 @@ fn changes_the_home(command: &Command) -> Option<&'static str> {
         | Command::User(UserCommand::List) => None,
         Command::RebuildIndex => Some("rebuild-index"),
         Command::Gc { .. } => Some("gc"),
+        Command::Cargo(CargoCommand::Import { .. }) => Some("cargo import"),
         // It publishes into the home (and holds its lock while it serves).
         Command::Serve(_) => Some("serve"),
         Command::Login { .. }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod cargo;
 mod commands;
 mod config;
 mod database;
@@ -285,6 +286,9 @@ enum Command {
     /// first line of output is the address it listens on; SIGINT or SIGTERM stops it once the
     /// requests in flight have finished.
     Serve(ServeArgs),
+    /// Cargo registry tools (`mkt serve` is also a Cargo registry under /cargo/).
+    #[command(subcommand)]
+    Cargo(CargoCommand),
     /// Print a shell completion script, e.g. `mkt completions bash > ~/.local/share/bash-completion/completions/mkt`.
     Completions {
         /// The shell.
@@ -485,6 +489,22 @@ enum TokenCommand {
         /// Whose token it is [default: admin; over a registry: the token's user].
         #[arg(long)]
         user: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CargoCommand {
+    /// Import .crate files (files, or directories searched for them, such as cargo's download
+    /// cache) with their original bytes and checksums, signed with a home key: the home then
+    /// serves them to cargo, e.g. as a crates.io mirror (`[source.crates-io] replace-with`).
+    /// Versions already present are skipped, so an interrupted import can be run again.
+    Import {
+        /// .crate files or directories holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The signing key: a key name in the home's keys directory, or a PEM file.
+        #[arg(long, default_value = "default")]
+        key: String,
     },
 }
 
