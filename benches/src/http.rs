@@ -26,7 +26,7 @@ const SINGLE_RATIO: f64 = 0.8;
 const BATCH_RATE: f64 = 1_500.0;
 
 /// Connections the load generator keeps open.
-const CONNECTIONS: usize = 32;
+pub(crate) const CONNECTIONS: usize = 32;
 
 /// The release `mkt` beside this binary (`cargo xtask bench-report` builds it), or why not.
 pub fn release_mkt() -> Result<PathBuf, String> {
@@ -40,7 +40,7 @@ pub fn release_mkt() -> Result<PathBuf, String> {
 }
 
 /// A row for a measurement that could not be made, saying why.
-fn unavailable(workload: &str, target: &str, why: &str) -> Row {
+pub(crate) fn unavailable(workload: &str, target: &str, why: &str) -> Row {
     Row {
         workload: workload.into(),
         measured: format!("unavailable ({why})"),
@@ -454,13 +454,13 @@ pub async fn w10_remote(mode: Mode) -> Vec<Row> {
 
 /// `mkt serve` on a home, on 127.0.0.1 and a free port, without rate limits (the load
 /// generator is one address).
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Served {
-    async fn start(mkt: &Path, home: &Path) -> Served {
+    pub(crate) async fn start(mkt: &Path, home: &Path) -> Served {
         let mut child = Command::new(mkt)
             .arg("--home")
             .arg(home)
@@ -500,12 +500,12 @@ impl Served {
         panic!("mkt serve at {} never became ready", served.base);
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// `(current, peak)` resident set size in KiB, from `/proc`.
-    fn rss_kib(&self) -> Option<(u64, u64)> {
+    pub(crate) fn rss_kib(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let field = |name: &str| {
             status
@@ -526,7 +526,7 @@ impl Drop for Served {
 }
 
 /// wrk's version line, or why it cannot be run.
-fn wrk_version() -> Result<String, String> {
+pub(crate) fn wrk_version() -> Result<String, String> {
     let output = Command::new("wrk")
         .arg("-v")
         .output()
@@ -541,16 +541,16 @@ fn wrk_version() -> Result<String, String> {
 }
 
 /// What one wrk run measured.
-struct Measured {
-    requests: u64,
-    seconds: f64,
-    bytes: u64,
-    p50: Duration,
-    p99: Duration,
+pub(crate) struct Measured {
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) bytes: u64,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
 }
 
 /// The wrk script: each request takes the next path of the file named after `--`, and the
-/// summary comes back as one line this harness reads.
+/// summary comes back as one line this harness reads ([`WRK_DONE`]).
 const WRK_SCRIPT: &str = r#"
 local paths = {}
 local i = 0
@@ -562,6 +562,10 @@ request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
 end
+"#;
+
+/// The end of every wrk script: the summary as one line this harness reads.
+pub(crate) const WRK_DONE: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("MKT-WRK requests=%d duration_us=%d bytes=%d failed=%d status=%d p50_us=%d p99_us=%d\n",
@@ -580,9 +584,23 @@ fn load(
     paths: &[String],
     seconds: u64,
 ) -> Result<Measured, String> {
-    let script = dir.join("paths.lua");
+    load_with(server, dir, what, paths, seconds, WRK_SCRIPT)
+}
+
+/// [`load`] with another request script (`lines` are what it reads, one per line), followed
+/// by [`WRK_DONE`]; a status of 400 or more is a failure.
+pub(crate) fn load_with(
+    server: &Served,
+    dir: &Path,
+    what: &str,
+    lines: &[String],
+    seconds: u64,
+    script_text: &str,
+) -> Result<Measured, String> {
+    let paths = lines;
+    let script = dir.join(format!("{what}.lua"));
     let list = dir.join(format!("{what}.paths"));
-    std::fs::write(&script, WRK_SCRIPT).map_err(|e| e.to_string())?;
+    std::fs::write(&script, format!("{script_text}{WRK_DONE}")).map_err(|e| e.to_string())?;
     std::fs::write(&list, paths.join("\n") + "\n").map_err(|e| e.to_string())?;
     let run = |seconds: u64| {
         Command::new("wrk")

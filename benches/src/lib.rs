@@ -6,6 +6,7 @@
 
 /// The synthetic corpus, shared with the other benchmarks and tests.
 pub use marketplace_testing::corpus;
+pub mod cargo;
 pub mod http;
 pub mod postgres;
 pub mod workloads;

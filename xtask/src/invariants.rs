@@ -218,6 +218,7 @@ pub(crate) const LAYERS: &[(&str, &str, &[&str])] = &[
         &[
             "marketplace-core",
             "marketplace-package",
+            "marketplace-cargo",
             "marketplace-client",
             "marketplace-registry-sqlite",
             "marketplace-registry-postgres",

@@ -202,6 +202,10 @@ async fn main() {
         eprintln!("W9 HTTP server (mkt serve under wrk)…");
         rows.extend(marketplace_benches::http::w9_http(mode).await);
     }
+    if wanted("w12") {
+        eprintln!("W12 Cargo registry (mkt serve under wrk and the machine's cargo)…");
+        rows.extend(marketplace_benches::cargo::w12_cargo(mode).await);
+    }
     if wanted("w10") {
         eprintln!("W10 remote client (over mkt serve)…");
         rows.extend(marketplace_benches::http::w10_remote(mode).await);

@@ -11,7 +11,9 @@ mod publish;
 
 use bytes::Bytes;
 use marketplace_core::{Error, HashAlgorithm, Result};
-use marketplace_package::{ArchiveLimits, Inspected, ManifestFormat, inspect_format};
+use marketplace_package::{
+    ArchiveLimits, Inspected, ManifestFormat, Staged, inspect_format, stage_format,
+};
 
 pub use crate::describe::{CrateDescription, MAX_FEATURES, Strictness};
 pub use crate::index::{
@@ -81,18 +83,35 @@ pub fn inspect_published(
 /// the normalised `Cargo.toml` inside. A field the marketplace cannot read (a license that is
 /// not SPDX, a URL that is not http(s)) is left out rather than the crate refused.
 pub fn inspect_crate(bytes: Bytes, limits: &ArchiveLimits) -> Result<Inspected> {
-    let describe = |text: &str, top: &str| {
-        let description = parse_manifest(text)?;
-        describe::check_top(&description, top)?;
-        description.to_metadata(Strictness::Drop)
-    };
     inspect_format(
         bytes,
         limits,
         HashAlgorithm::Sha256,
         &ManifestFormat {
             file: CARGO_MANIFEST,
-            describe: &describe,
+            describe: &describe_import,
         },
     )
+}
+
+/// [`inspect_crate`], unpacking the crate into a staging directory beside `dest` in the same
+/// pass (`marketplace_package::stage` for a `.crate`): for installing one.
+pub fn stage_crate(bytes: Bytes, limits: &ArchiveLimits, dest: &std::path::Path) -> Result<Staged> {
+    stage_format(
+        bytes,
+        limits,
+        HashAlgorithm::Sha256,
+        dest,
+        &ManifestFormat {
+            file: CARGO_MANIFEST,
+            describe: &describe_import,
+        },
+    )
+}
+
+/// A `.crate` on its own described by its normalised `Cargo.toml`, leniently.
+fn describe_import(text: &str, top: &str) -> Result<marketplace_core::PackageMetadata> {
+    let description = parse_manifest(text)?;
+    describe::check_top(&description, top)?;
+    description.to_metadata(Strictness::Drop)
 }

@@ -30,6 +30,23 @@ pub struct Verified {
     pub files: usize,
 }
 
+/// Whether `metadata` is a crate's: its archive is a `.crate`, read with `Cargo.toml` as its
+/// manifest.
+fn is_crate(metadata: &PackageMetadata) -> bool {
+    metadata
+        .extensions
+        .contains_key(marketplace_cargo::EXTENSION)
+}
+
+/// The limits a crate is read under: crates.io's shape limits, and this client's size limits
+/// where they are tighter.
+fn crate_limits(client: &marketplace_package::ArchiveLimits) -> marketplace_package::ArchiveLimits {
+    let mut limits = marketplace_cargo::crate_limits();
+    limits.max_compressed = client.max_compressed;
+    limits.max_unpacked = limits.max_unpacked.min(client.max_unpacked);
+    limits
+}
+
 impl MarketplaceClient {
     /// Checks a published version end to end without installing it: signature, trust, the
     /// stored bytes' hash and the archive rules. Errors as [`MarketplaceClient::download`],
@@ -233,8 +250,13 @@ impl MarketplaceClient {
     ) -> Result<Inspected> {
         let (limits, algorithm, bytes) =
             (self.limits, metadata.checksum.algorithm(), archive.clone());
+        let is_crate = is_crate(metadata);
         match blocking("inspect an archive", move || {
-            inspect_as(bytes, &limits, algorithm)
+            if is_crate {
+                marketplace_cargo::inspect_crate(bytes, &crate_limits(&limits))
+            } else {
+                inspect_as(bytes, &limits, algorithm)
+            }
         })
         .await
         {
@@ -260,8 +282,13 @@ impl MarketplaceClient {
     ) -> Result<Staged> {
         let (limits, algorithm, bytes) =
             (self.limits, metadata.checksum.algorithm(), archive.clone());
+        let is_crate = is_crate(metadata);
         match blocking("unpack an archive", move || {
-            stage(bytes, &limits, algorithm, &dest)
+            if is_crate {
+                marketplace_cargo::stage_crate(bytes, &crate_limits(&limits), &dest)
+            } else {
+                stage(bytes, &limits, algorithm, &dest)
+            }
         })
         .await
         {

@@ -241,6 +241,23 @@ pub fn stage(
     })
 }
 
+/// [`stage`] for an archive of another format (see [`inspect_format`]).
+pub fn stage_format(
+    archive: Bytes,
+    limits: &ArchiveLimits,
+    algorithm: HashAlgorithm,
+    dest: &Path,
+    format: &ManifestFormat<'_>,
+) -> Result<Staged> {
+    let staging = staging_beside(dest)?;
+    let inspected = read_archive(archive, limits, algorithm, Some(staging.path()), format)?;
+    Ok(Staged {
+        inspected,
+        staging,
+        dest: dest.to_owned(),
+    })
+}
+
 /// Extracts an inspected archive's top-level directory into `dest` (absent or empty): one
 /// decompression, no rule checked again. Files go to a staging directory beside `dest` that is
 /// renamed into place at the end, so a failure writes nothing to `dest`.

@@ -17,7 +17,7 @@ pub mod testing;
 
 pub use archive::{
     ArchiveEntry, Inspected, ManifestFormat, Staged, extract, inspect, inspect_as, inspect_format,
-    stage,
+    stage, stage_format,
 };
 pub use limits::ArchiveLimits;
 pub use lockfile::{LOCKFILE, LockedPackage, Lockfile};

@@ -364,6 +364,15 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
     let project = consumer(root);
     let built = cargo.ok(&project, &["run", "--quiet"]).await;
     assert!(built.contains("answer=1142"), "{built}");
+    // The downloads were counted, and the countersignature verifies as any package's does.
+    let util_id = "mkt-util@0.1.0".parse().unwrap();
+    let stats = registry.client.stats(&util_id).await.expect("stats");
+    assert_eq!(stats.version_downloads, 1, "cargo's download counted");
+    registry
+        .client
+        .verify(&util_id)
+        .await
+        .expect("mkt verify holds for a crate");
 
     // cargo search finds it.
     let found = cargo

@@ -34,6 +34,10 @@ const FOLLOW_PAGE: usize = 1000;
 /// Versions of one crate read at once when its file is built.
 const READ_CONCURRENCY: usize = 8;
 
+/// Most bytes of index files the cache keeps: past it, files are dropped (any, until a quarter
+/// is free) and built again when asked for. A mirror of every crate would not fit in memory.
+const MAX_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 /// One crate's index file, or the knowledge that there is none.
 #[derive(Debug)]
 enum Entry {
@@ -41,11 +45,71 @@ enum Entry {
     Absent,
 }
 
+impl Entry {
+    /// What keeping it costs, roughly.
+    fn cost(&self, key: &str) -> usize {
+        let body = match self {
+            Entry::File(file) => file.body.len() + file.etag.len() + file.last_modified.len(),
+            Entry::Absent => 0,
+        };
+        body + key.len() + 64
+    }
+}
+
 #[derive(Debug)]
 struct IndexFile {
     body: bytes::Bytes,
     etag: String,
     last_modified: String,
+}
+
+/// The cached entries and what they cost.
+#[derive(Debug)]
+struct Files {
+    entries: HashMap<String, Arc<Entry>>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Files {
+            entries: HashMap::new(),
+            bytes: 0,
+            budget: MAX_CACHE_BYTES,
+        }
+    }
+}
+
+impl Files {
+    fn remove(&mut self, key: &str) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes -= entry.cost(key);
+        }
+    }
+
+    fn insert(&mut self, key: String, entry: Arc<Entry>) {
+        self.remove(&key);
+        let cost = entry.cost(&key);
+        if self.bytes + cost > self.budget {
+            let goal = self.budget / 4 * 3;
+            let doomed: Vec<String> = self
+                .entries
+                .iter()
+                .scan(self.bytes, |left, (key, entry)| {
+                    (*left > goal).then(|| {
+                        *left -= entry.cost(key);
+                        key.clone()
+                    })
+                })
+                .collect();
+            for key in doomed {
+                self.remove(&key);
+            }
+        }
+        self.bytes += cost;
+        self.entries.insert(key, entry);
+    }
 }
 
 /// Where the cache stands in the change feed.
@@ -59,7 +123,7 @@ struct Follower {
 /// The index files served, by canonical crate name.
 #[derive(Debug, Default)]
 pub(crate) struct IndexCache {
-    files: RwLock<HashMap<String, Arc<Entry>>>,
+    files: RwLock<Files>,
     follower: tokio::sync::Mutex<Follower>,
     /// Bumped by every catch-up that dropped something: a file built across one is not kept.
     generation: AtomicU64,
@@ -115,6 +179,7 @@ impl IndexCache {
         self.files
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .entries
             .get(key)
             .cloned()
     }
@@ -280,4 +345,36 @@ pub(crate) async fn file(
     // Cargo revalidates every file it uses; so must any cache between.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_budget_and_counts_what_it_drops() {
+        let mut files = Files {
+            budget: 10_000,
+            ..Files::default()
+        };
+        let file = |n: usize| {
+            Arc::new(Entry::File(IndexFile {
+                body: bytes::Bytes::from(vec![b'x'; n]),
+                etag: "\"e\"".into(),
+                last_modified: "now".into(),
+            }))
+        };
+        for i in 0..100 {
+            files.insert(format!("crate-{i}"), file(500));
+            assert!(files.bytes <= files.budget, "{} bytes", files.bytes);
+        }
+        assert!(files.entries.len() < 100 && !files.entries.is_empty());
+        let counted: usize = files.entries.iter().map(|(k, e)| e.cost(k)).sum();
+        assert_eq!(counted, files.bytes);
+        files.insert("crate-99".into(), Arc::new(Entry::Absent));
+        for key in files.entries.keys().cloned().collect::<Vec<_>>() {
+            files.remove(&key);
+        }
+        assert_eq!(files.bytes, 0);
+    }
 }
