@@ -529,7 +529,10 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
             ],
         )
         .await;
-    assert!(unknown.contains("not one this server issued"), "{unknown}");
+    assert!(
+        unknown.contains("403") && unknown.contains("not one this server issued"),
+        "{unknown}"
+    );
     let long = "x".repeat(2001);
     library(&ws, "mkt-long", "0.1.0", "", "", "");
     write(

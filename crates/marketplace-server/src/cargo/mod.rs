@@ -3,8 +3,8 @@
 //! accounts and tokens as `/api/v1`.
 //!
 //! Errors are cargo's `{"errors": [{"detail": …}]}` (cargo shows the detail); a request
-//! without a usable token is 401 with `WWW-Authenticate: Cargo login_url="…"`, a token that
-//! may not do what is asked 403. In private mode every request needs a token, and
+//! without a token that needs one is 401 with `WWW-Authenticate: Cargo login_url="…"`; a token
+//! this server does not know, or one that may not do what is asked, is 403. In private mode every request needs a token, and
 //! `config.json` says `auth-required`, so cargo sends it with index and download requests too.
 
 mod api;
@@ -74,9 +74,12 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// In private mode every request needs a usable token; a 401 carries cargo's challenge.
+/// In private mode every request needs a usable token. A request without one that needs one
+/// is 401 with cargo's challenge; one whose token this server does not know is 403, as
+/// cargo's registry documentation asks ("403 if the token is not valid").
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let base = base_url(&state, request.headers());
+    let had_token = request.headers().contains_key(header::AUTHORIZATION);
     let response = if state.config.private
         && let Err(e) = crate::auth::require(&state, request.headers()).await
     {
@@ -84,6 +87,11 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
     } else {
         next.run(request).await
     };
+    if had_token && response.status() == StatusCode::UNAUTHORIZED {
+        let (mut parts, body) = response.into_parts();
+        parts.status = StatusCode::FORBIDDEN;
+        return Response::from_parts(parts, body);
+    }
     challenge(response, &base)
 }
 
