@@ -13,14 +13,10 @@ struct Manifest {
     package: Option<Package>,
     /// Older manifests spell `[package]` as `[project]`.
     project: Option<Package>,
+    #[serde(flatten)]
+    tables: Tables,
     #[serde(default)]
-    dependencies: BTreeMap<String, Dependency>,
-    #[serde(default, alias = "dev_dependencies", rename = "dev-dependencies")]
-    dev_dependencies: BTreeMap<String, Dependency>,
-    #[serde(default, alias = "build_dependencies", rename = "build-dependencies")]
-    build_dependencies: BTreeMap<String, Dependency>,
-    #[serde(default)]
-    target: BTreeMap<String, Platform>,
+    target: BTreeMap<String, Tables>,
     #[serde(default)]
     features: BTreeMap<String, Vec<String>>,
 }
@@ -45,8 +41,9 @@ struct Package {
     rust_version: Option<toml::Value>,
 }
 
+/// The three dependency tables, of the manifest or of one platform.
 #[derive(Deserialize, Default)]
-struct Platform {
+struct Tables {
     #[serde(default)]
     dependencies: BTreeMap<String, Dependency>,
     #[serde(default, alias = "dev_dependencies", rename = "dev-dependencies")]
@@ -117,33 +114,30 @@ pub fn parse_manifest(manifest_text: &str) -> Result<CrateDescription> {
     let vers = text(package.version)
         .ok_or_else(|| Error::invalid("Cargo.toml", &package.name, "states no version"))?;
     let mut deps = Vec::new();
-    let tables = [
-        (None, DependencyKind::Normal, &manifest.dependencies),
-        (None, DependencyKind::Dev, &manifest.dev_dependencies),
-        (None, DependencyKind::Build, &manifest.build_dependencies),
-    ];
-    for (target, kind, table) in tables {
-        push_deps(&mut deps, target, kind, table);
-    }
-    for (target, platform) in &manifest.target {
-        let target = Some(target.as_str());
+    let platforms = std::iter::once((None, &manifest.tables)).chain(
+        manifest
+            .target
+            .iter()
+            .map(|(target, tables)| (Some(target.as_str()), tables)),
+    );
+    for (target, tables) in platforms {
         push_deps(
             &mut deps,
             target,
             DependencyKind::Normal,
-            &platform.dependencies,
+            &tables.dependencies,
         );
         push_deps(
             &mut deps,
             target,
             DependencyKind::Dev,
-            &platform.dev_dependencies,
+            &tables.dev_dependencies,
         );
         push_deps(
             &mut deps,
             target,
             DependencyKind::Build,
-            &platform.build_dependencies,
+            &tables.build_dependencies,
         );
     }
     Ok(CrateDescription {

@@ -322,18 +322,31 @@ impl MarketplaceClient {
         self.flow("publish", span, async {
             let mut known = Known::of(accounts, user, std::slice::from_ref(&prepared)).await?;
             self.check_as(user, &known.keys, &prepared).await?;
-            let package = id.package();
-            let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
-            let result = self.publish_hooked(prepared).await;
-            if result.is_err()
-                && let Some(target) = claimed
-            {
-                self.give_up_claim(accounts, &target, &user.name, &package)
-                    .await;
-            }
-            result
+            self.claim_and_publish(accounts, user, prepared, &mut known)
+                .await
         })
         .await
+    }
+
+    /// Claims the package for `user` when unowned (or checks they own it), publishes a checked
+    /// package, and gives a claim made here back when the publish fails.
+    async fn claim_and_publish(
+        &self,
+        accounts: &dyn AccountStore,
+        user: &User,
+        prepared: PreparedPackage,
+        known: &mut Known,
+    ) -> Result<Published> {
+        let package = prepared.metadata.id.package();
+        let claimed = self.claim_for(accounts, user, &package, known).await?;
+        let result = self.publish_hooked(prepared).await;
+        if result.is_err()
+            && let Some(target) = claimed
+        {
+            self.give_up_claim(accounts, &target, &user.name, &package)
+                .await;
+        }
+        result
     }
 
     /// Publishes a prepared package that carries no author signature as `user`'s,
@@ -371,16 +384,8 @@ impl MarketplaceClient {
             prepared.metadata.signature = Some(signature);
             self.pre_publish_hooks(&prepared.metadata).await?;
             let mut known = Known::of(accounts, user, &[]).await?;
-            let package = id.package();
-            let claimed = self.claim_for(accounts, user, &package, &mut known).await?;
-            let result = self.publish_hooked(prepared).await;
-            if result.is_err()
-                && let Some(target) = claimed
-            {
-                self.give_up_claim(accounts, &target, &user.name, &package)
-                    .await;
-            }
-            result
+            self.claim_and_publish(accounts, user, prepared, &mut known)
+                .await
         })
         .await
     }

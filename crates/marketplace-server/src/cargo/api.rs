@@ -155,18 +155,7 @@ pub(crate) async fn yank(
     headers: HeaderMap,
     Path((name, version)): Path<(String, String)>,
 ) -> CargoResult<Json<Value>> {
-    let caller = auth::require(&state, &headers).await?;
-    let id = crate_id(&name, &version)?;
-    crate::accounts::may_yank(&state, &caller, &id.package()).await?;
-    state
-        .client
-        .yank(
-            &id,
-            &format!("yanked by {} with cargo yank", caller.user.name),
-        )
-        .await?;
-    state.cargo.index.catch_up(&state.client, true).await?;
-    Ok(Json(json!({ "ok": true })))
+    set_yanked(&state, &headers, &name, &version, true).await
 }
 
 /// `PUT /cargo/api/v1/crates/{crate}/{version}/unyank`.
@@ -175,10 +164,26 @@ pub(crate) async fn unyank(
     headers: HeaderMap,
     Path((name, version)): Path<(String, String)>,
 ) -> CargoResult<Json<Value>> {
-    let caller = auth::require(&state, &headers).await?;
-    let id = crate_id(&name, &version)?;
-    crate::accounts::may_yank(&state, &caller, &id.package()).await?;
-    state.client.unyank(&id).await?;
+    set_yanked(&state, &headers, &name, &version, false).await
+}
+
+/// Yanks or unyanks a version for its owner; the index holds the change before the answer.
+async fn set_yanked(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    version: &str,
+    yanked: bool,
+) -> CargoResult<Json<Value>> {
+    let caller = auth::require(state, headers).await?;
+    let id = crate_id(name, version)?;
+    crate::accounts::may_yank(state, &caller, &id.package()).await?;
+    if yanked {
+        let reason = format!("yanked by {} with cargo yank", caller.user.name);
+        state.client.yank(&id, &reason).await?;
+    } else {
+        state.client.unyank(&id).await?;
+    }
     state.cargo.index.catch_up(&state.client, true).await?;
     Ok(Json(json!({ "ok": true })))
 }

@@ -78,7 +78,8 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 /// is 401 with cargo's challenge; one whose token this server does not know is 403, as
 /// cargo's registry documentation asks ("403 if the token is not valid").
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let base = base_url(&state, request.headers());
+    // Only a 401 needs the base URL: the Host is kept, the URL made then.
+    let host = request.headers().get(header::HOST).cloned();
     let had_token = request.headers().contains_key(header::AUTHORIZATION);
     let response = if state.config.private
         && let Err(e) = crate::auth::require(&state, request.headers()).await
@@ -92,7 +93,14 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
         parts.status = StatusCode::FORBIDDEN;
         return Response::from_parts(parts, body);
     }
-    challenge(response, &base)
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return response;
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(host) = host {
+        headers.insert(header::HOST, host);
+    }
+    challenge(response, &base_url(&state, &headers))
 }
 
 /// A 401 says how to log in, as cargo asks (`cargo login` then reads a token).
