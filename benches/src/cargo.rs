@@ -4,11 +4,15 @@
 //! project through `[source.crates-io] replace-with`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::http::{CONNECTIONS, Served, load_with, release_mkt, unavailable, wrk_version};
+use marketplace_testing::mirror::{PROJECT, cargo_cache};
+
+use crate::http::{
+    CONNECTIONS, Served, WRK_SCRIPT, load_with, release_mkt, unavailable, wrk_version,
+};
 use crate::workloads::{Mode, Row, duration};
 
 /// The issue #22 target: index files revalidated per second, load generator on the same cores.
@@ -33,33 +37,6 @@ request = function()
   return wrk.format("GET", paths[i], { ["If-None-Match"] = tags[i] })
 end
 "#;
-
-/// Each line a path, fetched whole.
-const FETCH: &str = r#"
-local paths = {}
-local i = 0
-init = function(args)
-  for line in io.lines(args[1]) do paths[#paths + 1] = line end
-  i = math.random(#paths)
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"#;
-
-/// The project resolved through the mirror: crates this workspace builds with, so the cache
-/// holds their whole graph.
-const PROJECT: &str = "[package]\nname = \"mirror-user\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nsemver = \"1\"\ntoml = \"1\"\nhex = \"0.4\"\nthiserror = \"2\"\nsmallvec = \"1\"\n\n[workspace]\n";
-
-/// The `.crate` cache of the machine's cargo.
-fn cargo_cache() -> Option<PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
-    let cache = home.join("registry").join("cache");
-    cache.is_dir().then_some(cache)
-}
 
 /// The crate names of the cache's files (`name-1.2.3.crate`).
 fn crate_names(cache: &Path) -> BTreeSet<String> {
@@ -234,7 +211,7 @@ pub async fn w12_cargo(mode: Mode) -> Vec<Row> {
                 Err(e) => unavailable("W12 cargo index revalidation", "≥ 20,000 req/s", &e),
             };
             rows.push(row);
-            let row = match load_with(&server, dir.path(), "fetch", &fetches, seconds, FETCH) {
+            let row = match load_with(&server, dir.path(), "fetch", &fetches, seconds, WRK_SCRIPT) {
                 Ok(m) => Row {
                     workload: format!("W12 cargo index file fetched whole ({how})"),
                     measured: format!(

@@ -551,7 +551,7 @@ pub(crate) struct Measured {
 
 /// The wrk script: each request takes the next path of the file named after `--`, and the
 /// summary comes back as one line this harness reads ([`WRK_DONE`]).
-const WRK_SCRIPT: &str = r#"
+pub(crate) const WRK_SCRIPT: &str = r#"
 local paths = {}
 local i = 0
 init = function(args)

@@ -2,36 +2,14 @@
 //! serve` serves them, and a fresh `CARGO_HOME` whose `[source.crates-io]` is replaced by the
 //! server builds a real project of more than 20 crates, with the checksums crates.io gave.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn mkt(home: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
-    cmd.env("MKT_HOME", home).env("MKT_CONFIG", config);
-    cmd
-}
-
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "{:?}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The `.crate` cache of the machine's cargo.
-fn cargo_cache() -> Option<PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
-    let cache = home.join("registry").join("cache");
-    cache.is_dir().then_some(cache)
-}
+use common::{mkt, ok, serve, terminate};
+use marketplace_testing::mirror::{PROJECT, cargo_cache};
 
 /// `(name, version) → checksum` of a `Cargo.lock`.
 fn checksums(lock: &str) -> BTreeMap<(String, String), String> {
@@ -51,25 +29,6 @@ fn checksums(lock: &str) -> BTreeMap<(String, String), String> {
     }
     out
 }
-
-/// The project: crates this workspace builds with, so the cache holds their whole graph.
-const PROJECT: &str = r#"[package]
-name = "mirror-user"
-version = "0.1.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-serde = { version = "1", features = ["derive"] }
-serde_json = "1"
-semver = "1"
-toml = "1"
-hex = "0.4"
-thiserror = "2"
-smallvec = "1"
-
-[workspace]
-"#;
 
 #[cfg(unix)]
 #[test]
@@ -108,21 +67,7 @@ fn imported_crates_serve_as_a_crates_io_mirror_that_cargo_builds_from() {
         .expect("import again"));
     assert!(again.starts_with("imported 0 crates"), "{again}");
 
-    let mut server = mkt(&home, &config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let address = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the address")
-        .to_owned();
+    let (server, address) = serve(&home, &config, &[], Stdio::piped());
 
     let cargo_home = dir.path().join("cargo-home");
     std::fs::create_dir_all(&cargo_home).expect("cargo home");
@@ -150,14 +95,7 @@ fn imported_crates_serve_as_a_crates_io_mirror_that_cargo_builds_from() {
         .output()
         .expect("cargo run");
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
-    let mut served = String::new();
-    if let Some(mut stderr) = server.stderr.take() {
-        let _ = stderr.read_to_string(&mut served);
-    }
+    let served = terminate(server);
     assert!(
         built.status.success(),
         "cargo run against the mirror:\n{}\nserver: {served}",
@@ -191,4 +129,16 @@ fn imported_crates_serve_as_a_crates_io_mirror_that_cargo_builds_from() {
         compared >= 20,
         "{compared} checksums compared with the workspace's lockfile"
     );
+
+    // An imported crate is a package like any other: `mkt verify` checks the home's
+    // countersignature and reads the .crate under the archive rules.
+    let (_, version) = lock
+        .keys()
+        .find(|(name, _)| name == "serde_json")
+        .expect("serde_json in the graph");
+    let verified = ok(mkt(&home, &config)
+        .args(["verify", &format!("serde_json@{version}")])
+        .output()
+        .expect("verify"));
+    assert!(verified.contains("signature valid"), "{verified}");
 }

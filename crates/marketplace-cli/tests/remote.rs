@@ -5,30 +5,15 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader, Write as _};
+mod common;
+
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
+
+use common::{mkt, ok, serve};
 
 const PACKAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/packages");
-
-fn mkt(home: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
-    cmd.env("MKT_HOME", home)
-        .env("MKT_CONFIG", config)
-        .env_remove("MKT_REGISTRY");
-    cmd
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{:?}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn code(output: &Output) -> Option<i32> {
     output.status.code()
@@ -46,22 +31,7 @@ impl Served {
     }
 
     fn start_with(home: &Path, config: &Path, extra: &[&str]) -> Served {
-        let mut child = mkt(home, config)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("first line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
-            .to_owned();
+        let (child, url) = serve(home, config, extra, Stdio::null());
         Served { child, url }
     }
 }

@@ -1,23 +1,22 @@
 //! `mkt serve`: the first line names the address (port 0 picks a free one), the API answers,
 //! a publish through it lands in the home, and SIGTERM stops it cleanly.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-fn mkt(home: &std::path::Path, config: &std::path::Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("mkt"));
-    cmd.env("MKT_HOME", home).env("MKT_CONFIG", config);
-    cmd
-}
+use common::{address_of, mkt, ok, serve, terminate};
 
-/// One HTTP/1.1 GET of `path` on `address`; returns the status line and the body.
-fn get(address: &str, path: &str) -> (String, String) {
-    get_with(address, path, "")
+/// One HTTP/1.1 GET of `path` on the server at `url`; returns the status line and the body.
+fn get(url: &str, path: &str) -> (String, String) {
+    get_with(url, path, "")
 }
 
 /// A GET with `headers` (each ending in CRLF) added.
-fn get_with(address: &str, path: &str, headers: &str) -> (String, String) {
+fn get_with(url: &str, path: &str, headers: &str) -> (String, String) {
+    let address = url.strip_prefix("http://").unwrap_or(url);
     let mut stream = TcpStream::connect(address).expect("connect");
     write!(
         stream,
@@ -41,21 +40,7 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let init = mkt(&home, &config).arg("init").output().expect("init");
     assert!(init.status.success(), "{init:?}");
 
-    let mut child = mkt(&home, &config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let address = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
-        .to_owned();
+    let (child, address) = serve(&home, &config, &[], Stdio::piped());
     assert!(
         !address.ends_with(":0"),
         "a real port was chosen: {address}"
@@ -74,20 +59,7 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         "the home's key is served: {body}"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = child.wait().expect("wait");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    assert!(status.success(), "{status:?}: {stderr}");
+    let stderr = terminate(child);
     assert!(stderr.contains("stopped"), "{stderr}");
 }
 
@@ -113,21 +85,7 @@ fn a_team_server_starts_with_the_first_admins_token() {
     let stdout = String::from_utf8(created.stdout).expect("utf-8");
     let token = stdout.lines().next().expect("a first line").to_owned();
 
-    let mut child = mkt(&home, &config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--private"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let address = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("the address")
-        .to_owned();
+    let (child, address) = serve(&home, &config, &["--private"], Stdio::piped());
     let auth = format!("Authorization: Bearer {token}\r\n");
     let (status, body) = get_with(&address, "/api/v1/me", &auth);
     assert!(status.contains("200"), "{status}: {body}");
@@ -143,12 +101,7 @@ fn a_team_server_starts_with_the_first_admins_token() {
     );
     assert!(status.contains("401"), "{status}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    assert!(child.wait().expect("wait").success());
+    terminate(child);
 }
 
 #[test]
@@ -187,19 +140,6 @@ fn serve_needs_an_existing_home() {
         .expect("serve");
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(!home.exists(), "nothing was created");
-}
-
-/// Reads `mkt serve`'s first line and returns the address it names.
-fn address_of(child: &mut std::process::Child) -> String {
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    first
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"))
-        .to_owned()
 }
 
 /// `--config server.toml` sets the address, the private mode and the store (an S3 bucket on
@@ -303,39 +243,6 @@ fn flags_override_the_config_file_and_a_bad_one_is_refused() {
     let (status, _) = get(&address, "/api/v1/search?q=x");
     assert!(status.contains("200"), "the flag made it public: {status}");
     terminate(child);
-}
-
-/// Stops `mkt serve` with SIGTERM, checks that it exited cleanly, and returns its stderr.
-fn terminate(mut child: std::process::Child) -> String {
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = child.wait().expect("wait");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    assert!(status.success(), "{status:?}: {stderr}");
-    stderr
-}
-
-/// The stdout of a command that must succeed.
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "{:?}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `--database-url` and `[registry]` in `server.toml`: two homes share a registry and its

@@ -175,6 +175,15 @@ impl Cargo {
     }
 }
 
+/// `cargo publish` to the test registry, of a crate written just before (not built, not committed).
+const PUBLISH: &[&str] = &[
+    "publish",
+    "--registry",
+    "mkt",
+    "--no-verify",
+    "--allow-dirty",
+];
+
 fn cargo_available() -> bool {
     match Command::new("cargo").arg("--version").output() {
         Ok(out) if out.status.success() => true,
@@ -390,18 +399,7 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
         "[features]\ndefault = [\"std\"]\nstd = []\nextra = []\n",
         "pub fn base() -> u32 { if cfg!(feature = \"extra\") { 41 } else { 0 } }\n",
     );
-    cargo
-        .ok(
-            &ws.join("mkt-base"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    cargo.ok(&ws.join("mkt-base"), PUBLISH).await;
     cargo.ok(&project, &["update"]).await;
     assert_eq!(lock_version(&project, "mkt-base").as_deref(), Some("0.1.1"));
     let after = registry.answered("/cargo/index/{*path}", 304).await;
@@ -478,18 +476,7 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
     assert!(!listed.contains("bob"), "{listed}");
 
     // Failures, each with our message shown by cargo.
-    let duplicate = cargo
-        .fails(
-            &ws.join("mkt-base"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    let duplicate = cargo.fails(&ws.join("mkt-base"), PUBLISH).await;
     assert!(duplicate.contains("already exists"), "{duplicate}");
     let bob = Cargo::new(&root.join("bob"), &registry, Some(&registry.bob));
     library(
@@ -500,35 +487,13 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
         "",
         "pub fn base() -> u32 { 0 }\n",
     );
-    let not_owner = bob
-        .fails(
-            &ws.join("mkt-base"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    let not_owner = bob.fails(&ws.join("mkt-base"), PUBLISH).await;
     assert!(
         not_owner.contains("403") && not_owner.contains("bob"),
         "{not_owner}"
     );
     let wrong = Cargo::new(&root.join("wrong"), &registry, Some("mkt_not-a-real-token"));
-    let unknown = wrong
-        .fails(
-            &ws.join("mkt-base"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    let unknown = wrong.fails(&ws.join("mkt-base"), PUBLISH).await;
     assert!(
         unknown.contains("403") && unknown.contains("not one this server issued"),
         "{unknown}"
@@ -541,18 +506,7 @@ async fn cargo_publishes_a_workspace_and_builds_a_project_from_it() {
             "[package]\nname = \"mkt-long\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"{long}\"\n\n[workspace]\n"
         ),
     );
-    let invalid = cargo
-        .fails(
-            &ws.join("mkt-long"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    let invalid = cargo.fails(&ws.join("mkt-long"), PUBLISH).await;
     assert!(invalid.contains("at most 2000 characters"), "{invalid}");
     assert!(
         registry
@@ -594,18 +548,7 @@ async fn a_private_registry_needs_the_token_for_the_index_and_downloads() {
         "[workspace]\n",
         "pub fn p() -> u8 { 7 }\n",
     );
-    cargo
-        .ok(
-            &ws.join("mkt-private"),
-            &[
-                "publish",
-                "--registry",
-                "mkt",
-                "--no-verify",
-                "--allow-dirty",
-            ],
-        )
-        .await;
+    cargo.ok(&ws.join("mkt-private"), PUBLISH).await;
     let project = root.join("user");
     write(
         &project.join("Cargo.toml"),

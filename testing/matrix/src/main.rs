@@ -251,6 +251,7 @@ async fn main() {
                     report.named(mode.clone())
                 }
             };
+            env.release();
             record(&format!("{dimension} {mode}"), &report);
             per_mode.insert(key, report);
         }
@@ -274,6 +275,7 @@ async fn main() {
         eprintln!("running the client suite on {label}");
         let factory = || Ok(env.builder(combo));
         let report = client_suite(&factory, &caps).await.named(label.clone());
+        env.release();
         record(&label, &report);
         client_reports.push(report);
     }

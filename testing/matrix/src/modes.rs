@@ -46,6 +46,8 @@ pub(crate) struct Env {
     s3: Option<S3Server>,
     /// One server for the run; each registry gets a database of its own.
     postgres: Option<PostgresServer>,
+    /// The databases made since the last [`Env::release`].
+    databases: std::sync::Mutex<Vec<String>>,
     broken: Option<(String, String)>,
 }
 
@@ -97,7 +99,33 @@ impl Env {
             next: AtomicUsize::new(0),
             s3,
             postgres,
+            databases: std::sync::Mutex::new(Vec::new()),
             broken,
+        }
+    }
+
+    /// Removes the scratch directories and drops the PostgreSQL databases made since the last
+    /// call: the suites run one after another, a finished suite's backends are not used again,
+    /// and a whole run of them would otherwise fill the disk.
+    pub(crate) fn release(&self) {
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                eprintln!("error: could not remove {}: {e}", entry.path().display());
+                std::process::exit(1);
+            }
+        }
+        let (Some(server), Ok(mut databases)) = (&self.postgres, self.databases.lock()) else {
+            return;
+        };
+        for name in databases.drain(..) {
+            if let Err(e) = server.drop_database(&name) {
+                eprintln!("error: could not drop a finished database: {e}");
+                std::process::exit(1);
+            }
         }
     }
 
@@ -140,6 +168,9 @@ impl Env {
             eprintln!("error: could not make the postgres backend: {e}");
             std::process::exit(1);
         });
+        if let Ok(mut databases) = self.databases.lock() {
+            databases.push(name);
+        }
         // The constructors are synchronous (the kit's factories are); the matrix runs on a
         // multi-threaded runtime, so this worker may block on the connection.
         let connected = tokio::task::block_in_place(|| {

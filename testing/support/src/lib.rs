@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod corpus;
+pub mod mirror;
 pub mod postgres;
 pub mod real;
 pub mod s3;
