@@ -6,7 +6,7 @@ use marketplace_core::{
     SearchResult, StorageStats, VersionState, YankInfo,
 };
 
-use crate::client::MarketplaceClient;
+use crate::client::{MarketplaceClient, blocking};
 
 /// Everything known about one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +149,34 @@ impl MarketplaceClient {
             .into_iter()
             .find(|s| s.version == id.version)
             .and_then(|s| s.yanked))
+    }
+
+    /// The readme of a published version, from its archive (checked against its registered
+    /// hash first), with at most `max_bytes` of its text: the file its manifest's `readme`
+    /// names, else a top-level `README.md` (see [`marketplace_package::find_readme`]); `None`
+    /// when it has none. For catalogues: nothing is counted as a download.
+    ///
+    /// Errors: `NotFound`, `Integrity` (stored bytes that do not match), `Backend`.
+    pub async fn readme(
+        &self,
+        id: &PackageId,
+        max_bytes: usize,
+    ) -> Result<Option<marketplace_package::Readme>> {
+        let span = tracing::info_span!("marketplace.readme", package = %id);
+        self.flow("readme", span, async {
+            let metadata = self.get_checked("readme", id).await?;
+            let archive = self.fetch_checked("readme", &metadata).await?;
+            let manifest = if crate::verify::is_crate(&metadata) {
+                marketplace_cargo::CARGO_MANIFEST
+            } else {
+                marketplace_package::MANIFEST_FILE
+            };
+            blocking("read the readme", move || {
+                marketplace_package::find_readme(&archive, manifest, max_bytes)
+            })
+            .await
+        })
+        .await
     }
 
     /// Every version of a package, ascending, with its yank state. `NotFound` if unknown.

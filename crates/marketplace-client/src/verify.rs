@@ -32,7 +32,7 @@ pub struct Verified {
 
 /// Whether `metadata` is a crate's: its archive is a `.crate`, read with `Cargo.toml` as its
 /// manifest.
-fn is_crate(metadata: &PackageMetadata) -> bool {
+pub(crate) fn is_crate(metadata: &PackageMetadata) -> bool {
     metadata
         .extensions
         .contains_key(marketplace_cargo::EXTENSION)

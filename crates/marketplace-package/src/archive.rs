@@ -320,7 +320,7 @@ type Decoder<'a> = GzDecoder<BufReader<Hashing<'a>>>;
 
 /// The entries of a tar stream as they are: no extension header is interpreted by the tar
 /// crate, so nothing renames an entry behind the rules.
-fn raw_entries<R: Read>(tar: &mut tar::Archive<R>) -> Result<tar::Entries<'_, R>> {
+pub(crate) fn raw_entries<R: Read>(tar: &mut tar::Archive<R>) -> Result<tar::Entries<'_, R>> {
     Ok(tar
         .entries()
         .map_err(|e| unreadable("entries", e))?
@@ -451,7 +451,7 @@ fn read_archive(
 }
 
 /// A GNU long name: bounded by the path limit before it is read, NUL-terminated, no NUL inside.
-fn read_long_name(entry: &mut impl Read, size: u64, limits: &ArchiveLimits) -> Result<Vec<u8>> {
+pub(crate) fn read_long_name(entry: &mut impl Read, size: u64, limits: &ArchiveLimits) -> Result<Vec<u8>> {
     // The name plus its NUL terminator.
     let cap = limits.max_path_len as u64 + 1;
     if size > cap {
@@ -609,7 +609,7 @@ fn staging_beside(dest: &Path) -> Result<tempfile::TempDir> {
         .map_err(|e| write_error(parent, e))
 }
 
-fn unreadable(what: &str, e: io::Error) -> Error {
+pub(crate) fn unreadable(what: &str, e: io::Error) -> Error {
     Error::invalid(
         "archive",
         what,

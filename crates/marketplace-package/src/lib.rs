@@ -11,6 +11,7 @@ mod limits;
 mod lockfile;
 mod manifest;
 mod pack;
+mod readme;
 mod rules;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -23,3 +24,4 @@ pub use limits::ArchiveLimits;
 pub use lockfile::{LOCKFILE, LockedPackage, Lockfile};
 pub use manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest};
 pub use pack::pack_dir;
+pub use readme::{Readme, find_readme};

@@ -43,6 +43,7 @@ struct RawPackage {
     categories: Vec<String>,
     homepage: Option<String>,
     repository: Option<String>,
+    readme: Option<String>,
 }
 
 /// A parsed and validated manifest: every field follows the rules of the data model. Made only
@@ -70,6 +71,9 @@ pub struct Manifest {
     pub dependencies: BTreeMap<PackageRef, VersionReq>,
     /// Dependencies under a name of the package's choosing (`alias = { package = … }`).
     pub renamed_dependencies: BTreeMap<Name, RenamedDependency>,
+    /// The readme's path inside the package (`readme = "docs/README.md"`), when it is not a
+    /// conventional `README.md` at the top (see [`crate::find_readme`]).
+    pub readme: Option<String>,
 }
 
 fn field(name: &str) -> String {
@@ -129,6 +133,23 @@ fn dependency(key: &str, value: &toml::Value) -> Result<(Option<PackageRef>, Ver
     Ok((package, req))
 }
 
+/// A `readme` path: relative, `/`-separated, inside the package.
+fn readme_path(path: &str) -> Result<String> {
+    let at = field("package.readme");
+    let path = path.trim_start_matches("./");
+    let bad = |rule: &str| Err(Error::invalid(&at, path, rule.to_owned()));
+    if path.is_empty() || path.len() > 255 {
+        return bad("must be a path of 1 to 255 bytes inside the package, such as \"README.md\"");
+    }
+    if path.starts_with('/') || path.contains('\\') || path.chars().any(char::is_control) {
+        return bad("must be a relative path with `/` separators, such as \"docs/README.md\"");
+    }
+    if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return bad("must name a file inside the package (no empty, `.` or `..` parts)");
+    }
+    Ok(path.to_owned())
+}
+
 impl Manifest {
     /// Parses and validates manifest text. Errors are `Invalid`, naming the manifest field.
     pub fn parse(text: &str) -> Result<Self> {
@@ -176,6 +197,7 @@ impl Manifest {
             .as_deref()
             .map(|u| parse_url(&field("package.repository"), u))
             .transpose()?;
+        let readme = p.readme.as_deref().map(readme_path).transpose()?;
         let mut dependencies = BTreeMap::new();
         let mut renamed_dependencies = BTreeMap::new();
         for (dep, value) in &raw.dependencies {
@@ -215,6 +237,7 @@ impl Manifest {
             repository,
             dependencies,
             renamed_dependencies,
+            readme,
         })
     }
 

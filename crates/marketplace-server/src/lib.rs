@@ -7,12 +7,15 @@
 mod accounts;
 mod api;
 mod auth;
+mod cache;
 mod cargo;
 mod download;
 mod error;
+mod feed;
 mod limits;
 mod openapi;
 mod ops;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -154,6 +157,7 @@ pub(crate) struct AppState {
     client: Arc<MarketplaceClient>,
     config: Arc<ServerConfig>,
     cargo: Arc<cargo::CargoState>,
+    web: Arc<web::WebState>,
 }
 
 /// A server over one marketplace composition.
@@ -184,6 +188,7 @@ impl Server {
                 client,
                 config: Arc::new(ServerConfig::default()),
                 cargo: Arc::new(cargo::CargoState::default()),
+                web: Arc::new(web::WebState::default()),
             },
         }
     }
@@ -217,11 +222,12 @@ impl Server {
                 ),
             )
             .nest("/cargo", cargo::routes(self.state.clone()))
+            .merge(web::routes(self.state.clone()))
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
             .route("/metrics", get(ops::metrics))
             .route_layer(axum::middleware::from_fn(ops::route_of))
-            .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()) })
+            .fallback(fallback)
             .method_not_allowed_fallback(|uri: Uri| async move {
                 ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -317,6 +323,25 @@ impl Server {
         drop(listener);
         graceful.shutdown().await;
         Ok(())
+    }
+}
+
+/// A path no route serves: a JSON error under the API's prefixes, else the catalogue's 404
+/// page (with names like the path's last segment).
+async fn fallback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = uri.path();
+    let api = ["/api/", "/cargo/", "/health", "/ready", "/metrics"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    if api {
+        ApiError::no_route(path).into_response()
+    } else {
+        web::no_page(&state, path, &headers).await
     }
 }
 

@@ -237,12 +237,13 @@ pub fn peer_queries() -> Vec<SearchQuery> {
 }
 
 /// The `marketplace.toml` of a corpus package (name, version, namespace, description, MIT,
-/// keywords, dependencies).
+/// keywords, categories, dependencies).
 pub fn manifest(metadata: &PackageMetadata) -> String {
     let id = &metadata.id;
+    let description = toml::Value::String(metadata.description.clone()).to_string();
     let mut manifest = format!(
-        "[package]\nname = \"{}\"\nversion = \"{}\"\ndescription = \"{}\"\nlicense = \"MIT\"\n",
-        id.name, id.version, metadata.description
+        "[package]\nname = \"{}\"\nversion = \"{}\"\ndescription = {description}\nlicense = \"MIT\"\n",
+        id.name, id.version
     );
     if let Some(ns) = &id.namespace {
         manifest.push_str(&format!("namespace = \"{ns}\"\n"));
@@ -254,6 +255,14 @@ pub fn manifest(metadata: &PackageMetadata) -> String {
             .map(|k| format!("\"{k}\""))
             .collect();
         manifest.push_str(&format!("keywords = [{}]\n", keywords.join(", ")));
+    }
+    if !metadata.categories.is_empty() {
+        let categories: Vec<String> = metadata
+            .categories
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        manifest.push_str(&format!("categories = [{}]\n", categories.join(", ")));
     }
     manifest.push_str("[dependencies]\n");
     for (dep, req) in &metadata.dependencies {
@@ -296,6 +305,12 @@ pub fn blob_archive(metadata: &PackageMetadata, size: usize) -> Bytes {
         metadata,
         &[("README.md", readme.as_bytes()), ("data.bin", &blob)],
     )
+}
+
+/// A valid package archive for `metadata`: its [`manifest`] and `files` (name, body), for
+/// packages with content of a test's choosing (a readme of its own, say).
+pub fn archive_with(metadata: &PackageMetadata, files: &[(&str, &[u8])]) -> Bytes {
+    tar_gz(metadata, files)
 }
 
 /// `metadata`'s manifest and `files` (name, body) under `name-version/`, tarred and gzipped.

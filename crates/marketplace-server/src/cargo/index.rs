@@ -4,13 +4,10 @@
 //! A crate's file is a pure function of the registry (its versions with their `cargo`
 //! extension and yank state), so every node of a shared registry serves the same bytes, under
 //! the same `ETag`. The cache drops a crate's file when an event about the crate appears in the
-//! change feed: read at most every [`FOLLOW_INTERVAL`] by requests, and at once after a write
-//! this server made (so the index holds a publish before its response returns).
+//! change feed (see [`crate::feed`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,18 +21,14 @@ use marketplace_core::{ContentHash, Error, Name, PackageRef, Result};
 
 use super::{CargoError, CargoResult, base_url};
 use crate::AppState;
-
-/// How old the cache's view of the change feed may get before a request reads it again.
-pub(crate) const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Events read per page when catching up.
-const FOLLOW_PAGE: usize = 1000;
+use crate::cache::{Bounded, Cost};
+use crate::feed::Follower;
 
 /// Versions of one crate read at once when its file is built.
 const READ_CONCURRENCY: usize = 8;
 
-/// Most bytes of index files the cache keeps: past it, files are dropped (any, until a quarter
-/// is free) and built again when asked for. A mirror of every crate would not fit in memory.
+/// Most bytes of index files the cache keeps: past it, files are dropped and built again when
+/// asked for. A mirror of every crate would not fit in memory.
 const MAX_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// One crate's index file, or the knowledge that there is none.
@@ -45,14 +38,12 @@ enum Entry {
     Absent,
 }
 
-impl Entry {
-    /// What keeping it costs, roughly.
-    fn cost(&self, key: &str) -> usize {
-        let body = match self {
+impl Cost for Entry {
+    fn cost(&self) -> usize {
+        match self {
             Entry::File(file) => file.body.len() + file.etag.len() + file.last_modified.len(),
             Entry::Absent => 0,
-        };
-        body + key.len() + 64
+        }
     }
 }
 
@@ -63,125 +54,48 @@ struct IndexFile {
     last_modified: String,
 }
 
-/// The cached entries and what they cost.
-#[derive(Debug)]
-struct Files {
-    entries: HashMap<String, Arc<Entry>>,
-    bytes: usize,
-    budget: usize,
-}
-
-impl Default for Files {
-    fn default() -> Self {
-        Files {
-            entries: HashMap::new(),
-            bytes: 0,
-            budget: MAX_CACHE_BYTES,
-        }
-    }
-}
-
-impl Files {
-    fn remove(&mut self, key: &str) {
-        if let Some(entry) = self.entries.remove(key) {
-            self.bytes -= entry.cost(key);
-        }
-    }
-
-    fn insert(&mut self, key: String, entry: Arc<Entry>) {
-        self.remove(&key);
-        let cost = entry.cost(&key);
-        if self.bytes + cost > self.budget {
-            let goal = self.budget / 4 * 3;
-            let doomed: Vec<String> = self
-                .entries
-                .iter()
-                .scan(self.bytes, |left, (key, entry)| {
-                    (*left > goal).then(|| {
-                        *left -= entry.cost(key);
-                        key.clone()
-                    })
-                })
-                .collect();
-            for key in doomed {
-                self.remove(&key);
-            }
-        }
-        self.bytes += cost;
-        self.entries.insert(key, entry);
-    }
-}
-
-/// Where the cache stands in the change feed.
-#[derive(Debug, Default)]
-struct Follower {
-    /// The newest event applied; `None` until the first catch-up.
-    seq: Option<u64>,
-    at: Option<Instant>,
-}
-
 /// The index files served, by canonical crate name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct IndexCache {
-    files: RwLock<Files>,
-    follower: tokio::sync::Mutex<Follower>,
+    files: RwLock<Bounded<Entry>>,
+    follower: Follower,
     /// Bumped by every catch-up that dropped something: a file built across one is not kept.
     generation: AtomicU64,
 }
 
+impl Default for IndexCache {
+    fn default() -> Self {
+        IndexCache {
+            files: RwLock::new(Bounded::new(MAX_CACHE_BYTES)),
+            follower: Follower::default(),
+            generation: AtomicU64::new(0),
+        }
+    }
+}
+
 impl IndexCache {
-    /// Applies the change feed: drops the file of every crate an event names. With `force`,
-    /// waits for a catch-up in progress and makes one; otherwise at most one runs, and only
-    /// when the last is older than [`FOLLOW_INTERVAL`].
+    /// Applies the change feed: drops the file of every crate an event names (see
+    /// [`Follower::catch_up`] for `force`).
     pub(crate) async fn catch_up(&self, client: &MarketplaceClient, force: bool) -> Result<()> {
-        let mut follower = if force {
-            self.follower.lock().await
-        } else {
-            match self.follower.try_lock() {
-                Ok(f) if f.at.is_none_or(|at| at.elapsed() >= FOLLOW_INTERVAL) => f,
-                _ => return Ok(()),
-            }
-        };
-        let registry = client.registry();
-        let Some(mut seq) = follower.seq else {
-            // Nothing is cached before the first catch-up: start at the feed's head.
-            follower.seq = Some(registry.latest_event_seq().await?);
-            follower.at = Some(Instant::now());
-            return Ok(());
-        };
-        loop {
-            let events = registry.events_since(seq, FOLLOW_PAGE).await?;
-            if events.is_empty() {
-                break;
-            }
-            let full = events.len() == FOLLOW_PAGE;
-            {
+        self.follower
+            .catch_up(client.registry(), force, |events| {
                 let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
-                for event in &events {
+                for event in events {
                     let id = event.kind.id();
                     if id.namespace.is_none() {
                         files.remove(&id.package().canonical());
                     }
-                    seq = event.seq;
                 }
-            }
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            if !full {
-                break;
-            }
-        }
-        follower.seq = Some(seq);
-        follower.at = Some(Instant::now());
-        Ok(())
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            })
+            .await
     }
 
     fn cached(&self, key: &str) -> Option<Arc<Entry>> {
         self.files
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .entries
             .get(key)
-            .cloned()
     }
 
     /// The entry of `name`: cached, or built from the registry and cached.
@@ -345,36 +259,4 @@ pub(crate) async fn file(
     // Cargo revalidates every file it uses; so must any cache between.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_stays_within_its_budget_and_counts_what_it_drops() {
-        let mut files = Files {
-            budget: 10_000,
-            ..Files::default()
-        };
-        let file = |n: usize| {
-            Arc::new(Entry::File(IndexFile {
-                body: bytes::Bytes::from(vec![b'x'; n]),
-                etag: "\"e\"".into(),
-                last_modified: "now".into(),
-            }))
-        };
-        for i in 0..100 {
-            files.insert(format!("crate-{i}"), file(500));
-            assert!(files.bytes <= files.budget, "{} bytes", files.bytes);
-        }
-        assert!(files.entries.len() < 100 && !files.entries.is_empty());
-        let counted: usize = files.entries.iter().map(|(k, e)| e.cost(k)).sum();
-        assert_eq!(counted, files.bytes);
-        files.insert("crate-99".into(), Arc::new(Entry::Absent));
-        for key in files.entries.keys().cloned().collect::<Vec<_>>() {
-            files.remove(&key);
-        }
-        assert_eq!(files.bytes, 0);
-    }
 }

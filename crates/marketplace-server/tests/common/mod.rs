@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod catalogue;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
