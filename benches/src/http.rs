@@ -23,6 +23,8 @@ const METADATA_P99: Duration = Duration::from_millis(5);
 const SEARCH_RPS: f64 = 3_000.0;
 const DOWNLOAD_MB_PER_S: f64 = 800.0;
 const SINGLE_RATIO: f64 = 0.8;
+const PAGE_RPS: f64 = 2_000.0;
+const SEARCH_PAGE_RPS: f64 = 1_000.0;
 const BATCH_RATE: f64 = 1_500.0;
 
 /// Connections the load generator keeps open.
@@ -181,28 +183,44 @@ pub async fn w9_http(mode: Mode) -> Vec<Row> {
 
     served.extend(blobs.iter().map(|m| m.id.package().canonical()));
     let seconds = mode.pick(5, 15);
-    let metadata_paths: Vec<String> = records
-        .iter()
-        .map(|r| {
-            format!(
-                "/api/v1/packages/{}/{}",
-                segment(&r.metadata),
-                r.metadata.id.version
-            )
-        })
-        .collect();
-    let search_paths: Vec<String> = corpus::queries(false)
-        .iter()
-        .map(|q| format!("/api/v1/search?q={}&limit=20", query_text(&q.text)))
+    // Paths over every version (`prefix/PACKAGE/VERSION`), and over the W1 queries.
+    let version_paths = |prefix: &str| -> Vec<String> {
+        records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{prefix}/{}/{}",
+                    segment(&r.metadata),
+                    r.metadata.id.version
+                )
+            })
+            .collect()
+    };
+    let query_paths = |prefix: &str| -> Vec<String> {
+        corpus::queries(false)
+            .iter()
+            .map(|q| format!("{prefix}{}", query_text(&q.text)))
+            .collect()
+    };
+    let metadata_paths = version_paths("/api/v1/packages");
+    let search_paths: Vec<String> = query_paths("/api/v1/search?q=")
+        .into_iter()
+        .map(|p| p + "&limit=20")
         .collect();
     let download_paths: Vec<String> = blobs
         .iter()
         .map(|m| format!("/api/v1/packages/{}/{}/download", segment(m), m.id.version))
         .collect();
+    // The web catalogue's pages over the same server: every version's page, and the search
+    // page (results and facets) for the W1 queries.
+    let page_paths = version_paths("/packages");
+    let search_page_paths = query_paths("/search?q=");
     let loads = [
         ("metadata", metadata_paths),
         ("search", search_paths),
         ("download", download_paths),
+        ("package page", page_paths),
+        ("search page", search_page_paths),
     ];
     for (what, paths) in loads {
         let row = match &wrk {
@@ -667,6 +685,22 @@ fn load_row(what: &str, m: &Measured, packages: usize, wrk: &str, seconds: u64) 
             ratio: Some(rps / SEARCH_RPS),
             met: Some(rps >= SEARCH_RPS),
         },
+        "package page" | "search page" => {
+            let (page, target) = if what == "package page" {
+                ("a version's page", PAGE_RPS)
+            } else {
+                ("the search page", SEARCH_PAGE_RPS)
+            };
+            let size = m.bytes / m.requests.max(1) / 1000;
+            Row {
+                workload: format!("W9 web catalogue: {page} on {packages} packages ({how})"),
+                measured: format!("{rps:.0} req/s · {latency} · {size} KB a page"),
+                target: format!("≥ {target:.0} req/s"),
+                baseline: "—".into(),
+                ratio: Some(rps / target),
+                met: Some(rps >= target),
+            }
+        }
         _ => {
             let mb = m.bytes as f64 / 1e6 / m.seconds;
             Row {

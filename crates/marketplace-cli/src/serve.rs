@@ -428,6 +428,11 @@ pub(crate) async fn serve(
             ""
         }
     ));
+    if !settings.config.private {
+        out.note(&format!(
+            "the web catalogue is at http://{address}/ and the API at http://{address}/api/v1/"
+        ));
+    }
     if client.users().await.map(|u| u.is_empty()).unwrap_or(false) {
         out.note("no users yet: make the first admin's token with `mkt token create --name NAME --scope admin`");
     }

@@ -451,7 +451,11 @@ fn read_archive(
 }
 
 /// A GNU long name: bounded by the path limit before it is read, NUL-terminated, no NUL inside.
-pub(crate) fn read_long_name(entry: &mut impl Read, size: u64, limits: &ArchiveLimits) -> Result<Vec<u8>> {
+pub(crate) fn read_long_name(
+    entry: &mut impl Read,
+    size: u64,
+    limits: &ArchiveLimits,
+) -> Result<Vec<u8>> {
     // The name plus its NUL terminator.
     let cap = limits.max_path_len as u64 + 1;
     if size > cap {

@@ -144,7 +144,10 @@ fn readme_path(path: &str) -> Result<String> {
     if path.starts_with('/') || path.contains('\\') || path.chars().any(char::is_control) {
         return bad("must be a relative path with `/` separators, such as \"docs/README.md\"");
     }
-    if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return bad("must name a file inside the package (no empty, `.` or `..` parts)");
     }
     Ok(path.to_owned())

@@ -80,7 +80,11 @@ fn choice(manifest: &str) -> Choice {
 /// directory, GNU long names, nothing else interpreted and no rule checked again (a broken one
 /// is `Invalid`). One pass when the readme has a conventional name or comes after the
 /// manifest; two when the manifest names a file that came before it.
-pub fn find_readme(archive: &[u8], manifest_file: &str, max_bytes: usize) -> Result<Option<Readme>> {
+pub fn find_readme(
+    archive: &[u8],
+    manifest_file: &str,
+    max_bytes: usize,
+) -> Result<Option<Readme>> {
     let mut manifest: Option<String> = None;
     // The best conventional readme seen so far, by its rank in CONVENTIONAL.
     let mut conventional: Option<(usize, Readme)> = None;

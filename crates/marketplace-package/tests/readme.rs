@@ -46,7 +46,10 @@ fn the_manifest_field_names_the_file_before_or_after_the_manifest() {
         ("web-1.0.0/marketplace.toml", manifest),
     ]);
     for a in [after, before] {
-        assert_eq!(readme_of(&a), Some(("docs/intro.md".into(), "# Intro".into())));
+        assert_eq!(
+            readme_of(&a),
+            Some(("docs/intro.md".into(), "# Intro".into()))
+        );
     }
 }
 
@@ -117,7 +120,9 @@ fn the_manifest_readme_field_is_a_path_inside_the_package() {
     );
     for bad in ["", "/etc/passwd", "../README.md", "docs//x.md", "a\\b.md"] {
         match with(bad) {
-            Err(Error::Invalid { field, .. }) => assert_eq!(field, "marketplace.toml package.readme"),
+            Err(Error::Invalid { field, .. }) => {
+                assert_eq!(field, "marketplace.toml package.readme")
+            }
             other => panic!("{bad:?}: expected Invalid, got {other:?}"),
         }
     }

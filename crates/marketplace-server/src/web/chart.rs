@@ -4,10 +4,10 @@
 use marketplace_core::DailyDownloads;
 use maud::{Markup, html};
 
-const WIDTH: u64 = 600;
-const HEIGHT: u64 = 120;
+const WIDTH: u64 = 300;
+const HEIGHT: u64 = 90;
 /// Room under the bars for the first and last dates.
-const LABELS: u64 = 18;
+const LABELS: u64 = 14;
 
 /// Bars of `days` (oldest first), the tallest filling the height.
 pub(crate) fn downloads(days: &[DailyDownloads]) -> Markup {
@@ -49,12 +49,21 @@ mod tests {
     #[test]
     fn bars_scale_to_the_busiest_day_and_say_what_they_show() {
         let day = |d: u8, n: u64| {
-            DailyDownloads::new(Date::from_calendar_date(2026, Month::December, d).expect("date"), n)
+            DailyDownloads::new(
+                Date::from_calendar_date(2026, Month::December, d).expect("date"),
+                n,
+            )
         };
         let svg = downloads(&[day(1, 0), day(2, 5), day(3, 10)]).into_string();
         assert!(svg.contains("15 in all, at most 10 in a day"), "{svg}");
-        assert!(svg.contains(&format!("height=\"{}\"", HEIGHT - LABELS)), "{svg}");
-        assert!(svg.contains("2026-12-01") && svg.contains("2026-12-03"), "{svg}");
+        assert!(
+            svg.contains(&format!("height=\"{}\"", HEIGHT - LABELS)),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("2026-12-01") && svg.contains("2026-12-03"),
+            "{svg}"
+        );
         assert_eq!(svg.matches("<rect").count(), 3);
     }
 }

@@ -10,8 +10,8 @@ use std::sync::RwLock;
 use marketplace_core::semver::Version;
 use marketplace_core::{EventKind, PackageMetadata, PackageRef, Result};
 
-use crate::feed::Follower;
 use crate::AppState;
+use crate::feed::Follower;
 
 /// Records read per page when the graph is built.
 const LIST_PAGE: usize = 1000;

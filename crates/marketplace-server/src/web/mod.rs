@@ -76,7 +76,11 @@ pub(crate) fn routes(state: AppState) -> axum::Router<AppState> {
 /// In private mode the catalogue is a page saying so: every API request needs a token there,
 /// and a browser sends none.
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.config.private && crate::auth::require(&state, request.headers()).await.is_err() {
+    if state.config.private
+        && crate::auth::require(&state, request.headers())
+            .await
+            .is_err()
+    {
         let page = pages::message(
             "Private marketplace",
             "This marketplace is private: its catalogue is shown only with an API token.",
@@ -90,7 +94,13 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
 /// every use (`no-cache`: downloads and yanks change pages), under the catalogue's headers.
 fn html(status: StatusCode, page: maud::Markup, request: &HeaderMap) -> Response {
     let body = page.into_string();
-    respond(status, body.into_bytes(), "text/html; charset=utf-8", "no-cache", request)
+    respond(
+        status,
+        body.into_bytes(),
+        "text/html; charset=utf-8",
+        "no-cache",
+        request,
+    )
 }
 
 /// `body` with the catalogue's headers, or 304 when the request's `If-None-Match` holds its
@@ -117,7 +127,10 @@ fn respond(
     };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, etag);
     }
@@ -195,7 +208,12 @@ impl PageError {
 
 /// The catalogue's 404 for a path no route serves (outside `/api` and `/cargo`).
 pub(crate) async fn no_page(state: &AppState, path: &str, request: &HeaderMap) -> Response {
-    let wanted = path.trim_matches('/').rsplit('/').next().unwrap_or("").to_owned();
+    let wanted = path
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
     PageError::NoPackage { wanted }.render(state, request).await
 }
 
@@ -272,7 +290,12 @@ async fn package_latest(
     Path(package): Path<String>,
 ) -> Response {
     let base = crate::cargo::base_url(&state, &headers);
-    page(&state, &headers, pages::package(&state, &package, None, &base)).await
+    page(
+        &state,
+        &headers,
+        pages::package(&state, &package, None, &base),
+    )
+    .await
 }
 
 async fn package_version(
@@ -308,7 +331,12 @@ async fn dependencies(
     headers: HeaderMap,
     Path((package, version)): Path<(String, String)>,
 ) -> Response {
-    page(&state, &headers, pages::dependencies(&state, &package, &version)).await
+    page(
+        &state,
+        &headers,
+        pages::dependencies(&state, &package, &version),
+    )
+    .await
 }
 
 async fn dependents(
@@ -354,7 +382,13 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap, uri: axum::http::Ur
     } else {
         "public, max-age=86400"
     };
-    respond(StatusCode::OK, body.as_bytes().to_vec(), content_type, cache, &headers)
+    respond(
+        StatusCode::OK,
+        body.as_bytes().to_vec(),
+        content_type,
+        cache,
+        &headers,
+    )
 }
 
 /// The version query of an asset's links: changes with its bytes.

@@ -131,7 +131,11 @@ pub(crate) fn package_url(package: &PackageRef) -> String {
 }
 
 fn version_url(id: &PackageId) -> String {
-    format!("{}/{}", package_url(&id.package()), query_escape(&id.version.to_string()))
+    format!(
+        "{}/{}",
+        package_url(&id.package()),
+        query_escape(&id.version.to_string())
+    )
 }
 
 /// Percent-encodes what is not unreserved (for query values and version paths).
@@ -218,7 +222,11 @@ fn snippet(hit: &SearchResult) -> Markup {
     let mut pieces: Vec<(&str, bool)> = Vec::new();
     let mut at = 0;
     for &(start, end) in &first.matches {
-        if start < at || end > text.len() || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+        if start < at
+            || end > text.len()
+            || !text.is_char_boundary(start)
+            || !text.is_char_boundary(end)
+        {
             continue;
         }
         pieces.push((&text[at..start], false));
@@ -447,9 +455,21 @@ fn tabs(id: &PackageId, current: &str, versions: usize) -> Markup {
     let package = id.package();
     let entries = [
         ("readme", "Readme".to_owned(), version_url(id)),
-        ("versions", format!("Versions ({versions})"), format!("{}/versions", package_url(&package))),
-        ("dependencies", "Dependencies".to_owned(), format!("{}/dependencies", version_url(id))),
-        ("dependents", "Dependents".to_owned(), format!("{}/dependents", package_url(&package))),
+        (
+            "versions",
+            format!("Versions ({versions})"),
+            format!("{}/versions", package_url(&package)),
+        ),
+        (
+            "dependencies",
+            "Dependencies".to_owned(),
+            format!("{}/dependencies", version_url(id)),
+        ),
+        (
+            "dependents",
+            "Dependents".to_owned(),
+            format!("{}/dependents", package_url(&package)),
+        ),
     ];
     html! {
         nav class="tabs" aria-label="Package" {
@@ -507,12 +527,22 @@ pub(crate) async fn package(
         ),
         None => None,
     };
-    let newest = states.iter().rev().find(|s| !s.is_yanked()).map(|s| &s.version);
-    let is_crate = metadata.extensions.contains_key(marketplace_cargo::EXTENSION);
+    let newest = states
+        .iter()
+        .rev()
+        .find(|s| !s.is_yanked())
+        .map(|s| &s.version);
+    let is_crate = metadata
+        .extensions
+        .contains_key(marketplace_cargo::EXTENSION);
     let description = inert(&metadata.description);
     Ok(layout(
         &format!("{} {}", id.package(), id.version),
-        if description.is_empty() { "A package of this marketplace" } else { &description },
+        if description.is_empty() {
+            "A package of this marketplace"
+        } else {
+            &description
+        },
         "",
         html! {
             (heading(&id, info.yanked.as_ref()))
@@ -766,7 +796,10 @@ mod tests {
         let ns: PackageRef = "acme/web".parse().expect("name");
         assert_eq!(package_url(&ns), "/packages/acme%2Fweb");
         let id = ns.at(Version::parse("1.0.0-rc.1+build.5").expect("version"));
-        assert_eq!(version_url(&id), "/packages/acme%2Fweb/1.0.0-rc.1%2Bbuild.5");
+        assert_eq!(
+            version_url(&id),
+            "/packages/acme%2Fweb/1.0.0-rc.1%2Bbuild.5"
+        );
         assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 

@@ -58,9 +58,18 @@ impl Default for Readmes {
 impl Readmes {
     /// The readme of the version `metadata` describes: cached, or read from its archive,
     /// rendered and cached.
-    pub(crate) async fn of(&self, state: &AppState, metadata: &PackageMetadata) -> Result<Arc<Entry>> {
+    pub(crate) async fn of(
+        &self,
+        state: &AppState,
+        metadata: &PackageMetadata,
+    ) -> Result<Arc<Entry>> {
         let key = metadata.checksum.to_string();
-        if let Some(entry) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(entry) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(entry);
         }
         let readme = state.client.readme(&metadata.id, MAX_SOURCE_BYTES).await?;
@@ -127,11 +136,38 @@ fn markdown_html(source: &str) -> String {
 /// handler; URLs only of safe schemes), links marked `nofollow` and opening nothing with our
 /// origin, relative links (which would point into this server) dropped but for `#fragments`.
 fn sanitize(html: &str) -> String {
-    ammonia::Builder::default()
+    let clean = ammonia::Builder::default()
         .link_rel(Some("nofollow noopener noreferrer"))
         .url_relative(ammonia::UrlRelative::Custom(Box::new(keep_fragments)))
         .clean(html)
-        .to_string()
+        .to_string();
+    images_have_alt(clean)
+}
+
+/// Every `<img>` with an `alt` (empty, decorative, when the author gave none): what screen
+/// readers need. The sanitizer's output escapes every `<` of text, so `<img` only opens a tag,
+/// and its attributes are quoted, so a `>` ends it.
+fn images_have_alt(html: String) -> String {
+    if !html.contains("<img") {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find("<img") {
+        let (before, tag) = rest.split_at(at);
+        out.push_str(before);
+        let end = tag.find('>').map_or(tag.len(), |i| i + 1);
+        let (tag, after) = tag.split_at(end);
+        if tag.contains(" alt=\"") {
+            out.push_str(tag);
+        } else {
+            out.push_str("<img alt=\"\"");
+            out.push_str(&tag["<img".len()..]);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A relative URL kept: only a `#fragment` (within the readme).
@@ -169,7 +205,15 @@ mod tests {
              <svg><script>alert(4)</script></svg>\n\n<a href=\"https://example.com\" onclick=\"alert(5)\">ok</a>\n";
         let (html, cut) = render(source, true);
         assert!(!cut);
-        for bad in ["<script", "onerror", "javascript:", "<svg", "onclick", "alert(1)", "docs/guide.md"] {
+        for bad in [
+            "<script",
+            "onerror",
+            "javascript:",
+            "<svg",
+            "onclick",
+            "alert(1)",
+            "docs/guide.md",
+        ] {
             assert!(!html.contains(bad), "{bad} survived: {html}");
         }
         assert!(html.contains("<h1>Title</h1>"), "{html}");
@@ -189,6 +233,20 @@ mod tests {
         assert!(html.len() > MAX_HTML_BYTES / 2, "{} bytes", html.len());
         let (plain, cut) = render(&"<b>x</b>\n".repeat(40_000), false);
         assert!(cut && plain.starts_with("<pre>&lt;b&gt;") && plain.len() <= MAX_HTML_BYTES);
+    }
+
+    #[test]
+    fn every_image_has_an_alt() {
+        let (html, _) = render(
+            "<img src=\"https://example.com/a.png\">\n\n![badge](https://example.com/b.svg)\n",
+            true,
+        );
+        assert!(
+            html.contains("<img alt=\"\" src=\"https://example.com/a.png\">"),
+            "{html}"
+        );
+        assert!(html.contains("alt=\"badge\""), "{html}");
+        assert_eq!(html.matches("alt=").count(), 2, "{html}");
     }
 
     #[test]

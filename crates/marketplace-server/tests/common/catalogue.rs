@@ -49,7 +49,10 @@ fn archive(
 
 /// Publishes the catalogue's packages through `server` (and yanks `acme/http-core@1.0.0`).
 pub async fn seed(server: &Running) {
-    let huge = format!("# Huge\n\n{}", "All work and no play. ".repeat(HUGE_README_BYTES / 22));
+    let huge = format!(
+        "# Huge\n\n{}",
+        "All work and no play. ".repeat(HUGE_README_BYTES / 22)
+    );
     let packages = [
         archive(
             "acme/http-core@1.0.0",
@@ -79,8 +82,20 @@ pub async fn seed(server: &Running) {
             &[],
             "# json-tools\n",
         ),
-        archive("hostile@1.0.0", HOSTILE_DESCRIPTION, &["web"], &[], HOSTILE_README),
-        archive("huge-readme@1.0.0", "A readme of five megabytes", &["parsing"], &[], &huge),
+        archive(
+            "hostile@1.0.0",
+            HOSTILE_DESCRIPTION,
+            &["web"],
+            &[],
+            HOSTILE_README,
+        ),
+        archive(
+            "huge-readme@1.0.0",
+            "A readme of five megabytes",
+            &["parsing"],
+            &[],
+            &huge,
+        ),
     ];
     for package in &packages {
         let response = server.publish(package).await;
