@@ -215,12 +215,15 @@ pub async fn w9_http(mode: Mode) -> Vec<Row> {
     // page (results and facets) for the W1 queries.
     let page_paths = version_paths("/packages");
     let search_page_paths = query_paths("/search?q=");
+    // What the search page keeps between changes: facet counts, counted afresh by the API.
+    let facets_paths = query_paths("/api/v1/facets?q=");
     let loads = [
         ("metadata", metadata_paths),
         ("search", search_paths),
         ("download", download_paths),
         ("package page", page_paths),
         ("search page", search_page_paths),
+        ("facets", facets_paths),
     ];
     for (what, paths) in loads {
         let row = match &wrk {
@@ -684,6 +687,14 @@ fn load_row(what: &str, m: &Measured, packages: usize, wrk: &str, seconds: u64) 
             baseline: "—".into(),
             ratio: Some(rps / SEARCH_RPS),
             met: Some(rps >= SEARCH_RPS),
+        },
+        "facets" => Row {
+            workload: format!("W9 HTTP facet counts on {packages} packages, uncached ({how})"),
+            measured: format!("{rps:.0} req/s · {latency}"),
+            target: "— (reported)".into(),
+            baseline: "—".into(),
+            ratio: None,
+            met: None,
         },
         "package page" | "search page" => {
             let (page, target) = if what == "package page" {

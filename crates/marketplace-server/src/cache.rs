@@ -72,6 +72,12 @@ impl<V: Cost> Bounded<V> {
         self.entries.insert(key, value);
     }
 
+    /// Drops every entry.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
     /// Bytes held now.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {

@@ -1,5 +1,6 @@
 //! The Marketplace HTTP server: the versioned JSON API (`/api/v1/`) over a
-//! [`MarketplaceClient`]'s flows, with `/health`, `/ready` and `/metrics`.
+//! [`MarketplaceClient`]'s flows, the Cargo registry (`/cargo/`), the web catalogue (`/`), and
+//! `/health`, `/ready` and `/metrics`.
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -150,12 +150,22 @@ async fn the_pages_show_what_people_choose_a_package_by() {
     let none = page(&server, "/packages/json-tools/dependents", StatusCode::OK).await;
     assert!(none.contains("No package depends on json-tools"));
 
-    // A new dependent shows up (the change feed is followed).
+    // A new dependent shows up, and the facet counts follow (the change feed is followed).
+    let keyword_count = |page: &str| {
+        let after = page
+            .split("keyword=http\">http</a> <span class=\"count\">")
+            .nth(1)?;
+        after.split('<').next()?.parse::<u64>().ok()
+    };
+    let before = keyword_count(&page(&server, "/search?q=", StatusCode::OK).await);
+    assert_eq!(before, Some(5), "every seeded package has the keyword http");
     let archive = common::archive("api-kit@1.0.0", "kit", &[("acme/http-core", "^1.1")]);
     assert_eq!(server.publish(&archive).await.status(), 201);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let listed = dependents().await;
     assert!(listed.contains("href=\"/packages/api-kit\""), "{listed}");
+    let after = keyword_count(&page(&server, "/search?q=", StatusCode::OK).await);
+    assert_eq!(after, Some(6), "the new package is counted");
 
     let categories = page(&server, "/categories", StatusCode::OK).await;
     assert!(categories.contains("href=\"/categories/parsing\""));

@@ -22,6 +22,7 @@
 
 mod chart;
 mod dependents;
+mod facets;
 mod pages;
 mod readme;
 
@@ -46,6 +47,8 @@ pub(crate) struct WebState {
     pub(crate) readmes: Readmes,
     /// Who depends on whom, from the registry and its change feed.
     pub(crate) dependents: Dependents,
+    /// Facet counts by query, until the registry changes.
+    pub(crate) facets: facets::FacetCache,
 }
 
 /// The policy every page is served under: nothing runs or loads but this server's own script

@@ -247,7 +247,7 @@ pub(crate) async fn home(state: &AppState) -> Result<Markup, PageError> {
     let browse = |sort| SearchQuery::default().with_sort(sort).with_limit(10);
     let recent = client.search(&browse(SortOrder::Recent)).await?;
     let popular = client.search(&browse(SortOrder::Downloads)).await?;
-    let facets = client.facets(&SearchQuery::default()).await?;
+    let facets = state.web.facets.of(state, &SearchQuery::default()).await?;
     let stats = client.search_engine().stats().await?;
     Ok(layout(
         "Packages",
@@ -287,7 +287,7 @@ fn category_list(categories: &[(String, u64)], most: usize) -> Markup {
 
 /// `/categories`: every category with its package count.
 pub(crate) async fn categories(state: &AppState) -> Result<Markup, PageError> {
-    let facets = state.client.facets(&SearchQuery::default()).await?;
+    let facets = state.web.facets.of(state, &SearchQuery::default()).await?;
     Ok(layout(
         "Categories",
         "Every category of this marketplace",
@@ -325,8 +325,11 @@ pub(crate) async fn search(state: &AppState, params: SearchParams) -> Result<Mar
     if let Some(namespace) = params.namespace.as_deref().filter(|n| !n.is_empty()) {
         query = query.with_namespace(namespace);
     }
-    let found = state.client.search_or_closest(&query).await?;
-    let facets = state.client.facets(&query).await?;
+    let (found, facets) = tokio::join!(
+        state.client.search_or_closest(&query),
+        state.web.facets.of(state, &query)
+    );
+    let (found, facets) = (found?, facets?);
     let mut hits = found.hits;
     let more = hits.len() > PER_PAGE;
     hits.truncate(PER_PAGE);
@@ -509,24 +512,33 @@ pub(crate) async fn package(
     let states = found(state.client.versions(&package).await, name)?;
     let chosen = chosen(&states, &package, version)?;
     let id = package.at(chosen.version.clone());
-    let info = found(state.client.info(&id).await, name)?;
-    let metadata = &info.metadata;
-    let readme = state.web.readmes.of(state, metadata).await;
-    let owners = state
-        .client
-        .owners(&OwnerTarget::Package(package.clone()))
-        .await
-        .unwrap_or_default();
-    let trust = match &metadata.signature {
-        Some(signature) => Some(
-            state
+    // The version states are read already: the metadata and the statistics are all that is
+    // left of `info`. What does not depend on the metadata is read beside it.
+    let owners = OwnerTarget::Package(package.clone());
+    let (metadata, stats, owners) = tokio::join!(
+        state.client.registry().get(&id),
+        state.client.stats(&id),
+        state.client.owners(&owners)
+    );
+    let metadata = found(metadata, name)?;
+    marketplace_core::check_identity(&id, &metadata)?;
+    let metadata = &metadata;
+    let stats = stats?;
+    // A composition without an account store has no owners to show.
+    let owners = owners.unwrap_or_default();
+    let trust = async {
+        match &metadata.signature {
+            Some(signature) => state
                 .client
                 .crypto()
                 .verify_trust(&signature.public_key.key_id())
-                .await?,
-        ),
-        None => None,
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     };
+    let (readme, trust) = tokio::join!(state.web.readmes.of(state, metadata), trust);
+    let trust = trust?;
     let newest = states
         .iter()
         .rev()
@@ -545,7 +557,7 @@ pub(crate) async fn package(
         },
         "",
         html! {
-            (heading(&id, info.yanked.as_ref()))
+            (heading(&id, chosen.yanked.as_ref()))
             @if !description.is_empty() { p class="lead" { bdi { (description) } } }
             (tabs(&id, "readme", states.len()))
             div class="package" {
@@ -615,8 +627,8 @@ pub(crate) async fn package(
                         }
                     }
                     h2 { "Downloads" }
-                    p { (info.stats.total_downloads) " in all, " (info.stats.version_downloads) " of this version." }
-                    (chart::downloads(&info.stats.last_30_days))
+                    p { (stats.total_downloads) " in all, " (stats.version_downloads) " of this version." }
+                    (chart::downloads(&stats.last_30_days))
                 }
             }
         },
@@ -709,6 +721,7 @@ pub(crate) async fn dependencies(
     let chosen = chosen(&states, &package, Some(version))?;
     let id = package.at(chosen.version.clone());
     let metadata = found(state.client.registry().get(&id).await, name)?;
+    marketplace_core::check_identity(&id, &metadata)?;
     let count = metadata.dependencies.len() + metadata.renamed_dependencies.len();
     Ok(layout(
         &format!("{id} dependencies"),
