@@ -327,8 +327,9 @@ impl Server {
     }
 }
 
-/// A path no route serves: a JSON error under the API's prefixes, else the catalogue's 404
-/// page (with names like the path's last segment).
+/// A path no route serves: the catalogue's 404 page (with names like the path's last segment)
+/// for a browser (`Accept` naming `text/html`) outside the API's prefixes; a JSON error for
+/// everything else.
 async fn fallback(
     axum::extract::State(state): axum::extract::State<AppState>,
     uri: Uri,
@@ -339,7 +340,11 @@ async fn fallback(
     let api = ["/api/", "/cargo/", "/health", "/ready", "/metrics"]
         .iter()
         .any(|prefix| path.starts_with(prefix));
-    if api {
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if api || !browser {
         ApiError::no_route(path).into_response()
     } else {
         web::no_page(&state, path, &headers).await
