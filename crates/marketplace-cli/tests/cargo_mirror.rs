@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{mkt, ok, serve, terminate};
+use common::{get_page, mkt, ok, serve, terminate};
 use marketplace_testing::mirror::{PROJECT, cargo_cache};
 
 /// `(name, version) → checksum` of a `Cargo.lock`.
@@ -94,6 +94,29 @@ fn imported_crates_serve_as_a_crates_io_mirror_that_cargo_builds_from() {
         .env_remove("RUSTFLAGS")
         .output()
         .expect("cargo run");
+
+    // The catalogue shows an imported crate: its readme from the .crate, the cargo line, and
+    // the home's countersignature.
+    let versions =
+        checksums(&std::fs::read_to_string(project.join("Cargo.lock")).unwrap_or_default());
+    let (_, version) = versions
+        .keys()
+        .find(|(name, _)| name == "serde_json")
+        .unwrap_or_else(|| {
+            panic!(
+                "cargo resolved serde_json: {}",
+                String::from_utf8_lossy(&built.stderr)
+            )
+        });
+    let (status, page) = get_page(&address, &format!("/packages/serde_json/{version}"));
+    assert_eq!(status, 200, "{page}");
+    for wanted in [
+        "<h1>Serde JSON",
+        &format!("cargo add serde_json@{version} --registry marketplace"),
+        "Trusted (",
+    ] {
+        assert!(page.contains(wanted), "the crate's page lacks {wanted}");
+    }
 
     let served = terminate(server);
     assert!(

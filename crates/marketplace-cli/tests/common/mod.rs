@@ -75,3 +75,30 @@ pub(crate) fn terminate(mut child: Child) -> String {
     assert!(status.success(), "{status:?}: {stderr}");
     stderr
 }
+
+/// `GET path` from a server at `url` (`http://127.0.0.1:PORT`) as a browser asks for a page,
+/// over a plain socket: the status and the body.
+pub(crate) fn get_page(url: &str, path: &str) -> (u16, String) {
+    use std::io::Write as _;
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("response");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned());
+    (status, body)
+}
