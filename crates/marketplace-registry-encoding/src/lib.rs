@@ -234,6 +234,21 @@ pub fn encode_metadata(m: &PackageMetadata) -> Result<String, String> {
     serde_json::to_string(&row).map_err(|e| e.to_string())
 }
 
+/// Only the version a metadata row is of, without decoding the rest: for the reads that need
+/// the registered id (its spelling, its build metadata) and nothing else. `Err` as
+/// [`decode_metadata`] for the fields it reads.
+pub fn decode_metadata_id(json: &str) -> Result<PackageId, String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        #[serde(rename = "v", default = "v1")]
+        encoding: u32,
+        id: String,
+    }
+    let row: IdOnly = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    check_encoding(row.encoding, NEWEST)?;
+    parsed("id", row.id.parse())
+}
+
 /// The metadata of a row; `Err` says which field does not parse.
 pub fn decode_metadata(json: &str) -> Result<PackageMetadata, String> {
     let row: MetadataRow = serde_json::from_str(json).map_err(|e| e.to_string())?;
@@ -488,6 +503,12 @@ mod tests {
         let row = encode_metadata(&m).expect("encode");
         assert!(row.starts_with(r#"{"v":1,"#), "{row}");
         assert_eq!(decode_metadata(&row).expect("the new row reads"), m);
+        // The id alone reads from both rows, as the whole metadata gives it.
+        for row in [OLD_METADATA_ROW, row.as_str()] {
+            assert_eq!(decode_metadata_id(row).expect("the id reads"), m.id);
+        }
+        assert!(decode_metadata_id(r#"{"v":99,"id":"acme/web@1.0.0"}"#).is_err());
+        assert!(decode_metadata_id(r#"{"v":1,"id":"not an id"}"#).is_err());
     }
 
     #[test]

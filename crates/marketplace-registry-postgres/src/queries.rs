@@ -103,6 +103,11 @@ pub(crate) fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetad
     encoding::decode_metadata(json).map_err(|e| corrupt(location, "package metadata", e))
 }
 
+/// The registered id of a metadata row, the rest left undecoded.
+fn parse_metadata_id(location: &str, json: &str) -> QResult<PackageId> {
+    encoding::decode_metadata_id(json).map_err(|e| corrupt(location, "package metadata", e))
+}
+
 fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
     encoding::encode_metadata(metadata).map_err(|e| corrupt(location, "package metadata", e))
 }
@@ -234,7 +239,7 @@ pub(crate) async fn insert_versions(
             .iter()
             .find_map(|m| stored.get(&m.id.canonical()).map(|json| (m, json)))
             .ok_or_else(|| corrupt(location, "versions", "an id key without its version"))?;
-        let registered = parse_metadata(location, json)?.id;
+        let registered = parse_metadata_id(location, json)?;
         return Err(Error::already_exists(format!(
             "package {} (registered as {registered})",
             asked.id
@@ -679,7 +684,7 @@ pub(crate) async fn set_yank(
     if found.yank_reason.is_some() == reason.is_some() {
         return Ok(());
     }
-    let stored = parse_metadata(location, &found.metadata)?.id;
+    let stored = parse_metadata_id(location, &found.metadata)?;
     let at = reason.map(|_| format_time(OffsetDateTime::now_utc()));
     execute(
         tx,
@@ -785,7 +790,7 @@ pub(crate) async fn stats(
     today: Date,
 ) -> QResult<PackageStats> {
     let found = find(client, location, id).await?;
-    let stored = parse_metadata(location, &found.metadata)?.id;
+    let stored = parse_metadata_id(location, &found.metadata)?;
     let mut per_version = BTreeMap::new();
     let mut version_downloads = 0;
     for counted in rows(

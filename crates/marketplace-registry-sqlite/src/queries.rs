@@ -57,6 +57,11 @@ fn parse_metadata(location: &str, json: &str) -> QResult<PackageMetadata> {
     encoding::decode_metadata(json).map_err(|e| corrupt(location, "package metadata", e))
 }
 
+/// The registered id of a metadata row, the rest left undecoded.
+fn parse_metadata_id(location: &str, json: &str) -> QResult<PackageId> {
+    encoding::decode_metadata_id(json).map_err(|e| corrupt(location, "package metadata", e))
+}
+
 fn metadata_row(location: &str, metadata: &PackageMetadata) -> QResult<String> {
     encoding::encode_metadata(metadata).map_err(|e| corrupt(location, "package metadata", e))
 }
@@ -311,7 +316,7 @@ pub(crate) fn set_yank(
     if current.is_some() == reason.is_some() {
         return Ok(());
     }
-    let stored = parse_metadata(location, &json)?.id;
+    let stored = parse_metadata_id(location, &json)?;
     let at = reason.map(|_| format_time(OffsetDateTime::now_utc()));
     tx.prepare_cached("UPDATE versions SET yank_reason = ?1, yanked_at = ?2 WHERE id = ?3")
         .and_then(|mut s| s.execute(params![reason, at, row_id]))
@@ -406,7 +411,7 @@ pub(crate) fn stats(
     today: Date,
 ) -> QResult<PackageStats> {
     let (row_id, package_id, json, _) = find(conn, location, id)?;
-    let stored = parse_metadata(location, &json)?.id;
+    let stored = parse_metadata_id(location, &json)?;
     let mut per_version = BTreeMap::new();
     let mut version_downloads = 0;
     {
