@@ -354,6 +354,17 @@ async fn errors_are_pages_that_suggest_and_the_api_keeps_json() {
     page(&server, "/search?sort=sideways", StatusCode::BAD_REQUEST).await;
     page(&server, "/search?page=0", StatusCode::BAD_REQUEST).await;
     page(&server, "/nothing/here", StatusCode::NOT_FOUND).await;
+    // Values from the URL are shown only up to a bound: a page stays under 100 KB however long
+    // the URL.
+    let long = "x".repeat(30_000);
+    page(
+        &server,
+        &format!("/search?q={long}&keyword={long}"),
+        StatusCode::OK,
+    )
+    .await;
+    page(&server, &format!("/packages/{long}"), StatusCode::NOT_FOUND).await;
+    page(&server, &format!("/{long}"), StatusCode::NOT_FOUND).await;
     let api = get(&server, "/api/v1/nothing").await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(

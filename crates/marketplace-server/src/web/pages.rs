@@ -77,7 +77,8 @@ pub(crate) fn message(title: &str, text: &str) -> Markup {
 
 /// The 404 page: what was asked for, and names like it.
 pub(crate) fn not_found(wanted: &str, similar: &[PackageRef]) -> Markup {
-    let wanted = inert(wanted);
+    let wanted = bounded(wanted.to_owned(), MAX_FILTER_BYTES);
+    let wanted = inert(&wanted);
     layout(
         "Not found",
         "No such package or page",
@@ -312,8 +313,32 @@ fn sort_of(text: Option<&str>) -> Result<SortOrder, PageError> {
     }
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary: what a page shows of a value
+/// from its URL (which may be as long as a URL), so that it stays under its size bound.
+fn bounded(mut text: String, max: usize) -> String {
+    let mut at = max.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text.truncate(at);
+    text
+}
+
+/// The most of a filter value (a category, keyword or namespace) a page takes from its URL.
+const MAX_FILTER_BYTES: usize = 128;
+
 /// `/search` and `/categories/{category}`: results with facets, sorts and paging.
 pub(crate) async fn search(state: &AppState, params: SearchParams) -> Result<Markup, PageError> {
+    // The engine reads no more of the text than this; every link of the page repeats it.
+    let filter = |value: Option<String>| value.map(|v| bounded(v, MAX_FILTER_BYTES));
+    let params = SearchParams {
+        q: bounded(params.q, SearchQuery::MAX_TEXT_BYTES),
+        category: filter(params.category),
+        keyword: filter(params.keyword),
+        namespace: filter(params.namespace),
+        sort: filter(params.sort),
+        page: filter(params.page),
+    };
     let page = page_number(params.page.as_deref())?;
     let sort = sort_of(params.sort.as_deref())?;
     let mut query = SearchQuery::text(params.q.clone())
