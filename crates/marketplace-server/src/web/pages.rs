@@ -478,6 +478,34 @@ fn chosen<'a>(
     }
 }
 
+/// What a package's pages are about: the package, its versions, and the version shown (see
+/// [`chosen`]).
+struct Subject {
+    package: PackageRef,
+    states: Vec<VersionState>,
+    chosen: VersionState,
+    id: PackageId,
+}
+
+/// The [`Subject`] of the page of `name` (at `version`, else its newest): a 404 with
+/// suggestions for a package or version that does not exist.
+async fn subject(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Subject, PageError> {
+    let package = package_of(name)?;
+    let states = found(state.client.versions(&package).await, name)?;
+    let chosen = chosen(&states, &package, version)?.clone();
+    let id = package.at(chosen.version.clone());
+    Ok(Subject {
+        package,
+        states,
+        chosen,
+        id,
+    })
+}
+
 /// The tabs of a package's pages.
 fn tabs(id: &PackageId, current: &str, versions: usize) -> Markup {
     let package = id.package();
@@ -533,10 +561,12 @@ pub(crate) async fn package(
     version: Option<&str>,
     base: &str,
 ) -> Result<Markup, PageError> {
-    let package = package_of(name)?;
-    let states = found(state.client.versions(&package).await, name)?;
-    let chosen = chosen(&states, &package, version)?;
-    let id = package.at(chosen.version.clone());
+    let Subject {
+        package,
+        states,
+        chosen,
+        id,
+    } = subject(state, name, version).await?;
     // The version states are read already: the metadata and the statistics are all that is
     // left of `info`. What does not depend on the metadata is read beside it.
     let owners = OwnerTarget::Package(package.clone());
@@ -682,11 +712,13 @@ pub(crate) async fn versions(
     name: &str,
     page: Option<&str>,
 ) -> Result<Markup, PageError> {
-    let package = package_of(name)?;
     let page = page_number(page)?;
-    let states = found(state.client.versions(&package).await, name)?;
-    let newest = chosen(&states, &package, None)?;
-    let id = package.at(newest.version.clone());
+    let Subject {
+        package,
+        states,
+        id,
+        ..
+    } = subject(state, name, None).await?;
     let stats = state.client.stats(&id).await?;
     let shown: Vec<&VersionState> = states
         .iter()
@@ -741,10 +773,9 @@ pub(crate) async fn dependencies(
     name: &str,
     version: &str,
 ) -> Result<Markup, PageError> {
-    let package = package_of(name)?;
-    let states = found(state.client.versions(&package).await, name)?;
-    let chosen = chosen(&states, &package, Some(version))?;
-    let id = package.at(chosen.version.clone());
+    let Subject {
+        states, chosen, id, ..
+    } = subject(state, name, Some(version)).await?;
     let metadata = found(state.client.registry().get(&id).await, name)?;
     marketplace_core::check_identity(&id, &metadata)?;
     let count = metadata.dependencies.len() + metadata.renamed_dependencies.len();
@@ -784,11 +815,13 @@ pub(crate) async fn dependents(
     name: &str,
     page: Option<&str>,
 ) -> Result<Markup, PageError> {
-    let package = package_of(name)?;
     let page = page_number(page)?;
-    let states = found(state.client.versions(&package).await, name)?;
-    let newest = chosen(&states, &package, None)?;
-    let id = package.at(newest.version.clone());
+    let Subject {
+        package,
+        states,
+        id,
+        ..
+    } = subject(state, name, None).await?;
     let (dependents, total) = state
         .web
         .dependents
